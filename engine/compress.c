@@ -1,0 +1,1 @@
+/* compress.c: being written */

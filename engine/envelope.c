@@ -1,0 +1,1 @@
+/* envelope.c: being written */

@@ -1,0 +1,1 @@
+/* header.c: being written */

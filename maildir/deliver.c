@@ -1,0 +1,1 @@
+/* deliver.c: being written */

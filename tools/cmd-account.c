@@ -1,0 +1,1 @@
+/* cmd-account.c: being written */

@@ -1,0 +1,1 @@
+/* cmd-mail.c: being written */

@@ -1,0 +1,1 @@
+/* cmd-store.c: being written */

@@ -1,0 +1,1 @@
+/* out.c: being written */
