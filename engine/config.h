@@ -14,6 +14,7 @@
 #ifndef COFFER_CONFIG_H
 #define COFFER_CONFIG_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct coffer_config {
