@@ -1,1 +1,393 @@
-/* index.c: being written */
+/*
+ * index.c: the LMDB adapter (see index.h for the contract).
+ *
+ * Map growth. LMDB reports MDB_MAP_FULL from a put or a commit; the
+ * transaction is then dead. coffer_index_update() aborts it, takes the resize
+ * lock exclusively (so no other thread of this process has a transaction
+ * open), doubles the map with mdb_env_set_mapsize(), and runs the callback
+ * again. Other processes find out at their next mdb_txn_begin(), which fails
+ * with MDB_MAP_RESIZED; we then call mdb_env_set_mapsize(env, 0) to adopt the
+ * size recorded in the file, and begin again. A map can only grow.
+ *
+ * Readers: maxreaders is raised to 1024 and mdb_reader_check() runs at open,
+ * so slots left by killed processes are reclaimed. MDB_NOTLS lets a read
+ * transaction be used by whichever thread holds it (the mount daemon).
+ *
+ * Errors are translated here and nowhere else: MDB_NOTFOUND → NOTFOUND,
+ * MDB_KEYEXIST → EEXIST, corruption codes → CORRUPT, reader table full →
+ * TEMP, ENOSPC → NOSPACE.
+ */
+#include "index.h"
+
+#include "errors.h"
+
+#include <errno.h>
+#include <lmdb.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_MAP_SIZE (1ull << 40) /* 1 TiB of address space, never more */
+
+static const char *const db_names[COFFER_DB_COUNT] = {
+	[COFFER_DB_META] = "meta",
+	[COFFER_DB_ACCOUNTS] = "accounts",
+	[COFFER_DB_ACCOUNT_NAMES] = "account_names",
+	[COFFER_DB_FOLDERS] = "folders",
+	[COFFER_DB_FOLDER_NAMES] = "folder_names",
+	[COFFER_DB_KEYWORDS] = "keywords",
+	[COFFER_DB_MESSAGES] = "messages",
+	[COFFER_DB_BLOBS] = "blobs",
+	[COFFER_DB_UNSNAPPED] = "unsnapped",
+	[COFFER_DB_TRASH] = "trash",
+};
+
+struct coffer_index {
+	MDB_env *env;
+	MDB_dbi dbi[COFFER_DB_COUNT];
+	pthread_rwlock_t resize_lock;
+};
+
+struct coffer_txn {
+	struct coffer_index *ix;
+	MDB_txn *txn;
+	int map_full; /* a put hit MDB_MAP_FULL: grow and redo */
+};
+
+static int map_err(int rc, const char *what)
+{
+	switch (rc) {
+	case 0: return 0;
+	case MDB_NOTFOUND: return COFFER_ENOTFOUND;
+	case MDB_KEYEXIST: return COFFER_EEXIST;
+	case MDB_MAP_FULL: return coffer_err_set(COFFER_ENOSPACE, "index: %s: map full", what);
+	case MDB_READERS_FULL:
+		return coffer_err_set(COFFER_ETEMP, "index: %s: reader table full", what);
+	case MDB_CORRUPTED:
+	case MDB_PAGE_NOTFOUND:
+	case MDB_INVALID:
+	case MDB_VERSION_MISMATCH:
+	case MDB_BAD_TXN:
+		return coffer_err_set(COFFER_ECORRUPT, "index: %s: %s", what, mdb_strerror(rc));
+	case ENOSPC:
+	case EDQUOT:
+		return coffer_err_set(COFFER_ENOSPACE, "index: %s: no space left on device", what);
+	case EACCES:
+	case EPERM:
+		return coffer_err_set(COFFER_EPERM, "index: %s: %s", what, mdb_strerror(rc));
+	}
+	if (rc > 0)
+		return coffer_err_set(coffer_err_from_errno(rc), "index: %s: %s", what, mdb_strerror(rc));
+	return coffer_err_set(COFFER_EIO, "index: %s: %s", what, mdb_strerror(rc));
+}
+
+int coffer_index_open(const char *dir, uint64_t map_size, int create, struct coffer_index **ix_r)
+{
+	struct coffer_index *ix;
+	MDB_txn *txn = NULL;
+	int rc, dead;
+
+	*ix_r = NULL;
+	ix = calloc(1, sizeof *ix);
+	if (ix == NULL)
+		return coffer_err_set(COFFER_ENOMEM, "index: out of memory");
+	pthread_rwlock_init(&ix->resize_lock, NULL);
+	rc = mdb_env_create(&ix->env);
+	if (rc == 0)
+		rc = mdb_env_set_maxdbs(ix->env, COFFER_DB_COUNT + 8);
+	if (rc == 0)
+		rc = mdb_env_set_maxreaders(ix->env, 1024);
+	if (rc == 0)
+		rc = mdb_env_set_mapsize(ix->env, map_size);
+	if (rc != 0) {
+		rc = map_err(rc, "setup");
+		goto fail;
+	}
+	rc = mdb_env_open(ix->env, dir, MDB_NOTLS, 0600);
+	if (rc != 0) {
+		if (rc == ENOENT && !create)
+			rc = coffer_err_set(COFFER_ENOTFOUND, "index %s: not found", dir);
+		else
+			rc = map_err(rc, "open");
+		goto fail;
+	}
+	mdb_reader_check(ix->env, &dead);
+	rc = mdb_txn_begin(ix->env, NULL, create ? 0 : MDB_RDONLY, &txn);
+	if (rc == MDB_MAP_RESIZED) {
+		mdb_env_set_mapsize(ix->env, 0);
+		rc = mdb_txn_begin(ix->env, NULL, create ? 0 : MDB_RDONLY, &txn);
+	}
+	if (rc != 0) {
+		rc = map_err(rc, "begin");
+		goto fail;
+	}
+	for (int i = 0; i < COFFER_DB_COUNT; i++) {
+		rc = mdb_dbi_open(txn, db_names[i], create ? MDB_CREATE : 0, &ix->dbi[i]);
+		if (rc != 0) {
+			rc = rc == MDB_NOTFOUND ? coffer_err_set(COFFER_ECORRUPT,
+			                                          "index: sub-database %s missing",
+			                                          db_names[i])
+			                        : map_err(rc, "open sub-database");
+			mdb_txn_abort(txn);
+			goto fail;
+		}
+	}
+	rc = mdb_txn_commit(txn);
+	if (rc != 0) {
+		rc = map_err(rc, "commit");
+		goto fail;
+	}
+	*ix_r = ix;
+	return 0;
+fail:
+	mdb_env_close(ix->env);
+	pthread_rwlock_destroy(&ix->resize_lock);
+	free(ix);
+	return rc;
+}
+
+void coffer_index_close(struct coffer_index **ixp)
+{
+	struct coffer_index *ix = ixp ? *ixp : NULL;
+
+	if (ix == NULL)
+		return;
+	mdb_env_close(ix->env);
+	pthread_rwlock_destroy(&ix->resize_lock);
+	free(ix);
+	*ixp = NULL;
+}
+
+static int grow(struct coffer_index *ix)
+{
+	MDB_envinfo info;
+	uint64_t size;
+	int rc;
+
+	pthread_rwlock_wrlock(&ix->resize_lock);
+	mdb_env_info(ix->env, &info);
+	size = (uint64_t)info.me_mapsize;
+	if (size >= MAX_MAP_SIZE) {
+		pthread_rwlock_unlock(&ix->resize_lock);
+		return coffer_err_set(COFFER_ENOSPACE, "index: map reached its %llu byte limit",
+		                      (unsigned long long)MAX_MAP_SIZE);
+	}
+	rc = mdb_env_set_mapsize(ix->env, (size_t)(size * 2));
+	pthread_rwlock_unlock(&ix->resize_lock);
+	return rc ? map_err(rc, "grow map") : 0;
+}
+
+static int begin(struct coffer_index *ix, unsigned flags, MDB_txn **txn_r)
+{
+	int rc;
+
+	for (int tries = 0; tries < 4; tries++) {
+		pthread_rwlock_rdlock(&ix->resize_lock);
+		rc = mdb_txn_begin(ix->env, NULL, flags, txn_r);
+		if (rc != MDB_MAP_RESIZED)
+			break;
+		pthread_rwlock_unlock(&ix->resize_lock);
+		pthread_rwlock_wrlock(&ix->resize_lock);
+		mdb_env_set_mapsize(ix->env, 0);
+		pthread_rwlock_unlock(&ix->resize_lock);
+	}
+	if (rc != 0) {
+		pthread_rwlock_unlock(&ix->resize_lock);
+		return map_err(rc, "begin transaction");
+	}
+	return 0;
+}
+
+static void end(struct coffer_index *ix)
+{
+	pthread_rwlock_unlock(&ix->resize_lock);
+}
+
+int coffer_index_update(struct coffer_index *ix, coffer_txn_fn fn, void *arg)
+{
+	struct coffer_txn t = { ix, NULL, 0 };
+	int rc, mdb_rc;
+
+	for (;;) {
+		t.map_full = 0;
+		rc = begin(ix, 0, &t.txn);
+		if (rc < 0)
+			return rc;
+		rc = fn(&t, arg);
+		if (rc < 0) {
+			mdb_txn_abort(t.txn);
+			end(ix);
+			if (t.map_full) {
+				rc = grow(ix);
+				if (rc < 0)
+					return rc;
+				continue;
+			}
+			return rc;
+		}
+		mdb_rc = mdb_txn_commit(t.txn);
+		end(ix);
+		if (mdb_rc == MDB_MAP_FULL) {
+			int g = grow(ix);
+
+			if (g < 0)
+				return g;
+			continue;
+		}
+		if (mdb_rc != 0)
+			return map_err(mdb_rc, "commit");
+		return rc;
+	}
+}
+
+int coffer_index_view(struct coffer_index *ix, coffer_txn_fn fn, void *arg)
+{
+	struct coffer_txn t = { ix, NULL, 0 };
+	int rc;
+
+	rc = begin(ix, MDB_RDONLY, &t.txn);
+	if (rc < 0)
+		return rc;
+	rc = fn(&t, arg);
+	mdb_txn_abort(t.txn);
+	end(ix);
+	return rc;
+}
+
+int coffer_txn_get(struct coffer_txn *t, enum coffer_db db, const void *key, size_t klen,
+                   const void **val_r, size_t *vlen_r)
+{
+	MDB_val k = { klen, (void *)key }, v;
+	int rc;
+
+	rc = mdb_get(t->txn, t->ix->dbi[db], &k, &v);
+	if (rc == MDB_NOTFOUND)
+		return COFFER_ENOTFOUND;
+	if (rc != 0)
+		return map_err(rc, db_names[db]);
+	*val_r = v.mv_data;
+	*vlen_r = v.mv_size;
+	return 0;
+}
+
+int coffer_txn_put(struct coffer_txn *t, enum coffer_db db, const void *key, size_t klen,
+                   const void *val, size_t vlen, unsigned flags)
+{
+	MDB_val k = { klen, (void *)key }, v = { vlen, (void *)val };
+	int rc;
+
+	rc = mdb_put(t->txn, t->ix->dbi[db], &k, &v,
+	             (flags & COFFER_PUT_NOOVERWRITE) ? MDB_NOOVERWRITE : 0);
+	if (rc == MDB_MAP_FULL)
+		t->map_full = 1;
+	if (rc == MDB_KEYEXIST)
+		return COFFER_EEXIST;
+	return map_err(rc, db_names[db]);
+}
+
+int coffer_txn_del(struct coffer_txn *t, enum coffer_db db, const void *key, size_t klen)
+{
+	MDB_val k = { klen, (void *)key };
+	int rc;
+
+	rc = mdb_del(t->txn, t->ix->dbi[db], &k, NULL);
+	if (rc == MDB_MAP_FULL)
+		t->map_full = 1;
+	if (rc == MDB_NOTFOUND)
+		return COFFER_ENOTFOUND;
+	return map_err(rc, db_names[db]);
+}
+
+int coffer_txn_scan_from(struct coffer_txn *t, enum coffer_db db, const void *prefix, size_t plen,
+                         const void *start, size_t slen, coffer_scan_fn fn, void *arg)
+{
+	MDB_cursor *cur;
+	MDB_val k = { slen, (void *)start }, v;
+	int rc;
+
+	rc = mdb_cursor_open(t->txn, t->ix->dbi[db], &cur);
+	if (rc != 0)
+		return map_err(rc, db_names[db]);
+	rc = slen ? mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE) : mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+	while (rc == 0) {
+		if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0)
+			break;
+		rc = fn(k.mv_data, k.mv_size, v.mv_data, v.mv_size, arg);
+		if (rc != 0)
+			break;
+		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+	}
+	mdb_cursor_close(cur);
+	if (rc == MDB_NOTFOUND || rc > 0)
+		return 0;
+	if (rc < 0)
+		return rc;
+	return map_err(rc, db_names[db]);
+}
+
+int coffer_txn_scan(struct coffer_txn *t, enum coffer_db db, const void *prefix, size_t plen,
+                    coffer_scan_fn fn, void *arg)
+{
+	return coffer_txn_scan_from(t, db, prefix, plen, prefix, plen, fn, arg);
+}
+
+int coffer_txn_del_prefix(struct coffer_txn *t, enum coffer_db db, const void *prefix, size_t plen,
+                          uint64_t *n_r)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	uint64_t n = 0;
+	int rc;
+
+	rc = mdb_cursor_open(t->txn, t->ix->dbi[db], &cur);
+	if (rc != 0)
+		return map_err(rc, db_names[db]);
+	/* Re-seek after every delete: simple, and independent of how a cursor
+	 * is positioned after mdb_cursor_del(). */
+	for (;;) {
+		k.mv_size = plen;
+		k.mv_data = (void *)prefix;
+		rc = plen ? mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE)
+		          : mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+		if (rc != 0)
+			break;
+		if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0)
+			break;
+		rc = mdb_cursor_del(cur, 0);
+		if (rc == MDB_MAP_FULL)
+			t->map_full = 1;
+		if (rc != 0)
+			break;
+		n++;
+	}
+	mdb_cursor_close(cur);
+	if (n_r)
+		*n_r = n;
+	if (rc == MDB_NOTFOUND || rc == 0)
+		return 0;
+	return map_err(rc, db_names[db]);
+}
+
+int coffer_txn_count(struct coffer_txn *t, enum coffer_db db, uint64_t *n_r)
+{
+	MDB_stat st;
+	int rc;
+
+	rc = mdb_stat(t->txn, t->ix->dbi[db], &st);
+	if (rc != 0)
+		return map_err(rc, db_names[db]);
+	*n_r = st.ms_entries;
+	return 0;
+}
+
+int coffer_index_stat(struct coffer_index *ix, uint64_t *map_size_r, uint64_t *used_r)
+{
+	MDB_envinfo info;
+	MDB_stat st;
+
+	mdb_env_info(ix->env, &info);
+	mdb_env_stat(ix->env, &st);
+	*map_size_r = info.me_mapsize;
+	*used_r = (uint64_t)(info.me_last_pgno + 1) * st.ms_psize;
+	return 0;
+}

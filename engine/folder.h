@@ -1,0 +1,62 @@
+/*
+ * folder.h: an account's folders.
+ *
+ * A folder has a numeric id (INBOX is 0), UIDVALIDITY and UIDNEXT, and a
+ * name kept only in an account box; folder_names maps MAC(account, name) to
+ * the id, so delivery can find or create a folder by name without secrets
+ * (the new folder's name is then sealed to the account's public key).
+ *
+ * UIDs are allocated from uidnext inside the write transaction that stores
+ * the message, so they are unique and increasing per folder whatever the
+ * number of concurrent writers. UIDVALIDITY is the creation time in seconds,
+ * made larger than any earlier folder of the account, so that a folder
+ * deleted and created again gets a new one.
+ */
+#ifndef COFFER_FOLDER_H
+#define COFFER_FOLDER_H
+
+#include "account.h"
+#include "crypto.h"
+#include "index.h"
+#include "store.h"
+
+#include <stdint.h>
+
+#define COFFER_FOLDER_INBOX 0u
+
+/*
+ * Finds folder canon (canonical name, names.h) of account acct; with create,
+ * makes it if missing (updating the account record's next_folder_id), its
+ * name boxed with secret, or sealed to the account's public key when secret
+ * is NULL. *created_r tells which happened (may be NULL).
+ */
+int coffer_folder_resolve_txn(struct coffer_txn *t, struct coffer_store *st,
+                              const unsigned char *acct, const char *canon, int create,
+                              const struct coffer_acct_secret *secret, int64_t now,
+                              uint32_t *fid_r, int *created_r);
+
+/* Reads a folder's record; COFFER_ENOTFOUND if there is none. */
+int coffer_folder_get_txn(struct coffer_txn *t, const unsigned char *acct, uint32_t fid,
+                          struct coffer_folder_rec *rec_r);
+int coffer_folder_put_txn(struct coffer_txn *t, const unsigned char *acct, uint32_t fid,
+                          const struct coffer_folder_rec *rec);
+
+struct coffer_folder_info {
+	uint32_t id;
+	const char *name;    /* canonical, decrypted; valid during the callback */
+	uint32_t uidvalidity;
+	uint32_t uidnext;
+	uint64_t messages;
+	uint64_t unseen;
+	uint64_t bytes;
+};
+
+/* Every folder of the open mailbox, sorted by name. */
+typedef int (*coffer_folder_fn)(const struct coffer_folder_info *info, void *arg);
+int coffer_folder_list(struct coffer_mailbox *mb, coffer_folder_fn fn, void *arg);
+
+/* The id of folder name (any accepted spelling) in the open mailbox:
+ * COFFER_ENOTFOUND with a detail if there is none. */
+int coffer_folder_find(struct coffer_mailbox *mb, const char *name, uint32_t *fid_r);
+
+#endif

@@ -1,0 +1,90 @@
+/*
+ * index.h: the LMDB adapter. The only file that includes <lmdb.h>.
+ *
+ * One struct coffer_index per process per store (LMDB forbids opening one
+ * environment twice in a process, and using one across fork()). Sub-database
+ * names and their keys and values are listed in docs/design.md section 2;
+ * record encodings live in record.c.
+ *
+ * Transactions are run through callbacks so that the adapter can redo them:
+ *   - a write transaction that hits MDB_MAP_FULL is aborted, the map doubled
+ *     and the callback run again from the start. A callback must therefore
+ *     have no effect outside the transaction that it cannot repeat (it may
+ *     build output in a buffer it resets at its start).
+ *   - a transaction begun after another process grew the map
+ *     (MDB_MAP_RESIZED) adopts the new size and is begun again.
+ * Growing the map needs no transaction open in this process; a rwlock held
+ * shared by every transaction and exclusively by the resize guarantees it,
+ * so the mount daemon's threads may use one index concurrently.
+ *
+ * Values returned by coffer_txn_get() and passed to scan callbacks point
+ * into the map: valid only until the end of the transaction.
+ *
+ * Durability: a write transaction returns 0 only after LMDB has synced the
+ * data pages and the meta page (no MDB_NOSYNC, no MDB_NOMETASYNC).
+ */
+#ifndef COFFER_INDEX_H
+#define COFFER_INDEX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum coffer_db {
+	COFFER_DB_META,
+	COFFER_DB_ACCOUNTS,
+	COFFER_DB_ACCOUNT_NAMES,
+	COFFER_DB_FOLDERS,
+	COFFER_DB_FOLDER_NAMES,
+	COFFER_DB_KEYWORDS,
+	COFFER_DB_MESSAGES,
+	COFFER_DB_BLOBS,
+	COFFER_DB_UNSNAPPED,
+	COFFER_DB_TRASH,
+	COFFER_DB_COUNT
+};
+
+struct coffer_index;
+struct coffer_txn;
+
+/* Opens (and with create, creates) the environment in directory dir, which
+ * must exist. map_size is the initial map size in bytes. */
+int coffer_index_open(const char *dir, uint64_t map_size, int create, struct coffer_index **ix_r);
+/* Closes; accepts NULL and *ix == NULL. No transaction may be open. */
+void coffer_index_close(struct coffer_index **ix);
+
+typedef int (*coffer_txn_fn)(struct coffer_txn *txn, void *arg);
+
+/* Runs fn in a write transaction and commits it if fn returns >= 0 (the
+ * return value is passed through); aborts if fn returns < 0. */
+int coffer_index_update(struct coffer_index *ix, coffer_txn_fn fn, void *arg);
+/* Runs fn in a read-only transaction. */
+int coffer_index_view(struct coffer_index *ix, coffer_txn_fn fn, void *arg);
+
+int coffer_txn_get(struct coffer_txn *t, enum coffer_db db, const void *key, size_t klen,
+                   const void **val_r, size_t *vlen_r);
+#define COFFER_PUT_NOOVERWRITE 1u
+int coffer_txn_put(struct coffer_txn *t, enum coffer_db db, const void *key, size_t klen,
+                   const void *val, size_t vlen, unsigned flags);
+/* COFFER_ENOTFOUND if absent. */
+int coffer_txn_del(struct coffer_txn *t, enum coffer_db db, const void *key, size_t klen);
+
+/* Calls fn for every key that starts with prefix (plen may be 0), in key
+ * order. fn returns 0 to go on, > 0 to stop (scan returns 0), < 0 to stop
+ * with that error. */
+typedef int (*coffer_scan_fn)(const void *key, size_t klen, const void *val, size_t vlen,
+                              void *arg);
+int coffer_txn_scan(struct coffer_txn *t, enum coffer_db db, const void *prefix, size_t plen,
+                    coffer_scan_fn fn, void *arg);
+/* Same, starting at the first key >= start (which must begin with prefix). */
+int coffer_txn_scan_from(struct coffer_txn *t, enum coffer_db db, const void *prefix, size_t plen,
+                         const void *start, size_t slen, coffer_scan_fn fn, void *arg);
+/* Deletes every key that starts with prefix; *n_r counts them (may be NULL). */
+int coffer_txn_del_prefix(struct coffer_txn *t, enum coffer_db db, const void *prefix, size_t plen,
+                          uint64_t *n_r);
+/* Number of entries in db. */
+int coffer_txn_count(struct coffer_txn *t, enum coffer_db db, uint64_t *n_r);
+
+/* The current map size in bytes, and the size used by data pages. */
+int coffer_index_stat(struct coffer_index *ix, uint64_t *map_size_r, uint64_t *used_r);
+
+#endif

@@ -1,0 +1,66 @@
+/*
+ * store.h: a Coffer store, the directory described in docs/design.md
+ * section 1: its settings, its LMDB index, its blob tree, and (loaded only
+ * when needed) its key file.
+ *
+ * Opening a store never reads the key file: `coffer deliver` opens stores
+ * without one. coffer_store_keyfile() loads it on first use and keeps it,
+ * in guarded memory, until the store is closed.
+ *
+ * A struct coffer_store is used by one thread at a time, except that its
+ * index may be shared by threads (index.h). One per process per store.
+ */
+#ifndef COFFER_STORE_H
+#define COFFER_STORE_H
+
+#include "buf.h"
+#include "config.h"
+#include "crypto.h"
+#include "index.h"
+#include "keyfile.h"
+
+#define COFFER_STORE_FORMAT 1
+#define COFFER_DEFAULT_STORE "/var/lib/coffer"
+#define COFFER_DEFAULT_KEY_FILE "/etc/coffer/coffer.key"
+
+struct coffer_store;
+
+/* Creates a store at path (which must not exist, or be an empty directory)
+ * and its key file at key_file (NULL: COFFER_DEFAULT_KEY_FILE), which must
+ * not exist. Refuses (COFFER_EEXIST) to overwrite either. On failure
+ * nothing it created is left behind. The store is returned open. */
+int coffer_store_init(const char *path, const char *key_file, struct coffer_store **st_r);
+
+/* Opens an existing store. key_file overrides the path recorded in
+ * coffer.conf (NULL: use the recorded one). COFFER_ENOTFOUND if path holds
+ * no store, COFFER_EPERM if its mode lets group or others in. */
+int coffer_store_open(const char *path, const char *key_file, struct coffer_store **st_r);
+void coffer_store_close(struct coffer_store **st);
+
+const char *coffer_store_path(const struct coffer_store *st);
+const struct coffer_config *coffer_store_config(const struct coffer_store *st);
+struct coffer_index *coffer_store_index(struct coffer_store *st);
+const unsigned char *coffer_store_id(const struct coffer_store *st);
+/* The key file path in force (override, else recorded, else default). */
+const char *coffer_store_key_file_path(const struct coffer_store *st);
+
+/* Loads (once) and returns the key file; errors as coffer_keyfile_load(),
+ * plus COFFER_EPERM if it belongs to another store. Owned by the store. */
+int coffer_store_keyfile(struct coffer_store *st, struct coffer_keyfile **kf_r);
+
+/* MAC of a name for the *_names lookups: BLAKE2b-256 keyed with the store's
+ * index key over label || a || b. */
+int coffer_store_name_mac(const struct coffer_store *st, const char *label, const void *a,
+                          size_t alen, const void *b, size_t blen,
+                          unsigned char out[COFFER_MAC_BYTES]);
+
+/* STORE/blobs/<acct hex>/<xx> and STORE/blobs/<acct hex>/<xx>/<blob hex>. */
+int coffer_store_blob_dir(const struct coffer_store *st, const unsigned char *acct,
+                          const unsigned char *blob_id, struct coffer_buf *out);
+int coffer_store_blob_path(const struct coffer_store *st, const unsigned char *acct,
+                           const unsigned char *blob_id, struct coffer_buf *out);
+/* STORE/blobs/<acct hex> */
+int coffer_store_account_dir(const struct coffer_store *st, const unsigned char *acct,
+                             struct coffer_buf *out);
+
+#endif
