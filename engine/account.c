@@ -103,7 +103,7 @@ int coffer_account_lookup_txn(struct coffer_txn *t, struct coffer_store *st, con
 		return rc;
 	rc = coffer_txn_get(t, COFFER_DB_ACCOUNT_NAMES, mac, sizeof mac, &v, &n);
 	if (rc == COFFER_ENOTFOUND)
-		return coffer_err_set(COFFER_ENOTFOUND, "account %s does not exist", canon);
+		return coffer_err_set(COFFER_ENOACCOUNT, "account %s does not exist", canon);
 	if (rc < 0)
 		return rc;
 	if (n != COFFER_ID_BYTES)

@@ -33,6 +33,8 @@ const char *coffer_strerror(int code)
 	case COFFER_ECONFIG: return "configuration error";
 	case COFFER_ELIMIT: return "limit reached";
 	case COFFER_EIO: return "I/O error";
+	case COFFER_ENOACCOUNT: return "no such account";
+	case COFFER_EBADMSG: return "malformed message";
 	}
 	if (code < 0 && code > -4096)
 		return strerror(-code);

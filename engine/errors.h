@@ -31,6 +31,8 @@ enum {
 	COFFER_ECONFIG = -1010, /* coffer.conf is malformed */
 	COFFER_ELIMIT = -1011,  /* a documented limit was reached (size, count) */
 	COFFER_EIO = -1012,     /* I/O error reading or writing */
+	COFFER_ENOACCOUNT = -1013, /* no such account */
+	COFFER_EBADMSG = -1014, /* input is not an acceptable message */
 };
 
 /* A static, human name for code (COFFER_E* or -errno). Never NULL. */

@@ -179,11 +179,11 @@ int coffer_deliver(struct coffer_store *st, const char *name, const char *folder
 	if (rc < 0)
 		goto out;
 	if (len == 0) {
-		rc = coffer_err_set(COFFER_EINVAL, "deliver: the message is empty");
+		rc = coffer_err_set(COFFER_EBADMSG, "deliver: the message is empty");
 		goto out;
 	}
 	if (!coffer_header_is_message(buf, len)) {
-		rc = coffer_err_set(COFFER_EINVAL,
+		rc = coffer_err_set(COFFER_EBADMSG,
 		                    "deliver: the input is not a message: its first line is not a "
 		                    "header field");
 		goto out;

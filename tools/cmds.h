@@ -1,0 +1,31 @@
+/*
+ * cmds.h: the subcommands of `coffer`, one table entry each. Each file
+ * cmd-*.c defines the entries for one group of commands.
+ */
+#ifndef COFFER_TOOLS_CMDS_H
+#define COFFER_TOOLS_CMDS_H
+
+#include "out.h"
+
+extern const struct cli_cmd cmd_init;
+extern const struct cli_cmd cmd_account;
+extern const struct cli_cmd cmd_deliver;
+extern const struct cli_cmd cmd_folders;
+extern const struct cli_cmd cmd_ls;
+extern const struct cli_cmd cmd_cat;
+
+/* getopt_long over argv (argv[0] = subcommand) with the options every
+ * subcommand has (--help, --json where json_ok). Fills positional[] (up to
+ * max) and returns their count, or -1 after printing help (exit 0), or
+ * -EXIT_USAGE after printing a usage error. Extra options come as
+ * longopts/handler: handler(opt, optarg, ctx) returns 0 or an exit code. */
+struct cli_opt {
+	const char *name;
+	int has_arg;
+	int val;
+};
+int cli_parse(const struct cli_cmd *cmd, int argc, char **argv, const struct cli_opt *opts,
+              int (*handler)(int opt, const char *arg, void *ctx), void *ctx, int *json_r,
+              char **positional, int max);
+
+#endif
