@@ -11,6 +11,7 @@
  *   - a line may not hold NUL or other control characters (a tab is allowed
  *     only as whitespace around key and value), and is at most
  *     CONFIG_LINE_MAX bytes; the whole text is at most CONFIG_FILE_MAX bytes;
+ *   - a string value (a path) is at most CONFIG_VALUE_MAX bytes;
  *   - an empty value is an error (comment the key out to leave it unset);
  *   - there are no inline comments: '#' inside a value is part of it;
  *   - a value wrapped in double quotes loses the outer quotes only (there are
@@ -45,6 +46,9 @@
 #define CONFIG_LINE_MAX 4096
 #define CONFIG_FILE_MAX (1024 * 1024)
 #define CONFIG_DAYS_MAX 36500
+/* A string value is at most this long, so that save can always write it
+ * quoted on one line that load accepts. */
+#define CONFIG_VALUE_MAX 4000
 
 #define KIB 1024ULL
 #define MIB (1024ULL * KIB)
@@ -227,8 +231,11 @@ bad:
 static int set_string(const struct parser *ps, const char *key, const char *v, size_t n,
 		      char **out)
 {
-	char *s = malloc(n + 1);
+	char *s;
 
+	if (n > CONFIG_VALUE_MAX)
+		return perr(ps, "%s: value longer than %d bytes", key, CONFIG_VALUE_MAX);
+	s = malloc(n + 1);
 	if (!s)
 		return coffer_err_set(COFFER_ENOMEM, "%s:%zu: %s: out of memory", ps->name,
 				      ps->line, key);
@@ -434,8 +441,9 @@ static int check_string(const char *key, const char *s)
 		return 0;
 	if (!*s)
 		return coffer_err_set(COFFER_EINVAL, "config: %s is empty", key);
-	if (strlen(s) > CONFIG_LINE_MAX - 64)
-		return coffer_err_set(COFFER_EINVAL, "config: %s is too long", key);
+	if (strlen(s) > CONFIG_VALUE_MAX)
+		return coffer_err_set(COFFER_EINVAL, "config: %s is longer than %d bytes", key,
+				      CONFIG_VALUE_MAX);
 	for (p = (const unsigned char *)s; *p; p++)
 		if (is_control(*p))
 			return coffer_err_set(COFFER_EINVAL, "config: %s holds a control character",

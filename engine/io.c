@@ -357,14 +357,10 @@ int coffer_io_mkdir_p(const char *path, mode_t mode)
 			 * it (EEXIST, or EACCES/EROFS on a parent we may not
 			 * write). */
 			err = errno;
-			if (stat(cur, &st) == 0 && S_ISDIR(st.st_mode))
-				;
-			else if (err == EEXIST)
-				r = path_error(ENOTDIR, "mkdir", cur);
-			else
-				r = path_error(err, "mkdir", cur);
-			if (r < 0)
+			if (stat(cur, &st) < 0 || !S_ISDIR(st.st_mode)) {
+				r = path_error(err == EEXIST ? ENOTDIR : err, "mkdir", cur);
 				goto out;
+			}
 		}
 		if (i < len)
 			cur[i] = '/';

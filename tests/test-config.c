@@ -21,6 +21,14 @@ static int parse(struct coffer_config *c, const char *text)
 	return coffer_config_parse(c, "coffer.conf", text, strlen(text));
 }
 
+static const char *path_of_tmp(const char *name)
+{
+	static char p[4200];
+
+	snprintf(p, sizeof p, "%s/%s", tap_tmpdir(), name);
+	return p;
+}
+
 static int is_default(const struct coffer_config *c)
 {
 	return c->key_file == NULL && c->snapshot_target == NULL &&
@@ -195,6 +203,33 @@ static void test_errors(void)
 	memset(big, '#', n + 1);
 	strcpy(big + n + 1, "\n");
 	bad(big, strlen(big), 1, "line longer than 4096 bytes");
+	free(big);
+
+	/* String values are bounded at 4000 bytes, on load and on save. */
+	big = malloc(5000);
+	strcpy(big, "\nkey_file = ");
+	memset(big + 12, 'k', 4000);
+	strcpy(big + 12 + 4000, "\n");
+	{
+		struct coffer_config c;
+		int r;
+
+		ok(parse(&c, big) == 0 && c.key_file && strlen(c.key_file) == 4000,
+		   "a 4000-byte value is accepted");
+		ok(coffer_config_save(&c, path_of_tmp("long.conf")) == 0, "and saved");
+		coffer_config_free(&c);
+		ok(coffer_config_load(&c, path_of_tmp("long.conf")) == 0 && c.key_file &&
+		   strlen(c.key_file) == 4000, "and loaded back");
+		coffer_config_free(&c);
+		c.key_file = big + 2;
+		r = coffer_config_save(&c, path_of_tmp("long.conf"));
+		ok(r == COFFER_EINVAL && strstr(coffer_errmsg(), "longer than 4000"),
+		   "save refuses a longer value: %s", coffer_errmsg());
+		c.key_file = NULL;
+	}
+	memmove(big + 13, big + 12, 4002);
+	big[12] = 'k';
+	bad(big, strlen(big), 2, "key_file: value longer than 4000 bytes");
 	free(big);
 
 	/* The whole text is bounded at 1 MiB. */
