@@ -277,7 +277,8 @@ static int parse_line(struct parser *ps, struct coffer_config *c, size_t *seen, 
 	if (id == K_COUNT)
 		return perr(ps, "unknown key \"%.*s\"", (int)(kn > 64 ? 64 : kn), k);
 	if (seen[id])
-		return perr(ps, "duplicate key %s (first set on line %zu)", key_names[id], seen[id]);
+		return perr(ps, "duplicate key %s (first set on line %zu)", key_names[id],
+			    seen[id]);
 	seen[id] = ps->line;
 
 	if (vn > 0 && v[0] == '"') {
@@ -401,8 +402,8 @@ int coffer_config_load(struct coffer_config *c, const char *path)
 		goto out;
 	r = coffer_io_read_file(coffer_buf_str(&file), CONFIG_FILE_MAX, &text);
 	if (r == COFFER_ELIMIT) {
-		r = coffer_err_set(COFFER_ECONFIG, "%s: larger than %d bytes", coffer_buf_str(&file),
-				   CONFIG_FILE_MAX);
+		r = coffer_err_set(COFFER_ECONFIG, "%s: larger than %d bytes",
+				   coffer_buf_str(&file), CONFIG_FILE_MAX);
 		goto out;
 	}
 	if (r < 0)

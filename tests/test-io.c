@@ -577,7 +577,8 @@ static void test_read_file(void)
 	f.eintr_odd = 1;
 	old = b.len;
 	ok(coffer_io_read_file(path, 1 << 20, &b) == 0 && b.len == old + sizeof pattern &&
-	   memcmp(b.data + old, pattern, sizeof pattern) == 0, "read_file with short reads + EINTR");
+	   memcmp(b.data + old, pattern, sizeof pattern) == 0,
+	   "read_file with short reads + EINTR");
 	faults_reset();
 	f.fail_errno = EIO;
 	f.fail_after = 70000;
