@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# Delivery benchmark: `coffer deliver` against a plain Maildir delivery of the
+# same shape (bench/plain-deliver.c: one process per message, write tmp/,
+# fsync, rename to new/), over the SpamAssassin corpus (6,046 messages), on the
+# same disk. The two loops alternate, ROUNDS rounds (default 3); the median
+# is reported. Also: store size against the plain Maildir (du), and the peak
+# RSS of delivering and reading a 5 MiB and a 50 MiB message.
+# Prints a markdown table.
+#
+#   bash bench/deliver.sh
+#
+# Environment: COFFER_BIN (default: a release build in ./build-bench),
+# BENCH_DIR (scratch space, default ./var/bench; removed afterwards unless
+# BENCH_KEEP=1), ROUNDS (default 3).
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+ROUNDS=${ROUNDS:-3}
+BENCH_DIR=${BENCH_DIR:-$ROOT/var/bench}
+
+log() { echo "bench: $*" >&2; }
+
+if [ -z "${COFFER_BIN:-}" ]; then
+	log "building a release build in build-bench"
+	[ -f build-bench/meson-private/coredata.dat ] || meson setup build-bench --buildtype=release >/dev/null
+	ninja -C build-bench >/dev/null
+	COFFER_BIN=$ROOT/build-bench/tools/coffer
+fi
+[ -x /usr/bin/time ] || { log "/usr/bin/time missing (apt-get install time)"; exit 1; }
+
+CORPUS=$(bash tests/integration/corpus.sh)
+rm -rf "$BENCH_DIR"
+mkdir -p "$BENCH_DIR"
+cc -O2 -o "$BENCH_DIR/plain-deliver" bench/plain-deliver.c
+cut -f1 "$CORPUS/index.tsv" | sed "s#^#$CORPUS/#" >"$BENCH_DIR/list"
+N=$(wc -l <"$BENCH_DIR/list")
+
+now() { date +%s.%N; }
+
+plain_round() {
+	local md=$BENCH_DIR/maildir f t0 t1
+	rm -rf "$md"
+	mkdir -p "$md/tmp" "$md/new" "$md/cur"
+	sync
+	t0=$(now)
+	while IFS= read -r f; do
+		"$BENCH_DIR/plain-deliver" "$md" <"$f" || { log "plain-deliver failed on $f"; exit 1; }
+	done <"$BENCH_DIR/list"
+	t1=$(now)
+	awk -v a="$t1" -v b="$t0" 'BEGIN { printf "%.3f\n", a - b }'
+}
+
+coffer_round() {
+	local st=$BENCH_DIR/store key=$BENCH_DIR/coffer.key f t0 t1
+	rm -rf "$st" "$key"
+	"$COFFER_BIN" --store "$st" --key-file "$key" init >/dev/null
+	"$COFFER_BIN" --store "$st" --key-file "$key" account add bench@example.org >/dev/null
+	sync
+	t0=$(now)
+	while IFS= read -r f; do
+		"$COFFER_BIN" --store "$st" --key-file "$key" deliver bench@example.org <"$f" ||
+			{ log "coffer deliver failed on $f"; exit 1; }
+	done <"$BENCH_DIR/list"
+	t1=$(now)
+	awk -v a="$t1" -v b="$t0" 'BEGIN { printf "%.3f\n", a - b }'
+}
+
+median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+: >"$BENCH_DIR/plain.times"
+: >"$BENCH_DIR/coffer.times"
+for r in $(seq 1 "$ROUNDS"); do
+	t=$(plain_round)
+	echo "$t" >>"$BENCH_DIR/plain.times"
+	log "round $r: plain Maildir $t s"
+	t=$(coffer_round)
+	echo "$t" >>"$BENCH_DIR/coffer.times"
+	log "round $r: coffer deliver $t s"
+done
+tp=$(median <"$BENCH_DIR/plain.times")
+tc=$(median <"$BENCH_DIR/coffer.times")
+rp=$(awk -v n="$N" -v t="$tp" 'BEGIN { printf "%.1f", n / t }')
+rc=$(awk -v n="$N" -v t="$tc" 'BEGIN { printf "%.1f", n / t }')
+ratio=$(awk -v a="$rc" -v b="$rp" 'BEGIN { printf "%.2f", a / b }')
+
+# Sizes: apparent bytes (du -sb) and allocated bytes (du -s --block-size=1).
+sp=$(du -sb "$BENCH_DIR/maildir" | cut -f1)
+sc=$(du -sb "$BENCH_DIR/store" | cut -f1)
+ap=$(du -s --block-size=1 "$BENCH_DIR/maildir" | cut -f1)
+ac=$(du -s --block-size=1 "$BENCH_DIR/store" | cut -f1)
+sratio=$(awk -v a="$sc" -v b="$sp" 'BEGIN { printf "%.2f", a / b }')
+aratio=$(awk -v a="$ac" -v b="$ap" 'BEGIN { printf "%.2f", a / b }')
+
+# Peak RSS for one big message (random base64 body: barely compressible).
+st=$BENCH_DIR/store key=$BENCH_DIR/coffer.key
+rss_rows=()
+for mib in 5 50; do
+	m=$BENCH_DIR/big$mib.eml
+	{ printf 'From: a@example.org\nSubject: %s MiB\n\n' "$mib"; head -c $((mib * 800 * 1024)) /dev/urandom | base64; } |
+		head -c $((mib * 1024 * 1024)) >"$m"
+	/usr/bin/time -f %M -o "$BENCH_DIR/rss" "$COFFER_BIN" --store "$st" --key-file "$key" \
+		deliver bench@example.org --folder Big <"$m"
+	rd=$(tail -1 "$BENCH_DIR/rss")
+	/usr/bin/time -f %M -o "$BENCH_DIR/rss" "$BENCH_DIR/plain-deliver" "$BENCH_DIR/maildir" <"$m"
+	rp_=$(tail -1 "$BENCH_DIR/rss")
+	uid=$("$COFFER_BIN" --store "$st" --key-file "$key" ls bench@example.org Big --json | jq 'max_by(.uid) | .uid')
+	/usr/bin/time -f %M -o "$BENCH_DIR/rss" "$COFFER_BIN" --store "$st" --key-file "$key" \
+		cat bench@example.org Big "$uid" >"$BENCH_DIR/out"
+	rcat=$(tail -1 "$BENCH_DIR/rss")
+	cmp -s "$BENCH_DIR/out" "$m" || { log "cat of the $mib MiB message differs"; exit 1; }
+	rss_rows+=("| peak RSS, $mib MiB message | ${rp_} KiB (plain-deliver) | deliver ${rd} KiB, cat ${rcat} KiB | |")
+	rm -f "$m" "$BENCH_DIR/out"
+done
+
+cat <<EOF
+
+Delivery of the SpamAssassin corpus ($N messages), one process per message, median of $ROUNDS alternating rounds.
+Rounds (s): plain $(tr '\n' ' ' <"$BENCH_DIR/plain.times")/ coffer $(tr '\n' ' ' <"$BENCH_DIR/coffer.times")
+
+| measure | plain Maildir (write tmp, fsync, rename) | coffer deliver | coffer / plain (target) |
+|---|---|---|---|
+| time to deliver all | $(printf %.2f "$tp") s | $(printf %.2f "$tc") s | |
+| messages/s | $(printf %.0f "$rp") | $(printf %.0f "$rc") | ${ratio}x (>= 0.7x) |
+| size, du -sb (apparent) | $sp B | $sc B | ${sratio}x (<= 0.6x) |
+| size, du -s (allocated) | $ap B | $ac B | ${aratio}x |
+$(printf '%s\n' "${rss_rows[@]}")
+EOF
+
+if [ "${BENCH_KEEP:-0}" != 1 ]; then
+	rm -rf "$BENCH_DIR"
+fi
