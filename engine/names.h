@@ -36,4 +36,15 @@ int coffer_names_folder(const char *in, size_t n, struct coffer_buf *out);
 /* 1 if the canonical folder name is the inbox. */
 int coffer_names_is_inbox(const char *canonical);
 
+/*
+ * A safe display form of untrusted bytes for error details: NUL, control
+ * characters (C0, DEL, C1), quote, backslash and invalid UTF-8 are written as
+ * \xNN; input past COFFER_NAMES_SHOW_MAX bytes is cut (on a character
+ * boundary) and "..." appended. Writes a NUL-terminated string into dst, which
+ * holds COFFER_NAMES_SHOW_SIZE bytes, and returns dst.
+ */
+#define COFFER_NAMES_SHOW_MAX 64
+#define COFFER_NAMES_SHOW_SIZE (4 * COFFER_NAMES_SHOW_MAX + 4)
+const char *coffer_names_show(const void *p, size_t n, char *dst);
+
 #endif
