@@ -291,3 +291,102 @@ int coffer_folder_find(struct coffer_mailbox *mb, const char *name, uint32_t *fi
 	coffer_buf_free(&canon);
 	return rc;
 }
+
+static void kw_key(unsigned char *k, const unsigned char *acct, uint32_t fid, unsigned idx)
+{
+	coffer_key_folder(k, acct, fid);
+	k[COFFER_KEY_FOLDER] = (unsigned char)idx;
+}
+
+static void kw_ad(unsigned char *ad, const unsigned char *acct, uint32_t fid, unsigned idx)
+{
+	ad[0] = 'k';
+	ad[1] = 'w';
+	kw_key(ad + 2, acct, fid, idx);
+}
+
+int coffer_folder_keywords_txn(struct coffer_txn *t, const unsigned char *acct, uint32_t fid,
+                               const struct coffer_acct_secret *secret,
+                               char *names_r[COFFER_FOLDER_KEYWORDS_MAX])
+{
+	unsigned char key[COFFER_KEY_KEYWORD], ad[2 + COFFER_KEY_KEYWORD];
+	struct coffer_buf name = COFFER_BUF_INIT;
+	const void *v;
+	size_t n;
+	int rc = 0;
+
+	memset(names_r, 0, COFFER_FOLDER_KEYWORDS_MAX * sizeof *names_r);
+	for (unsigned i = 0; i < COFFER_FOLDER_KEYWORDS_MAX; i++) {
+		kw_key(key, acct, fid, i);
+		rc = coffer_txn_get(t, COFFER_DB_KEYWORDS, key, sizeof key, &v, &n);
+		if (rc == COFFER_ENOTFOUND) {
+			rc = 0;
+			continue;
+		}
+		if (rc < 0)
+			break;
+		kw_ad(ad, acct, fid, i);
+		coffer_buf_reset(&name);
+		rc = coffer_box_open(&name, v, n, ad, sizeof ad, secret);
+		if (rc < 0) {
+			rc = coffer_err_set(COFFER_ECORRUPT, "folder %u: keyword %u cannot be decrypted",
+			                    fid, i);
+			break;
+		}
+		names_r[i] = strdup(coffer_buf_str(&name));
+		if (names_r[i] == NULL) {
+			rc = coffer_err_set(COFFER_ENOMEM, "folder: out of memory");
+			break;
+		}
+	}
+	coffer_buf_free(&name);
+	if (rc < 0)
+		coffer_folder_keywords_free(names_r);
+	return rc;
+}
+
+void coffer_folder_keywords_free(char *names[COFFER_FOLDER_KEYWORDS_MAX])
+{
+	for (unsigned i = 0; i < COFFER_FOLDER_KEYWORDS_MAX; i++) {
+		free(names[i]);
+		names[i] = NULL;
+	}
+}
+
+int coffer_folder_keyword_intern_txn(struct coffer_txn *t, const unsigned char *acct,
+                                     uint32_t fid, const char *name,
+                                     const struct coffer_acct_secret *secret, unsigned *idx_r)
+{
+	char *names[COFFER_FOLDER_KEYWORDS_MAX];
+	unsigned char key[COFFER_KEY_KEYWORD], ad[2 + COFFER_KEY_KEYWORD];
+	struct coffer_buf box = COFFER_BUF_INIT;
+	unsigned i, free_idx = COFFER_FOLDER_KEYWORDS_MAX;
+	int rc;
+
+	rc = coffer_folder_keywords_txn(t, acct, fid, secret, names);
+	if (rc < 0)
+		return rc;
+	for (i = 0; i < COFFER_FOLDER_KEYWORDS_MAX; i++) {
+		if (names[i] && strcmp(names[i], name) == 0)
+			break;
+		if (names[i] == NULL && free_idx == COFFER_FOLDER_KEYWORDS_MAX)
+			free_idx = i;
+	}
+	coffer_folder_keywords_free(names);
+	if (i < COFFER_FOLDER_KEYWORDS_MAX) {
+		*idx_r = i;
+		return 0;
+	}
+	if (free_idx == COFFER_FOLDER_KEYWORDS_MAX)
+		return coffer_err_set(COFFER_ELIMIT, "folder %u already has %d keywords", fid,
+		                      COFFER_FOLDER_KEYWORDS_MAX);
+	kw_key(key, acct, fid, free_idx);
+	kw_ad(ad, acct, fid, free_idx);
+	rc = coffer_box_sym(&box, name, strlen(name), ad, sizeof ad, secret);
+	if (rc == 0)
+		rc = coffer_txn_put(t, COFFER_DB_KEYWORDS, key, sizeof key, box.data, box.len, 0);
+	coffer_buf_free(&box);
+	if (rc == 0)
+		*idx_r = free_idx;
+	return rc;
+}

@@ -59,4 +59,24 @@ int coffer_folder_list(struct coffer_mailbox *mb, coffer_folder_fn fn, void *arg
  * COFFER_ENOTFOUND with a detail if there is none. */
 int coffer_folder_find(struct coffer_mailbox *mb, const char *name, uint32_t *fid_r);
 
+/*
+ * Keywords: each folder has up to COFFER_FOLDER_KEYWORDS_MAX keyword names
+ * (Dovecot's letters a..z), each in an account box in the keywords
+ * sub-database (AD "kw" || acct || folder id || index). A message's keyword
+ * bit i refers to its folder's keyword i.
+ */
+#define COFFER_FOLDER_KEYWORDS_MAX 26
+
+/* Finds keyword name in folder fid, or adds it at the first free index:
+ * *idx_r. COFFER_ELIMIT when all 26 are taken. Needs the secret. */
+int coffer_folder_keyword_intern_txn(struct coffer_txn *t, const unsigned char *acct,
+                                     uint32_t fid, const char *name,
+                                     const struct coffer_acct_secret *secret, unsigned *idx_r);
+/* Loads the folder's keyword names: names_r[i] is NULL or a malloc'd name.
+ * Free with coffer_folder_keywords_free(). */
+int coffer_folder_keywords_txn(struct coffer_txn *t, const unsigned char *acct, uint32_t fid,
+                               const struct coffer_acct_secret *secret,
+                               char *names_r[COFFER_FOLDER_KEYWORDS_MAX]);
+void coffer_folder_keywords_free(char *names[COFFER_FOLDER_KEYWORDS_MAX]);
+
 #endif

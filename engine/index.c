@@ -40,6 +40,7 @@ static const char *const db_names[COFFER_DB_COUNT] = {
 	[COFFER_DB_BLOBS] = "blobs",
 	[COFFER_DB_UNSNAPPED] = "unsnapped",
 	[COFFER_DB_TRASH] = "trash",
+	[COFFER_DB_MSG_NAMES] = "msg_names",
 };
 
 struct coffer_index {

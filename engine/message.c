@@ -8,6 +8,7 @@
  */
 #include "message.h"
 
+#include "blob.h"
 #include "envelope.h"
 #include "errors.h"
 #include "folder.h"
@@ -80,6 +81,27 @@ int coffer_message_add_txn(struct coffer_txn *t, struct coffer_store *st, const 
 		mrec.name_box = box.data;
 		mrec.name_box_len = box.len;
 	}
+	{
+		struct coffer_buf derived = COFFER_BUF_INIT;
+		unsigned char nkey[COFFER_KEY_MSG_NAME], uidbuf[4];
+
+		if (m->unique == NULL)
+			rc = coffer_message_derived_name(&mrec, &derived);
+		if (rc == 0)
+			rc = coffer_message_name_key(st, m->acct, fid,
+			                             m->unique ? m->unique : coffer_buf_str(&derived),
+			                             m->unique ? m->unique_len : derived.len, nkey);
+		coffer_buf_free(&derived);
+		coffer_put_u32be(uidbuf, uid);
+		if (rc == 0)
+			rc = coffer_txn_put(t, COFFER_DB_MSG_NAMES, nkey, sizeof nkey, uidbuf, 4,
+			                    COFFER_PUT_NOOVERWRITE);
+		if (rc == COFFER_EEXIST)
+			rc = coffer_err_set(COFFER_EEXIST, "account %s: folder %s already has a message "
+			                    "with that name", name, m->folder);
+		if (rc < 0)
+			goto out;
+	}
 	coffer_key_message(mkey, m->acct, fid, uid);
 	rc = coffer_message_rec_encode(&mrec, &val);
 	if (rc == 0)
@@ -125,6 +147,118 @@ out:
 	return rc;
 }
 
+int coffer_message_name_key(struct coffer_store *st, const unsigned char *acct, uint32_t fid,
+                            const char *unique, size_t n, unsigned char key[COFFER_KEY_MSG_NAME])
+{
+	unsigned char ctx[COFFER_ID_BYTES + 4];
+
+	coffer_key_folder(ctx, acct, fid);
+	memcpy(key, ctx, sizeof ctx);
+	return coffer_store_name_mac(st, "mnam", ctx, sizeof ctx, unique, n, key + sizeof ctx);
+}
+
+int coffer_message_find_name_txn(struct coffer_txn *t, struct coffer_store *st,
+                                 const unsigned char *acct, uint32_t fid, const char *unique,
+                                 size_t n, uint32_t *uid_r)
+{
+	unsigned char key[COFFER_KEY_MSG_NAME];
+	const void *v;
+	size_t vl;
+	int rc;
+
+	rc = coffer_message_name_key(st, acct, fid, unique, n, key);
+	if (rc == 0)
+		rc = coffer_txn_get(t, COFFER_DB_MSG_NAMES, key, sizeof key, &v, &vl);
+	if (rc < 0)
+		return rc;
+	if (vl != 4)
+		return coffer_err_set(COFFER_ECORRUPT, "index: damaged message name record");
+	*uid_r = coffer_get_u32be(v);
+	return 0;
+}
+
+int coffer_message_get_txn(struct coffer_txn *t, const unsigned char *acct, uint32_t fid,
+                           uint32_t uid, struct coffer_message_rec *rec_r)
+{
+	unsigned char key[COFFER_KEY_MESSAGE];
+	const void *v;
+	size_t n;
+	int rc;
+
+	coffer_key_message(key, acct, fid, uid);
+	rc = coffer_txn_get(t, COFFER_DB_MESSAGES, key, sizeof key, &v, &n);
+	if (rc < 0)
+		return rc;
+	return coffer_message_rec_decode(v, n, rec_r);
+}
+
+static int bump_modseq(struct coffer_txn *t, const unsigned char *acct)
+{
+	struct coffer_account_rec arec;
+	int rc;
+
+	rc = coffer_account_get_txn(t, acct, &arec);
+	if (rc < 0)
+		return rc;
+	arec.modseq++;
+	return coffer_account_put_txn(t, acct, &arec);
+}
+
+int coffer_message_update_txn(struct coffer_txn *t, const unsigned char *acct, uint32_t fid,
+                              uint32_t uid, const struct coffer_message_rec *rec)
+{
+	unsigned char key[COFFER_KEY_MESSAGE];
+	struct coffer_buf val = COFFER_BUF_INIT;
+	int rc;
+
+	coffer_key_message(key, acct, fid, uid);
+	rc = coffer_message_rec_encode(rec, &val);
+	if (rc == 0)
+		rc = coffer_txn_put(t, COFFER_DB_MESSAGES, key, sizeof key, val.data, val.len, 0);
+	coffer_buf_free(&val);
+	return rc == 0 ? bump_modseq(t, acct) : rc;
+}
+
+int coffer_message_expunge_txn(struct coffer_txn *t, struct coffer_store *st,
+                               const unsigned char *acct, uint32_t fid, uint32_t uid,
+                               const char *unique, size_t n, int64_t now)
+{
+	unsigned char key[COFFER_KEY_MESSAGE], nkey[COFFER_KEY_MSG_NAME];
+	unsigned char blob_id[COFFER_ID_BYTES];
+	struct coffer_message_rec rec;
+	int rc;
+
+	rc = coffer_message_get_txn(t, acct, fid, uid, &rec);
+	if (rc < 0)
+		return rc;
+	memcpy(blob_id, rec.blob_id, sizeof blob_id);
+	coffer_key_message(key, acct, fid, uid);
+	rc = coffer_txn_del(t, COFFER_DB_MESSAGES, key, sizeof key);
+	if (rc == 0)
+		rc = coffer_message_name_key(st, acct, fid, unique, n, nkey);
+	if (rc == 0) {
+		rc = coffer_txn_del(t, COFFER_DB_MSG_NAMES, nkey, sizeof nkey);
+		if (rc == COFFER_ENOTFOUND)
+			rc = coffer_err_set(COFFER_ECORRUPT, "index: message %u has no name entry", uid);
+	}
+	if (rc == 0)
+		rc = coffer_blob_unref_txn(t, acct, blob_id, now);
+	return rc == 0 ? bump_modseq(t, acct) : rc;
+}
+
+int coffer_message_unique_name(const struct coffer_message_rec *rec, const unsigned char *acct,
+                               const struct coffer_acct_secret *secret, struct coffer_buf *out)
+{
+	unsigned char ad[NAME_AD_LEN];
+
+	if (rec->name_box == NULL)
+		return coffer_message_derived_name(rec, out);
+	msg_name_ad(ad, acct, rec->blob_id);
+	if (coffer_box_open(out, rec->name_box, rec->name_box_len, ad, sizeof ad, secret) < 0)
+		return coffer_err_set(COFFER_ECORRUPT, "message name cannot be decrypted");
+	return 0;
+}
+
 int coffer_message_derived_name(const struct coffer_message_rec *rec, struct coffer_buf *out)
 {
 	char hex[2 * COFFER_ID_BYTES + 1];
@@ -152,7 +286,6 @@ static int collect(const void *k, size_t kl, const void *val, size_t vl, void *a
 	struct list_args *a = arg;
 	struct list_entry *e;
 	struct coffer_buf name = COFFER_BUF_INIT;
-	unsigned char ad[NAME_AD_LEN];
 	int rc;
 
 	if (kl != COFFER_KEY_MESSAGE)
@@ -174,21 +307,12 @@ static int collect(const void *k, size_t kl, const void *val, size_t vl, void *a
 	if (rc < 0)
 		return coffer_err_prefix(rc, "account %s: uid %u: ", coffer_mailbox_name(a->mb),
 		                         e->m.uid);
-	if (e->m.rec.name_box) {
-		msg_name_ad(ad, coffer_mailbox_id(a->mb), e->m.rec.blob_id);
-		rc = coffer_box_open(&name, e->m.rec.name_box, e->m.rec.name_box_len, ad, sizeof ad,
-		                     coffer_mailbox_secret(a->mb));
-		if (rc < 0) {
-			coffer_buf_free(&name);
-			return coffer_err_set(COFFER_ECORRUPT, "account %s: uid %u: name cannot be decrypted",
-			                      coffer_mailbox_name(a->mb), e->m.uid);
-		}
-	} else {
-		rc = coffer_message_derived_name(&e->m.rec, &name);
-		if (rc < 0) {
-			coffer_buf_free(&name);
-			return rc;
-		}
+	rc = coffer_message_unique_name(&e->m.rec, coffer_mailbox_id(a->mb),
+	                                coffer_mailbox_secret(a->mb), &name);
+	if (rc < 0) {
+		coffer_buf_free(&name);
+		return coffer_err_prefix(rc, "account %s: uid %u: ", coffer_mailbox_name(a->mb),
+		                         e->m.uid);
 	}
 	e->m.rec.name_box = NULL;
 	e->m.rec.name_box_len = 0;
@@ -255,11 +379,12 @@ static int get_txn(struct coffer_txn *t, void *arg)
 	return rc;
 }
 
-static int damaged(struct coffer_message_reader *r, const char *fmt, const char *arg)
+static int damaged(struct coffer_message_reader *r, const char *why)
 {
 	char detail[512];
 
-	snprintf(detail, sizeof detail, fmt, arg);
+	/* why may be coffer_errmsg() itself: copy it before overwriting */
+	snprintf(detail, sizeof detail, "%s", why);
 	return coffer_err_set(COFFER_ECORRUPT, "%s is damaged: %s", r->what, detail);
 }
 
@@ -298,7 +423,7 @@ int coffer_message_open(struct coffer_mailbox *mb, uint32_t fid, const char *fol
 		goto fail;
 	r->fd = open(coffer_buf_str(&path), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (r->fd < 0) {
-		rc = errno == ENOENT ? damaged(r, "%s", "its blob is missing")
+		rc = errno == ENOENT ? damaged(r, "its blob is missing")
 		                     : coffer_err_set(coffer_err_from_errno(errno), "%s: cannot open blob: %s",
 		                                      r->what, strerror(errno));
 		goto fail;
@@ -308,7 +433,7 @@ int coffer_message_open(struct coffer_mailbox *mb, uint32_t fid, const char *fol
 	ids.kind = COFFER_BLOB_MESSAGE;
 	rc = coffer_blob_reader_open(r->fd, &ids, coffer_mailbox_secret(mb), &r->blob);
 	if (rc < 0) {
-		rc = rc == COFFER_ECORRUPT ? damaged(r, "%s", coffer_errmsg())
+		rc = rc == COFFER_ECORRUPT ? damaged(r, coffer_errmsg())
 		                           : coffer_err_prefix(rc, "%s: ", r->what);
 		goto fail;
 	}
@@ -327,11 +452,11 @@ int coffer_message_read(struct coffer_message_reader *r, void *buf, size_t cap, 
 
 	rc = coffer_blob_reader_read(r->blob, buf, cap, n_r);
 	if (rc < 0)
-		return rc == COFFER_ECORRUPT ? damaged(r, "%s", coffer_errmsg())
+		return rc == COFFER_ECORRUPT ? damaged(r, coffer_errmsg())
 		                             : coffer_err_prefix(rc, "%s: ", r->what);
 	r->read_so_far += *n_r;
 	if (r->read_so_far > r->rec.size || (*n_r == 0 && r->read_so_far != r->rec.size))
-		return damaged(r, "%s", "its size differs from the index");
+		return damaged(r, "its size differs from the index");
 	return 0;
 }
 
@@ -342,7 +467,7 @@ int coffer_message_pread(struct coffer_message_reader *r, void *buf, size_t cap,
 
 	rc = coffer_blob_reader_pread(r->blob, buf, cap, off, n_r);
 	if (rc < 0)
-		return rc == COFFER_ECORRUPT ? damaged(r, "%s", coffer_errmsg())
+		return rc == COFFER_ECORRUPT ? damaged(r, coffer_errmsg())
 		                             : coffer_err_prefix(rc, "%s: ", r->what);
 	return 0;
 }

@@ -60,6 +60,32 @@ struct coffer_message {
 typedef int (*coffer_message_fn)(const struct coffer_message *m, void *arg);
 int coffer_message_list(struct coffer_mailbox *mb, uint32_t fid, coffer_message_fn fn, void *arg);
 
+#define COFFER_KEY_MSG_NAME (COFFER_ID_BYTES + 4 + COFFER_MAC_BYTES)
+/* The msg_names key of a Maildir unique name in folder fid. */
+int coffer_message_name_key(struct coffer_store *st, const unsigned char *acct, uint32_t fid,
+                            const char *unique, size_t n, unsigned char key[COFFER_KEY_MSG_NAME]);
+/* Finds the uid of the message with that unique name: COFFER_ENOTFOUND if none. */
+int coffer_message_find_name_txn(struct coffer_txn *t, struct coffer_store *st,
+                                 const unsigned char *acct, uint32_t fid, const char *unique,
+                                 size_t n, uint32_t *uid_r);
+/* Reads a record; rec->name_box points into the map (valid in t). */
+int coffer_message_get_txn(struct coffer_txn *t, const unsigned char *acct, uint32_t fid,
+                           uint32_t uid, struct coffer_message_rec *rec_r);
+/* Rewrites a record in place (flags, keywords, new/cur), bumping the
+ * account's modseq. The name box, if any, must be the one read from t. */
+int coffer_message_update_txn(struct coffer_txn *t, const unsigned char *acct, uint32_t fid,
+                              uint32_t uid, const struct coffer_message_rec *rec);
+/* Removes message uid whose unique name is unique (its name index entry
+ * too) and drops its blob reference (the blob goes to the trash when that
+ * was the last). */
+int coffer_message_expunge_txn(struct coffer_txn *t, struct coffer_store *st,
+                               const unsigned char *acct, uint32_t fid, uint32_t uid,
+                               const char *unique, size_t n, int64_t now);
+/* Opens the name box of rec (message names written by the mount or import)
+ * or derives the name, into out (appended). */
+int coffer_message_unique_name(const struct coffer_message_rec *rec, const unsigned char *acct,
+                               const struct coffer_acct_secret *secret, struct coffer_buf *out);
+
 /* Writes the derived unique name of a record into out (appended). */
 int coffer_message_derived_name(const struct coffer_message_rec *rec, struct coffer_buf *out);
 
