@@ -13,6 +13,9 @@ extern const struct cli_cmd cmd_deliver;
 extern const struct cli_cmd cmd_folders;
 extern const struct cli_cmd cmd_ls;
 extern const struct cli_cmd cmd_cat;
+extern const struct cli_cmd cmd_import;
+extern const struct cli_cmd cmd_export;
+extern const struct cli_cmd cmd_verify;
 
 /* getopt_long over argv (argv[0] = subcommand) with the options every
  * subcommand has (--help, --json where json_ok). Fills positional[] (up to

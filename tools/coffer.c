@@ -20,7 +20,8 @@
 #include <sys/resource.h>
 
 static const struct cli_cmd *const commands[] = {
-	&cmd_init, &cmd_account, &cmd_deliver, &cmd_folders, &cmd_ls, &cmd_cat, NULL,
+	&cmd_init,   &cmd_account, &cmd_deliver, &cmd_folders, &cmd_ls,
+	&cmd_cat,    &cmd_import,  &cmd_export,  &cmd_verify,  NULL,
 };
 
 static void usage(FILE *f)
