@@ -1,1 +1,322 @@
-/* crypto.c: being written */
+/*
+ * crypto.c: the libsodium adapter (see crypto.h). This is the only file that
+ * includes <sodium.h>; libsodium's return values are translated here, so
+ * callers see COFFER_E* codes only.
+ *
+ * Sections:
+ *   1. init, secure memory, randomness, constant-time compare
+ *   2. keyed BLAKE2b, key pairs
+ *   3. AEAD (XChaCha20-Poly1305-IETF) and sealed boxes
+ *   4. account secrets and account boxes (docs/format.md "Account box")
+ *
+ * Every plaintext scratch buffer is secure memory and is freed (wiped) on
+ * every path. Decryption writes into caller memory only after the tag has
+ * been verified (libsodium's guarantee), and an output buffer's length is
+ * advanced only on success, so a failed open appends nothing.
+ */
+#include "crypto.h"
+
+#include "errors.h"
+
+#include <sodium.h>
+#include <stdint.h>
+#include <string.h>
+
+/* 1. init, secure memory, randomness, constant-time compare */
+
+int coffer_crypto_init(void)
+{
+	if (sodium_init() < 0)
+		return coffer_err_set(COFFER_EIO, "crypto: libsodium initialisation failed");
+	return 0;
+}
+
+void *coffer_secure_alloc(size_t n)
+{
+	/* sodium_malloc needs the page size that sodium_init() records; calling
+	 * it here (idempotent, thread-safe) makes the order of calls not matter. */
+	if (sodium_init() < 0)
+		return NULL;
+	return sodium_malloc(n);
+}
+
+void coffer_secure_free(void *p)
+{
+	if (p != NULL)
+		sodium_free(p);
+}
+
+void coffer_wipe(void *p, size_t n)
+{
+	if (p != NULL && n > 0)
+		sodium_memzero(p, n);
+}
+
+void coffer_random(void *p, size_t n)
+{
+	randombytes_buf(p, n);
+}
+
+int coffer_ct_equal(const void *a, const void *b, size_t n)
+{
+	return sodium_memcmp(a, b, n) == 0;
+}
+
+/* 2. keyed BLAKE2b, key pairs */
+
+int coffer_crypto_hash_keyed(unsigned char *out, size_t outlen,
+                             const unsigned char key[COFFER_KEY_BYTES],
+                             const void *a, size_t alen, const void *b, size_t blen)
+{
+	crypto_generichash_state st;
+	int rc = 0;
+
+	if (outlen < crypto_generichash_BYTES_MIN || outlen > crypto_generichash_BYTES_MAX)
+		return coffer_err_set(COFFER_EINVAL, "crypto: hash length %zu out of range",
+		                      outlen);
+	if (crypto_generichash_init(&st, key, COFFER_KEY_BYTES, outlen) != 0 ||
+	    (alen > 0 && crypto_generichash_update(&st, a, alen) != 0) ||
+	    (blen > 0 && crypto_generichash_update(&st, b, blen) != 0) ||
+	    crypto_generichash_final(&st, out, outlen) != 0)
+		rc = coffer_err_set(COFFER_EINVAL, "crypto: keyed hash failed");
+	sodium_memzero(&st, sizeof st);
+	return rc;
+}
+
+int coffer_crypto_keypair(unsigned char pk[COFFER_PK_BYTES], unsigned char *sk)
+{
+	if (crypto_box_keypair(pk, sk) != 0)
+		return coffer_err_set(COFFER_EIO, "crypto: key pair generation failed");
+	return 0;
+}
+
+/* 3. AEAD and sealed boxes */
+
+int coffer_crypto_aead_seal(unsigned char *ct, const void *pt, size_t n,
+                            const void *ad, size_t adlen,
+                            const unsigned char nonce[COFFER_AEAD_NONCE_BYTES],
+                            const unsigned char *key)
+{
+	unsigned long long clen;
+
+	if (n > crypto_aead_xchacha20poly1305_ietf_MESSAGEBYTES_MAX)
+		return coffer_err_set(COFFER_ELIMIT, "crypto: message too long to seal");
+	if (crypto_aead_xchacha20poly1305_ietf_encrypt(ct, &clen, pt, n, ad, adlen, NULL, nonce,
+	                                               key) != 0)
+		return coffer_err_set(COFFER_EINVAL, "crypto: AEAD encryption failed");
+	return 0;
+}
+
+int coffer_crypto_aead_open(unsigned char *pt, const unsigned char *ct, size_t ctlen,
+                            const void *ad, size_t adlen,
+                            const unsigned char nonce[COFFER_AEAD_NONCE_BYTES],
+                            const unsigned char *key)
+{
+	unsigned long long plen;
+
+	if (ctlen < COFFER_AEAD_TAG_BYTES)
+		return coffer_err_set(COFFER_ECORRUPT, "crypto: ciphertext shorter than its tag");
+	if (crypto_aead_xchacha20poly1305_ietf_decrypt(pt, &plen, NULL, ct, ctlen, ad, adlen, nonce,
+	                                               key) != 0)
+		return coffer_err_set(COFFER_ECORRUPT, "crypto: authentication failed");
+	return 0;
+}
+
+int coffer_crypto_seal(unsigned char *ct, const void *pt, size_t n,
+                       const unsigned char pk[COFFER_PK_BYTES])
+{
+	if (n > SIZE_MAX - COFFER_SEAL_OVERHEAD)
+		return coffer_err_set(COFFER_ELIMIT, "crypto: message too long to seal");
+	if (crypto_box_seal(ct, pt, n, pk) != 0)
+		return coffer_err_set(COFFER_EINVAL, "crypto: sealing to public key failed");
+	return 0;
+}
+
+int coffer_crypto_seal_open(unsigned char *pt, const unsigned char *ct, size_t ctlen,
+                            const unsigned char pk[COFFER_PK_BYTES], const unsigned char *sk)
+{
+	if (ctlen < COFFER_SEAL_OVERHEAD)
+		return coffer_err_set(COFFER_ECORRUPT, "crypto: sealed box too short");
+	if (crypto_box_seal_open(pt, ct, ctlen, pk, sk) != 0)
+		return coffer_err_set(COFFER_ECORRUPT, "crypto: sealed box cannot be opened");
+	return 0;
+}
+
+/* 4. account secrets and account boxes */
+
+static const char data_key_context[] = "coffer-data-v1";
+
+int coffer_acct_secret_new(const unsigned char pk[COFFER_PK_BYTES], const unsigned char *sk,
+                           struct coffer_acct_secret **s_r)
+{
+	struct coffer_acct_secret *s;
+	int rc;
+
+	*s_r = NULL;
+	s = coffer_secure_alloc(sizeof *s);
+	if (s == NULL)
+		return coffer_err_set(COFFER_ENOMEM, "crypto: cannot allocate secure memory");
+	memcpy(s->pk, pk, COFFER_PK_BYTES);
+	memcpy(s->sk, sk, COFFER_SK_BYTES);
+	rc = coffer_crypto_hash_keyed(s->data_key, COFFER_KEY_BYTES, s->sk, data_key_context,
+	                              sizeof data_key_context - 1, NULL, 0);
+	if (rc < 0) {
+		coffer_secure_free(s);
+		return rc;
+	}
+	*s_r = s;
+	return 0;
+}
+
+void coffer_acct_secret_free(struct coffer_acct_secret **s)
+{
+	if (s == NULL || *s == NULL)
+		return;
+	coffer_secure_free(*s); /* sodium_free wipes */
+	*s = NULL;
+}
+
+#define BOX_AD_HASH_BYTES 16
+
+/* Unkeyed BLAKE2b-128 of the box's associated data. */
+static int box_ad_hash(unsigned char out[BOX_AD_HASH_BYTES], const void *ad, size_t adlen)
+{
+	if (crypto_generichash(out, BOX_AD_HASH_BYTES, ad, adlen, NULL, 0) != 0)
+		return coffer_err_set(COFFER_EINVAL, "crypto: hashing box context failed");
+	return 0;
+}
+
+int coffer_box_seal(struct coffer_buf *out, const void *pt, size_t n, const void *ad,
+                    size_t adlen, const unsigned char pk[COFFER_PK_BYTES])
+{
+	unsigned char *inner = NULL;
+	size_t inner_len, box_len;
+	int rc;
+
+	if (n > SIZE_MAX / 2 - BOX_AD_HASH_BYTES - COFFER_SEAL_OVERHEAD - 1)
+		return coffer_err_set(COFFER_ELIMIT, "crypto: box content too long");
+	inner_len = BOX_AD_HASH_BYTES + n;
+	box_len = 1 + inner_len + COFFER_SEAL_OVERHEAD;
+	rc = coffer_buf_reserve(out, box_len);
+	if (rc < 0) {
+		rc = coffer_err_set(COFFER_ENOMEM, "crypto: cannot grow box buffer");
+		goto out;
+	}
+	inner = coffer_secure_alloc(inner_len);
+	if (inner == NULL) {
+		rc = coffer_err_set(COFFER_ENOMEM, "crypto: cannot allocate secure memory");
+		goto out;
+	}
+	rc = box_ad_hash(inner, ad, adlen);
+	if (rc < 0)
+		goto out;
+	if (n > 0)
+		memcpy(inner + BOX_AD_HASH_BYTES, pt, n);
+	out->data[out->len] = COFFER_BOX_SEALED;
+	rc = coffer_crypto_seal(out->data + out->len + 1, inner, inner_len, pk);
+	if (rc < 0)
+		goto out;
+	out->len += box_len;
+	out->data[out->len] = '\0';
+out:
+	coffer_secure_free(inner);
+	return rc;
+}
+
+int coffer_box_sym(struct coffer_buf *out, const void *pt, size_t n, const void *ad,
+                   size_t adlen, const struct coffer_acct_secret *secret)
+{
+	unsigned char *p;
+	size_t box_len;
+	int rc;
+
+	if (n > SIZE_MAX / 2 - COFFER_AEAD_NONCE_BYTES - COFFER_AEAD_TAG_BYTES - 1)
+		return coffer_err_set(COFFER_ELIMIT, "crypto: box content too long");
+	box_len = 1 + COFFER_AEAD_NONCE_BYTES + n + COFFER_AEAD_TAG_BYTES;
+	if (coffer_buf_reserve(out, box_len) < 0)
+		return coffer_err_set(COFFER_ENOMEM, "crypto: cannot grow box buffer");
+	p = out->data + out->len;
+	p[0] = COFFER_BOX_SYM;
+	coffer_random(p + 1, COFFER_AEAD_NONCE_BYTES);
+	rc = coffer_crypto_aead_seal(p + 1 + COFFER_AEAD_NONCE_BYTES, pt, n, ad, adlen, p + 1,
+	                             secret->data_key);
+	if (rc < 0)
+		return rc;
+	out->len += box_len;
+	out->data[out->len] = '\0';
+	return 0;
+}
+
+static int box_open_sealed(struct coffer_buf *out, const unsigned char *body, size_t n,
+                           const void *ad, size_t adlen, const struct coffer_acct_secret *secret)
+{
+	unsigned char expect[BOX_AD_HASH_BYTES];
+	unsigned char *inner = NULL;
+	size_t inner_len, pt_len;
+	int rc;
+
+	if (n < COFFER_SEAL_OVERHEAD + BOX_AD_HASH_BYTES)
+		return coffer_err_set(COFFER_ECORRUPT, "crypto: sealed account box too short");
+	inner_len = n - COFFER_SEAL_OVERHEAD;
+	pt_len = inner_len - BOX_AD_HASH_BYTES;
+	inner = coffer_secure_alloc(inner_len);
+	if (inner == NULL)
+		return coffer_err_set(COFFER_ENOMEM, "crypto: cannot allocate secure memory");
+	rc = coffer_crypto_seal_open(inner, body, n, secret->pk, secret->sk);
+	if (rc < 0) {
+		rc = coffer_err_set(COFFER_ECORRUPT,
+		                    "crypto: account box cannot be opened with this account's key");
+		goto out;
+	}
+	rc = box_ad_hash(expect, ad, adlen);
+	if (rc < 0)
+		goto out;
+	if (!coffer_ct_equal(expect, inner, BOX_AD_HASH_BYTES)) {
+		rc = coffer_err_set(COFFER_ECORRUPT, "crypto: account box belongs to another "
+		                    "record (context mismatch)");
+		goto out;
+	}
+	rc = coffer_buf_append(out, inner + BOX_AD_HASH_BYTES, pt_len);
+	if (rc < 0)
+		rc = coffer_err_set(COFFER_ENOMEM, "crypto: cannot grow output buffer");
+out:
+	coffer_secure_free(inner);
+	return rc;
+}
+
+static int box_open_sym(struct coffer_buf *out, const unsigned char *body, size_t n,
+                        const void *ad, size_t adlen, const struct coffer_acct_secret *secret)
+{
+	size_t pt_len;
+	int rc;
+
+	if (n < COFFER_AEAD_NONCE_BYTES + COFFER_AEAD_TAG_BYTES)
+		return coffer_err_set(COFFER_ECORRUPT, "crypto: account box too short");
+	pt_len = n - COFFER_AEAD_NONCE_BYTES - COFFER_AEAD_TAG_BYTES;
+	if (coffer_buf_reserve(out, pt_len) < 0)
+		return coffer_err_set(COFFER_ENOMEM, "crypto: cannot grow output buffer");
+	rc = coffer_crypto_aead_open(out->data + out->len, body + COFFER_AEAD_NONCE_BYTES,
+	                             n - COFFER_AEAD_NONCE_BYTES, ad, adlen, body,
+	                             secret->data_key);
+	if (rc < 0)
+		return coffer_err_set(COFFER_ECORRUPT, "crypto: account box cannot be opened "
+		                      "with this account's key or context");
+	out->len += pt_len;
+	out->data[out->len] = '\0';
+	return 0;
+}
+
+int coffer_box_open(struct coffer_buf *out, const unsigned char *box, size_t n,
+                    const void *ad, size_t adlen, const struct coffer_acct_secret *secret)
+{
+	if (n < 1)
+		return coffer_err_set(COFFER_ECORRUPT, "crypto: empty account box");
+	switch (box[0]) {
+	case COFFER_BOX_SEALED:
+		return box_open_sealed(out, box + 1, n - 1, ad, adlen, secret);
+	case COFFER_BOX_SYM:
+		return box_open_sym(out, box + 1, n - 1, ad, adlen, secret);
+	}
+	return coffer_err_set(COFFER_ECORRUPT, "crypto: unknown account box type %u",
+	                      (unsigned)box[0]);
+}
