@@ -41,6 +41,8 @@ static const char *const db_names[COFFER_DB_COUNT] = {
 	[COFFER_DB_UNSNAPPED] = "unsnapped",
 	[COFFER_DB_TRASH] = "trash",
 	[COFFER_DB_MSG_NAMES] = "msg_names",
+	[COFFER_DB_SNAPFREED] = "snapfreed",
+	[COFFER_DB_CTLFILES] = "ctlfiles",
 };
 
 struct coffer_index {
