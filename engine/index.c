@@ -43,6 +43,8 @@ static const char *const db_names[COFFER_DB_COUNT] = {
 	[COFFER_DB_MSG_NAMES] = "msg_names",
 	[COFFER_DB_SNAPFREED] = "snapfreed",
 	[COFFER_DB_CTLFILES] = "ctlfiles",
+	[COFFER_DB_AUTH] = "auth",
+	[COFFER_DB_EVENTS] = "events",
 };
 
 struct coffer_index {
