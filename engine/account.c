@@ -90,6 +90,18 @@ int coffer_account_put_txn(struct coffer_txn *t, const unsigned char *id,
 	return rc;
 }
 
+int coffer_account_touch_txn(struct coffer_txn *t, const unsigned char *id)
+{
+	struct coffer_account_rec rec;
+	int rc;
+
+	rc = coffer_account_get_txn(t, id, &rec);
+	if (rc < 0)
+		return rc;
+	rec.modseq++;
+	return coffer_account_put_txn(t, id, &rec);
+}
+
 int coffer_account_lookup_txn(struct coffer_txn *t, struct coffer_store *st, const char *canon,
                               unsigned char id_r[COFFER_ID_BYTES], struct coffer_account_rec *rec_r)
 {

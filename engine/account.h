@@ -62,6 +62,10 @@ int coffer_account_get_txn(struct coffer_txn *t, const unsigned char *id,
                            struct coffer_account_rec *rec_r);
 int coffer_account_put_txn(struct coffer_txn *t, const unsigned char *id,
                            const struct coffer_account_rec *rec);
+/* Marks the account changed (bumps its modseq): every write to an
+ * account's folders, messages, keywords or control files must call it in the
+ * same transaction, so that snapshots can skip unchanged accounts. */
+int coffer_account_touch_txn(struct coffer_txn *t, const unsigned char *id);
 /* Refuses deliveries and access to accounts not active: COFFER_ETERMINATED
  * or COFFER_ESHREDDED with a detail naming the account (and the date). */
 int coffer_account_check_active(const struct coffer_account_rec *rec, const char *name);

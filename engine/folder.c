@@ -136,6 +136,8 @@ int coffer_folder_resolve_txn(struct coffer_txn *t, struct coffer_store *st,
 		goto out;
 	coffer_put_u32be(fidbuf, fid);
 	rc = coffer_txn_put(t, COFFER_DB_FOLDER_NAMES, key, sizeof key, fidbuf, 4, 0);
+	if (rc == 0)
+		rc = coffer_account_touch_txn(t, acct);
 	if (rc < 0)
 		goto out;
 	*fid_r = fid;
@@ -385,6 +387,8 @@ int coffer_folder_keyword_intern_txn(struct coffer_txn *t, const unsigned char *
 	rc = coffer_box_sym(&box, name, strlen(name), ad, sizeof ad, secret);
 	if (rc == 0)
 		rc = coffer_txn_put(t, COFFER_DB_KEYWORDS, key, sizeof key, box.data, box.len, 0);
+	if (rc == 0)
+		rc = coffer_account_touch_txn(t, acct);
 	coffer_buf_free(&box);
 	if (rc == 0)
 		*idx_r = free_idx;

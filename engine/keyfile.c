@@ -178,7 +178,7 @@ static int parent_fsync(const char *path)
 static int write_file(const char *path, const struct coffer_keyfile *kf, int replace)
 {
 	char *text = NULL, *tmp = NULL;
-	size_t n;
+	size_t n = 0;
 	int rc;
 
 	rc = render(kf, &text, &n);
@@ -406,6 +406,14 @@ void coffer_keyfile_end_rotation(struct coffer_keyfile *kf)
 const unsigned char *coffer_keyfile_pseudonym_key(const struct coffer_keyfile *kf)
 {
 	return kf->pseudonym;
+}
+
+int coffer_keyfile_derive(const struct coffer_keyfile *kf, const char *label, unsigned char *out)
+{
+	static const char prefix[] = "coffer-derive-v1";
+
+	return coffer_crypto_hash_keyed(out, COFFER_KEY_BYTES, kf->pseudonym, prefix,
+	                                sizeof prefix - 1, label, strlen(label));
 }
 
 static const unsigned char *master_of(const struct coffer_keyfile *kf, uint64_t epoch)

@@ -54,8 +54,12 @@ int coffer_keyfile_rotating(const struct coffer_keyfile *kf);
 int coffer_keyfile_begin_rotation(struct coffer_keyfile *kf);
 /* Ends it: destroys (wipes) every master but the newest. */
 void coffer_keyfile_end_rotation(struct coffer_keyfile *kf);
-/* The audit pseudonym key (COFFER_KEY_BYTES), valid while kf lives. */
+/* The store secret (COFFER_KEY_BYTES), never rotated, valid while kf lives:
+ * audit pseudonyms and snapshot metadata keys derive from it. */
 const unsigned char *coffer_keyfile_pseudonym_key(const struct coffer_keyfile *kf);
+/* A key for one purpose derived from the store secret:
+ * BLAKE2b-256(key = secret, "coffer-derive-v1" || label). out: secure memory. */
+int coffer_keyfile_derive(const struct coffer_keyfile *kf, const char *label, unsigned char *out);
 
 /* Wraps an account secret key under the newest epoch. */
 int coffer_keyfile_wrap(const struct coffer_keyfile *kf, const unsigned char *acct_id,

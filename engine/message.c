@@ -125,18 +125,7 @@ int coffer_message_add_txn(struct coffer_txn *t, struct coffer_store *st, const 
 		rc = coffer_txn_put(t, COFFER_DB_UNSNAPPED, bkey, sizeof bkey, "", 0, 0);
 	if (rc < 0)
 		goto out;
-	/* account record again: folder creation may have changed it */
-	rc = coffer_account_get_txn(t, m->acct, &arec);
-	if (rc == 0) {
-		struct coffer_buf a = COFFER_BUF_INIT;
-
-		arec.modseq++;
-		rc = coffer_account_rec_encode(&arec, &a);
-		if (rc == 0)
-			rc = coffer_txn_put(t, COFFER_DB_ACCOUNTS, m->acct, COFFER_ID_BYTES, a.data, a.len,
-			                    0);
-		coffer_buf_free(&a);
-	}
+	rc = coffer_account_touch_txn(t, m->acct);
 	if (rc == 0) {
 		*fid_r = fid;
 		*uid_r = uid;
@@ -192,18 +181,6 @@ int coffer_message_get_txn(struct coffer_txn *t, const unsigned char *acct, uint
 	return coffer_message_rec_decode(v, n, rec_r);
 }
 
-static int bump_modseq(struct coffer_txn *t, const unsigned char *acct)
-{
-	struct coffer_account_rec arec;
-	int rc;
-
-	rc = coffer_account_get_txn(t, acct, &arec);
-	if (rc < 0)
-		return rc;
-	arec.modseq++;
-	return coffer_account_put_txn(t, acct, &arec);
-}
-
 int coffer_message_update_txn(struct coffer_txn *t, const unsigned char *acct, uint32_t fid,
                               uint32_t uid, const struct coffer_message_rec *rec)
 {
@@ -216,7 +193,7 @@ int coffer_message_update_txn(struct coffer_txn *t, const unsigned char *acct, u
 	if (rc == 0)
 		rc = coffer_txn_put(t, COFFER_DB_MESSAGES, key, sizeof key, val.data, val.len, 0);
 	coffer_buf_free(&val);
-	return rc == 0 ? bump_modseq(t, acct) : rc;
+	return rc == 0 ? coffer_account_touch_txn(t, acct) : rc;
 }
 
 int coffer_message_expunge_txn(struct coffer_txn *t, struct coffer_store *st,
@@ -243,7 +220,7 @@ int coffer_message_expunge_txn(struct coffer_txn *t, struct coffer_store *st,
 	}
 	if (rc == 0)
 		rc = coffer_blob_unref_txn(t, acct, blob_id, now);
-	return rc == 0 ? bump_modseq(t, acct) : rc;
+	return rc == 0 ? coffer_account_touch_txn(t, acct) : rc;
 }
 
 int coffer_message_unique_name(const struct coffer_message_rec *rec, const unsigned char *acct,
