@@ -1,0 +1,302 @@
+/*
+ * test-buf.c: the growable buffer and the bounded reader (engine/buf.h).
+ *
+ * Covers appends of every kind, printf, JSON string escaping (control
+ * characters, quotes, backslash, NUL, UTF-8 passed through), growth with a
+ * bounded number of reallocations, the sticky failure of an impossible
+ * reservation, readers that fail (and stay failed) on short input, and the
+ * big-endian key helpers, whose byte order must be numeric order.
+ */
+#include "engine/buf.h"
+#include "engine/errors.h"
+#include "tap.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* One test asks realloc for SIZE_MAX bytes on purpose: under AddressSanitizer
+ * that must return NULL (as libc does) rather than abort the test. */
+const char *__asan_default_options(void);
+const char *__asan_default_options(void)
+{
+	return "allocator_may_return_null=1";
+}
+
+static int json_is(const char *in, size_t n, const char *want)
+{
+	struct coffer_buf b = COFFER_BUF_INIT;
+	int good;
+
+	good = coffer_buf_put_json_str(&b, in, n) == 0 && b.len == strlen(want) &&
+	       memcmp(b.data, want, b.len) == 0;
+	if (!good)
+		tap_diag("json: got [%s] want [%s]", coffer_buf_str(&b), want);
+	coffer_buf_free(&b);
+	return good;
+}
+
+static void test_appends(void)
+{
+	struct coffer_buf b = COFFER_BUF_INIT;
+	static const unsigned char bin[] = { 'a', 0, 'b', 0xff, 0 };
+
+	ok(b.data == NULL && b.len == 0 && b.cap == 0 && !b.failed, "COFFER_BUF_INIT is empty");
+	ok(strcmp(coffer_buf_str(&b), "") == 0, "an empty buffer reads as \"\"");
+	ok(coffer_buf_ok(&b) == 0, "an empty buffer is ok");
+	ok(coffer_buf_append(&b, "", 0) == 0 && b.len == 0 && b.data && b.data[0] == '\0',
+	   "appending 0 bytes allocates and terminates");
+
+	ok(coffer_buf_append(&b, bin, sizeof bin) == 0 && b.len == sizeof bin &&
+	       memcmp(b.data, bin, sizeof bin) == 0 && b.data[b.len] == '\0',
+	   "append keeps binary bytes (NUL, 0xff) and terminates past len");
+	coffer_buf_reset(&b);
+	ok(coffer_buf_puts(&b, "hello") == 0 && coffer_buf_putc(&b, ' ') == 0 &&
+	       coffer_buf_putc(&b, 0x1ff) == 0,
+	   "puts and putc");
+	ok(b.len == 7 && memcmp(b.data, "hello \xff", 7) == 0, "putc truncates its int to a byte");
+	ok(coffer_buf_printf(&b, "[%d|%s|%05.1f]", -42, "x", 2.25) == 0 &&
+	       strcmp(coffer_buf_str(&b), "hello \xff[-42|x|002.2]") == 0,
+	   "printf appends formatted text");
+	ok(coffer_buf_printf(&b, "%s", "") == 0 && b.len == 20, "printf of nothing adds nothing");
+	ok(b.data[b.len] == '\0', "still terminated");
+
+	{
+		unsigned char *before = b.data;
+		size_t cap = b.cap;
+
+		coffer_buf_reset(&b);
+		ok(b.len == 0 && b.data == before && b.cap == cap && strcmp(coffer_buf_str(&b), "") == 0,
+		   "reset empties but keeps the memory");
+	}
+	coffer_buf_free(&b);
+	ok(b.data == NULL && b.len == 0 && b.cap == 0 && !b.failed, "free returns to INIT");
+	coffer_buf_free(&b);
+	ok(b.data == NULL, "free twice is harmless");
+
+	/* printf longer than the initial capacity, several times over */
+	{
+		char big[5000];
+
+		memset(big, 'q', sizeof big - 1);
+		big[sizeof big - 1] = '\0';
+		ok(coffer_buf_printf(&b, "<%s>", big) == 0 && b.len == sizeof big + 1 &&
+		       b.data[0] == '<' && b.data[b.len - 1] == '>' && b.data[b.len] == '\0' &&
+		       b.data[2500] == 'q',
+		   "printf of 5000 bytes grows the buffer");
+	}
+	coffer_buf_free(&b);
+
+	/* fixed-width little-endian integers */
+	ok(coffer_buf_put_u8(&b, 0xab) == 0 && coffer_buf_put_u32le(&b, 0x01020304u) == 0 &&
+	       coffer_buf_put_u64le(&b, 0x1122334455667788ull) == 0,
+	   "put_u8, put_u32le, put_u64le");
+	{
+		static const unsigned char want[] = { 0xab, 4, 3, 2, 1, 0x88, 0x77, 0x66,
+			                              0x55, 0x44, 0x33, 0x22, 0x11 };
+
+		ok(b.len == sizeof want && memcmp(b.data, want, sizeof want) == 0,
+		   "little-endian byte order");
+	}
+	coffer_buf_free(&b);
+}
+
+static void test_growth(void)
+{
+	struct coffer_buf b = COFFER_BUF_INIT;
+	size_t caps = 0, last_cap = 0, bad = 0;
+	const size_t total = 1000000;
+
+	for (size_t i = 0; i < total; i++) {
+		if (coffer_buf_putc(&b, (int)('a' + i % 26)) < 0)
+			break;
+		if (b.cap != last_cap) {
+			caps++;
+			last_cap = b.cap;
+		}
+		if (b.cap < b.len + 1)
+			bad++;
+	}
+	ok(b.len == total && coffer_buf_ok(&b) == 0, "a million one-byte appends");
+	ok(bad == 0, "capacity always covers len + NUL");
+	ok(caps <= 20, "capacity changed %zu times (doubling: at most ~log2(n))", caps);
+	{
+		size_t wrong = 0;
+
+		for (size_t i = 0; i < total; i++)
+			if (b.data[i] != 'a' + i % 26)
+				wrong++;
+		ok(wrong == 0 && b.data[total] == '\0', "contents survive every reallocation");
+	}
+	coffer_buf_free(&b);
+}
+
+static void test_failure(void)
+{
+	struct coffer_buf b = COFFER_BUF_INIT;
+
+	coffer_buf_puts(&b, "keep");
+	ok(coffer_buf_reserve(&b, SIZE_MAX) == COFFER_ENOMEM, "reserving SIZE_MAX fails");
+	ok(coffer_buf_ok(&b) == COFFER_ENOMEM && b.failed, "the failure is recorded");
+	ok(coffer_buf_reserve(&b, SIZE_MAX - b.len) == COFFER_ENOMEM,
+	   "reserve past SIZE_MAX - len - 1 fails without wrapping");
+	ok(coffer_buf_puts(&b, "x") == COFFER_ENOMEM && coffer_buf_putc(&b, 'y') == COFFER_ENOMEM &&
+	       coffer_buf_append(&b, "z", 1) == COFFER_ENOMEM &&
+	       coffer_buf_printf(&b, "%d", 1) == COFFER_ENOMEM &&
+	       coffer_buf_put_u32le(&b, 1) == COFFER_ENOMEM && coffer_buf_reserve(&b, 1) == COFFER_ENOMEM,
+	   "every later append fails (sticky)");
+	ok(coffer_buf_put_json_str(&b, "a", 1) == COFFER_ENOMEM, "and so does put_json_str");
+	ok(b.len == 4 && strcmp(coffer_buf_str(&b), "keep") == 0,
+	   "a failed buffer keeps its old contents");
+	coffer_buf_reset(&b);
+	ok(coffer_buf_ok(&b) == 0 && coffer_buf_puts(&b, "again") == 0 &&
+	       strcmp(coffer_buf_str(&b), "again") == 0,
+	   "reset clears the failure");
+	coffer_buf_free(&b);
+
+	/* a fresh buffer too: the overflow check must not depend on existing memory */
+	ok(coffer_buf_reserve(&b, SIZE_MAX - 1) == COFFER_ENOMEM && b.data == NULL,
+	   "reserve(SIZE_MAX - 1) on an empty buffer fails cleanly");
+	coffer_buf_free(&b);
+}
+
+static void test_json(void)
+{
+	char all[32];
+	struct coffer_buf b = COFFER_BUF_INIT;
+
+	ok(json_is("", 0, "\"\""), "empty string");
+	ok(json_is("plain text", 10, "\"plain text\""), "plain ASCII unchanged");
+	ok(json_is("a\"b\\c", 5, "\"a\\\"b\\\\c\""), "quote and backslash escaped");
+	ok(json_is("\n\r\t", 3, "\"\\n\\r\\t\""), "newline, CR, tab as short escapes");
+	ok(json_is("a\0b", 3, "\"a\\u0000b\""), "NUL inside the range is \\u0000, not an end");
+	ok(json_is("\x01\x08\x0c\x1b\x1f\x7f", 6, "\"\\u0001\\u0008\\u000c\\u001b\\u001f\\u007f\""),
+	   "other controls and DEL as \\u00XX");
+	ok(json_is("/ ~ </script>", 13, "\"/ ~ </script>\""), "printable ASCII passes through");
+	ok(json_is("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x93\xa8", 14,
+	           "\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x93\xa8\""),
+	   "UTF-8 (2, 3 and 4 byte sequences) passes through");
+	ok(json_is("\xc2\x85", 2, "\"\xc2\x85\""), "a C1 control as UTF-8 passes through (valid JSON)");
+	ok(json_is("abc", 2, "\"ab\""), "only n bytes are used");
+
+	/* every control character comes out escaped: no raw byte < 0x20 in the output */
+	for (int i = 0; i < 32; i++)
+		all[i] = (char)i;
+	coffer_buf_put_json_str(&b, all, sizeof all);
+	{
+		int raw = 0;
+
+		for (size_t i = 0; i < b.len; i++)
+			if (b.data[i] < 0x20)
+				raw++;
+		ok(raw == 0 && b.data[0] == '"' && b.data[b.len - 1] == '"',
+		   "32 control characters: none raw in the output (%zu bytes)", b.len);
+	}
+	/* appends to what is there */
+	coffer_buf_reset(&b);
+	coffer_buf_puts(&b, "{\"k\":");
+	coffer_buf_put_json_str(&b, "v", 1);
+	coffer_buf_putc(&b, '}');
+	ok(strcmp(coffer_buf_str(&b), "{\"k\":\"v\"}") == 0, "put_json_str appends");
+	coffer_buf_free(&b);
+}
+
+static void test_reader(void)
+{
+	static const unsigned char in[] = { 7, 4, 3, 2, 1, 8, 7, 6, 5, 4, 3, 2, 1, 'x', 'y', 'z' };
+	struct coffer_rd r;
+	uint8_t u8 = 0;
+	uint32_t u32 = 0;
+	uint64_t u64 = 0;
+	const unsigned char *p = NULL;
+	unsigned char dst[4] = { 0 };
+
+	coffer_rd_init(&r, in, sizeof in);
+	ok(coffer_rd_u8(&r, &u8) == 0 && u8 == 7, "rd_u8");
+	ok(coffer_rd_u32le(&r, &u32) == 0 && u32 == 0x01020304u, "rd_u32le");
+	ok(coffer_rd_u64le(&r, &u64) == 0 && u64 == 0x0102030405060708ull, "rd_u64le");
+	ok(coffer_rd_bytes(&r, 1, &p) == 0 && p == in + 13, "rd_bytes points into the input");
+	ok(coffer_rd_copy(&r, dst, 2) == 0 && memcmp(dst, "yz", 2) == 0 && r.left == 0,
+	   "rd_copy copies; range used up");
+	ok(coffer_rd_bytes(&r, 0, &p) == 0 && !r.failed, "reading 0 bytes at the end is fine");
+	ok(coffer_rd_u8(&r, &u8) == COFFER_ECORRUPT && r.failed, "reading past the end: ECORRUPT");
+
+	/* each getter fails on a range one byte too short, and leaves the output alone */
+	coffer_rd_init(&r, in, 3);
+	u32 = 0xdeadbeef;
+	ok(coffer_rd_u32le(&r, &u32) == COFFER_ECORRUPT && u32 == 0xdeadbeef && r.left == 3,
+	   "u32 from 3 bytes fails, output and position untouched");
+	coffer_rd_init(&r, in, 7);
+	u64 = 42;
+	ok(coffer_rd_u64le(&r, &u64) == COFFER_ECORRUPT && u64 == 42, "u64 from 7 bytes fails");
+	coffer_rd_init(&r, in, 0);
+	ok(coffer_rd_u8(&r, &u8) == COFFER_ECORRUPT, "u8 from 0 bytes fails");
+	coffer_rd_init(&r, in, 2);
+	memset(dst, 0, sizeof dst);
+	ok(coffer_rd_copy(&r, dst, 3) == COFFER_ECORRUPT && dst[0] == 0, "copy of 3 from 2 fails");
+	coffer_rd_init(&r, in, 2);
+	ok(coffer_rd_bytes(&r, SIZE_MAX, &p) == COFFER_ECORRUPT, "bytes(SIZE_MAX) fails");
+
+	/* sticky: after one failure even reads that would fit fail */
+	coffer_rd_init(&r, in, sizeof in);
+	ok(coffer_rd_bytes(&r, sizeof in + 1, &p) == COFFER_ECORRUPT, "an oversized read fails");
+	ok(r.left == sizeof in, "without consuming anything");
+	ok(coffer_rd_u8(&r, &u8) == COFFER_ECORRUPT && coffer_rd_u32le(&r, &u32) == COFFER_ECORRUPT &&
+	       coffer_rd_bytes(&r, 0, &p) == COFFER_ECORRUPT &&
+	       coffer_rd_copy(&r, dst, 1) == COFFER_ECORRUPT,
+	   "then every later read fails too (sticky)");
+	coffer_rd_init(&r, in, sizeof in);
+	ok(coffer_rd_u8(&r, &u8) == 0 && !r.failed, "init resets the failure");
+}
+
+static void test_be(void)
+{
+	unsigned char k[8], a[8], b[8];
+	int wrong = 0;
+
+	coffer_put_u32be(k, 0x01020304u);
+	ok(memcmp(k, "\x01\x02\x03\x04", 4) == 0 && coffer_get_u32be(k) == 0x01020304u,
+	   "u32 big-endian layout and round trip");
+	coffer_put_u64be(k, 0x0102030405060708ull);
+	ok(memcmp(k, "\x01\x02\x03\x04\x05\x06\x07\x08", 8) == 0 &&
+	       coffer_get_u64be(k) == 0x0102030405060708ull,
+	   "u64 big-endian layout and round trip");
+	coffer_put_u32be(k, UINT32_MAX);
+	ok(coffer_get_u32be(k) == UINT32_MAX, "u32 max");
+	coffer_put_u64be(k, UINT64_MAX);
+	ok(coffer_get_u64be(k) == UINT64_MAX, "u64 max");
+	coffer_put_u64be(k, 0x8000000000000001ull);
+	ok(coffer_get_u64be(k) == 0x8000000000000001ull, "u64 with the top bit set");
+
+	/* memcmp order is numeric order, which is what LMDB keys rely on */
+	srand(12345);
+	for (int i = 0; i < 20000; i++) {
+		uint64_t x = ((uint64_t)rand() << 42) ^ ((uint64_t)rand() << 21) ^ (uint64_t)rand();
+		uint64_t y = (i % 3 == 0) ? x + 1 : ((uint64_t)rand() << 40) ^ (uint64_t)rand();
+		int c;
+
+		coffer_put_u64be(a, x);
+		coffer_put_u64be(b, y);
+		c = memcmp(a, b, 8);
+		if ((x < y) != (c < 0) || (x == y) != (c == 0))
+			wrong++;
+		coffer_put_u32be(a, (uint32_t)x);
+		coffer_put_u32be(b, (uint32_t)y);
+		c = memcmp(a, b, 4);
+		if (((uint32_t)x < (uint32_t)y) != (c < 0))
+			wrong++;
+	}
+	ok(wrong == 0, "byte order equals numeric order for 20000 random pairs (%d wrong)", wrong);
+}
+
+int main(void)
+{
+	test_appends();
+	test_growth();
+	test_failure();
+	test_json();
+	test_reader();
+	test_be();
+	return tap_done();
+}
