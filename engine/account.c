@@ -339,9 +339,8 @@ out:
 	return rc;
 }
 
-/* Unwraps the secret of account id (record rec) with the store's key file. */
-static int unlock(struct coffer_store *st, const unsigned char *id,
-                  const struct coffer_account_rec *rec, struct coffer_acct_secret **secret_r)
+int coffer_account_unlock(struct coffer_store *st, const unsigned char *id,
+                          const struct coffer_account_rec *rec, struct coffer_acct_secret **secret_r)
 {
 	struct coffer_keyfile *kf;
 	unsigned char *sk;
@@ -384,7 +383,7 @@ static int list_one(const void *k, size_t kl, const void *v, size_t vl, void *ar
 		return rc;
 	memset(&info, 0, sizeof info);
 	if (rec.state != COFFER_ACCOUNT_SHREDDED) {
-		rc = unlock(a->st, k, &rec, &secret);
+		rc = coffer_account_unlock(a->st, k, &rec, &secret);
 		if (rc < 0)
 			goto out;
 		name_ad(ad, k);
@@ -525,7 +524,7 @@ int coffer_mailbox_open(struct coffer_store *st, const char *name, size_t n,
 	rc = coffer_index_view(coffer_store_index(st), open_txn, &a);
 	if (rc < 0)
 		goto fail;
-	rc = unlock(st, mb->id, &rec, &mb->secret);
+	rc = coffer_account_unlock(st, mb->id, &rec, &mb->secret);
 	if (rc < 0) {
 		coffer_err_prefix(rc, "account %s: ", coffer_buf_str(&canon));
 		goto fail;

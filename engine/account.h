@@ -70,6 +70,11 @@ int coffer_account_touch_txn(struct coffer_txn *t, const unsigned char *id);
  * or COFFER_ESHREDDED with a detail naming the account (and the date). */
 int coffer_account_check_active(const struct coffer_account_rec *rec, const char *name);
 
+/* Unwraps the secret key of account id (whose record is rec) with the
+ * store's key file. Free with coffer_acct_secret_free(). */
+int coffer_account_unlock(struct coffer_store *st, const unsigned char *id,
+                          const struct coffer_account_rec *rec, struct coffer_acct_secret **secret_r);
+
 /* ---- Reading: an account opened with its secret key ---- */
 struct coffer_mailbox;
 

@@ -23,12 +23,24 @@ static void folder_name_ad(unsigned char *ad, const unsigned char *acct, uint32_
 	coffer_put_u32be(ad + 9 + COFFER_ID_BYTES, fid);
 }
 
-static int names_key(struct coffer_store *st, const unsigned char *acct, const char *canon,
-                     unsigned char key[COFFER_KEY_FOLDER_NAME])
+int coffer_folder_name_key(struct coffer_store *st, const unsigned char *acct, const char *canon,
+                           unsigned char key[COFFER_KEY_FOLDER_NAME])
 {
 	memcpy(key, acct, COFFER_ID_BYTES);
 	return coffer_store_name_mac(st, "fold", acct, COFFER_ID_BYTES, canon, strlen(canon),
 	                             key + COFFER_ID_BYTES);
+}
+
+int coffer_folder_name_open(const unsigned char *acct, uint32_t fid, const unsigned char *box,
+                            size_t n, const struct coffer_acct_secret *secret,
+                            struct coffer_buf *out)
+{
+	unsigned char ad[NAME_AD_LEN];
+
+	folder_name_ad(ad, acct, fid);
+	if (coffer_box_open(out, box, n, ad, sizeof ad, secret) < 0)
+		return coffer_err_set(COFFER_ECORRUPT, "folder %u: name cannot be decrypted", fid);
+	return 0;
 }
 
 int coffer_folder_get_txn(struct coffer_txn *t, const unsigned char *acct, uint32_t fid,
@@ -87,7 +99,7 @@ int coffer_folder_resolve_txn(struct coffer_txn *t, struct coffer_store *st,
 
 	if (created_r)
 		*created_r = 0;
-	rc = names_key(st, acct, canon, key);
+	rc = coffer_folder_name_key(st, acct, canon, key);
 	if (rc < 0)
 		return rc;
 	rc = coffer_txn_get(t, COFFER_DB_FOLDER_NAMES, key, sizeof key, &v, &n);
@@ -393,4 +405,17 @@ int coffer_folder_keyword_intern_txn(struct coffer_txn *t, const unsigned char *
 	if (rc == 0)
 		*idx_r = free_idx;
 	return rc;
+}
+
+int coffer_folder_keyword_open(const unsigned char *acct, uint32_t fid, unsigned idx,
+                               const unsigned char *box, size_t n,
+                               const struct coffer_acct_secret *secret, struct coffer_buf *out)
+{
+	unsigned char ad[2 + COFFER_KEY_KEYWORD];
+
+	kw_ad(ad, acct, fid, idx);
+	if (coffer_box_open(out, box, n, ad, sizeof ad, secret) < 0)
+		return coffer_err_set(COFFER_ECORRUPT, "folder %u: keyword %u cannot be decrypted", fid,
+		                      idx);
+	return 0;
 }

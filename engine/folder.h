@@ -35,6 +35,18 @@ int coffer_folder_resolve_txn(struct coffer_txn *t, struct coffer_store *st,
                               const struct coffer_acct_secret *secret, int64_t now,
                               uint32_t *fid_r, int *created_r);
 
+/* The folder_names key of canonical name canon in account acct. */
+int coffer_folder_name_key(struct coffer_store *st, const unsigned char *acct, const char *canon,
+                           unsigned char key[COFFER_KEY_FOLDER_NAME]);
+/* Opens a folder's name box (from its record) into out (appended). */
+int coffer_folder_name_open(const unsigned char *acct, uint32_t fid, const unsigned char *box,
+                            size_t n, const struct coffer_acct_secret *secret,
+                            struct coffer_buf *out);
+/* Opens keyword idx's box of folder fid into out (appended). */
+int coffer_folder_keyword_open(const unsigned char *acct, uint32_t fid, unsigned idx,
+                               const unsigned char *box, size_t n,
+                               const struct coffer_acct_secret *secret, struct coffer_buf *out);
+
 /* Reads a folder's record; COFFER_ENOTFOUND if there is none. */
 int coffer_folder_get_txn(struct coffer_txn *t, const unsigned char *acct, uint32_t fid,
                           struct coffer_folder_rec *rec_r);

@@ -224,7 +224,15 @@ static void init_cleanup(const char *path, int made_dir, const char *key_file)
 		unlink(key_file);
 }
 
-int coffer_store_init(const char *path, const char *key_file, struct coffer_store **st_r)
+/* restore: NULL for a new store; otherwise the identity to recreate, with
+ * an existing key file at key_file. */
+struct init_identity {
+	const unsigned char *store_id;
+	const unsigned char *index_key;
+};
+
+static int store_init(const char *path, const char *key_file, const struct init_identity *restore,
+                      struct coffer_store **st_r)
 {
 	struct coffer_store *st;
 	struct coffer_keyfile *kf = NULL;
@@ -267,17 +275,26 @@ int coffer_store_init(const char *path, const char *key_file, struct coffer_stor
 		                    key_file ? key_file : COFFER_DEFAULT_KEY_FILE);
 		goto fail;
 	}
-	coffer_random(st->store_id, sizeof st->store_id);
-	coffer_random(st->index_key, sizeof st->index_key);
-	rc = coffer_keyfile_generate(st->store_id, &kf);
-	if (rc < 0)
-		goto fail;
-	rc = coffer_keyfile_create(st->key_file, kf);
-	if (rc < 0)
-		goto fail;
-	made_key = 1;
-	st->kf = kf;
-	kf = NULL;
+	if (restore) {
+		memcpy(st->store_id, restore->store_id, sizeof st->store_id);
+		memcpy(st->index_key, restore->index_key, sizeof st->index_key);
+		rc = coffer_store_keyfile(st, &kf);
+		kf = NULL; /* owned by st */
+		if (rc < 0)
+			goto fail;
+	} else {
+		coffer_random(st->store_id, sizeof st->store_id);
+		coffer_random(st->index_key, sizeof st->index_key);
+		rc = coffer_keyfile_generate(st->store_id, &kf);
+		if (rc < 0)
+			goto fail;
+		rc = coffer_keyfile_create(st->key_file, kf);
+		if (rc < 0)
+			goto fail;
+		made_key = 1;
+		st->kf = kf;
+		kf = NULL;
+	}
 
 	if (mkdir(path, 0700) == 0) {
 		made_dir = 1;
@@ -327,6 +344,21 @@ fail:
 	free(kdir);
 	store_free(st);
 	return rc;
+}
+
+int coffer_store_init(const char *path, const char *key_file, struct coffer_store **st_r)
+{
+	return store_init(path, key_file, NULL, st_r);
+}
+
+int coffer_store_init_restore(const char *path, const char *key_file,
+                              const unsigned char store_id[COFFER_ID_BYTES],
+                              const unsigned char index_key[COFFER_KEY_BYTES],
+                              struct coffer_store **st_r)
+{
+	struct init_identity id = { store_id, index_key };
+
+	return store_init(path, key_file, &id, st_r);
 }
 
 int coffer_store_open(const char *path, const char *key_file, struct coffer_store **st_r)

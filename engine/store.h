@@ -31,6 +31,15 @@ struct coffer_store;
  * nothing it created is left behind. The store is returned open. */
 int coffer_store_init(const char *path, const char *key_file, struct coffer_store **st_r);
 
+/* Disaster recovery: creates an empty store at path (which must not exist,
+ * or be an empty directory) with the identity of a lost one: its store id
+ * and index key, and its existing key file at key_file (which must belong to
+ * that store id). */
+int coffer_store_init_restore(const char *path, const char *key_file,
+                              const unsigned char store_id[COFFER_ID_BYTES],
+                              const unsigned char index_key[COFFER_KEY_BYTES],
+                              struct coffer_store **st_r);
+
 /* Opens an existing store. key_file overrides the path recorded in
  * coffer.conf (NULL: use the recorded one). COFFER_ENOTFOUND if path holds
  * no store, COFFER_EPERM if its mode lets group or others in. */

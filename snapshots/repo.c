@@ -1,0 +1,404 @@
+/*
+ * repo.c: snapshot repositories (see repo.h).
+ *
+ * The marker object "coffer-target" names the store the target belongs to,
+ * so a target cannot be mixed up with another store's (whose key file could
+ * not read it anyway, but the message is clearer).
+ */
+#include "repo.h"
+
+#include "engine/errors.h"
+#include "engine/record.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#define MARKER "coffer-target"
+#define MANIFEST_MAX (256u << 20)
+
+void coffer_repo_obj_name(char *out, size_t cap, const unsigned char *acct, const char *kind,
+                          const char *leaf)
+{
+	char hex[2 * COFFER_ID_BYTES + 1];
+
+	coffer_hex(hex, acct, COFFER_ID_BYTES);
+	snprintf(out, cap, "a/%s/%s/%s", hex, kind, leaf);
+}
+
+static void free_ids(struct coffer_repo *r)
+{
+	for (size_t i = 0; i < r->n_ids; i++)
+		free(r->ids[i]);
+	free(r->ids);
+	r->ids = NULL;
+	r->n_ids = 0;
+}
+
+static int collect_id(const char *name, uint64_t size, void *arg)
+{
+	struct coffer_repo *r = arg;
+	char **v;
+
+	v = realloc(r->ids, (r->n_ids + 1) * sizeof *v);
+	if (v == NULL)
+		return coffer_err_set(COFFER_ENOMEM, "snapshot: out of memory");
+	r->ids = v;
+	v[r->n_ids] = strdup(name + 5); /* "snap/" */
+	if (v[r->n_ids] == NULL)
+		return coffer_err_set(COFFER_ENOMEM, "snapshot: out of memory");
+	r->n_ids++;
+	return 0;
+}
+
+int coffer_repo_refresh(struct coffer_repo *r)
+{
+	free_ids(r);
+	return coffer_target_list(r->target, "snap/", collect_id, r);
+}
+
+static int check_marker(struct coffer_repo *r, int create)
+{
+	struct coffer_buf b = COFFER_BUF_INIT, want = COFFER_BUF_INIT;
+	char hex[2 * COFFER_ID_BYTES + 1];
+	int rc;
+
+	coffer_hex(hex, r->store_id, COFFER_ID_BYTES);
+	coffer_buf_printf(&want, "coffer-target 1\nstore %s\n", hex);
+	rc = coffer_target_get(r->target, MARKER, 4096, &b);
+	if (rc == COFFER_ENOTFOUND && create) {
+		rc = coffer_target_put(r->target, MARKER, want.data, want.len);
+		if (rc == 0)
+			rc = coffer_target_sync(r->target);
+	} else if (rc == COFFER_ENOTFOUND) {
+		rc = coffer_err_set(COFFER_ENOTFOUND, "%s is not a Coffer snapshot target",
+		                    coffer_target_path(r->target));
+	} else if (rc == 0 && (b.len != want.len || memcmp(b.data, want.data, b.len) != 0)) {
+		rc = coffer_err_set(COFFER_EPERM, "snapshot target %s belongs to another store",
+		                    coffer_target_path(r->target));
+	}
+	coffer_buf_free(&b);
+	coffer_buf_free(&want);
+	return rc;
+}
+
+static int finish_open(struct coffer_repo *r, const char *path, int create)
+{
+	int rc;
+
+	r->meta_key = coffer_secure_alloc(COFFER_KEY_BYTES);
+	if (r->meta_key == NULL)
+		return coffer_err_set(COFFER_ENOMEM, "snapshot: cannot allocate secure memory");
+	rc = coffer_keyfile_derive(r->kf, "snapshot-target-meta", r->meta_key);
+	if (rc == 0)
+		rc = coffer_target_open(path, create, &r->target);
+	if (rc == 0)
+		rc = check_marker(r, create);
+	if (rc == 0)
+		rc = coffer_repo_refresh(r);
+	return rc;
+}
+
+static int alloc_repo(struct coffer_repo **r_r)
+{
+	*r_r = calloc(1, sizeof **r_r);
+	if (*r_r == NULL)
+		return coffer_err_set(COFFER_ENOMEM, "snapshot: out of memory");
+	(*r_r)->lock_fd = -1;
+	return 0;
+}
+
+int coffer_repo_open(struct coffer_store *st, const char *path, int create, struct coffer_repo **r_r)
+{
+	struct coffer_repo *r;
+	int rc;
+
+	*r_r = NULL;
+	if (path == NULL)
+		path = coffer_store_config(st)->snapshot_target;
+	if (path == NULL)
+		return coffer_err_set(COFFER_EINVAL,
+		                      "no snapshot target: set snapshot_target in coffer.conf or give "
+		                      "--target DIR");
+	rc = alloc_repo(&r);
+	if (rc < 0)
+		return rc;
+	memcpy(r->store_id, coffer_store_id(st), COFFER_ID_BYTES);
+	rc = coffer_store_keyfile(st, &r->kf);
+	if (rc == 0)
+		rc = finish_open(r, path, create);
+	if (rc < 0) {
+		coffer_repo_close(&r);
+		return rc;
+	}
+	*r_r = r;
+	return 0;
+}
+
+int coffer_repo_open_keyfile(const char *path, const char *key_file, struct coffer_repo **r_r)
+{
+	struct coffer_repo *r;
+	int rc;
+
+	*r_r = NULL;
+	rc = alloc_repo(&r);
+	if (rc < 0)
+		return rc;
+	r->owns_kf = 1;
+	rc = coffer_keyfile_load(key_file, &r->kf);
+	if (rc == 0) {
+		memcpy(r->store_id, coffer_keyfile_store_id(r->kf), COFFER_ID_BYTES);
+		rc = finish_open(r, path, 0);
+	}
+	if (rc < 0) {
+		coffer_repo_close(&r);
+		return rc;
+	}
+	*r_r = r;
+	return 0;
+}
+
+void coffer_repo_close(struct coffer_repo **rp)
+{
+	struct coffer_repo *r = rp ? *rp : NULL;
+
+	if (r == NULL)
+		return;
+	free_ids(r);
+	coffer_target_close(&r->target);
+	coffer_secure_free(r->meta_key);
+	if (r->owns_kf)
+		coffer_keyfile_free(&r->kf);
+	if (r->lock_fd >= 0)
+		close(r->lock_fd);
+	free(r);
+	*rp = NULL;
+}
+
+int coffer_repo_lock(struct coffer_repo *r, struct coffer_store *st)
+{
+	char *path;
+	int fd;
+
+	if (asprintf(&path, "%s/locks/snapshot.lock", coffer_store_path(st)) < 0)
+		return coffer_err_set(COFFER_ENOMEM, "snapshot: out of memory");
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	free(path);
+	if (fd < 0)
+		return coffer_err_set(coffer_err_from_errno(errno), "snapshot: cannot open its lock: %s",
+		                      strerror(errno));
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		close(fd);
+		if (errno == EWOULDBLOCK)
+			return coffer_err_set(COFFER_ETEMP,
+			                      "another snapshot, prune, purge or restore is running on this "
+			                      "store; try again when it has finished");
+		return coffer_err_set(coffer_err_from_errno(errno), "snapshot: cannot lock: %s",
+		                      strerror(errno));
+	}
+	r->lock_fd = fd;
+	return 0;
+}
+
+int coffer_repo_put_sealed(struct coffer_repo *r, const char *name, uint8_t kind,
+                           const unsigned char *key, const void *pt, size_t n)
+{
+	struct coffer_buf obj = COFFER_BUF_INIT;
+	int rc;
+
+	rc = coffer_obj_seal(&obj, kind, name, r->store_id, key, pt, n);
+	if (rc == 0)
+		rc = coffer_target_put(r->target, name, obj.data, obj.len);
+	coffer_buf_free(&obj);
+	return rc;
+}
+
+int coffer_repo_get_sealed(struct coffer_repo *r, const char *name, uint8_t kind,
+                           const unsigned char *key, struct coffer_buf *pt)
+{
+	struct coffer_buf obj = COFFER_BUF_INIT;
+	int rc;
+
+	rc = coffer_target_get(r->target, name, MANIFEST_MAX, &obj);
+	if (rc == 0)
+		rc = coffer_obj_open(pt, kind, name, r->store_id, key, obj.data, obj.len);
+	coffer_buf_free(&obj);
+	return rc;
+}
+
+int coffer_repo_get_manifest(struct coffer_repo *r, const char *id, struct coffer_manifest *m)
+{
+	struct coffer_buf pt = COFFER_BUF_INIT;
+	char name[64];
+	int rc;
+
+	snprintf(name, sizeof name, "snap/%s", id);
+	rc = coffer_repo_get_sealed(r, name, COFFER_OBJ_MANIFEST, r->meta_key, &pt);
+	if (rc == 0)
+		rc = coffer_manifest_decode(pt.data, pt.len, m);
+	if (rc == 0 && strcmp(m->id, id) != 0) {
+		coffer_manifest_free(m);
+		rc = coffer_err_set(COFFER_ECORRUPT, "snapshot %s: manifest names another snapshot", id);
+	}
+	if (rc < 0 && rc != COFFER_ENOMEM)
+		coffer_err_prefix(rc, "snapshot %s: ", id);
+	coffer_buf_free(&pt);
+	return rc;
+}
+
+struct last_name {
+	char *name;
+	size_t cap;
+	int found;
+};
+
+static int remember_last(const char *name, uint64_t size, void *arg)
+{
+	struct last_name *l = arg;
+
+	snprintf(l->name, l->cap, "%s", name);
+	l->found = 1;
+	return 0;
+}
+
+int coffer_repo_get_keyring(struct coffer_repo *r, struct coffer_keyring *k, char *name_r, size_t cap)
+{
+	char name[64];
+	struct last_name l = { name, sizeof name, 0 };
+	struct coffer_buf pt = COFFER_BUF_INIT;
+	int rc;
+
+	memset(k, 0, sizeof *k);
+	rc = coffer_target_list(r->target, "keyring/", remember_last, &l);
+	if (rc == 0 && !l.found)
+		rc = COFFER_ENOTFOUND;
+	if (rc == 0)
+		rc = coffer_repo_get_sealed(r, name, COFFER_OBJ_KEYRING, r->meta_key, &pt);
+	if (rc == 0)
+		rc = coffer_keyring_decode(pt.data, pt.len, k);
+	if (rc == 0 && name_r)
+		snprintf(name_r, cap, "%s", name);
+	coffer_buf_free(&pt);
+	return rc;
+}
+
+/* ---- recovery ---- */
+
+struct pending_args {
+	struct coffer_repo *r;
+	char **ids;
+	size_t n;
+};
+
+static int collect_pending(const char *name, uint64_t size, void *arg)
+{
+	struct pending_args *p = arg;
+	char **v = realloc(p->ids, (p->n + 1) * sizeof *v);
+
+	if (v == NULL)
+		return coffer_err_set(COFFER_ENOMEM, "snapshot: out of memory");
+	p->ids = v;
+	v[p->n] = strdup(name + 8); /* "pending/" */
+	if (v[p->n] == NULL)
+		return coffer_err_set(COFFER_ENOMEM, "snapshot: out of memory");
+	p->n++;
+	return 0;
+}
+
+struct sweep_args {
+	struct coffer_repo *r;
+	const char *id;
+};
+
+/* Deletes a/<acct>/full/<id> and a/<acct>/rev/<id> objects. */
+static int sweep_one(const char *name, uint64_t size, void *arg)
+{
+	struct sweep_args *s = arg;
+	const char *leaf = strrchr(name, '/');
+
+	if (leaf && strcmp(leaf + 1, s->id) == 0 &&
+	    (strstr(name, "/full/") != NULL || strstr(name, "/rev/") != NULL))
+		return coffer_target_delete(s->r->target, name);
+	return 0;
+}
+
+int coffer_repo_recover(struct coffer_repo *r)
+{
+	struct pending_args p = { r, NULL, 0 };
+	struct coffer_manifest m;
+	char name[96];
+	int rc;
+
+	rc = coffer_target_list(r->target, "pending/", collect_pending, &p);
+	for (size_t i = 0; rc == 0 && i < p.n; i++) {
+		struct sweep_args s = { r, p.ids[i] };
+		int exists;
+
+		snprintf(name, sizeof name, "snap/%s", p.ids[i]);
+		exists = coffer_target_exists(r->target, name, NULL);
+		if (exists == 0) {
+			/* died before its manifest: its objects are garbage */
+			rc = coffer_target_list(r->target, "a/", sweep_one, &s);
+			snprintf(name, sizeof name, "keyring/%s", p.ids[i]);
+			if (rc == 0)
+				rc = coffer_target_delete(r->target, name);
+		} else if (exists < 0) {
+			rc = exists;
+		}
+		snprintf(name, sizeof name, "pending/%s", p.ids[i]);
+		if (rc == 0)
+			rc = coffer_target_delete(r->target, name);
+	}
+	for (size_t i = 0; i < p.n; i++)
+		free(p.ids[i]);
+	free(p.ids);
+	if (rc == 0 && r->n_ids > 0) {
+		rc = coffer_repo_get_manifest(r, r->ids[r->n_ids - 1], &m);
+		for (uint32_t i = 0; rc == 0 && i < m.n_drop; i++)
+			rc = coffer_target_delete(r->target, m.drop[i]);
+		if (rc == 0)
+			coffer_manifest_free(&m);
+	}
+	return rc;
+}
+
+int coffer_repo_account_state(struct coffer_repo *r, const struct coffer_manifest *newest,
+                              const char *id, const unsigned char *acct,
+                              const struct coffer_acct_secret *secret, struct coffer_state *s)
+{
+	const struct coffer_snap_account *a = coffer_manifest_account(newest, acct);
+	struct coffer_buf pt = COFFER_BUF_INIT;
+	char name[128];
+	int rc;
+
+	memset(s, 0, sizeof *s);
+	if (a == NULL)
+		return COFFER_ENOTFOUND;
+	coffer_repo_obj_name(name, sizeof name, acct, "full", a->full_at);
+	rc = coffer_repo_get_sealed(r, name, COFFER_OBJ_FULL, secret->data_key, &pt);
+	if (rc == 0)
+		rc = coffer_state_decode(pt.data, pt.len, s);
+	for (uint32_t i = a->n_revs; rc == 0 && i > 0; i--) {
+		struct coffer_state rev;
+
+		if (strcmp(a->revs[i - 1], id) <= 0)
+			break;
+		coffer_repo_obj_name(name, sizeof name, acct, "rev", a->revs[i - 1]);
+		coffer_buf_reset(&pt);
+		rc = coffer_repo_get_sealed(r, name, COFFER_OBJ_REV, secret->data_key, &pt);
+		if (rc == 0)
+			rc = coffer_state_decode(pt.data, pt.len, &rev);
+		if (rc == 0) {
+			rc = coffer_state_apply(s, &rev);
+			coffer_state_free(&rev);
+		}
+	}
+	coffer_buf_free(&pt);
+	if (rc < 0)
+		coffer_state_free(s);
+	return rc;
+}

@@ -1,0 +1,643 @@
+/*
+ * snapshot.c: snapshot create, list and prune (see snapshot.h).
+ *
+ * Create, in order (each step is safe to die after; docs/format.md):
+ *   1. lock; recover (pending journals, the last manifest's drop list);
+ *   2. write pending/<id>;
+ *   3. take the blob gc lock, so no blob file listed below disappears;
+ *   4. per account, in its own read transaction: if its modseq equals the
+ *      previous manifest's, carry its entry over; otherwise dump its state
+ *      and its unsnapped and snapfreed lists, then (outside the transaction)
+ *      copy the new blobs, write full/<id> and rev/<id> (the reverse delta
+ *      against the previous full state), and list what is freed and dropped;
+ *   5. write the key ring if any account record changed;
+ *   6. sync the target; write snap/<id> (the commit point); sync again;
+ *   7. delete pending/<id> and the drop list (old full states, old key ring);
+ *   8. clear the copied unsnapped entries and the listed snapfreed entries.
+ * A crash before 6 leaves garbage that step 1 of the next run removes; a
+ * crash after 6 leaves a complete snapshot and, at worst, entries that the
+ * next snapshot lists again (copies are skipped when the object exists).
+ *
+ * Prune: for each expired snapshot P, oldest first, delete the objects its
+ * successor lists as freed (held only by P and older, already gone), then
+ * snap/P. When P is the newest, everything goes, and the store's blobs are
+ * all marked unsnapped so that the next snapshot is complete again.
+ */
+#include "snapshot.h"
+
+#include "repo.h"
+#include "state.h"
+
+#include "engine/account.h"
+#include "engine/blob.h"
+#include "engine/clock.h"
+#include "engine/errors.h"
+#include "engine/record.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define CLEAR_BATCH 10000
+
+struct keylist {
+	unsigned char (*v)[COFFER_KEY_BLOB];
+	size_t n, cap;
+};
+
+static int keylist_add(struct keylist *l, const void *k)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 256;
+		void *v = realloc(l->v, cap * COFFER_KEY_BLOB);
+
+		if (v == NULL)
+			return coffer_err_set(COFFER_ENOMEM, "snapshot: out of memory");
+		l->v = v;
+		l->cap = cap;
+	}
+	memcpy(l->v[l->n++], k, COFFER_KEY_BLOB);
+	return 0;
+}
+
+/* ---- reading one account ---- */
+
+struct acct_read {
+	const unsigned char *id;
+	struct coffer_account_rec rec;
+	unsigned char rec_bytes[512];
+	struct coffer_state state;
+	struct keylist unsnapped;
+	struct keylist freed;
+	uint64_t messages, bytes;
+	int changed;
+	uint64_t prev_modseq;
+	int have_prev;
+};
+
+static int add_key(const void *k, size_t kl, const void *v, size_t vl, void *arg)
+{
+	return kl == COFFER_KEY_BLOB ? keylist_add(arg, k) : 0;
+}
+
+static int read_acct_txn(struct coffer_txn *t, void *arg)
+{
+	struct acct_read *a = arg;
+	int rc;
+
+	coffer_state_free(&a->state);
+	a->unsnapped.n = a->freed.n = 0;
+	a->messages = a->bytes = 0;
+	rc = coffer_account_get_txn(t, a->id, &a->rec);
+	if (rc < 0)
+		return rc;
+	a->changed = !a->have_prev || a->rec.modseq != a->prev_modseq;
+	if (!a->changed || a->rec.state == COFFER_ACCOUNT_SHREDDED)
+		return 0;
+	rc = coffer_state_dump_txn(t, a->id, &a->state);
+	if (rc == 0)
+		rc = coffer_txn_scan(t, COFFER_DB_UNSNAPPED, a->id, COFFER_ID_BYTES, add_key,
+		                     &a->unsnapped);
+	if (rc == 0)
+		rc = coffer_txn_scan(t, COFFER_DB_SNAPFREED, a->id, COFFER_ID_BYTES, add_key, &a->freed);
+	for (size_t i = 0; rc == 0 && i < a->state.n; i++) {
+		struct coffer_message_rec m;
+
+		if (a->state.v[i].db != COFFER_DB_MESSAGES)
+			continue;
+		rc = coffer_message_rec_decode(a->state.v[i].val, a->state.v[i].vlen, &m);
+		a->messages++;
+		a->bytes += m.size;
+	}
+	return rc;
+}
+
+/* ---- the account list and key ring ---- */
+
+struct acct_list {
+	unsigned char (*ids)[COFFER_ID_BYTES];
+	size_t n;
+	struct coffer_keyring ring;
+};
+
+static int ring_add(const void *k, size_t kl, const void *v, size_t vl, void *arg)
+{
+	struct acct_list *l = arg;
+	struct coffer_keyring_entry *e;
+
+	if (vl != COFFER_ID_BYTES)
+		return 0;
+	/* account_names: MAC -> id; the ring is sorted by id afterwards */
+	for (uint32_t i = 0; i < l->ring.n; i++) {
+		e = &l->ring.v[i];
+		if (memcmp(e->id, v, COFFER_ID_BYTES) == 0) {
+			memcpy(e->name_mac, k, COFFER_MAC_BYTES);
+			return 0;
+		}
+	}
+	return 0;
+}
+
+static int acct_add(const void *k, size_t kl, const void *v, size_t vl, void *arg)
+{
+	struct acct_list *l = arg;
+	unsigned char zero[COFFER_MAC_BYTES] = { 0 };
+	void *ids;
+
+	if (kl != COFFER_ID_BYTES)
+		return coffer_err_set(COFFER_ECORRUPT, "index: damaged account key");
+	ids = realloc(l->ids, (l->n + 1) * COFFER_ID_BYTES);
+	if (ids == NULL)
+		return coffer_err_set(COFFER_ENOMEM, "snapshot: out of memory");
+	l->ids = ids;
+	memcpy(l->ids[l->n++], k, COFFER_ID_BYTES);
+	return coffer_keyring_add(&l->ring, k, zero, v, vl);
+}
+
+static int list_txn(struct coffer_txn *t, void *arg)
+{
+	struct acct_list *l = arg;
+	int rc;
+
+	rc = coffer_txn_scan(t, COFFER_DB_ACCOUNTS, NULL, 0, acct_add, l);
+	if (rc == 0)
+		rc = coffer_txn_scan(t, COFFER_DB_ACCOUNT_NAMES, NULL, 0, ring_add, l);
+	return rc;
+}
+
+/* ---- clearing the work lists ---- */
+
+struct clear_args {
+	struct keylist *l;
+	enum coffer_db db;
+	size_t from, to;
+};
+
+static int clear_txn(struct coffer_txn *t, void *arg)
+{
+	struct clear_args *c = arg;
+	int rc;
+
+	for (size_t i = c->from; i < c->to; i++) {
+		rc = coffer_txn_del(t, c->db, c->l->v[i], COFFER_KEY_BLOB);
+		if (rc < 0 && rc != COFFER_ENOTFOUND)
+			return rc;
+	}
+	return 0;
+}
+
+static int clear_list(struct coffer_store *st, struct keylist *l, enum coffer_db db)
+{
+	int rc = 0;
+
+	for (size_t i = 0; rc == 0 && i < l->n; i += CLEAR_BATCH) {
+		struct clear_args c = { l, db, i, i + CLEAR_BATCH < l->n ? i + CLEAR_BATCH : l->n };
+
+		rc = coffer_index_update(coffer_store_index(st), clear_txn, &c);
+	}
+	return rc;
+}
+
+/* ---- create ---- */
+
+struct create_ctx {
+	struct coffer_store *st;
+	struct coffer_repo *repo;
+	struct coffer_manifest *prev;  /* NULL for the first snapshot */
+	struct coffer_manifest m;
+	struct keylist clear_unsnapped, clear_freed;
+	const char *oldest;            /* oldest retained snapshot id */
+	struct coffer_snapshot_result *res;
+};
+
+static int copy_blob(struct create_ctx *c, const unsigned char *acct, const unsigned char *blob,
+                     uint64_t *bytes)
+{
+	struct coffer_buf path = COFFER_BUF_INIT;
+	char hex[2 * COFFER_ID_BYTES + 1], name[128];
+	uint64_t size = 0;
+	int fd, rc, exists;
+
+	coffer_hex(hex, blob, COFFER_ID_BYTES);
+	coffer_repo_obj_name(name, sizeof name, acct, "b", hex);
+	exists = coffer_target_exists(c->repo->target, name, NULL);
+	if (exists != 0)
+		return exists < 0 ? exists : 0;
+	rc = coffer_store_blob_path(c->st, acct, blob, &path);
+	if (rc < 0)
+		goto out;
+	fd = open(coffer_buf_str(&path), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0) {
+		rc = coffer_err_set(COFFER_ECORRUPT, "snapshot: blob %s of account %.32s is missing",
+		                    hex, name + 2);
+		goto out;
+	}
+	rc = coffer_target_put_fd(c->repo->target, name, fd, &size);
+	close(fd);
+	if (rc == COFFER_EEXIST)
+		rc = 0;
+	*bytes += size;
+	c->res->new_blobs++;
+out:
+	coffer_buf_free(&path);
+	return rc;
+}
+
+static int snapshot_account(struct create_ctx *c, const unsigned char *id)
+{
+	struct acct_read a;
+	struct coffer_snap_account *e = &c->m.accounts[c->m.n_accounts];
+	const struct coffer_snap_account *pa = c->prev ? coffer_manifest_account(c->prev, id) : NULL;
+	struct coffer_acct_secret *secret = NULL;
+	struct coffer_buf enc = COFFER_BUF_INIT, pt = COFFER_BUF_INIT;
+	struct coffer_state prev_state = { NULL, 0, 0 }, rev = { NULL, 0, 0 };
+	char name[128], hex[2 * COFFER_ID_BYTES + 1];
+	int rc;
+
+	memset(&a, 0, sizeof a);
+	memset(e, 0, sizeof *e);
+	a.id = id;
+	a.have_prev = pa != NULL;
+	a.prev_modseq = pa ? pa->modseq : 0;
+	rc = coffer_index_view(coffer_store_index(c->st), read_acct_txn, &a);
+	if (rc < 0)
+		goto out;
+	if (a.rec.state == COFFER_ACCOUNT_SHREDDED)
+		goto out; /* only its tombstone, in the key ring */
+	memcpy(e->id, id, COFFER_ID_BYTES);
+	e->modseq = a.rec.modseq;
+	c->m.n_accounts++;
+	if (!a.changed) {
+		/* carried over: same state, same chain minus expired deltas */
+		e->messages = pa->messages;
+		e->bytes = pa->bytes;
+		snprintf(e->full_at, sizeof e->full_at, "%s", pa->full_at);
+		e->revs = calloc(pa->n_revs ? pa->n_revs : 1, sizeof *e->revs);
+		if (e->revs == NULL) {
+			rc = coffer_err_set(COFFER_ENOMEM, "snapshot: out of memory");
+			goto out;
+		}
+		for (uint32_t i = 0; i < pa->n_revs; i++)
+			if (c->oldest == NULL || strcmp(pa->revs[i], c->oldest) > 0)
+				memcpy(e->revs[e->n_revs++], pa->revs[i], COFFER_SNAPID_MAX);
+		c->res->messages += e->messages;
+		goto out;
+	}
+	rc = coffer_account_unlock(c->st, id, &a.rec, &secret);
+	if (rc < 0)
+		goto out;
+	e->changed = 1;
+	e->messages = a.messages;
+	e->bytes = a.bytes;
+	c->res->messages += a.messages;
+	c->res->changed++;
+	for (size_t i = 0; rc == 0 && i < a.unsnapped.n; i++) {
+		rc = copy_blob(c, id, a.unsnapped.v[i] + COFFER_ID_BYTES, &e->new_bytes);
+		if (rc == 0)
+			rc = keylist_add(&c->clear_unsnapped, a.unsnapped.v[i]);
+	}
+	if (rc < 0)
+		goto out;
+	c->res->new_bytes += e->new_bytes;
+	/* the new full state */
+	rc = coffer_state_encode(&a.state, &enc);
+	coffer_repo_obj_name(name, sizeof name, id, "full", c->m.id);
+	if (rc == 0)
+		rc = coffer_repo_put_sealed(c->repo, name, COFFER_OBJ_FULL, secret->data_key, enc.data,
+		                            enc.len);
+	if (rc < 0)
+		goto out;
+	snprintf(e->full_at, sizeof e->full_at, "%s", c->m.id);
+	e->revs = calloc((pa ? pa->n_revs : 0) + 1, sizeof *e->revs);
+	if (e->revs == NULL) {
+		rc = coffer_err_set(COFFER_ENOMEM, "snapshot: out of memory");
+		goto out;
+	}
+	if (pa) {
+		/* the reverse delta back to the previous full state, which it replaces */
+		coffer_repo_obj_name(name, sizeof name, id, "full", pa->full_at);
+		rc = coffer_repo_get_sealed(c->repo, name, COFFER_OBJ_FULL, secret->data_key, &pt);
+		if (rc == 0)
+			rc = coffer_state_decode(pt.data, pt.len, &prev_state);
+		if (rc == 0)
+			rc = coffer_state_diff(&prev_state, &a.state, &rev);
+		coffer_buf_reset(&enc);
+		if (rc == 0)
+			rc = coffer_state_encode(&rev, &enc);
+		if (rc == 0)
+			rc = coffer_manifest_add_name(&c->m.drop, &c->m.n_drop, name);
+		coffer_repo_obj_name(name, sizeof name, id, "rev", c->m.id);
+		if (rc == 0)
+			rc = coffer_repo_put_sealed(c->repo, name, COFFER_OBJ_REV, secret->data_key,
+			                            enc.data, enc.len);
+		if (rc == 0)
+			rc = coffer_manifest_add_name(&c->m.freed, &c->m.n_freed, name);
+		if (rc < 0)
+			goto out;
+		for (uint32_t i = 0; i < pa->n_revs; i++)
+			if (c->oldest == NULL || strcmp(pa->revs[i], c->oldest) > 0)
+				memcpy(e->revs[e->n_revs++], pa->revs[i], COFFER_SNAPID_MAX);
+		memcpy(e->revs[e->n_revs++], c->m.id, COFFER_SNAPID_MAX);
+	}
+	for (size_t i = 0; rc == 0 && i < a.freed.n; i++) {
+		coffer_hex(hex, a.freed.v[i] + COFFER_ID_BYTES, COFFER_ID_BYTES);
+		coffer_repo_obj_name(name, sizeof name, id, "b", hex);
+		rc = coffer_manifest_add_name(&c->m.freed, &c->m.n_freed, name);
+		if (rc == 0)
+			rc = keylist_add(&c->clear_freed, a.freed.v[i]);
+		c->res->freed++;
+	}
+out:
+	coffer_acct_secret_free(&secret);
+	coffer_state_free(&a.state);
+	coffer_state_free(&prev_state);
+	coffer_state_free(&rev);
+	free(a.unsnapped.v);
+	free(a.freed.v);
+	coffer_buf_free(&enc);
+	coffer_buf_free(&pt);
+	return rc;
+}
+
+static int ring_cmp(const void *a, const void *b)
+{
+	return memcmp(((const struct coffer_keyring_entry *)a)->id,
+	              ((const struct coffer_keyring_entry *)b)->id, COFFER_ID_BYTES);
+}
+
+/* Writes keyring/<id> unless the previous ring is identical. */
+static int write_keyring(struct create_ctx *c, struct acct_list *l)
+{
+	struct coffer_buf enc = COFFER_BUF_INIT, old = COFFER_BUF_INIT;
+	struct coffer_keyring prev_ring;
+	char prev_name[64] = "", name[64];
+	int rc;
+
+	qsort(l->ring.v, l->ring.n, sizeof *l->ring.v, ring_cmp);
+	rc = coffer_keyring_encode(&l->ring, &enc);
+	if (rc < 0)
+		goto out;
+	rc = coffer_repo_get_keyring(c->repo, &prev_ring, prev_name, sizeof prev_name);
+	if (rc == 0) {
+		coffer_keyring_encode(&prev_ring, &old);
+		coffer_keyring_free(&prev_ring);
+		if (old.len == enc.len && memcmp(old.data, enc.data, enc.len) == 0) {
+			snprintf(c->m.keyring, sizeof c->m.keyring, "%s", prev_name);
+			goto out;
+		}
+	} else if (rc != COFFER_ENOTFOUND) {
+		goto out;
+	}
+	snprintf(name, sizeof name, "keyring/%s", c->m.id);
+	rc = coffer_repo_put_sealed(c->repo, name, COFFER_OBJ_KEYRING, c->repo->meta_key, enc.data,
+	                            enc.len);
+	if (rc == 0)
+		snprintf(c->m.keyring, sizeof c->m.keyring, "%s", name);
+	if (rc == 0 && prev_name[0])
+		rc = coffer_manifest_add_name(&c->m.drop, &c->m.n_drop, prev_name);
+out:
+	coffer_buf_free(&enc);
+	coffer_buf_free(&old);
+	return rc;
+}
+
+static int get_index_key(struct coffer_txn *t, void *arg)
+{
+	const void *v;
+	size_t n;
+	int rc = coffer_txn_get(t, COFFER_DB_META, "index_key", 9, &v, &n);
+
+	if (rc == 0 && n == COFFER_KEY_BYTES)
+		memcpy(arg, v, n);
+	return rc;
+}
+
+int coffer_snapshot_create(struct coffer_store *st, const char *target,
+                           coffer_progress_fn progress, void *parg,
+                           struct coffer_snapshot_result *res)
+{
+	struct create_ctx c;
+	struct coffer_manifest prev;
+	struct acct_list l = { NULL, 0, { 0, NULL } };
+	struct coffer_buf enc = COFFER_BUF_INIT;
+	char name[64];
+	int64_t now;
+	int rc, gc_fd = -1, have_prev = 0;
+
+	memset(&c, 0, sizeof c);
+	memset(res, 0, sizeof *res);
+	c.st = st;
+	c.res = res;
+	rc = coffer_clock_now(&now);
+	if (rc == 0)
+		rc = coffer_repo_open(st, target, 1, &c.repo);
+	if (rc == 0)
+		rc = coffer_repo_lock(c.repo, st);
+	if (rc == 0)
+		rc = coffer_repo_recover(c.repo);
+	if (rc == 0)
+		rc = coffer_repo_refresh(c.repo);
+	if (rc < 0)
+		goto out;
+	if (c.repo->n_ids > 0) {
+		rc = coffer_repo_get_manifest(c.repo, c.repo->ids[c.repo->n_ids - 1], &prev);
+		if (rc < 0)
+			goto out;
+		have_prev = 1;
+		c.prev = &prev;
+		c.oldest = c.repo->ids[0];
+	}
+	/* a unique id, later than every existing one */
+	for (unsigned n = 0;; n++) {
+		coffer_snapid_format(now, n, c.m.id);
+		if (!have_prev || strcmp(c.m.id, prev.id) > 0)
+			break;
+		if (n > 1000) {
+			rc = coffer_err_set(COFFER_EINVAL,
+			                    "the clock is before the newest snapshot (%s); refusing to "
+			                    "write an older one",
+			                    prev.id);
+			goto out;
+		}
+	}
+	c.m.created_at = now;
+	memcpy(c.m.store_id, coffer_store_id(st), COFFER_ID_BYTES);
+	rc = coffer_index_view(coffer_store_index(st), get_index_key, c.m.index_key);
+	snprintf(name, sizeof name, "pending/%s", c.m.id);
+	if (rc == 0)
+		rc = coffer_repo_put_sealed(c.repo, name, COFFER_OBJ_JOURNAL, c.repo->meta_key, c.m.id,
+		                            strlen(c.m.id));
+	if (rc == 0)
+		rc = coffer_target_sync(c.repo->target);
+	if (rc == 0)
+		rc = coffer_blob_gc_lock_exclusive(st, &gc_fd);
+	if (rc == 0)
+		rc = coffer_index_view(coffer_store_index(st), list_txn, &l);
+	if (rc < 0)
+		goto out;
+	c.m.accounts = calloc(l.n ? l.n : 1, sizeof *c.m.accounts);
+	if (c.m.accounts == NULL) {
+		rc = coffer_err_set(COFFER_ENOMEM, "snapshot: out of memory");
+		goto out;
+	}
+	for (size_t i = 0; rc == 0 && i < l.n; i++) {
+		rc = snapshot_account(&c, l.ids[i]);
+		if (progress)
+			progress("accounts", i + 1, l.n, parg);
+	}
+	res->accounts = c.m.n_accounts;
+	if (rc == 0)
+		rc = write_keyring(&c, &l);
+	if (rc == 0)
+		rc = coffer_target_sync(c.repo->target);
+	if (rc == 0)
+		rc = coffer_manifest_encode(&c.m, &enc);
+	snprintf(name, sizeof name, "snap/%s", c.m.id);
+	if (rc == 0)
+		rc = coffer_repo_put_sealed(c.repo, name, COFFER_OBJ_MANIFEST, c.repo->meta_key, enc.data,
+		                            enc.len);
+	if (rc == 0)
+		rc = coffer_target_sync(c.repo->target);
+	if (rc < 0)
+		goto out;
+	/* committed: the rest is clean-up that recovery would redo */
+	snprintf(name, sizeof name, "pending/%s", c.m.id);
+	rc = coffer_target_delete(c.repo->target, name);
+	for (uint32_t i = 0; rc == 0 && i < c.m.n_drop; i++)
+		rc = coffer_target_delete(c.repo->target, c.m.drop[i]);
+	if (rc == 0)
+		rc = clear_list(st, &c.clear_unsnapped, COFFER_DB_UNSNAPPED);
+	if (rc == 0)
+		rc = clear_list(st, &c.clear_freed, COFFER_DB_SNAPFREED);
+	memcpy(res->id, c.m.id, sizeof res->id);
+	if (gc_fd >= 0) {
+		close(gc_fd);
+		gc_fd = -1;
+	}
+	if (rc == 0)
+		rc = coffer_blob_collect(st, NULL, NULL);
+out:
+	if (gc_fd >= 0)
+		close(gc_fd);
+	if (have_prev)
+		coffer_manifest_free(&prev);
+	coffer_manifest_free(&c.m);
+	coffer_keyring_free(&l.ring);
+	free(l.ids);
+	free(c.clear_unsnapped.v);
+	free(c.clear_freed.v);
+	coffer_buf_free(&enc);
+	coffer_repo_close(&c.repo);
+	return rc;
+}
+
+/* ---- list ---- */
+
+int coffer_snapshot_list(struct coffer_store *st, const char *target, coffer_snapshot_fn fn,
+                         void *arg)
+{
+	struct coffer_repo *repo = NULL;
+	int64_t keep = (int64_t)coffer_store_config(st)->data_retention_days * COFFER_NS_PER_DAY;
+	int rc;
+
+	rc = coffer_repo_open(st, target, 0, &repo);
+	for (size_t i = 0; rc == 0 && i < repo->n_ids; i++) {
+		struct coffer_manifest m;
+		struct coffer_snapshot_info info;
+
+		rc = coffer_repo_get_manifest(repo, repo->ids[i], &m);
+		if (rc < 0)
+			break;
+		memset(&info, 0, sizeof info);
+		memcpy(info.id, m.id, sizeof info.id);
+		info.created_at = m.created_at;
+		info.expires_at = m.created_at + keep;
+		info.accounts = m.n_accounts;
+		for (uint32_t a = 0; a < m.n_accounts; a++) {
+			info.messages += m.accounts[a].messages;
+			info.new_bytes += m.accounts[a].new_bytes;
+		}
+		info.manifest = &m;
+		rc = fn(&info, arg);
+		coffer_manifest_free(&m);
+	}
+	coffer_repo_close(&repo);
+	return rc;
+}
+
+/* ---- prune ---- */
+
+static int delete_all(const char *name, uint64_t size, void *arg)
+{
+	struct coffer_repo *r = arg;
+
+	return coffer_target_delete(r->target, name);
+}
+
+static int mark_unsnapped(const void *k, size_t kl, const void *v, size_t vl, void *arg)
+{
+	struct coffer_txn *t = arg;
+
+	return kl == COFFER_KEY_BLOB ? coffer_txn_put(t, COFFER_DB_UNSNAPPED, k, kl, "", 0, 0) : 0;
+}
+
+static int reset_txn(struct coffer_txn *t, void *arg)
+{
+	int rc = coffer_txn_del_prefix(t, COFFER_DB_SNAPFREED, NULL, 0, NULL);
+
+	return rc == 0 ? coffer_txn_scan(t, COFFER_DB_BLOBS, NULL, 0, mark_unsnapped, t) : rc;
+}
+
+int coffer_snapshot_prune(struct coffer_store *st, const char *target, int64_t now,
+                          struct coffer_prune_result *res)
+{
+	struct coffer_repo *repo = NULL;
+	int64_t keep = (int64_t)coffer_store_config(st)->data_retention_days * COFFER_NS_PER_DAY;
+	char name[64];
+	int rc;
+
+	memset(res, 0, sizeof *res);
+	rc = coffer_repo_open(st, target, 0, &repo);
+	if (rc == 0)
+		rc = coffer_repo_lock(repo, st);
+	if (rc == 0)
+		rc = coffer_repo_recover(repo);
+	for (size_t i = 0; rc == 0 && i < repo->n_ids; i++) {
+		int64_t created;
+
+		rc = coffer_snapid_parse(repo->ids[i], &created);
+		if (rc < 0 || created >= now - keep) {
+			res->kept = (uint32_t)(repo->n_ids - i);
+			break;
+		}
+		if (i + 1 < repo->n_ids) {
+			struct coffer_manifest next;
+
+			rc = coffer_repo_get_manifest(repo, repo->ids[i + 1], &next);
+			for (uint32_t f = 0; rc == 0 && f < next.n_freed; f++) {
+				rc = coffer_target_delete(repo->target, next.freed[f]);
+				res->objects_deleted++;
+			}
+			if (rc == 0)
+				coffer_manifest_free(&next);
+		} else {
+			/* the newest expired too: nothing is retained any more */
+			rc = coffer_target_list(repo->target, "a/", delete_all, repo);
+			if (rc == 0)
+				rc = coffer_target_list(repo->target, "keyring/", delete_all, repo);
+			if (rc == 0)
+				rc = coffer_index_update(coffer_store_index(st), reset_txn, NULL);
+		}
+		snprintf(name, sizeof name, "snap/%s", repo->ids[i]);
+		if (rc == 0)
+			rc = coffer_target_delete(repo->target, name);
+		if (rc == 0)
+			res->pruned++;
+	}
+	if (rc == 0)
+		rc = coffer_target_sync(repo->target);
+	coffer_repo_close(&repo);
+	return rc;
+}
