@@ -90,6 +90,18 @@ int coffer_account_put_txn(struct coffer_txn *t, const unsigned char *id,
 	return rc;
 }
 
+int coffer_account_name_open(const unsigned char *id, const struct coffer_account_rec *rec,
+                             const struct coffer_acct_secret *secret, struct coffer_buf *out)
+{
+	unsigned char ad[NAME_AD_LEN];
+
+	name_ad(ad, id);
+	if (rec->name_box == NULL ||
+	    coffer_box_open(out, rec->name_box, rec->name_box_len, ad, sizeof ad, secret) < 0)
+		return coffer_err_set(COFFER_ECORRUPT, "an account name cannot be decrypted");
+	return 0;
+}
+
 int coffer_account_touch_txn(struct coffer_txn *t, const unsigned char *id)
 {
 	struct coffer_account_rec rec;

@@ -75,6 +75,10 @@ int coffer_account_check_active(const struct coffer_account_rec *rec, const char
 int coffer_account_unlock(struct coffer_store *st, const unsigned char *id,
                           const struct coffer_account_rec *rec, struct coffer_acct_secret **secret_r);
 
+/* Opens the name box of an account record into out (appended). */
+int coffer_account_name_open(const unsigned char *id, const struct coffer_account_rec *rec,
+                             const struct coffer_acct_secret *secret, struct coffer_buf *out);
+
 /* ---- Reading: an account opened with its secret key ---- */
 struct coffer_mailbox;
 

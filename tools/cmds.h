@@ -16,6 +16,10 @@ extern const struct cli_cmd cmd_cat;
 extern const struct cli_cmd cmd_import;
 extern const struct cli_cmd cmd_export;
 extern const struct cli_cmd cmd_verify;
+extern const struct cli_cmd cmd_mount;
+extern const struct cli_cmd cmd_umount;
+extern const struct cli_cmd cmd_snapshot;
+extern const struct cli_cmd cmd_restore;
 
 /* getopt_long over argv (argv[0] = subcommand) with the options every
  * subcommand has (--help, --json where json_ok). Fills positional[] (up to

@@ -21,7 +21,8 @@
 
 static const struct cli_cmd *const commands[] = {
 	&cmd_init,   &cmd_account, &cmd_deliver, &cmd_folders, &cmd_ls,
-	&cmd_cat,    &cmd_import,  &cmd_export,  &cmd_verify,  NULL,
+	&cmd_cat,    &cmd_import,  &cmd_export,  &cmd_verify,
+	&cmd_snapshot, &cmd_restore, &cmd_mount,  &cmd_umount,  NULL,
 };
 
 static void usage(FILE *f)
