@@ -1,0 +1,132 @@
+/*
+ * mount-private.h: state shared by the mount daemon's files (mount.c: the
+ * daemon, in-memory files, caches, write-out; mount-ops.c: the FUSE
+ * operations). Not for use outside maildir/mount*.c.
+ *
+ * Locking: one mutex (struct mnt.lock) is held by every FUSE operation and
+ * by the flusher thread for the whole of its work. LMDB transactions run
+ * under it; the index itself allows concurrency, but the in-memory tables
+ * (accounts, tmp and control files, the content cache) do not.
+ */
+#ifndef COFFER_MAILDIR_MOUNT_PRIVATE_H
+#define COFFER_MAILDIR_MOUNT_PRIVATE_H
+
+#include "mount.h"
+
+#include "engine/account.h"
+#include "engine/envelope.h"
+#include "engine/record.h"
+#include "engine/store.h"
+#include "maildir/name.h"
+
+#include <pthread.h>
+#include <stdint.h>
+
+/* A control file at a mailbox directory's level, a file in tmp/, or a
+ * directory that is not a folder (Dovecot's DOVECOT-TRASHED). */
+enum { MF_CTL = 1, MF_TMP, MF_XDIR };
+
+struct macct {
+	struct macct *next;
+	char *name;                    /* canonical */
+	unsigned char id[COFFER_ID_BYTES];
+	struct coffer_mailbox *mb;
+	const struct coffer_acct_secret *secret;
+	uint64_t modseq_seen;
+	int64_t changed_at;            /* ns: when a change was last noticed */
+};
+
+struct mfile {
+	struct mfile *next;            /* hash chain */
+	int type;                      /* MF_* */
+	struct macct *a;
+	uint32_t fid;                  /* the mailbox directory's folder */
+	char *name;
+	size_t name_n;
+	struct coffer_buf data;        /* content when loaded */
+	int loaded;
+	uint64_t size;
+	int64_t mtime;
+	uint32_t mode;
+	int dirty;                     /* ctl: content newer than the index */
+	int persisted;                 /* ctl: has an index entry */
+	int64_t dirty_since, used_at;
+	/* tmp files linked to an existing message (Dovecot's hard-link copy,
+	 * or after qmail's link): content is that message's blob */
+	int linked;
+	struct coffer_message_rec lrec;
+	/* tmp files over the memory limit stream into a staging blob */
+	int spilled;
+	int sfd;
+	struct coffer_blob_writer *w;
+	unsigned char sblob[COFFER_ID_BYTES];
+	struct coffer_buf spath;
+};
+
+struct centry {
+	struct centry *hnext, *prev, *next;
+	unsigned char acct[COFFER_ID_BYTES], blob[COFFER_ID_BYTES];
+	unsigned char *data;
+	size_t len;
+};
+
+#define MNT_HASH 4096
+
+struct mnt {
+	pthread_mutex_t lock;
+	struct coffer_store *st;
+	const struct coffer_mount_opts *o;
+	uid_t uid;
+	gid_t gid;
+	int64_t started_at;
+	struct macct *accts;
+	struct mfile *files[MNT_HASH];
+	struct centry *cache[MNT_HASH];
+	struct centry *lru_head, *lru_tail; /* head = most recent */
+	size_t cache_bytes, cache_max;
+	size_t tmp_mem_max;                  /* per tmp file, before spilling */
+	uint64_t max_message;
+	int gc_pending;
+	int stop;
+	pthread_cond_t stop_cond;
+};
+
+extern struct mnt *coffer_mnt;
+
+/* errors */
+int mnt_errno(int rc);
+void mnt_log(const char *op, const char *path, int rc);
+
+/* accounts: the account named by the path component, active, opened */
+int mnt_account(struct mnt *m, const char *name, size_t n, struct macct **a_r);
+int64_t mnt_now(void);
+
+/* in-memory files */
+struct mfile *mnt_file_find(struct mnt *m, int type, struct macct *a, uint32_t fid,
+                            const char *name, size_t n);
+struct mfile *mnt_file_new(struct mnt *m, int type, struct macct *a, uint32_t fid,
+                           const char *name, size_t n);
+void mnt_file_free(struct mnt *m, struct mfile *f);
+int mnt_file_rename(struct mnt *m, struct mfile *f, uint32_t fid, const char *name, size_t n);
+/* Loads a control file's content from its blob when not in memory. */
+int mnt_ctl_load(struct mnt *m, struct mfile *f);
+/* The control file named (in memory, or from the index: then cached). */
+int mnt_ctl_get(struct mnt *m, struct macct *a, uint32_t fid, const char *name, size_t n,
+                struct mfile **f_r);
+/* Writes a dirty control file out (new blob, one transaction). */
+int mnt_ctl_persist(struct mnt *m, struct mfile *f);
+int mnt_file_write(struct mnt *m, struct mfile *f, const void *p, size_t n, uint64_t off);
+int mnt_file_truncate(struct mnt *m, struct mfile *f, uint64_t size);
+int mnt_file_read(struct mnt *m, struct mfile *f, void *p, size_t n, uint64_t off, size_t *got_r);
+
+/* message content through the cache */
+int mnt_msg_read(struct mnt *m, struct macct *a, uint32_t fid, uint32_t uid,
+                 const struct coffer_message_rec *rec, void *p, size_t n, uint64_t off,
+                 size_t *got_r);
+void mnt_cache_drop(struct mnt *m, const unsigned char *acct, const unsigned char *blob);
+
+/* the FUSE operations (mount-ops.c) */
+struct fuse_operations;
+const struct fuse_operations *mnt_ops(void);
+
+#endif

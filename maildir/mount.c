@@ -1,0 +1,939 @@
+/*
+ * mount.c: the mount daemon (see mount.h, docs/design.md "The mount"):
+ * its lifecycle, the accounts it serves, the in-memory files (control
+ * files, tmp/ files, non-folder directories), the decrypted-content cache,
+ * and the flusher thread. The FUSE operations are in mount-ops.c.
+ *
+ * Durability: a control file is written out (new blob, fsync, one LMDB
+ * commit) when fsync()ed, when renamed, by the flusher once it has been
+ * dirty for a second, and at unmount. Messages become durable in the
+ * rename()/link() that moves them out of tmp/ (mount-ops.c).
+ *
+ * Plaintext never reaches the disk: tmp files live in memory up to
+ * tmp_mem_max bytes, then stream into a staging blob (encrypted like any
+ * message, under the account's data key) which becomes the message's blob.
+ */
+#define FUSE_USE_VERSION 35
+#include "mount-private.h"
+
+#include "engine/blob.h"
+#include "engine/clock.h"
+#include "engine/ctlfile.h"
+#include "engine/errors.h"
+#include "engine/message.h"
+#include "engine/names.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <fuse.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/prctl.h>
+#include <time.h>
+#include <unistd.h>
+
+struct mnt *coffer_mnt;
+
+int64_t mnt_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * COFFER_NS_PER_SEC + ts.tv_nsec;
+}
+
+int mnt_errno(int rc)
+{
+	if (rc >= 0)
+		return 0;
+	switch (rc) {
+	case COFFER_ENOTFOUND:
+	case COFFER_ENOACCOUNT:
+	case COFFER_ETERMINATED:
+	case COFFER_ESHREDDED:
+		return -ENOENT;
+	case COFFER_EEXIST:
+		return -EEXIST;
+	case COFFER_EINVAL:
+	case COFFER_EBADMSG:
+		return -EINVAL;
+	case COFFER_EPERM:
+		return -EACCES;
+	case COFFER_ENOSPACE:
+		return -ENOSPC;
+	case COFFER_ELIMIT:
+		return -EFBIG;
+	case COFFER_ENOMEM:
+		return -ENOMEM;
+	case COFFER_ETEMP:
+		return -EAGAIN;
+	case COFFER_ECORRUPT:
+	case COFFER_EIO:
+	case COFFER_ECONFIG:
+		return -EIO;
+	default:
+		return rc > -4096 ? rc : -EIO;
+	}
+}
+
+void mnt_log(const char *op, const char *path, int rc)
+{
+	char shown[COFFER_NAMES_SHOW_SIZE];
+	int e = mnt_errno(rc);
+
+	/* expected answers are not errors */
+	if (e == 0 || e == -ENOENT || e == -EEXIST || e == -ENOTEMPTY || e == -EPERM ||
+	    e == -EXDEV || e == -EINVAL || e == -EACCES)
+		return;
+	fprintf(stderr, "coffer mount: %s %s: %s%s%s\n", op,
+	        coffer_names_show(path, strlen(path), shown), strerror(-e),
+	        rc <= -1000 && *coffer_errmsg() ? ": " : "", rc <= -1000 ? coffer_errmsg() : "");
+}
+
+/* ---- accounts ---- */
+
+struct acct_check {
+	const unsigned char *id;
+	struct coffer_account_rec rec;
+};
+
+static int acct_check_txn(struct coffer_txn *t, void *arg)
+{
+	struct acct_check *c = arg;
+
+	return coffer_account_get_txn(t, c->id, &c->rec);
+}
+
+int mnt_account(struct mnt *m, const char *name, size_t n, struct macct **a_r)
+{
+	struct coffer_buf canon = COFFER_BUF_INIT;
+	struct macct *a;
+	struct acct_check c;
+	int rc;
+
+	rc = coffer_names_account(name, n, &canon);
+	if (rc < 0 || canon.len != n || memcmp(canon.data, name, n) != 0) {
+		coffer_buf_free(&canon);
+		return COFFER_ENOTFOUND;
+	}
+	for (a = m->accts; a; a = a->next)
+		if (strcmp(a->name, coffer_buf_str(&canon)) == 0)
+			break;
+	if (a == NULL) {
+		struct coffer_mailbox *mb = NULL;
+
+		rc = coffer_mailbox_open(m->st, coffer_buf_str(&canon), canon.len, &mb);
+		if (rc < 0)
+			goto out;
+		a = calloc(1, sizeof *a);
+		if (a == NULL || (a->name = strdup(coffer_buf_str(&canon))) == NULL) {
+			free(a);
+			coffer_mailbox_close(&mb);
+			rc = COFFER_ENOMEM;
+			goto out;
+		}
+		a->mb = mb;
+		memcpy(a->id, coffer_mailbox_id(mb), COFFER_ID_BYTES);
+		a->secret = coffer_mailbox_secret(mb);
+		a->changed_at = m->started_at;
+		a->next = m->accts;
+		m->accts = a;
+	}
+	/* terminated (or shredded) since it was opened: gone from the tree */
+	c.id = a->id;
+	rc = coffer_index_view(coffer_store_index(m->st), acct_check_txn, &c);
+	if (rc == 0 && c.rec.state != COFFER_ACCOUNT_ACTIVE)
+		rc = COFFER_ENOTFOUND;
+	if (rc == 0 && c.rec.modseq != a->modseq_seen) {
+		a->modseq_seen = c.rec.modseq;
+		a->changed_at = mnt_now();
+	}
+	if (rc == 0)
+		*a_r = a;
+out:
+	coffer_buf_free(&canon);
+	return rc;
+}
+
+/* ---- in-memory files ---- */
+
+static unsigned file_hash(int type, const struct macct *a, uint32_t fid, const char *name,
+                          size_t n)
+{
+	uint32_t h = 2166136261u;
+	int area = type == MF_TMP;
+
+	h = (h ^ (uint32_t)area) * 16777619u;
+	h = (h ^ fid) * 16777619u;
+	h = (h ^ (uint32_t)(uintptr_t)a) * 16777619u;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char)name[i]) * 16777619u;
+	return h % MNT_HASH;
+}
+
+struct mfile *mnt_file_find(struct mnt *m, int type, struct macct *a, uint32_t fid,
+                            const char *name, size_t n)
+{
+	/* control files and other directories share a directory's namespace */
+	int tmp = type == MF_TMP;
+
+	for (struct mfile *f = m->files[file_hash(type, a, fid, name, n)]; f; f = f->next)
+		if ((f->type == MF_TMP) == tmp && f->a == a && f->fid == fid && f->name_n == n &&
+		    memcmp(f->name, name, n) == 0)
+			return f;
+	return NULL;
+}
+
+struct mfile *mnt_file_new(struct mnt *m, int type, struct macct *a, uint32_t fid,
+                           const char *name, size_t n)
+{
+	struct mfile *f = calloc(1, sizeof *f);
+	unsigned h = file_hash(type, a, fid, name, n);
+
+	if (f == NULL || (f->name = strndup(name, n)) == NULL) {
+		free(f);
+		return NULL;
+	}
+	f->type = type;
+	f->a = a;
+	f->fid = fid;
+	f->name_n = n;
+	f->sfd = -1;
+	f->mode = 0600;
+	f->mtime = mnt_now();
+	f->used_at = f->mtime;
+	f->loaded = 1;
+	f->next = m->files[h];
+	m->files[h] = f;
+	return f;
+}
+
+static void unhash(struct mnt *m, struct mfile *f)
+{
+	struct mfile **pp = &m->files[file_hash(f->type, f->a, f->fid, f->name, f->name_n)];
+
+	while (*pp && *pp != f)
+		pp = &(*pp)->next;
+	if (*pp)
+		*pp = f->next;
+	f->next = NULL;
+}
+
+void mnt_file_free(struct mnt *m, struct mfile *f)
+{
+	if (f == NULL)
+		return;
+	unhash(m, f);
+	coffer_blob_writer_free(&f->w);
+	if (f->sfd >= 0) {
+		close(f->sfd);
+		unlink(coffer_buf_str(&f->spath));
+	}
+	if (f->data.data)
+		coffer_wipe(f->data.data, f->data.cap);
+	coffer_buf_free(&f->data);
+	coffer_buf_free(&f->spath);
+	free(f->name);
+	free(f);
+}
+
+int mnt_file_rename(struct mnt *m, struct mfile *f, uint32_t fid, const char *name, size_t n)
+{
+	char *copy = strndup(name, n);
+	unsigned h;
+
+	if (copy == NULL)
+		return COFFER_ENOMEM;
+	unhash(m, f);
+	free(f->name);
+	f->name = copy;
+	f->name_n = n;
+	f->fid = fid;
+	h = file_hash(f->type, f->a, fid, name, n);
+	f->next = m->files[h];
+	m->files[h] = f;
+	return 0;
+}
+
+struct ctl_get_args {
+	struct mnt *m;
+	struct macct *a;
+	uint32_t fid;
+	const char *name;
+	size_t n;
+	struct coffer_ctlfile_rec rec;
+};
+
+static int ctl_get_txn(struct coffer_txn *t, void *arg)
+{
+	struct ctl_get_args *g = arg;
+
+	return coffer_ctlfile_get_txn(t, g->m->st, g->a->id, g->fid, g->name, g->n, &g->rec);
+}
+
+int mnt_ctl_get(struct mnt *m, struct macct *a, uint32_t fid, const char *name, size_t n,
+                struct mfile **f_r)
+{
+	struct ctl_get_args g = { m, a, fid, name, n, { { 0 }, 0, 0, 0, 0, 0 } };
+	struct mfile *f = mnt_file_find(m, MF_CTL, a, fid, name, n);
+	int rc;
+
+	if (f) {
+		*f_r = f->type == MF_CTL ? f : NULL;
+		return f->type == MF_CTL ? 0 : COFFER_EEXIST;
+	}
+	rc = coffer_index_view(coffer_store_index(m->st), ctl_get_txn, &g);
+	if (rc < 0)
+		return rc;
+	f = mnt_file_new(m, MF_CTL, a, fid, name, n);
+	if (f == NULL)
+		return COFFER_ENOMEM;
+	f->loaded = 0;
+	f->persisted = 1;
+	f->size = g.rec.size;
+	f->mtime = g.rec.mtime;
+	f->mode = g.rec.mode & 07777;
+	memcpy(f->lrec.blob_id, g.rec.blob_id, COFFER_ID_BYTES);
+	*f_r = f;
+	return 0;
+}
+
+int mnt_ctl_load(struct mnt *m, struct mfile *f)
+{
+	struct coffer_ctlfile_rec rec;
+	int rc;
+
+	f->used_at = mnt_now();
+	if (f->loaded)
+		return 0;
+	memset(&rec, 0, sizeof rec);
+	memcpy(rec.blob_id, f->lrec.blob_id, COFFER_ID_BYTES);
+	rec.size = f->size;
+	coffer_buf_reset(&f->data);
+	rc = coffer_ctlfile_read(m->st, f->a->id, f->a->secret, &rec, &f->data);
+	if (rc == 0)
+		f->loaded = 1;
+	return rc;
+}
+
+struct ctl_put_args {
+	struct mnt *m;
+	struct mfile *f;
+	struct coffer_ctlfile_rec rec;
+};
+
+static int ctl_put_txn(struct coffer_txn *t, void *arg)
+{
+	struct ctl_put_args *p = arg;
+
+	return coffer_ctlfile_put_txn(t, p->m->st, p->f->a->id, p->f->fid, p->f->name,
+	                              p->f->name_n, &p->rec, p->f->a->secret, 0, mnt_now());
+}
+
+int mnt_ctl_persist(struct mnt *m, struct mfile *f)
+{
+	struct ctl_put_args p;
+	struct coffer_buf path = COFFER_BUF_INIT;
+	int rc;
+
+	if (f->type != MF_CTL || !f->dirty)
+		return 0;
+	rc = mnt_ctl_load(m, f);
+	if (rc < 0)
+		return rc;
+	memset(&p, 0, sizeof p);
+	p.m = m;
+	p.f = f;
+	rc = coffer_ctlfile_blob_write(m->st, f->a->id, COFFER_BLOB_CONTROL, f->a->secret,
+	                               f->data.data, f->data.len, p.rec.blob_id,
+	                               &p.rec.stored_size);
+	if (rc < 0)
+		return rc;
+	p.rec.size = f->data.len;
+	p.rec.mtime = f->mtime;
+	p.rec.mode = f->mode;
+	p.rec.fresh_blob = 1;
+	rc = coffer_index_update(coffer_store_index(m->st), ctl_put_txn, &p);
+	if (rc < 0) {
+		if (!coffer_ctlfile_is_empty_blob(p.rec.blob_id) &&
+		    coffer_store_blob_path(m->st, f->a->id, p.rec.blob_id, &path) == 0)
+			unlink(coffer_buf_str(&path));
+		coffer_buf_free(&path);
+		return rc;
+	}
+	memcpy(f->lrec.blob_id, p.rec.blob_id, COFFER_ID_BYTES);
+	f->dirty = 0;
+	f->persisted = 1;
+	m->gc_pending = 1;
+	return 0;
+}
+
+/* Moves a tmp file's content from memory into a staging blob. */
+static int spill(struct mnt *m, struct mfile *f)
+{
+	struct coffer_blob_ids ids;
+	int rc;
+
+	rc = coffer_ctlfile_blobfile_create(m->st, f->a->id, f->sblob, &f->sfd, &f->spath);
+	if (rc < 0)
+		return rc;
+	memcpy(ids.account_id, f->a->id, COFFER_ID_BYTES);
+	memcpy(ids.blob_id, f->sblob, COFFER_ID_BYTES);
+	ids.kind = COFFER_BLOB_MESSAGE;
+	rc = coffer_blob_writer_new(f->sfd, &ids, f->a->secret->pk, f->a->secret, 0, &f->w);
+	if (rc == 0)
+		rc = coffer_blob_writer_write(f->w, f->data.data, f->data.len);
+	if (rc < 0) {
+		coffer_blob_writer_free(&f->w);
+		close(f->sfd);
+		f->sfd = -1;
+		unlink(coffer_buf_str(&f->spath));
+		return rc;
+	}
+	coffer_wipe(f->data.data, f->data.cap);
+	coffer_buf_free(&f->data);
+	f->spilled = 1;
+	return 0;
+}
+
+int mnt_file_write(struct mnt *m, struct mfile *f, const void *p, size_t n, uint64_t off)
+{
+	uint64_t end = off + n;
+	int rc;
+
+	if (f->type == MF_XDIR)
+		return -EISDIR;
+	if (f->linked)
+		return -EPERM; /* a message: immutable */
+	if (end < off || end > (f->type == MF_TMP ? m->max_message : COFFER_CTLFILE_MAX))
+		return -EFBIG;
+	if (f->type == MF_CTL) {
+		rc = mnt_ctl_load(m, f);
+		if (rc < 0)
+			return rc;
+	}
+	if (f->spilled) {
+		/* the staging blob is a stream: appends only */
+		if (off != f->size)
+			return coffer_err_set(COFFER_EIO, "tmp file over %zu bytes written out of order",
+			                      m->tmp_mem_max);
+		rc = coffer_blob_writer_write(f->w, p, n);
+		if (rc < 0)
+			return rc;
+		f->size = end;
+		return 0;
+	}
+	if (f->type == MF_TMP && end > m->tmp_mem_max && off == f->data.len) {
+		rc = spill(m, f);
+		if (rc < 0)
+			return rc;
+		return mnt_file_write(m, f, p, n, off);
+	}
+	if (end > f->data.len) {
+		rc = coffer_buf_reserve(&f->data, (size_t)(end - f->data.len));
+		if (rc < 0)
+			return rc;
+		if (off > f->data.len)
+			memset(f->data.data + f->data.len, 0, (size_t)(off - f->data.len));
+		f->data.len = (size_t)end;
+		f->data.data[end] = '\0';
+	}
+	memcpy(f->data.data + off, p, n);
+	f->size = f->data.len;
+	f->mtime = mnt_now();
+	if (!f->dirty)
+		f->dirty_since = f->mtime;
+	f->dirty = 1;
+	return 0;
+}
+
+int mnt_file_truncate(struct mnt *m, struct mfile *f, uint64_t size)
+{
+	int rc;
+
+	if (f->type == MF_XDIR)
+		return -EISDIR;
+	if (f->linked)
+		return size == f->lrec.size ? 0 : -EPERM;
+	if (f->spilled)
+		return size == f->size ? 0 : -EPERM;
+	if (size > (f->type == MF_TMP ? m->max_message : COFFER_CTLFILE_MAX))
+		return -EFBIG;
+	if (f->type == MF_CTL) {
+		rc = mnt_ctl_load(m, f);
+		if (rc < 0)
+			return rc;
+	}
+	if (size > f->data.len) {
+		rc = coffer_buf_reserve(&f->data, (size_t)(size - f->data.len));
+		if (rc < 0)
+			return rc;
+		memset(f->data.data + f->data.len, 0, (size_t)(size - f->data.len));
+	}
+	f->data.len = (size_t)size;
+	if (f->data.data)
+		f->data.data[size] = '\0';
+	f->size = size;
+	f->mtime = mnt_now();
+	if (!f->dirty)
+		f->dirty_since = f->mtime;
+	f->dirty = 1;
+	return 0;
+}
+
+int mnt_file_read(struct mnt *m, struct mfile *f, void *p, size_t n, uint64_t off, size_t *got_r)
+{
+	int rc;
+
+	*got_r = 0;
+	if (f->type == MF_XDIR)
+		return -EISDIR;
+	if (f->linked)
+		return mnt_msg_read(m, f->a, UINT32_MAX, 0, &f->lrec, p, n, off, got_r);
+	if (f->spilled)
+		return coffer_err_set(COFFER_EIO, "tmp file over %zu bytes cannot be read back "
+		                      "before it is delivered", m->tmp_mem_max);
+	if (f->type == MF_CTL) {
+		rc = mnt_ctl_load(m, f);
+		if (rc < 0)
+			return rc;
+	}
+	if (off >= f->data.len)
+		return 0;
+	if (n > f->data.len - off)
+		n = (size_t)(f->data.len - off);
+	memcpy(p, f->data.data + off, n);
+	*got_r = n;
+	return 0;
+}
+
+/* ---- the decrypted-content cache (LRU, bounded in bytes) ---- */
+
+static unsigned cache_hash(const unsigned char *acct, const unsigned char *blob)
+{
+	uint32_t h = 2166136261u;
+
+	for (int i = 0; i < COFFER_ID_BYTES; i++)
+		h = (h ^ acct[i] ^ ((uint32_t)blob[i] << 8)) * 16777619u;
+	return h % MNT_HASH;
+}
+
+static void lru_unlink(struct mnt *m, struct centry *e)
+{
+	if (e->prev)
+		e->prev->next = e->next;
+	else
+		m->lru_head = e->next;
+	if (e->next)
+		e->next->prev = e->prev;
+	else
+		m->lru_tail = e->prev;
+	e->prev = e->next = NULL;
+}
+
+static void lru_push(struct mnt *m, struct centry *e)
+{
+	e->next = m->lru_head;
+	e->prev = NULL;
+	if (m->lru_head)
+		m->lru_head->prev = e;
+	m->lru_head = e;
+	if (m->lru_tail == NULL)
+		m->lru_tail = e;
+}
+
+static void cache_remove(struct mnt *m, struct centry *e)
+{
+	struct centry **pp = &m->cache[cache_hash(e->acct, e->blob)];
+
+	while (*pp && *pp != e)
+		pp = &(*pp)->hnext;
+	if (*pp)
+		*pp = e->hnext;
+	lru_unlink(m, e);
+	m->cache_bytes -= e->len;
+	coffer_wipe(e->data, e->len);
+	free(e->data);
+	free(e);
+}
+
+void mnt_cache_drop(struct mnt *m, const unsigned char *acct, const unsigned char *blob)
+{
+	for (struct centry *e = m->cache[cache_hash(acct, blob)]; e; e = e->hnext) {
+		if (memcmp(e->acct, acct, COFFER_ID_BYTES) == 0 &&
+		    memcmp(e->blob, blob, COFFER_ID_BYTES) == 0) {
+			cache_remove(m, e);
+			return;
+		}
+	}
+}
+
+/* Finds the message of a record: by (fid, uid) when known, else any
+ * message whose blob it is (tmp files linked to a message). */
+static int open_reader(struct mnt *m, struct macct *a, const struct coffer_message_rec *rec,
+                       struct coffer_blob_reader **r_r, int *fd_r)
+{
+	struct coffer_buf path = COFFER_BUF_INIT;
+	struct coffer_blob_ids ids;
+	int rc;
+
+	*fd_r = -1;
+	rc = coffer_store_blob_path(m->st, a->id, rec->blob_id, &path);
+	if (rc < 0)
+		return rc;
+	*fd_r = open(coffer_buf_str(&path), O_RDONLY | O_CLOEXEC);
+	coffer_buf_free(&path);
+	if (*fd_r < 0)
+		return coffer_err_set(COFFER_ECORRUPT, "account %s: a message's blob is missing: %s",
+		                      a->name, strerror(errno));
+	memcpy(ids.account_id, a->id, COFFER_ID_BYTES);
+	memcpy(ids.blob_id, rec->blob_id, COFFER_ID_BYTES);
+	ids.kind = COFFER_BLOB_MESSAGE;
+	rc = coffer_blob_reader_open(*fd_r, &ids, a->secret, r_r);
+	if (rc < 0) {
+		close(*fd_r);
+		*fd_r = -1;
+	}
+	return rc;
+}
+
+int mnt_msg_read(struct mnt *m, struct macct *a, uint32_t fid, uint32_t uid,
+                 const struct coffer_message_rec *rec, void *p, size_t n, uint64_t off,
+                 size_t *got_r)
+{
+	struct coffer_blob_reader *r = NULL;
+	struct centry *e;
+	size_t len = 0, got;
+	int fd = -1, rc;
+
+	*got_r = 0;
+	if (off >= rec->size)
+		return 0;
+	for (e = m->cache[cache_hash(a->id, rec->blob_id)]; e; e = e->hnext)
+		if (memcmp(e->acct, a->id, COFFER_ID_BYTES) == 0 &&
+		    memcmp(e->blob, rec->blob_id, COFFER_ID_BYTES) == 0)
+			break;
+	if (e == NULL) {
+		rc = open_reader(m, a, rec, &r, &fd);
+		if (rc < 0)
+			goto out;
+		if (rec->size > m->cache_max / 4) {
+			/* too large to cache: decrypt the chunks asked for */
+			while (len < n) {
+				rc = coffer_blob_reader_pread(r, (unsigned char *)p + len, n - len,
+				                              off + len, &got);
+				if (rc < 0 || got == 0)
+					break;
+				len += got;
+			}
+			*got_r = len;
+			goto out;
+		}
+		e = calloc(1, sizeof *e);
+		if (e == NULL || (e->data = malloc(rec->size ? (size_t)rec->size : 1)) == NULL) {
+			free(e);
+			e = NULL;
+			rc = COFFER_ENOMEM;
+			goto out;
+		}
+		while (len < rec->size) {
+			rc = coffer_blob_reader_read(r, e->data + len, (size_t)rec->size - len, &got);
+			if (rc < 0 || got == 0)
+				break;
+			len += got;
+		}
+		if (rc == 0 && len != rec->size)
+			rc = coffer_err_set(COFFER_ECORRUPT, "account %s: a message is shorter than "
+			                    "its record", a->name);
+		if (rc < 0) {
+			free(e->data);
+			free(e);
+			e = NULL;
+			goto out;
+		}
+		memcpy(e->acct, a->id, COFFER_ID_BYTES);
+		memcpy(e->blob, rec->blob_id, COFFER_ID_BYTES);
+		e->len = len;
+		e->hnext = m->cache[cache_hash(a->id, rec->blob_id)];
+		m->cache[cache_hash(a->id, rec->blob_id)] = e;
+		m->cache_bytes += len;
+		lru_push(m, e);
+		while (m->cache_bytes > m->cache_max && m->lru_tail && m->lru_tail != e)
+			cache_remove(m, m->lru_tail);
+	} else {
+		lru_unlink(m, e);
+		lru_push(m, e);
+	}
+	rc = 0;
+	if (off < e->len) {
+		len = e->len - (size_t)off < n ? e->len - (size_t)off : n;
+		memcpy(p, e->data + off, len);
+		*got_r = len;
+	}
+out:
+	coffer_blob_reader_free(&r);
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+/* ---- the flusher ---- */
+
+static void *flusher(void *arg)
+{
+	struct mnt *m = arg;
+
+	pthread_mutex_lock(&m->lock);
+	while (!m->stop) {
+		struct timespec ts;
+		int64_t now;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 1;
+		pthread_cond_timedwait(&m->stop_cond, &m->lock, &ts);
+		if (m->stop)
+			break;
+		now = mnt_now();
+		for (int i = 0; i < MNT_HASH; i++) {
+			for (struct mfile *f = m->files[i]; f; f = f->next) {
+				if (f->type != MF_CTL)
+					continue;
+				if (f->dirty && now - f->dirty_since >= COFFER_NS_PER_SEC) {
+					int rc = mnt_ctl_persist(m, f);
+
+					if (rc < 0)
+						mnt_log("write-out", f->name, rc);
+				} else if (!f->dirty && f->loaded && now - f->used_at > 30 * COFFER_NS_PER_SEC) {
+					coffer_wipe(f->data.data, f->data.cap);
+					coffer_buf_free(&f->data);
+					f->loaded = 0;
+				}
+			}
+		}
+		if (m->gc_pending) {
+			uint64_t removed;
+			int rc = coffer_blob_collect(m->st, NULL, &removed);
+
+			if (rc < 0)
+				mnt_log("blob-collect", "", rc);
+			m->gc_pending = 0;
+		}
+	}
+	pthread_mutex_unlock(&m->lock);
+	return NULL;
+}
+
+static void flush_all(struct mnt *m)
+{
+	pthread_mutex_lock(&m->lock);
+	for (int i = 0; i < MNT_HASH; i++)
+		for (struct mfile *f = m->files[i]; f; f = f->next)
+			if (f->type == MF_CTL && f->dirty) {
+				int rc = mnt_ctl_persist(m, f);
+
+				if (rc < 0)
+					mnt_log("write-out", f->name, rc);
+			}
+	coffer_blob_collect(m->st, NULL, NULL);
+	pthread_mutex_unlock(&m->lock);
+}
+
+static void free_all(struct mnt *m)
+{
+	for (int i = 0; i < MNT_HASH; i++) {
+		while (m->files[i])
+			mnt_file_free(m, m->files[i]);
+		while (m->cache[i])
+			cache_remove(m, m->cache[i]);
+	}
+	while (m->accts) {
+		struct macct *a = m->accts;
+
+		m->accts = a->next;
+		coffer_mailbox_close(&a->mb);
+		free(a->name);
+		free(a);
+	}
+}
+
+/* ---- the daemon ---- */
+
+static int lock_path(const char *store, struct coffer_buf *out)
+{
+	coffer_buf_printf(out, "%s/locks/mount.lock", store);
+	return coffer_buf_ok(out);
+}
+
+static void ready(const struct coffer_mount_opts *o, int rc)
+{
+	char line[512];
+
+	if (o->ready_fd < 0)
+		return;
+	if (rc == 0)
+		snprintf(line, sizeof line, "ok\n");
+	else
+		snprintf(line, sizeof line, "%d %s\n", rc, *coffer_errmsg() ? coffer_errmsg()
+		                                                         : coffer_strerror(rc));
+	if (write(o->ready_fd, line, strlen(line)) < 0)
+		(void)0;
+	close(o->ready_fd);
+}
+
+int coffer_mount_run(const struct coffer_mount_opts *o)
+{
+	struct mnt *m = NULL;
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+	struct fuse *fuse = NULL;
+	struct coffer_keyfile *kf;
+	struct coffer_buf opts = COFFER_BUF_INIT, lpath = COFFER_BUF_INIT;
+	struct fuse_loop_config lc;
+	pthread_t th;
+	int rc, lockfd = -1, mounted = 0, thread = 0, handlers = 0;
+
+	prctl(PR_SET_DUMPABLE, 0);
+	m = calloc(1, sizeof *m);
+	if (m == NULL) {
+		rc = coffer_err_set(COFFER_ENOMEM, "mount: out of memory");
+		goto out;
+	}
+	pthread_mutex_init(&m->lock, NULL);
+	pthread_cond_init(&m->stop_cond, NULL);
+	m->o = o;
+	m->uid = o->uid;
+	m->gid = o->gid;
+	m->started_at = mnt_now();
+	m->cache_max = 256u << 20;
+	m->tmp_mem_max = 8u << 20;
+	rc = coffer_store_open(o->store_path, o->key_file, &m->st);
+	if (rc < 0)
+		goto out;
+	m->max_message = coffer_store_config(m->st)->max_message_size;
+	/* loaded once, before any thread: the store's lazy load is not
+	 * thread-safe */
+	rc = coffer_store_keyfile(m->st, &kf);
+	if (rc < 0)
+		goto out;
+	rc = lock_path(o->store_path, &lpath);
+	if (rc < 0)
+		goto out;
+	lockfd = open(coffer_buf_str(&lpath), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (lockfd < 0 || flock(lockfd, LOCK_EX | LOCK_NB) < 0) {
+		rc = coffer_err_set(COFFER_ETEMP, "mount: the store %s is already mounted (%s is "
+		                    "locked by another mount daemon)", o->store_path,
+		                    coffer_buf_str(&lpath));
+		goto out;
+	}
+	if (ftruncate(lockfd, 0) == 0)
+		dprintf(lockfd, "%ld %s\n", (long)getpid(), o->mountpoint);
+
+	/* defaults first, so that -o given by the user overrides them */
+	coffer_buf_printf(&opts, "fsname=coffer,subtype=coffer,default_permissions,"
+	                         "entry_timeout=1,attr_timeout=1,negative_timeout=0,"
+	                         "kernel_cache%s",
+	                  o->allow_other ? ",allow_other" : "");
+	rc = coffer_buf_ok(&opts);
+	if (rc < 0)
+		goto out;
+	if (fuse_opt_add_arg(&args, "coffer") < 0 || fuse_opt_add_arg(&args, "-o") < 0 ||
+	    fuse_opt_add_arg(&args, coffer_buf_str(&opts)) < 0 ||
+	    (o->fuse_opts && (fuse_opt_add_arg(&args, "-o") < 0 ||
+	                      fuse_opt_add_arg(&args, o->fuse_opts) < 0))) {
+		rc = coffer_err_set(COFFER_ENOMEM, "mount: out of memory");
+		goto out;
+	}
+	coffer_mnt = m;
+	fuse = fuse_new(&args, mnt_ops(), sizeof(struct fuse_operations), m);
+	if (fuse == NULL) {
+		rc = coffer_err_set(COFFER_EINVAL, "mount: FUSE refused the options (-o %s%s%s)",
+		                    coffer_buf_str(&opts), o->fuse_opts ? "," : "",
+		                    o->fuse_opts ? o->fuse_opts : "");
+		goto out;
+	}
+	if (fuse_mount(fuse, o->mountpoint) != 0) {
+		rc = coffer_err_set(COFFER_EIO, "mount: cannot mount on %s (is /dev/fuse there, "
+		                    "and the directory empty and not mounted?)", o->mountpoint);
+		goto out;
+	}
+	mounted = 1;
+	if (fuse_set_signal_handlers(fuse_get_session(fuse)) != 0) {
+		rc = coffer_err_set(COFFER_EIO, "mount: cannot set signal handlers");
+		goto out;
+	}
+	handlers = 1;
+	if (pthread_create(&th, NULL, flusher, m) != 0) {
+		rc = coffer_err_set(COFFER_ENOMEM, "mount: cannot start the flusher thread");
+		goto out;
+	}
+	thread = 1;
+	ready(o, 0);
+	memset(&lc, 0, sizeof lc);
+	lc.clone_fd = 0;
+	lc.max_idle_threads = 16;
+	rc = fuse_loop_mt(fuse, &lc);
+	rc = rc == 0 || rc == SIGTERM || rc == SIGINT || rc == SIGHUP ? 0
+	                                                              : coffer_err_set(COFFER_EIO,
+	                                                                "mount: the FUSE loop failed");
+	if (rc < 0)
+		fprintf(stderr, "coffer mount: %s\n", coffer_errmsg());
+out:
+	if (rc < 0)
+		ready(o, rc);
+	if (thread) {
+		pthread_mutex_lock(&m->lock);
+		m->stop = 1;
+		pthread_cond_signal(&m->stop_cond);
+		pthread_mutex_unlock(&m->lock);
+		pthread_join(th, NULL);
+	}
+	if (m && m->st && mounted)
+		flush_all(m);
+	if (fuse) {
+		if (handlers)
+			fuse_remove_signal_handlers(fuse_get_session(fuse));
+		if (mounted)
+			fuse_unmount(fuse);
+		fuse_destroy(fuse);
+	}
+	fuse_opt_free_args(&args);
+	if (m) {
+		free_all(m);
+		coffer_store_close(&m->st);
+		pthread_mutex_destroy(&m->lock);
+		pthread_cond_destroy(&m->stop_cond);
+		free(m);
+	}
+	coffer_mnt = NULL;
+	if (lockfd >= 0)
+		close(lockfd);
+	coffer_buf_free(&opts);
+	coffer_buf_free(&lpath);
+	return rc;
+}
+
+int coffer_mount_wait_exit(const char *store_path, int timeout_s)
+{
+	struct coffer_buf lpath = COFFER_BUF_INIT;
+	int fd, rc;
+
+	rc = lock_path(store_path, &lpath);
+	if (rc < 0)
+		return rc;
+	fd = open(coffer_buf_str(&lpath), O_RDONLY | O_CLOEXEC);
+	coffer_buf_free(&lpath);
+	if (fd < 0)
+		return 0; /* never mounted */
+	for (int i = 0; i < timeout_s * 10; i++) {
+		if (flock(fd, LOCK_SH | LOCK_NB) == 0) {
+			close(fd);
+			return 0;
+		}
+		usleep(100000);
+	}
+	close(fd);
+	return coffer_err_set(COFFER_ETEMP, "umount: the mount daemon has not exited after %d s",
+	                      timeout_s);
+}
