@@ -1,0 +1,1529 @@
+/*
+ * verify.c: checking a store and the safe repairs (see verify.h).
+ *
+ * Map of this file:
+ *   1. reporting: one problem at a time to the caller's callback;
+ *   2. the index pass (one read transaction per account): account record and
+ *      key, folders, folder_names, keywords, messages, msg_names, trash, and
+ *      the blobs records merged with the messages' blob ids;
+ *   3. the blob pass: message records in batches, each batch's transaction
+ *      closed before its blobs are decrypted to the end;
+ *   4. the tree pass: STORE/blobs/<acct>/<xx>/ listed one directory at a time,
+ *      every file matched against the blobs and trash records; orphans and
+ *      strays, and their repair;
+ *   5. the run: accounts one by one, then the top of the blob tree.
+ *
+ * Box associated data: the account name box, folder name box and keyword
+ * boxes are opened here with the associated data account.c and folder.c
+ * seal them with ("acct-name" || acct, "fold-name" || acct || fid BE,
+ * "kw" || acct || fid BE || index), and the folder_names key is
+ * acct || MAC("fold", acct, name) as in folder.c. Those modules have no
+ * public call that opens one box without failing the whole listing, which a
+ * checker must not do.
+ *
+ * Why a blob that fails is "truncated" rather than "fails authentication":
+ * when the file is shorter than the stored size its blobs record gave at
+ * write time. The envelope's own detail is not parsed.
+ */
+#include "verify.h"
+
+#include "account.h"
+#include "blob.h"
+#include "clock.h"
+#include "envelope.h"
+#include "errors.h"
+#include "folder.h"
+#include "io.h"
+#include "keyfile.h"
+#include "message.h"
+#include "names.h"
+#include "record.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define ID COFFER_ID_BYTES
+#define HEX_ID (2 * COFFER_ID_BYTES)
+#define READ_BUF (256u * 1024u)
+#define FOLDER_NAME_AD (9 + ID + 4)
+#define ACCT_NAME_AD (9 + ID)
+#define KEYWORD_AD (2 + COFFER_KEY_KEYWORD)
+
+struct vfolder {
+	uint32_t id;
+	uint32_t uidnext;
+	int rec_ok;          /* record decoded: uidnext is known */
+	int name_ok;         /* name box opened */
+	uint32_t kwmask;     /* keywords defined */
+	uint64_t messages;   /* message records */
+	uint64_t names;      /* msg_names entries pointing at existing messages */
+	char *name;          /* decrypted, or "#<id>" */
+};
+
+/* One message's blob reference (sorted by blob id, then folder, uid). */
+struct vref {
+	unsigned char blob[ID];
+	uint32_t fid;
+	uint32_t uid;
+};
+
+/* A blobs record that no message points at (checked for its file later). */
+struct vunref {
+	unsigned char blob[ID];
+	uint32_t refs;
+};
+
+struct vacct {
+	unsigned char id[ID];
+	char hex[HEX_ID + 1];
+	char *name;               /* canonical name or "account <hex>" */
+	int rec_ok;
+	struct coffer_acct_secret *secret; /* NULL: shredded, or the key does not unwrap */
+	struct vfolder *folders;  /* by id (key order) */
+	size_t nfolders, capfolders;
+	struct vref *refs;
+	size_t nrefs, caprefs;
+	unsigned char (*trash)[ID]; /* key order */
+	size_t ntrash, captrash;
+	struct vunref *unref;
+	size_t nunref, capunref;
+	size_t next_ref;          /* merge position in refs while scanning blobs */
+	int trash_conflict;       /* a trashed blob is still referenced: do not collect */
+};
+
+struct verify {
+	struct coffer_store *st;
+	const struct coffer_verify_opts *o;
+	struct coffer_verify_stats *s;
+	int64_t now;
+	int64_t grace;
+	unsigned char *buf;
+	unsigned char (*accts)[ID]; /* accounts checked, key order */
+	size_t naccts, capaccts;
+	uint64_t total;           /* messages to check, for progress */
+	uint64_t done;
+};
+
+/* ---- 1. Reporting ---- */
+
+static int vreport(struct verify *v, const char *account, const char *folder, uint32_t uid,
+                   const char *blob, int pending, const char *repair, const char *fmt,
+                   va_list ap) __attribute__((format(printf, 8, 0)));
+
+static int vreport(struct verify *v, const char *account, const char *folder, uint32_t uid,
+                   const char *blob, int pending, const char *repair, const char *fmt,
+                   va_list ap)
+{
+	struct coffer_verify_problem p;
+	char *text;
+	int rc = 0;
+
+	if (vasprintf(&text, fmt, ap) < 0)
+		return coffer_err_set(COFFER_ENOMEM, "verify: out of memory");
+	p = (struct coffer_verify_problem){ account, folder, uid, blob, text, pending, repair };
+	if (pending)
+		v->s->pending++;
+	else if (repair)
+		v->s->repaired++;
+	else
+		v->s->problems++;
+	if (v->o->problem)
+		rc = v->o->problem(&p, v->o->problem_arg);
+	free(text);
+	return rc < 0 ? rc : 0;
+}
+
+static int report(struct verify *v, const struct vacct *a, const char *folder, uint32_t uid,
+                  const unsigned char *blob_id, const char *fmt, ...)
+	__attribute__((format(printf, 6, 7)));
+
+/* Damage about account a (folder, uid and blob when they apply). */
+static int report(struct verify *v, const struct vacct *a, const char *folder, uint32_t uid,
+                  const unsigned char *blob_id, const char *fmt, ...)
+{
+	char hex[HEX_ID + 1];
+	va_list ap;
+	int rc;
+
+	if (blob_id)
+		coffer_hex(hex, blob_id, ID);
+	va_start(ap, fmt);
+	rc = vreport(v, a ? a->name : NULL, folder, uid, blob_id ? hex : NULL, 0, NULL, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+static int report_file(struct verify *v, const struct vacct *a, const char *blob, int pending,
+                       const char *repair, const char *fmt, ...)
+	__attribute__((format(printf, 6, 7)));
+
+/* A problem about a file of the blob tree (blob id or relative path). */
+static int report_file(struct verify *v, const struct vacct *a, const char *blob, int pending,
+                       const char *repair, const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = vreport(v, a ? a->name : NULL, NULL, 0, blob, pending, repair, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+/* ---- helpers ---- */
+
+static int grow(void **p, size_t *cap, size_t n, size_t size)
+{
+	size_t ncap;
+	void *np;
+
+	if (n < *cap)
+		return 0;
+	ncap = *cap ? 2 * *cap : 64;
+	if (ncap > SIZE_MAX / size)
+		return coffer_err_set(COFFER_ENOMEM, "verify: out of memory");
+	np = realloc(*p, ncap * size);
+	if (np == NULL)
+		return coffer_err_set(COFFER_ENOMEM, "verify: out of memory");
+	*p = np;
+	*cap = ncap;
+	return 0;
+}
+
+static int is_hex(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return 0;
+	return s[n] == '\0';
+}
+
+static int unhex(const char *s, unsigned char *out, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		int hi = s[2 * i] <= '9' ? s[2 * i] - '0' : s[2 * i] - 'a' + 10;
+		int lo = s[2 * i + 1] <= '9' ? s[2 * i + 1] - '0' : s[2 * i + 1] - 'a' + 10;
+
+		out[i] = (unsigned char)(hi << 4 | lo);
+	}
+	return 0;
+}
+
+static struct vfolder *find_folder(const struct vacct *a, uint32_t fid)
+{
+	size_t lo = 0, hi = a->nfolders;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (a->folders[mid].id == fid)
+			return &a->folders[mid];
+		if (a->folders[mid].id < fid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* The folder's name for reports; tmp holds "#<id>" for unknown folders. */
+static const char *folder_label(const struct vacct *a, uint32_t fid, char tmp[16])
+{
+	const struct vfolder *f = find_folder(a, fid);
+
+	if (f)
+		return f->name;
+	snprintf(tmp, 16, "#%u", fid);
+	return tmp;
+}
+
+static int cmp_ref(const void *pa, const void *pb)
+{
+	const struct vref *x = pa, *y = pb;
+	int c = memcmp(x->blob, y->blob, ID);
+
+	if (c)
+		return c;
+	if (x->fid != y->fid)
+		return x->fid < y->fid ? -1 : 1;
+	return x->uid < y->uid ? -1 : x->uid > y->uid;
+}
+
+/* The first message pointing at blob, or NULL. */
+static const struct vref *find_ref(const struct vacct *a, const unsigned char *blob)
+{
+	size_t lo = 0, hi = a->nrefs;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (memcmp(a->refs[mid].blob, blob, ID) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < a->nrefs && memcmp(a->refs[lo].blob, blob, ID) == 0 ? &a->refs[lo] : NULL;
+}
+
+static int in_sorted(const unsigned char (*v)[ID], size_t n, const unsigned char *id)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = memcmp(v[mid], id, ID);
+
+		if (c == 0)
+			return 1;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return 0;
+}
+
+static void vacct_free(struct vacct *a)
+{
+	for (size_t i = 0; i < a->nfolders; i++)
+		free(a->folders[i].name);
+	free(a->folders);
+	free(a->refs);
+	free(a->trash);
+	free(a->unref);
+	free(a->name);
+	coffer_acct_secret_free(&a->secret);
+	memset(a, 0, sizeof *a);
+}
+
+/* ---- 2. The index pass ---- */
+
+struct pass1 {
+	struct verify *v;
+	struct vacct *a;
+	struct coffer_txn *t;
+};
+
+/* The account record, its key and its name. */
+static int check_account(struct pass1 *c)
+{
+	struct vacct *a = c->a;
+	struct coffer_account_rec rec;
+	struct coffer_keyfile *kf;
+	struct coffer_buf name = COFFER_BUF_INIT;
+	unsigned char ad[ACCT_NAME_AD], *sk = NULL;
+	const void *val;
+	size_t vl;
+	int rc;
+
+	rc = coffer_txn_get(c->t, COFFER_DB_ACCOUNTS, a->id, ID, &val, &vl);
+	if (rc == COFFER_ENOTFOUND)
+		return report(c->v, a, NULL, 0, NULL, "account record is missing");
+	if (rc < 0)
+		return rc;
+	if (coffer_account_rec_decode(val, vl, &rec) < 0)
+		return report(c->v, a, NULL, 0, NULL, "account record is damaged");
+	a->rec_ok = 1;
+	if (rec.state == COFFER_ACCOUNT_SHREDDED)
+		return 0; /* a tombstone: no key, no name */
+	rc = coffer_store_keyfile(c->v->st, &kf);
+	if (rc < 0)
+		return rc;
+	sk = coffer_secure_alloc(COFFER_SK_BYTES);
+	if (sk == NULL)
+		return coffer_err_set(COFFER_ENOMEM, "verify: cannot allocate secure memory");
+	rc = coffer_keyfile_unwrap(kf, a->id, rec.key_epoch, rec.wrapped_sk, sk);
+	if (rc == COFFER_EPERM) { /* its epoch is not in the key file */
+		rc = report(c->v, a, NULL, 0, NULL,
+		            "account key does not unwrap with the key file (%s); its messages "
+		            "cannot be decrypted", coffer_errmsg());
+		goto out;
+	}
+	if (rc == COFFER_ECORRUPT) {
+		rc = report(c->v, a, NULL, 0, NULL,
+		            "account key does not unwrap with the key file (damaged); its messages "
+		            "cannot be decrypted");
+		goto out;
+	}
+	if (rc == 0)
+		rc = coffer_acct_secret_new(rec.pk, sk, &a->secret);
+	if (rc < 0)
+		goto out;
+	memcpy(ad, "acct-name", 9);
+	memcpy(ad + 9, a->id, ID);
+	if (coffer_box_open(&name, rec.name_box, rec.name_box_len, ad, sizeof ad, a->secret) < 0) {
+		rc = report(c->v, a, NULL, 0, NULL, "account name cannot be decrypted");
+		goto out;
+	}
+	rc = coffer_buf_ok(&name);
+	if (rc == 0) {
+		free(a->name);
+		a->name = strdup(coffer_buf_str(&name));
+		if (a->name == NULL)
+			rc = coffer_err_set(COFFER_ENOMEM, "verify: out of memory");
+	}
+out:
+	coffer_secure_free(sk);
+	coffer_buf_free(&name);
+	return rc;
+}
+
+static int p1_folder(const void *k, size_t kl, const void *val, size_t vl, void *arg)
+{
+	struct pass1 *c = arg;
+	struct vacct *a = c->a;
+	struct coffer_folder_rec rec;
+	struct coffer_buf name = COFFER_BUF_INIT;
+	struct vfolder *f;
+	unsigned char ad[FOLDER_NAME_AD];
+	int rc;
+
+	if (kl != COFFER_KEY_FOLDER)
+		return report(c->v, a, NULL, 0, NULL, "a folder record has a damaged key");
+	rc = grow((void **)&a->folders, &a->capfolders, a->nfolders, sizeof *a->folders);
+	if (rc < 0)
+		return rc;
+	f = &a->folders[a->nfolders++];
+	memset(f, 0, sizeof *f);
+	f->id = coffer_get_u32be((const unsigned char *)k + ID);
+	if (asprintf(&f->name, "#%u", f->id) < 0) {
+		f->name = NULL;
+		return coffer_err_set(COFFER_ENOMEM, "verify: out of memory");
+	}
+	if (coffer_folder_rec_decode(val, vl, &rec) < 0)
+		return report(c->v, a, f->name, 0, NULL, "folder record is damaged");
+	f->rec_ok = 1;
+	f->uidnext = rec.uidnext;
+	if (a->secret == NULL)
+		return 0;
+	memcpy(ad, "fold-name", 9);
+	memcpy(ad + 9, a->id, ID);
+	coffer_put_u32be(ad + 9 + ID, f->id);
+	if (coffer_box_open(&name, rec.name_box, rec.name_box_len, ad, sizeof ad, a->secret) < 0 ||
+	    coffer_buf_ok(&name) < 0 || name.len == 0) {
+		coffer_buf_free(&name);
+		return report(c->v, a, f->name, 0, NULL, "folder name cannot be decrypted");
+	}
+	free(f->name);
+	f->name = (char *)name.data;
+	f->name_ok = 1;
+	return 0;
+}
+
+/* Every folder whose name opened has its folder_names entry. */
+static int check_folder_names(struct pass1 *c)
+{
+	struct vacct *a = c->a;
+	unsigned char key[COFFER_KEY_FOLDER_NAME];
+	const void *val;
+	size_t vl;
+	int rc;
+
+	for (size_t i = 0; i < a->nfolders; i++) {
+		struct vfolder *f = &a->folders[i];
+
+		if (!f->name_ok)
+			continue;
+		memcpy(key, a->id, ID);
+		rc = coffer_store_name_mac(c->v->st, "fold", a->id, ID, f->name, strlen(f->name),
+		                           key + ID);
+		if (rc == 0)
+			rc = coffer_txn_get(c->t, COFFER_DB_FOLDER_NAMES, key, sizeof key, &val, &vl);
+		if (rc == COFFER_ENOTFOUND)
+			rc = report(c->v, a, f->name, 0, NULL, "folder has no name index entry");
+		else if (rc == 0 && (vl != 4 || coffer_get_u32be(val) != f->id))
+			rc = report(c->v, a, f->name, 0, NULL,
+			            "folder name index entry points at another folder");
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static int p1_folder_name(const void *k, size_t kl, const void *val, size_t vl, void *arg)
+{
+	struct pass1 *c = arg;
+	uint32_t fid;
+
+	if (kl != COFFER_KEY_FOLDER_NAME || vl != 4)
+		return report(c->v, c->a, NULL, 0, NULL, "a folder name index entry is damaged");
+	fid = coffer_get_u32be(val);
+	if (find_folder(c->a, fid) == NULL)
+		return report(c->v, c->a, NULL, 0, NULL,
+		              "a folder name index entry points at folder id %u, which does not exist",
+		              fid);
+	return 0;
+}
+
+static int p1_keyword(const void *k, size_t kl, const void *val, size_t vl, void *arg)
+{
+	struct pass1 *c = arg;
+	struct vacct *a = c->a;
+	struct coffer_buf name = COFFER_BUF_INIT;
+	unsigned char ad[KEYWORD_AD];
+	struct vfolder *f;
+	uint32_t fid;
+	unsigned idx;
+	char tmp[16];
+	int rc;
+
+	if (kl != COFFER_KEY_KEYWORD)
+		return report(c->v, a, NULL, 0, NULL, "a keyword record has a damaged key");
+	fid = coffer_get_u32be((const unsigned char *)k + ID);
+	idx = ((const unsigned char *)k)[COFFER_KEY_FOLDER];
+	f = find_folder(a, fid);
+	if (f == NULL)
+		return report(c->v, a, folder_label(a, fid, tmp), 0, NULL,
+		              "keyword %u belongs to a folder that does not exist", idx);
+	if (idx >= COFFER_FOLDER_KEYWORDS_MAX)
+		return report(c->v, a, f->name, 0, NULL, "keyword index %u is out of range", idx);
+	f->kwmask |= 1u << idx;
+	if (a->secret == NULL)
+		return 0;
+	ad[0] = 'k';
+	ad[1] = 'w';
+	memcpy(ad + 2, k, COFFER_KEY_KEYWORD);
+	rc = coffer_box_open(&name, val, vl, ad, sizeof ad, a->secret);
+	coffer_buf_free(&name);
+	if (rc < 0)
+		return report(c->v, a, f->name, 0, NULL, "keyword %u cannot be decrypted", idx);
+	return 0;
+}
+
+static int p1_message(const void *k, size_t kl, const void *val, size_t vl, void *arg)
+{
+	struct pass1 *c = arg;
+	struct vacct *a = c->a;
+	struct coffer_message_rec rec;
+	struct vfolder *f;
+	struct vref *r;
+	uint32_t fid, uid;
+	char tmp[16];
+	int rc;
+
+	if (kl != COFFER_KEY_MESSAGE)
+		return report(c->v, a, NULL, 0, NULL, "a message record has a damaged key");
+	fid = coffer_get_u32be((const unsigned char *)k + ID);
+	uid = coffer_get_u32be((const unsigned char *)k + ID + 4);
+	f = find_folder(a, fid);
+	if (coffer_message_rec_decode(val, vl, &rec) < 0)
+		return report(c->v, a, folder_label(a, fid, tmp), uid, NULL,
+		              "message record is damaged");
+	if (f == NULL) {
+		rc = report(c->v, a, folder_label(a, fid, tmp), uid, rec.blob_id,
+		            "message belongs to a folder that does not exist");
+	} else {
+		rc = 0;
+		f->messages++;
+		if (uid == 0)
+			rc = report(c->v, a, f->name, uid, rec.blob_id, "uid 0 is not a valid uid");
+		else if (f->rec_ok && uid >= f->uidnext)
+			rc = report(c->v, a, f->name, uid, rec.blob_id,
+			            "uid is not below the folder's uidnext (%u)", f->uidnext);
+		if (rc == 0 && (rec.keywords & ~f->kwmask))
+			rc = report(c->v, a, f->name, uid, rec.blob_id,
+			            "message has keywords the folder does not define (bits 0x%x)",
+			            rec.keywords & ~f->kwmask);
+	}
+	if (rc < 0)
+		return rc;
+	rc = grow((void **)&a->refs, &a->caprefs, a->nrefs, sizeof *a->refs);
+	if (rc < 0)
+		return rc;
+	r = &a->refs[a->nrefs++];
+	memcpy(r->blob, rec.blob_id, ID);
+	r->fid = fid;
+	r->uid = uid;
+	return 0;
+}
+
+static int p1_msg_name(const void *k, size_t kl, const void *val, size_t vl, void *arg)
+{
+	struct pass1 *c = arg;
+	struct vacct *a = c->a;
+	unsigned char key[COFFER_KEY_MESSAGE];
+	struct vfolder *f;
+	const void *mv;
+	size_t ml;
+	uint32_t fid, uid;
+	char tmp[16];
+	int rc;
+
+	if (kl != COFFER_KEY_MSG_NAME || vl != 4)
+		return report(c->v, a, NULL, 0, NULL, "a message name index entry is damaged");
+	fid = coffer_get_u32be((const unsigned char *)k + ID);
+	uid = coffer_get_u32be(val);
+	coffer_key_message(key, a->id, fid, uid);
+	rc = coffer_txn_get(c->t, COFFER_DB_MESSAGES, key, sizeof key, &mv, &ml);
+	if (rc == COFFER_ENOTFOUND)
+		return report(c->v, a, folder_label(a, fid, tmp), uid, NULL,
+		              "a message name index entry points at this uid, which does not exist");
+	if (rc < 0)
+		return rc;
+	f = find_folder(a, fid);
+	if (f)
+		f->names++;
+	return 0;
+}
+
+static int p1_trash(const void *k, size_t kl, const void *val, size_t vl, void *arg)
+{
+	struct pass1 *c = arg;
+	struct vacct *a = c->a;
+	int rc;
+
+	if (kl != COFFER_KEY_BLOB)
+		return report(c->v, a, NULL, 0, NULL, "a trash record has a damaged key");
+	rc = grow((void **)&a->trash, &a->captrash, a->ntrash, sizeof *a->trash);
+	if (rc < 0)
+		return rc;
+	memcpy(a->trash[a->ntrash++], (const unsigned char *)k + ID, ID);
+	return 0;
+}
+
+/* Messages in refs[next_ref..] whose blob sorts before limit (NULL: all) have
+ * no blobs record. */
+static int flush_refs(struct pass1 *c, const unsigned char *limit)
+{
+	struct vacct *a = c->a;
+	char tmp[16];
+	int rc;
+
+	for (; a->next_ref < a->nrefs; a->next_ref++) {
+		const struct vref *r = &a->refs[a->next_ref];
+
+		if (limit && memcmp(r->blob, limit, ID) >= 0)
+			break;
+		if (in_sorted((const unsigned char (*)[ID])a->trash, a->ntrash, r->blob)) {
+			a->trash_conflict = 1;
+			rc = report(c->v, a, folder_label(a, r->fid, tmp), r->uid, r->blob,
+			            "message points at a blob in the trash, whose file will be "
+			            "removed (damaged index)");
+		} else {
+			rc = report(c->v, a, folder_label(a, r->fid, tmp), r->uid, r->blob,
+			            "message points at a blob that has no blob record");
+		}
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static int p1_blob(const void *k, size_t kl, const void *val, size_t vl, void *arg)
+{
+	struct pass1 *c = arg;
+	struct vacct *a = c->a;
+	const unsigned char *id = (const unsigned char *)k + ID;
+	struct coffer_blob_rec rec;
+	size_t count = 0, first;
+	char tmp[16];
+	int rc;
+
+	if (kl != COFFER_KEY_BLOB)
+		return report(c->v, a, NULL, 0, NULL, "a blob record has a damaged key");
+	rc = flush_refs(c, id);
+	if (rc < 0)
+		return rc;
+	first = a->next_ref;
+	while (a->next_ref < a->nrefs && memcmp(a->refs[a->next_ref].blob, id, ID) == 0) {
+		a->next_ref++;
+		count++;
+	}
+	if (in_sorted((const unsigned char (*)[ID])a->trash, a->ntrash, id)) {
+		a->trash_conflict = 1;
+		rc = report(c->v, a, NULL, 0, id, "blob has a live record and is in the trash");
+		if (rc < 0)
+			return rc;
+	}
+	if (coffer_blob_rec_decode(val, vl, &rec) < 0)
+		return report(c->v, a, NULL, 0, id, "blob record is damaged");
+	if (rec.kind == COFFER_BLOB_MESSAGE) {
+		if (count == 0) {
+			/* reported after the transaction, with a look at the file */
+			rc = grow((void **)&a->unref, &a->capunref, a->nunref, sizeof *a->unref);
+			if (rc < 0)
+				return rc;
+			memcpy(a->unref[a->nunref].blob, id, ID);
+			a->unref[a->nunref++].refs = rec.refs;
+		} else if (count != rec.refs) {
+			return report(c->v, a, NULL, 0, id,
+			              "blob record counts %u references, but %zu messages point at it",
+			              rec.refs, count);
+		}
+	} else if (rec.kind == COFFER_BLOB_CONTROL) {
+		/* control-file references live outside the messages: not counted */
+		if (count > 0)
+			return report(c->v, a, folder_label(a, a->refs[first].fid, tmp),
+			              a->refs[first].uid, id, "message points at a control-file blob");
+		if (rec.refs == 0)
+			return report(c->v, a, NULL, 0, id, "blob record has no references");
+	} else {
+		return report(c->v, a, NULL, 0, id, "blob record has unknown kind %u", rec.kind);
+	}
+	return 0;
+}
+
+static int pass1_txn(struct coffer_txn *t, void *arg)
+{
+	struct pass1 *c = arg;
+	struct vacct *a = c->a;
+	int rc;
+
+	c->t = t;
+	rc = check_account(c);
+	if (rc < 0 || !a->rec_ok)
+		return rc;
+	rc = coffer_txn_scan(t, COFFER_DB_FOLDERS, a->id, ID, p1_folder, c);
+	if (rc == 0)
+		rc = check_folder_names(c);
+	if (rc == 0)
+		rc = coffer_txn_scan(t, COFFER_DB_FOLDER_NAMES, a->id, ID, p1_folder_name, c);
+	if (rc == 0)
+		rc = coffer_txn_scan(t, COFFER_DB_KEYWORDS, a->id, ID, p1_keyword, c);
+	if (rc == 0)
+		rc = coffer_txn_scan(t, COFFER_DB_MESSAGES, a->id, ID, p1_message, c);
+	if (rc == 0)
+		rc = coffer_txn_scan(t, COFFER_DB_MSG_NAMES, a->id, ID, p1_msg_name, c);
+	for (size_t i = 0; rc == 0 && i < a->nfolders; i++) {
+		struct vfolder *f = &a->folders[i];
+
+		/* missing entries are reported per message in the blob pass */
+		if (f->names > f->messages)
+			rc = report(c->v, a, f->name, 0, NULL,
+			            "folder has %llu message name index entries for %llu messages",
+			            (unsigned long long)f->names, (unsigned long long)f->messages);
+	}
+	if (rc == 0)
+		rc = coffer_txn_scan(t, COFFER_DB_TRASH, a->id, ID, p1_trash, c);
+	if (rc == 0) {
+		if (a->nrefs > 1)
+			qsort(a->refs, a->nrefs, sizeof *a->refs, cmp_ref);
+		a->next_ref = 0;
+		rc = coffer_txn_scan(t, COFFER_DB_BLOBS, a->id, ID, p1_blob, c);
+	}
+	if (rc == 0)
+		rc = flush_refs(c, NULL);
+	return rc;
+}
+
+/* Blob records nobody points at: one report each, saying if the file is there. */
+static int report_unref(struct verify *v, struct vacct *a)
+{
+	struct coffer_buf path = COFFER_BUF_INIT;
+	struct stat sb;
+	int rc = 0;
+
+	for (size_t i = 0; rc == 0 && i < a->nunref; i++) {
+		coffer_buf_reset(&path);
+		rc = coffer_store_blob_path(v->st, a->id, a->unref[i].blob, &path);
+		if (rc == 0)
+			rc = coffer_buf_ok(&path);
+		if (rc < 0)
+			break;
+		rc = report(v, a, NULL, 0, a->unref[i].blob,
+		            "blob record counts %u references, but no message points at it%s",
+		            a->unref[i].refs,
+		            lstat(coffer_buf_str(&path), &sb) < 0 && errno == ENOENT
+		                    ? ", and its file is missing" : "");
+	}
+	coffer_buf_free(&path);
+	return rc;
+}
+
+/* ---- 3. The blob pass ---- */
+
+struct item {
+	uint32_t fid;
+	uint32_t uid;
+	struct coffer_message_rec rec; /* name_box cleared */
+	int has_brec;
+	uint64_t stored_size;
+};
+
+struct pass2 {
+	struct verify *v;
+	struct vacct *a;
+	struct coffer_txn *t;
+	struct item *items;
+	size_t n;
+	int more;
+	unsigned char next[COFFER_KEY_MESSAGE]; /* where the next batch starts */
+	struct coffer_buf name;
+};
+
+/* The message's msg_names entry. */
+static int check_name(struct pass2 *c, const char *folder, uint32_t fid, uint32_t uid,
+                      const struct coffer_message_rec *rec)
+{
+	struct vacct *a = c->a;
+	unsigned char key[COFFER_KEY_MSG_NAME];
+	const void *val;
+	size_t vl;
+	int rc;
+
+	if (rec->name_box && a->secret == NULL)
+		return 0; /* cannot know the name */
+	coffer_buf_reset(&c->name);
+	if (coffer_message_unique_name(rec, a->id, a->secret, &c->name) < 0)
+		return report(c->v, a, folder, uid, rec->blob_id, "message name cannot be decrypted");
+	rc = coffer_buf_ok(&c->name);
+	if (rc == 0)
+		rc = coffer_message_name_key(c->v->st, a->id, fid, coffer_buf_str(&c->name),
+		                             c->name.len, key);
+	if (rc == 0)
+		rc = coffer_txn_get(c->t, COFFER_DB_MSG_NAMES, key, sizeof key, &val, &vl);
+	if (rc == COFFER_ENOTFOUND)
+		return report(c->v, a, folder, uid, rec->blob_id, "message has no name index entry");
+	if (rc < 0)
+		return rc;
+	if (vl != 4 || coffer_get_u32be(val) != uid)
+		return report(c->v, a, folder, uid, rec->blob_id,
+		              "message name index entry points at another uid");
+	return 0;
+}
+
+static int p2_collect(const void *k, size_t kl, const void *val, size_t vl, void *arg)
+{
+	struct pass2 *c = arg;
+	struct vacct *a = c->a;
+	unsigned char bkey[COFFER_KEY_BLOB];
+	struct coffer_blob_rec brec;
+	struct item *it;
+	const void *bv;
+	size_t bl;
+	char tmp[16];
+	int rc;
+
+	if (kl != COFFER_KEY_MESSAGE)
+		return 0; /* reported by the index pass */
+	if (c->n == COFFER_VERIFY_BATCH) {
+		memcpy(c->next, k, COFFER_KEY_MESSAGE);
+		c->more = 1;
+		return 1;
+	}
+	it = &c->items[c->n];
+	memset(it, 0, sizeof *it);
+	it->fid = coffer_get_u32be((const unsigned char *)k + ID);
+	it->uid = coffer_get_u32be((const unsigned char *)k + ID + 4);
+	if (coffer_message_rec_decode(val, vl, &it->rec) < 0)
+		return 0; /* reported by the index pass */
+	rc = check_name(c, folder_label(a, it->fid, tmp), it->fid, it->uid, &it->rec);
+	if (rc < 0)
+		return rc;
+	it->rec.name_box = NULL;
+	it->rec.name_box_len = 0;
+	coffer_key_blob(bkey, a->id, it->rec.blob_id);
+	rc = coffer_txn_get(c->t, COFFER_DB_BLOBS, bkey, sizeof bkey, &bv, &bl);
+	if (rc == 0 && coffer_blob_rec_decode(bv, bl, &brec) == 0) {
+		it->has_brec = 1;
+		it->stored_size = brec.stored_size;
+	} else if (rc < 0 && rc != COFFER_ENOTFOUND) {
+		return rc;
+	}
+	c->n++;
+	return 0;
+}
+
+static int pass2_txn(struct coffer_txn *t, void *arg)
+{
+	struct pass2 *c = arg;
+
+	c->t = t;
+	c->n = 0;
+	c->more = 0;
+	return coffer_txn_scan_from(t, COFFER_DB_MESSAGES, c->a->id, ID, c->next, sizeof c->next,
+	                            p2_collect, c);
+}
+
+struct still_args {
+	const struct vacct *a;
+	const struct item *it;
+	int same;
+};
+
+static int still_txn(struct coffer_txn *t, void *arg)
+{
+	struct still_args *s = arg;
+	struct coffer_message_rec rec;
+	int rc;
+
+	rc = coffer_message_get_txn(t, s->a->id, s->it->fid, s->it->uid, &rec);
+	if (rc == COFFER_ENOTFOUND)
+		return 0;
+	if (rc < 0)
+		return rc;
+	s->same = memcmp(rec.blob_id, s->it->rec.blob_id, ID) == 0;
+	return 0;
+}
+
+/* Decrypts the message's blob to the end and compares it with the index. */
+static int check_blob(struct verify *v, struct vacct *a, const struct item *it)
+{
+	struct coffer_blob_reader *r = NULL;
+	struct coffer_blob_ids ids;
+	struct coffer_buf path = COFFER_BUF_INIT;
+	struct still_args still = { a, it, 0 };
+	const char *folder;
+	uint64_t total = 0;
+	struct stat sb;
+	size_t got;
+	char tmp[16];
+	int fd = -1, rc, err;
+
+	folder = folder_label(a, it->fid, tmp);
+	rc = coffer_store_blob_path(v->st, a->id, it->rec.blob_id, &path);
+	if (rc == 0)
+		rc = coffer_buf_ok(&path);
+	if (rc < 0)
+		goto out;
+	fd = open(coffer_buf_str(&path), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0) {
+		err = errno;
+		if (err == ENOENT) {
+			/* expunged and collected since the batch was read? */
+			rc = coffer_index_view(coffer_store_index(v->st), still_txn, &still);
+			if (rc == 0 && still.same)
+				rc = report(v, a, folder, it->uid, it->rec.blob_id, "blob is missing");
+		} else if (err == ELOOP) {
+			rc = report(v, a, folder, it->uid, it->rec.blob_id,
+			            "blob is not a regular file");
+		} else {
+			rc = report(v, a, folder, it->uid, it->rec.blob_id, "blob cannot be opened: %s",
+			            strerror(err));
+		}
+		goto out;
+	}
+	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+		rc = report(v, a, folder, it->uid, it->rec.blob_id, "blob is not a regular file");
+		goto out;
+	}
+	if (a->secret == NULL) {
+		/* no key: existence and size only */
+		if (it->has_brec && it->stored_size && (uint64_t)sb.st_size != it->stored_size)
+			rc = report(v, a, folder, it->uid, it->rec.blob_id,
+			            "blob file is %lld bytes, the index says %llu (damaged)",
+			            (long long)sb.st_size, (unsigned long long)it->stored_size);
+		goto out;
+	}
+	memcpy(ids.account_id, a->id, ID);
+	memcpy(ids.blob_id, it->rec.blob_id, ID);
+	ids.kind = COFFER_BLOB_MESSAGE;
+	rc = coffer_blob_reader_open(fd, &ids, a->secret, &r);
+	while (rc == 0) {
+		rc = coffer_blob_reader_read(r, v->buf, READ_BUF, &got);
+		if (rc < 0 || got == 0)
+			break;
+		total += got;
+	}
+	v->s->bytes += (uint64_t)sb.st_size;
+	if (rc == COFFER_ECORRUPT) {
+		if (it->has_brec && it->stored_size && (uint64_t)sb.st_size < it->stored_size)
+			rc = report(v, a, folder, it->uid, it->rec.blob_id, "blob is truncated (damaged)");
+		else
+			rc = report(v, a, folder, it->uid, it->rec.blob_id,
+			            "blob fails authentication (damaged)");
+	} else if (rc == COFFER_ENOMEM) {
+		goto out;
+	} else if (rc < 0) {
+		rc = report(v, a, folder, it->uid, it->rec.blob_id, "blob cannot be read: %s",
+		            coffer_errmsg());
+	} else if (total != it->rec.size) {
+		rc = report(v, a, folder, it->uid, it->rec.blob_id,
+		            "blob holds %llu bytes, the index says %llu (damaged)",
+		            (unsigned long long)total, (unsigned long long)it->rec.size);
+	} else if (it->has_brec && it->stored_size && (uint64_t)sb.st_size != it->stored_size) {
+		rc = report(v, a, folder, it->uid, it->rec.blob_id,
+		            "blob file is %lld bytes, the index says %llu (damaged)",
+		            (long long)sb.st_size, (unsigned long long)it->stored_size);
+	}
+out:
+	coffer_blob_reader_free(&r);
+	if (fd >= 0)
+		close(fd);
+	coffer_buf_free(&path);
+	return rc;
+}
+
+static int pass2(struct verify *v, struct vacct *a)
+{
+	struct pass2 c;
+	int rc;
+
+	memset(&c, 0, sizeof c);
+	c.v = v;
+	c.a = a;
+	c.items = calloc(COFFER_VERIFY_BATCH, sizeof *c.items);
+	if (c.items == NULL)
+		return coffer_err_set(COFFER_ENOMEM, "verify: out of memory");
+	coffer_key_message(c.next, a->id, 0, 0);
+	do {
+		rc = coffer_index_view(coffer_store_index(v->st), pass2_txn, &c);
+		for (size_t i = 0; rc == 0 && i < c.n; i++) {
+			rc = check_blob(v, a, &c.items[i]);
+			v->s->messages++;
+			v->done++;
+			if (v->o->progress)
+				v->o->progress(v->done, v->total > v->done ? v->total : v->done,
+				               v->s->bytes, v->o->progress_arg);
+		}
+	} while (rc == 0 && c.more);
+	free(c.items);
+	coffer_buf_free(&c.name);
+	return rc;
+}
+
+/* ---- 4. The tree pass ---- */
+
+static int cmp_str(const void *pa, const void *pb)
+{
+	return strcmp(*(char *const *)pa, *(char *const *)pb);
+}
+
+static void free_names(char **names, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
+/* The entries of dir but . and .., sorted. Errors carry a detail naming the
+ * directory. */
+static int list_dir(const char *dir, char ***names_r, size_t *n_r)
+{
+	char **names = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *de;
+	DIR *d;
+	int rc = 0;
+
+	*names_r = NULL;
+	*n_r = 0;
+	d = opendir(dir);
+	if (d == NULL)
+		return coffer_err_set(coffer_err_from_errno(errno), "cannot list %s: %s", dir,
+		                      strerror(errno));
+	errno = 0;
+	while ((de = readdir(d)) != NULL) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		rc = grow((void **)&names, &cap, n, sizeof *names);
+		if (rc < 0)
+			break;
+		names[n] = strdup(de->d_name);
+		if (names[n] == NULL) {
+			rc = coffer_err_set(COFFER_ENOMEM, "verify: out of memory");
+			break;
+		}
+		n++;
+		errno = 0;
+	}
+	if (rc == 0 && errno != 0)
+		rc = coffer_err_set(coffer_err_from_errno(errno), "cannot list %s: %s", dir,
+		                    strerror(errno));
+	closedir(d);
+	if (rc < 0) {
+		free_names(names, n);
+		return rc;
+	}
+	if (n > 1)
+		qsort(names, n, sizeof *names, cmp_str);
+	*names_r = names;
+	*n_r = n;
+	return 0;
+}
+
+/* Moves STORE/rel to STORE/lost+found/rel (".N" appended on a clash, never
+ * over an existing file); the destination, relative to the store, is
+ * appended to dest. rel contains at least one '/'. */
+static int move_to_lost(struct verify *v, const char *rel, struct coffer_buf *dest)
+{
+	const char *store = coffer_store_path(v->st);
+	struct coffer_buf src = COFFER_BUF_INIT, dst = COFFER_BUF_INIT;
+	struct coffer_buf src_dir = COFFER_BUF_INIT, dst_dir = COFFER_BUF_INIT;
+	int dirlen = (int)(strrchr(rel, '/') - rel);
+	int rc;
+
+	coffer_buf_printf(&src, "%s/%s", store, rel);
+	coffer_buf_printf(&src_dir, "%s/%.*s", store, dirlen, rel);
+	coffer_buf_printf(&dst_dir, "%s/lost+found/%.*s", store, dirlen, rel);
+	rc = coffer_buf_ok(&src);
+	if (rc == 0)
+		rc = coffer_buf_ok(&src_dir);
+	if (rc == 0)
+		rc = coffer_buf_ok(&dst_dir);
+	if (rc == 0)
+		rc = coffer_io_mkdir_p(coffer_buf_str(&dst_dir), 0700);
+	for (unsigned i = 0; rc == 0; i++) {
+		coffer_buf_reset(&dst);
+		coffer_buf_printf(&dst, "%s/lost+found/%s", store, rel);
+		if (i > 0)
+			coffer_buf_printf(&dst, ".%u", i);
+		rc = coffer_buf_ok(&dst);
+		if (rc < 0)
+			break;
+		if (renameat2(AT_FDCWD, coffer_buf_str(&src), AT_FDCWD, coffer_buf_str(&dst),
+		              RENAME_NOREPLACE) == 0)
+			break;
+		if (errno == EEXIST && i < 1000)
+			continue;
+		rc = coffer_err_set(coffer_err_from_errno(errno), "cannot move it to %s: %s",
+		                    coffer_buf_str(&dst), strerror(errno));
+	}
+	if (rc == 0)
+		rc = coffer_io_fsync_dir(coffer_buf_str(&dst_dir));
+	if (rc == 0)
+		rc = coffer_io_fsync_dir(coffer_buf_str(&src_dir));
+	if (rc == 0)
+		coffer_buf_puts(dest, coffer_buf_str(&dst) + strlen(store) + 1);
+	coffer_buf_free(&src);
+	coffer_buf_free(&dst);
+	coffer_buf_free(&src_dir);
+	coffer_buf_free(&dst_dir);
+	return rc;
+}
+
+/* A stray in the blob tree: reported, and moved to lost+found on repair. */
+static int stray(struct verify *v, const struct vacct *a, const char *rel, const char *what)
+{
+	struct coffer_buf dest = COFFER_BUF_INIT, how = COFFER_BUF_INIT;
+	int rc;
+
+	if (!v->o->repair)
+		return report_file(v, a, rel, 0, NULL, "%s", what);
+	rc = move_to_lost(v, rel, &dest);
+	if (rc == COFFER_ENOMEM)
+		goto out;
+	if (rc < 0) {
+		rc = report_file(v, a, rel, 0, NULL, "%s; repair failed: %s", what, coffer_errmsg());
+		goto out;
+	}
+	coffer_buf_printf(&how, "moved to %s", coffer_buf_str(&dest));
+	rc = coffer_buf_ok(&how);
+	if (rc == 0)
+		rc = report_file(v, a, rel, 0, coffer_buf_str(&how), "%s", what);
+out:
+	coffer_buf_free(&dest);
+	coffer_buf_free(&how);
+	return rc;
+}
+
+enum { FILE_LIVE, FILE_TRASH, FILE_ORPHAN };
+
+struct candidate {
+	unsigned char id[ID];
+	int64_t mtime;
+	int state;
+};
+
+struct classify_args {
+	const unsigned char *acct;
+	struct candidate *c;
+	size_t n;
+};
+
+static int classify_txn(struct coffer_txn *t, void *arg)
+{
+	struct classify_args *s = arg;
+	unsigned char key[COFFER_KEY_BLOB];
+	const void *val;
+	size_t vl;
+	int rc;
+
+	for (size_t i = 0; i < s->n; i++) {
+		coffer_key_blob(key, s->acct, s->c[i].id);
+		rc = coffer_txn_get(t, COFFER_DB_BLOBS, key, sizeof key, &val, &vl);
+		if (rc == COFFER_ENOTFOUND) {
+			rc = coffer_txn_get(t, COFFER_DB_TRASH, key, sizeof key, &val, &vl);
+			s->c[i].state = rc == 0 ? FILE_TRASH : FILE_ORPHAN;
+		} else {
+			s->c[i].state = FILE_LIVE;
+		}
+		if (rc < 0 && rc != COFFER_ENOTFOUND)
+			return rc;
+	}
+	return 0;
+}
+
+static int64_t mtime_ns(const struct stat *sb)
+{
+	return (int64_t)sb->st_mtim.tv_sec * COFFER_NS_PER_SEC + sb->st_mtim.tv_nsec;
+}
+
+/* Unlinks an orphan after checking again, in a fresh transaction and on
+ * disk, that it is still an old regular file nothing refers to. */
+static int remove_orphan(struct verify *v, const struct vacct *a, struct candidate *cand,
+                         const char *path, const char *dir)
+{
+	struct classify_args s = { a->id, cand, 1 };
+	struct stat sb;
+	int rc;
+
+	rc = coffer_index_view(coffer_store_index(v->st), classify_txn, &s);
+	if (rc < 0)
+		return rc;
+	if (cand->state != FILE_ORPHAN || find_ref(a, cand->id))
+		return coffer_err_set(COFFER_ETEMP, "it gained an index entry");
+	if (lstat(path, &sb) < 0 || !S_ISREG(sb.st_mode) || mtime_ns(&sb) != cand->mtime)
+		return coffer_err_set(COFFER_ETEMP, "it changed while being checked");
+	if (unlink(path) < 0)
+		return coffer_err_set(coffer_err_from_errno(errno), "cannot remove it: %s",
+		                      strerror(errno));
+	return coffer_io_fsync_dir(dir);
+}
+
+/* One directory STORE/blobs/<acct>/<xx>. */
+static int scan_subdir(struct verify *v, const struct vacct *a, const char *xx)
+{
+	const char *store = coffer_store_path(v->st);
+	struct coffer_buf dir = COFFER_BUF_INIT, path = COFFER_BUF_INIT, rel = COFFER_BUF_INIT;
+	struct candidate *cands = NULL;
+	struct classify_args s;
+	size_t ncands = 0, capcands = 0, n = 0;
+	char **names = NULL;
+	char hex[HEX_ID + 1];
+	struct stat sb;
+	int rc;
+
+	coffer_buf_printf(&dir, "%s/blobs/%s/%s", store, a->hex, xx);
+	rc = coffer_buf_ok(&dir);
+	if (rc == 0)
+		rc = list_dir(coffer_buf_str(&dir), &names, &n);
+	if (rc < 0 && rc != COFFER_ENOMEM) {
+		rc = report_file(v, a, NULL, 0, NULL, "%s", coffer_errmsg());
+		goto out;
+	}
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		coffer_buf_reset(&rel);
+		coffer_buf_printf(&rel, "blobs/%s/%s/%s", a->hex, xx, names[i]);
+		coffer_buf_reset(&path);
+		coffer_buf_printf(&path, "%s/%s", store, coffer_buf_str(&rel));
+		rc = coffer_buf_ok(&rel);
+		if (rc == 0)
+			rc = coffer_buf_ok(&path);
+		if (rc < 0)
+			break;
+		if (!is_hex(names[i], HEX_ID) || strncmp(names[i], xx, 2) != 0) {
+			rc = stray(v, a, coffer_buf_str(&rel), "stray file in the blob tree (not a blob name)");
+			continue;
+		}
+		if (lstat(coffer_buf_str(&path), &sb) < 0) {
+			if (errno != ENOENT) /* gone meanwhile: collected */
+				rc = report_file(v, a, coffer_buf_str(&rel), 0, NULL, "cannot stat: %s",
+				                 strerror(errno));
+			continue;
+		}
+		if (!S_ISREG(sb.st_mode)) {
+			rc = stray(v, a, coffer_buf_str(&rel),
+			           "stray file in the blob tree (not a regular file)");
+			continue;
+		}
+		rc = grow((void **)&cands, &capcands, ncands, sizeof *cands);
+		if (rc < 0)
+			break;
+		unhex(names[i], cands[ncands].id, ID);
+		cands[ncands].mtime = mtime_ns(&sb);
+		cands[ncands].state = FILE_LIVE;
+		ncands++;
+		v->s->blobs++;
+	}
+	if (rc < 0 || ncands == 0)
+		goto out;
+	s = (struct classify_args){ a->id, cands, ncands };
+	rc = coffer_index_view(coffer_store_index(v->st), classify_txn, &s);
+	for (size_t i = 0; rc == 0 && i < ncands; i++) {
+		struct candidate *cand = &cands[i];
+
+		if (cand->state != FILE_ORPHAN)
+			continue;
+		if (find_ref(a, cand->id))
+			continue; /* a message points at it: reported as a missing record */
+		coffer_hex(hex, cand->id, ID);
+		if (cand->mtime > v->now - v->grace) {
+			rc = report_file(v, a, hex, 1, NULL,
+			                 "blob without an index entry, younger than the grace period "
+			                 "(a write may be in progress)");
+			continue;
+		}
+		if (!v->o->repair) {
+			rc = report_file(v, a, hex, 0, NULL, "orphan blob (left by an interrupted write)");
+			continue;
+		}
+		coffer_buf_reset(&path);
+		coffer_buf_printf(&path, "%s/%s", coffer_buf_str(&dir), hex);
+		rc = coffer_buf_ok(&path);
+		if (rc == 0)
+			rc = remove_orphan(v, a, cand, coffer_buf_str(&path), coffer_buf_str(&dir));
+		if (rc == 0)
+			rc = report_file(v, a, hex, 0, "removed",
+			                 "orphan blob (left by an interrupted write)");
+		else if (rc != COFFER_ENOMEM)
+			rc = report_file(v, a, hex, 0, NULL,
+			                 "orphan blob (left by an interrupted write); not removed: %s",
+			                 coffer_errmsg());
+	}
+out:
+	free_names(names, n);
+	free(cands);
+	coffer_buf_free(&dir);
+	coffer_buf_free(&path);
+	coffer_buf_free(&rel);
+	return rc;
+}
+
+/* STORE/blobs/<acct>: <xx> directories only. */
+static int pass3(struct verify *v, const struct vacct *a)
+{
+	const char *store = coffer_store_path(v->st);
+	struct coffer_buf dir = COFFER_BUF_INIT, path = COFFER_BUF_INIT, rel = COFFER_BUF_INIT;
+	char **names = NULL;
+	size_t n = 0;
+	struct stat sb;
+	int rc;
+
+	coffer_buf_printf(&dir, "%s/blobs/%s", store, a->hex);
+	rc = coffer_buf_ok(&dir);
+	if (rc < 0)
+		goto out;
+	if (lstat(coffer_buf_str(&dir), &sb) < 0) {
+		if (errno != ENOENT)
+			rc = report_file(v, a, NULL, 0, NULL, "cannot stat blobs/%s: %s", a->hex,
+			                 strerror(errno));
+		goto out; /* no blob yet */
+	}
+	if (!S_ISDIR(sb.st_mode)) {
+		coffer_buf_printf(&rel, "blobs/%s", a->hex);
+		rc = coffer_buf_ok(&rel);
+		if (rc == 0)
+			rc = stray(v, a, coffer_buf_str(&rel),
+			           "stray file in the blob tree (where the account's directory belongs)");
+		goto out;
+	}
+	rc = list_dir(coffer_buf_str(&dir), &names, &n);
+	if (rc < 0 && rc != COFFER_ENOMEM) {
+		rc = report_file(v, a, NULL, 0, NULL, "%s", coffer_errmsg());
+		goto out;
+	}
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		coffer_buf_reset(&path);
+		coffer_buf_printf(&path, "%s/%s", coffer_buf_str(&dir), names[i]);
+		coffer_buf_reset(&rel);
+		coffer_buf_printf(&rel, "blobs/%s/%s", a->hex, names[i]);
+		rc = coffer_buf_ok(&path);
+		if (rc == 0)
+			rc = coffer_buf_ok(&rel);
+		if (rc < 0)
+			break;
+		if (is_hex(names[i], 2) && lstat(coffer_buf_str(&path), &sb) == 0 &&
+		    S_ISDIR(sb.st_mode))
+			rc = scan_subdir(v, a, names[i]);
+		else
+			rc = stray(v, a, coffer_buf_str(&rel), "stray file in the blob tree");
+	}
+out:
+	free_names(names, n);
+	coffer_buf_free(&dir);
+	coffer_buf_free(&path);
+	coffer_buf_free(&rel);
+	return rc;
+}
+
+/* STORE/blobs itself (every-account runs): account directories only. */
+static int scan_top(struct verify *v)
+{
+	const char *store = coffer_store_path(v->st);
+	struct coffer_buf dir = COFFER_BUF_INIT, path = COFFER_BUF_INIT, rel = COFFER_BUF_INIT;
+	unsigned char id[ID];
+	char **names = NULL;
+	size_t n = 0;
+	struct stat sb;
+	int rc;
+
+	coffer_buf_printf(&dir, "%s/blobs", store);
+	rc = coffer_buf_ok(&dir);
+	if (rc == 0)
+		rc = list_dir(coffer_buf_str(&dir), &names, &n);
+	if (rc < 0 && rc != COFFER_ENOMEM) {
+		rc = report_file(v, NULL, "blobs", 0, NULL, "%s", coffer_errmsg());
+		goto out;
+	}
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		coffer_buf_reset(&path);
+		coffer_buf_printf(&path, "%s/%s", coffer_buf_str(&dir), names[i]);
+		coffer_buf_reset(&rel);
+		coffer_buf_printf(&rel, "blobs/%s", names[i]);
+		rc = coffer_buf_ok(&path);
+		if (rc == 0)
+			rc = coffer_buf_ok(&rel);
+		if (rc < 0)
+			break;
+		if (!is_hex(names[i], HEX_ID)) {
+			rc = stray(v, NULL, coffer_buf_str(&rel), "stray file in the blob tree");
+			continue;
+		}
+		unhex(names[i], id, ID);
+		if (in_sorted((const unsigned char (*)[ID])v->accts, v->naccts, id))
+			continue; /* checked with its account (non-directories too) */
+		if (lstat(coffer_buf_str(&path), &sb) == 0 && S_ISDIR(sb.st_mode))
+			rc = stray(v, NULL, coffer_buf_str(&rel),
+			           "stray directory in the blob tree (of an account that does not exist)");
+		else
+			rc = stray(v, NULL, coffer_buf_str(&rel), "stray file in the blob tree");
+	}
+out:
+	free_names(names, n);
+	coffer_buf_free(&dir);
+	coffer_buf_free(&path);
+	coffer_buf_free(&rel);
+	return rc;
+}
+
+/* ---- 5. The run ---- */
+
+/* known_name: the name the caller asked for (shown if the name box cannot
+ * be opened), or NULL. */
+static int verify_account(struct verify *v, const unsigned char *id, const char *known_name)
+{
+	struct vacct a;
+	struct pass1 c;
+	uint64_t removed;
+	int rc;
+
+	memset(&a, 0, sizeof a);
+	memcpy(a.id, id, ID);
+	coffer_hex(a.hex, id, ID);
+	if (known_name)
+		a.name = strdup(known_name);
+	else if (asprintf(&a.name, "account %s", a.hex) < 0)
+		a.name = NULL;
+	if (a.name == NULL)
+		return coffer_err_set(COFFER_ENOMEM, "verify: out of memory");
+	v->s->accounts++;
+	c = (struct pass1){ v, &a, NULL };
+	rc = coffer_index_view(coffer_store_index(v->st), pass1_txn, &c);
+	if (rc == 0)
+		rc = report_unref(v, &a);
+	if (rc == 0 && a.rec_ok)
+		rc = pass2(v, &a);
+	if (rc == 0)
+		rc = pass3(v, &a);
+	if (rc == 0 && v->o->repair && !a.trash_conflict) {
+		rc = coffer_blob_collect(v->st, a.id, &removed);
+		if (rc == 0)
+			v->s->collected += removed;
+	}
+	vacct_free(&a);
+	return rc;
+}
+
+struct accounts_args {
+	struct verify *v;
+	struct coffer_store *st;
+	const char *canon; /* NULL: all */
+};
+
+static int p0_account(const void *k, size_t kl, const void *val, size_t vl, void *arg)
+{
+	struct verify *v = arg;
+	int rc;
+
+	if (kl != ID)
+		return report(v, NULL, NULL, 0, NULL, "an account record has a damaged key");
+	rc = grow((void **)&v->accts, &v->capaccts, v->naccts, sizeof *v->accts);
+	if (rc == 0)
+		memcpy(v->accts[v->naccts++], k, ID);
+	return rc;
+}
+
+static int accounts_txn(struct coffer_txn *t, void *arg)
+{
+	struct accounts_args *s = arg;
+	struct verify *v = s->v;
+	unsigned char mac[COFFER_MAC_BYTES];
+	const void *val;
+	size_t vl;
+	int rc;
+
+	v->naccts = 0;
+	if (s->canon == NULL) {
+		rc = coffer_txn_count(t, COFFER_DB_MESSAGES, &v->total);
+		if (rc == 0)
+			rc = coffer_txn_scan(t, COFFER_DB_ACCOUNTS, "", 0, p0_account, v);
+		return rc;
+	}
+	/* by the name entry alone (as account.c finds it), so that a damaged
+	 * account record is reported rather than stopping the run */
+	rc = coffer_store_name_mac(s->st, "acct", s->canon, strlen(s->canon), NULL, 0, mac);
+	if (rc == 0)
+		rc = coffer_txn_get(t, COFFER_DB_ACCOUNT_NAMES, mac, sizeof mac, &val, &vl);
+	if (rc == COFFER_ENOTFOUND)
+		return coffer_err_set(COFFER_ENOACCOUNT, "account %s does not exist", s->canon);
+	if (rc < 0)
+		return rc;
+	if (vl != ID)
+		return coffer_err_set(COFFER_ECORRUPT, "index: damaged name record for account %s",
+		                      s->canon);
+	return p0_account(val, ID, NULL, 0, v);
+}
+
+static int count_one(const void *k, size_t kl, const void *val, size_t vl, void *arg)
+{
+	(*(uint64_t *)arg)++;
+	return 0;
+}
+
+static int count_txn(struct coffer_txn *t, void *arg)
+{
+	struct verify *v = arg;
+
+	v->total = 0;
+	return coffer_txn_scan(t, COFFER_DB_MESSAGES, v->accts[0], ID, count_one, &v->total);
+}
+
+int coffer_verify_run(struct coffer_store *st, const struct coffer_verify_opts *opts,
+                      struct coffer_verify_stats *stats_r)
+{
+	struct coffer_buf canon = COFFER_BUF_INIT;
+	struct coffer_keyfile *kf;
+	struct accounts_args s;
+	struct verify v;
+	int rc;
+
+	memset(stats_r, 0, sizeof *stats_r);
+	memset(&v, 0, sizeof v);
+	v.st = st;
+	v.o = opts;
+	v.s = stats_r;
+	v.grace = opts->grace_ns > 0 ? opts->grace_ns : COFFER_VERIFY_GRACE_NS;
+	rc = coffer_clock_now(&v.now);
+	if (rc == 0)
+		rc = coffer_store_keyfile(st, &kf);
+	if (rc == 0 && opts->account)
+		rc = coffer_names_account(opts->account, strlen(opts->account), &canon);
+	if (rc < 0)
+		goto out;
+	v.buf = malloc(READ_BUF);
+	if (v.buf == NULL) {
+		rc = coffer_err_set(COFFER_ENOMEM, "verify: out of memory");
+		goto out;
+	}
+	s = (struct accounts_args){ &v, st, opts->account ? coffer_buf_str(&canon) : NULL };
+	rc = coffer_index_view(coffer_store_index(st), accounts_txn, &s);
+	if (rc == 0 && opts->account)
+		rc = coffer_index_view(coffer_store_index(st), count_txn, &v);
+	for (size_t i = 0; rc == 0 && i < v.naccts; i++)
+		rc = verify_account(&v, v.accts[i], opts->account ? coffer_buf_str(&canon) : NULL);
+	if (rc == 0 && opts->account == NULL)
+		rc = scan_top(&v);
+out:
+	free(v.buf);
+	free(v.accts);
+	coffer_buf_free(&canon);
+	return rc;
+}
