@@ -315,7 +315,7 @@ int coffer_txn_scan_from(struct coffer_txn *t, enum coffer_db db, const void *pr
 		return map_err(rc, db_names[db]);
 	rc = slen ? mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE) : mdb_cursor_get(cur, &k, &v, MDB_FIRST);
 	while (rc == 0) {
-		if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0)
+		if (plen && (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0))
 			break;
 		rc = fn(k.mv_data, k.mv_size, v.mv_data, v.mv_size, arg);
 		if (rc != 0)
@@ -356,7 +356,7 @@ int coffer_txn_del_prefix(struct coffer_txn *t, enum coffer_db db, const void *p
 		          : mdb_cursor_get(cur, &k, &v, MDB_FIRST);
 		if (rc != 0)
 			break;
-		if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0)
+		if (plen && (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0))
 			break;
 		rc = mdb_cursor_del(cur, 0);
 		if (rc == MDB_MAP_FULL)

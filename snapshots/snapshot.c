@@ -641,3 +641,99 @@ int coffer_snapshot_prune(struct coffer_store *st, const char *target, int64_t n
 	coffer_repo_close(&repo);
 	return rc;
 }
+
+/* ---- rekey (crypto-shredding) ---- */
+
+struct rekey_args {
+	struct coffer_repo *repo;
+	const char *keep;
+	uint64_t deleted;
+};
+
+static int delete_other_rings(const char *name, uint64_t size, void *arg)
+{
+	struct rekey_args *a = arg;
+
+	if (strcmp(name, a->keep) == 0)
+		return 0;
+	a->deleted++;
+	return coffer_target_delete(a->repo->target, name);
+}
+
+static int delete_counted(const char *name, uint64_t size, void *arg)
+{
+	struct rekey_args *a = arg;
+
+	a->deleted++;
+	return coffer_target_delete(a->repo->target, name);
+}
+
+static int newest_ring_name(const char *name, uint64_t size, void *arg)
+{
+	snprintf(arg, 64, "%s", name);
+	return 0;
+}
+
+int coffer_snapshot_rekey(struct coffer_store *st, const char *target,
+                          const unsigned char *shredded, uint64_t *deleted_r)
+{
+	struct coffer_repo *repo = NULL;
+	struct acct_list l = { NULL, 0, { 0, NULL } };
+	struct coffer_buf enc = COFFER_BUF_INIT;
+	struct rekey_args ra;
+	char newest[64] = "", name[64], id[COFFER_SNAPID_MAX], hex[2 * COFFER_ID_BYTES + 4];
+	int64_t now;
+	int rc;
+
+	*deleted_r = 0;
+	rc = coffer_clock_now(&now);
+	if (rc == 0)
+		rc = coffer_repo_open(st, target, 0, &repo);
+	if (rc < 0)
+		return rc;
+	/* wait for a running snapshot: the rotation must not race its key ring */
+	for (int tries = 0; (rc = coffer_repo_lock(repo, st)) == COFFER_ETEMP && tries < 3600;
+	     tries++)
+		sleep(1);
+	if (rc == 0)
+		rc = coffer_repo_recover(repo);
+	if (rc == 0)
+		rc = coffer_target_list(repo->target, "keyring/", newest_ring_name, newest);
+	if (rc == 0)
+		rc = coffer_index_view(coffer_store_index(st), list_txn, &l);
+	if (rc < 0)
+		goto out;
+	qsort(l.ring.v, l.ring.n, sizeof *l.ring.v, ring_cmp);
+	/* a name after every existing ring, so it is the newest */
+	for (unsigned n = 0;; n++) {
+		coffer_snapid_format(now, n, id);
+		snprintf(name, sizeof name, "keyring/%s", id);
+		if (strcmp(name, newest) > 0 || n > 100000)
+			break;
+	}
+	rc = coffer_keyring_encode(&l.ring, &enc);
+	if (rc == 0)
+		rc = coffer_repo_put_sealed(repo, name, COFFER_OBJ_KEYRING, repo->meta_key, enc.data,
+		                            enc.len);
+	if (rc == 0)
+		rc = coffer_target_sync(repo->target);
+	ra = (struct rekey_args){ repo, name, 0 };
+	if (rc == 0)
+		rc = coffer_target_list(repo->target, "keyring/", delete_other_rings, &ra);
+	if (rc == 0 && shredded) {
+		/* "a/<hex>/": the walk starts in that account's own directory */
+		memcpy(hex, "a/", 2);
+		coffer_hex(hex + 2, shredded, COFFER_ID_BYTES);
+		strcat(hex, "/");
+		rc = coffer_target_list(repo->target, hex, delete_counted, &ra);
+	}
+	if (rc == 0)
+		rc = coffer_target_sync(repo->target);
+	*deleted_r = ra.deleted;
+out:
+	coffer_keyring_free(&l.ring);
+	free(l.ids);
+	coffer_buf_free(&enc);
+	coffer_repo_close(&repo);
+	return rc;
+}

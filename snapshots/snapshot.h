@@ -62,4 +62,15 @@ struct coffer_prune_result {
 int coffer_snapshot_prune(struct coffer_store *st, const char *target, int64_t now,
                           struct coffer_prune_result *res);
 
+/*
+ * Crypto-shredding's part in the target (policy/shred.c): writes a new key
+ * ring from the live index (where every account's key is now wrapped under
+ * the new epoch and the shredded account is a tombstone), deletes every
+ * older key ring, then every object of account shredded (may be NULL).
+ * Takes the snapshot lock, waiting for a running snapshot to finish.
+ * *deleted_r counts the deleted objects.
+ */
+int coffer_snapshot_rekey(struct coffer_store *st, const char *target,
+                          const unsigned char *shredded, uint64_t *deleted_r);
+
 #endif

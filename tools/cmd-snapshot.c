@@ -6,6 +6,8 @@
 
 #include "engine/clock.h"
 #include "engine/errors.h"
+#include "engine/names.h"
+#include "policy/audit.h"
 #include "snapshots/repo.h"
 #include "snapshots/restore.h"
 #include "snapshots/snapshot.h"
@@ -89,6 +91,14 @@ static int snap_create(struct cli *cli, struct snap_opts *o)
 	                            NULL, &res);
 	if (rc < 0)
 		return cli_fail(rc);
+	{
+		char detail[200];
+
+		snprintf(detail, sizeof detail, "id=%s accounts=%u changed=%u new_blobs=%llu", res.id,
+		         res.accounts, res.changed, (unsigned long long)res.new_blobs);
+		if (coffer_audit_append(cli->st, "snapshot", NULL, detail) < 0)
+			fprintf(stderr, "coffer: warning: not audited: %s\n", coffer_errmsg());
+	}
 	printf("snapshot %s: %u accounts (%u changed), %llu messages, %llu new blobs "
 	       "(%llu bytes), %llu freed\n",
 	       res.id, res.accounts, res.changed, (unsigned long long)res.messages,
@@ -183,6 +193,14 @@ static int snap_prune(struct cli *cli, struct snap_opts *o)
 		rc = coffer_snapshot_prune(cli->st, o->target, now, &res);
 	if (rc < 0)
 		return cli_fail(rc);
+	if (res.pruned) {
+		char detail[120];
+
+		snprintf(detail, sizeof detail, "snapshots=%u objects=%llu kept=%u", res.pruned,
+		         (unsigned long long)res.objects_deleted, res.kept);
+		if (coffer_audit_append(cli->st, "prune", NULL, detail) < 0)
+			fprintf(stderr, "coffer: warning: not audited: %s\n", coffer_errmsg());
+	}
 	printf("pruned %u snapshots (%llu objects deleted), %u kept\n", res.pruned,
 	       (unsigned long long)res.objects_deleted, res.kept);
 	return 0;
@@ -261,6 +279,18 @@ static int run_restore(struct cli *cli, int argc, char **argv)
 		if (rc < 0)
 			return cli_fail(rc);
 		coffer_clock_format(res.snapshot_time, when);
+		{
+			struct coffer_store *st = NULL;
+			char detail[160];
+
+			snprintf(detail, sizeof detail, "all accounts=%llu snapshot=%s",
+			         (unsigned long long)res.accounts, res.snapshot);
+			if (coffer_store_open(cli->store_path, cli->key_file, &st) < 0 ||
+			    coffer_audit_append(st, "restore", NULL, detail) < 0)
+				fprintf(stderr, "coffer: warning: the restore was not audited: %s\n",
+				        coffer_errmsg());
+			coffer_store_close(&st);
+		}
 		printf("restored store %s from snapshot %s (%s): %llu accounts, %llu messages\n",
 		       cli->store_path, res.snapshot, when, (unsigned long long)res.accounts,
 		       (unsigned long long)res.restored);
@@ -298,6 +328,19 @@ static int run_restore(struct cli *cli, int argc, char **argv)
 	rc = coffer_restore_into(cli->st, &ro, &res);
 	if (rc < 0)
 		return cli_fail(rc);
+	{
+		struct coffer_buf canon = COFFER_BUF_INIT;
+		char detail[700];
+
+		snprintf(detail, sizeof detail, "snapshot=%s restored=%llu present=%llu uid=%u",
+		         res.snapshot, (unsigned long long)res.restored, (unsigned long long)res.present,
+		         ro.uid);
+		if (coffer_names_account(pos[0], strlen(pos[0]), &canon) < 0 ||
+		    coffer_audit_append(cli->st, "restore", coffer_buf_str(&canon), detail) < 0)
+			fprintf(stderr, "coffer: warning: the restore was not audited: %s\n",
+			        coffer_errmsg());
+		coffer_buf_free(&canon);
+	}
 	coffer_clock_format(res.snapshot_time, when);
 	printf("restored %llu messages (%llu already present) from snapshot %s (%s) into %s\n",
 	       (unsigned long long)res.restored, (unsigned long long)res.present, res.snapshot, when,

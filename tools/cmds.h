@@ -20,6 +20,18 @@ extern const struct cli_cmd cmd_mount;
 extern const struct cli_cmd cmd_umount;
 extern const struct cli_cmd cmd_snapshot;
 extern const struct cli_cmd cmd_restore;
+extern const struct cli_cmd cmd_policy;
+extern const struct cli_cmd cmd_worker;
+extern const struct cli_cmd cmd_purge;
+extern const struct cli_cmd cmd_audit;
+extern const struct cli_cmd cmd_report;
+extern const struct cli_cmd cmd_passwd;
+extern const struct cli_cmd cmd_apppass;
+extern const struct cli_cmd cmd_totp;
+extern const struct cli_cmd cmd_auth;
+extern const struct cli_cmd cmd_checkpassword;
+extern const struct cli_cmd cmd_logins;
+extern const struct cli_cmd cmd_security;
 
 /* getopt_long over argv (argv[0] = subcommand) with the options every
  * subcommand has (--help, --json where json_ok). Fills positional[] (up to

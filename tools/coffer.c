@@ -22,7 +22,10 @@
 static const struct cli_cmd *const commands[] = {
 	&cmd_init,   &cmd_account, &cmd_deliver, &cmd_folders, &cmd_ls,
 	&cmd_cat,    &cmd_import,  &cmd_export,  &cmd_verify,
-	&cmd_snapshot, &cmd_restore, &cmd_mount,  &cmd_umount,  NULL,
+	&cmd_snapshot, &cmd_restore, &cmd_policy, &cmd_worker, &cmd_purge,
+	&cmd_audit, &cmd_report, &cmd_mount,  &cmd_umount,
+	&cmd_passwd, &cmd_apppass, &cmd_totp, &cmd_auth, &cmd_checkpassword, &cmd_logins,
+	&cmd_security, NULL,
 };
 
 static void usage(FILE *f)

@@ -1,0 +1,63 @@
+/*
+ * audit.h: the append-only, hash-chained audit log of policy actions
+ * (STORE/audit.log): snapshot, prune, metadata expiry, terminate,
+ * reactivate, purge, auto-shred, restore, policy change.
+ *
+ * Each entry is one JSON line: seq, time, actor (uid and user), action, the
+ * account as a keyed pseudonym (never the name), a detail (counts), the
+ * previous entry's MAC, and its own MAC: BLAKE2b-256 keyed with a key
+ * derived from the key file's store secret, over the previous MAC and the
+ * line up to the "mac" field. Without the key file nobody can forge, edit,
+ * reorder or splice entries unnoticed. The newest (seq, MAC) is also kept in
+ * the index ("audit_head"), so cutting entries off the end is noticed too.
+ *
+ * "Was alice@example.com shredded?": compute her pseudonym
+ * (coffer_audit_pseudonym, or `coffer audit show --account NAME`) and look
+ * for it; the log alone does not reveal names.
+ *
+ * Crash safety: an entry is appended with one write and fsynced before the
+ * index head moves. A crash may leave a partial last line (without its
+ * newline); the next append cuts it off and says so in a recovery entry.
+ */
+#ifndef COFFER_AUDIT_H
+#define COFFER_AUDIT_H
+
+#include "engine/store.h"
+
+#include <stdint.h>
+
+#define COFFER_AUDIT_PSEUDONYM_MAX 40
+
+/* Appends an entry. account is a canonical account name (pseudonymised
+ * here) or NULL; detail is free text without names (counts, ids). */
+int coffer_audit_append(struct coffer_store *st, const char *action, const char *account,
+                        const char *detail);
+
+/* The same with the account's pseudonym already computed ("" for none):
+ * for actions on accounts whose name is no longer known (a resumed purge). */
+int coffer_audit_append_pseudonym(struct coffer_store *st, const char *action,
+                                  const char *pseudonym, const char *detail);
+
+/* "ps:<32 hex>" for a canonical account name. */
+int coffer_audit_pseudonym(struct coffer_store *st, const char *account,
+                           char out[COFFER_AUDIT_PSEUDONYM_MAX]);
+
+struct coffer_audit_record {
+	uint64_t seq;
+	const char *time;
+	const char *action;
+	const char *account; /* pseudonym or "" */
+	const char *detail;
+	const char *line;    /* the whole line */
+};
+
+/* Checks the chain. Returns 0 when intact; COFFER_ECORRUPT with a detail
+ * naming the first broken entry (its seq and line number) otherwise.
+ * *entries_r counts the entries checked. */
+int coffer_audit_verify(struct coffer_store *st, uint64_t *entries_r);
+
+/* Calls fn for each entry (all, or those of one pseudonym), oldest first. */
+typedef int (*coffer_audit_fn)(const struct coffer_audit_record *r, void *arg);
+int coffer_audit_list(struct coffer_store *st, const char *pseudonym, coffer_audit_fn fn, void *arg);
+
+#endif
