@@ -53,7 +53,49 @@ struct res {
 	struct coffer_message_rec rec; /* name_box cleared */
 	struct coffer_maildir_name mn;
 	struct coffer_buf unique;
+	int sub_missing;              /* SUB or FILE under a cur/new/tmp not made yet */
 };
+
+static struct mfresh *fresh_find(struct macct *a, uint32_t fid)
+{
+	for (size_t i = 0; i < a->nfresh; i++)
+		if (a->fresh[i].fid == fid)
+			return &a->fresh[i];
+	return NULL;
+}
+
+/* 1 if cur/ new/ or tmp/ (sub) of folder fid exists. */
+static int sub_exists(struct macct *a, uint32_t fid, int sub)
+{
+	struct mfresh *f = fresh_find(a, fid);
+
+	return f == NULL || (f->mask & (1u << sub));
+}
+
+static int fresh_add(struct macct *a, uint32_t fid)
+{
+	struct mfresh *v = realloc(a->fresh, (a->nfresh + 1) * sizeof *v);
+
+	if (v == NULL)
+		return -ENOMEM;
+	a->fresh = v;
+	a->fresh[a->nfresh].fid = fid;
+	a->fresh[a->nfresh++].mask = 0;
+	return 0;
+}
+
+/* mkdir of a cur/ new/ tmp/ not made yet: 0, or -EEXIST. */
+static int fresh_make(struct macct *a, uint32_t fid, int sub)
+{
+	struct mfresh *f = fresh_find(a, fid);
+
+	if (f == NULL || (f->mask & (1u << sub)))
+		return -EEXIST;
+	f->mask |= 1u << sub;
+	if (f->mask == 7u)
+		*f = a->fresh[--a->nfresh];
+	return 0;
+}
 
 static void res_free(struct res *r)
 {
@@ -138,6 +180,9 @@ static int resolve(struct mnt *m, const char *path, struct res *r)
 	rc = coffer_index_view(coffer_store_index(m->st), res_txn, r);
 	if (rc < 0)
 		return mnt_errno(rc);
+	if ((r->p.kind == COFFER_MP_SUB || r->p.kind == COFFER_MP_FILE) &&
+	    !sub_exists(r->a, r->fid, r->p.sub))
+		r->sub_missing = 1;
 	return 0;
 }
 
@@ -210,8 +255,13 @@ static int do_getattr(struct mnt *m, const char *path, struct stat *st)
 	case COFFER_MP_ROOT:
 		stat_dir(m, st, m->started_at);
 		break;
-	case COFFER_MP_ACCT:
 	case COFFER_MP_SUB:
+		if (r.sub_missing) {
+			rc = -ENOENT;
+			break;
+		}
+		/* fall through */
+	case COFFER_MP_ACCT:
 		stat_dir(m, st, r.a->changed_at);
 		break;
 	case COFFER_MP_ENTRY:
@@ -228,7 +278,9 @@ static int do_getattr(struct mnt *m, const char *path, struct stat *st)
 			stat_file(m, st, f->size, f->mtime, f->mode);
 		break;
 	case COFFER_MP_FILE:
-		if (r.p.sub == COFFER_MP_TMP) {
+		if (r.sub_missing) {
+			rc = -ENOENT;
+		} else if (r.p.sub == COFFER_MP_TMP) {
 			f = mnt_file_find(m, MF_TMP, r.a, r.fid, r.p.name, r.p.name_n);
 			if (f == NULL)
 				rc = -ENOENT;
@@ -356,9 +408,12 @@ static int do_readdir(struct mnt *m, const char *path, void *buf, fuse_fill_dir_
 		c.fid = r.efid;
 		/* fall through */
 	case COFFER_MP_ACCT:
-		filler(buf, "cur", NULL, 0, 0);
-		filler(buf, "new", NULL, 0, 0);
-		filler(buf, "tmp", NULL, 0, 0);
+		if (sub_exists(r.a, c.fid, COFFER_MP_CUR))
+			filler(buf, "cur", NULL, 0, 0);
+		if (sub_exists(r.a, c.fid, COFFER_MP_NEW))
+			filler(buf, "new", NULL, 0, 0);
+		if (sub_exists(r.a, c.fid, COFFER_MP_TMP))
+			filler(buf, "tmp", NULL, 0, 0);
 		if (r.p.kind == COFFER_MP_ACCT)
 			rc = mnt_errno(coffer_folder_list(r.a->mb, fill_folder, &c));
 		if (rc == 0)
@@ -855,6 +910,10 @@ static int do_mkdir(struct mnt *m, const char *path, mode_t mode)
 	rc = resolve(m, path, &r);
 	if (rc < 0)
 		goto out;
+	if (r.p.kind == COFFER_MP_SUB) {
+		rc = fresh_make(r.a, r.fid, r.p.sub);
+		goto out;
+	}
 	if (r.p.kind != COFFER_MP_ENTRY) {
 		rc = r.p.kind == COFFER_MP_FILE ? -EPERM : -EEXIST;
 		goto out;
@@ -867,6 +926,8 @@ static int do_mkdir(struct mnt *m, const char *path, mode_t mode)
 		struct folder_args fa = { m, r.a, NULL, coffer_buf_str(&r.efolder), 0, 0 };
 
 		rc = mnt_errno(coffer_index_update(coffer_store_index(m->st), mkdir_txn, &fa));
+		if (rc == 0)
+			rc = fresh_add(r.a, fa.fid);
 		r.a->changed_at = mnt_now();
 	} else if (r.p.dir == NULL) {
 		/* not a folder: a directory kept in memory (Dovecot's trash) */

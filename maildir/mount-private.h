@@ -34,6 +34,13 @@ struct macct {
 	const struct coffer_acct_secret *secret;
 	uint64_t modseq_seen;
 	int64_t changed_at;            /* ns: when a change was last noticed */
+	/* folders made by mkdir in this session whose cur/ new/ tmp/ have not
+	 * all been made yet (Dovecot's CREATE expects to make them itself) */
+	struct mfresh {
+		uint32_t fid;
+		unsigned mask;         /* bit COFFER_MP_*: made */
+	} *fresh;
+	size_t nfresh;
 };
 
 struct mfile {

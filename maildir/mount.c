@@ -321,54 +321,101 @@ int mnt_ctl_load(struct mnt *m, struct mfile *f)
 
 struct ctl_put_args {
 	struct mnt *m;
-	struct mfile *f;
-	struct coffer_ctlfile_rec rec;
+	struct mfile **v;
+	struct coffer_ctlfile_rec *recs;
+	size_t n;
 };
 
 static int ctl_put_txn(struct coffer_txn *t, void *arg)
 {
 	struct ctl_put_args *p = arg;
+	int64_t now = mnt_now();
+	int rc = 0;
 
-	return coffer_ctlfile_put_txn(t, p->m->st, p->f->a->id, p->f->fid, p->f->name,
-	                              p->f->name_n, &p->rec, p->f->a->secret, 0, mnt_now());
+	for (size_t i = 0; rc == 0 && i < p->n; i++)
+		rc = coffer_ctlfile_put_txn(t, p->m->st, p->v[i]->a->id, p->v[i]->fid, p->v[i]->name,
+		                            p->v[i]->name_n, &p->recs[i], p->v[i]->a->secret, 0, now);
+	return rc;
 }
 
-int mnt_ctl_persist(struct mnt *m, struct mfile *f)
+/*
+ * Writes out every dirty control file of the account in one transaction:
+ * the index then holds the control files as they all were at one instant,
+ * never a newer dovecot.index with an older dovecot.index.log. Called on
+ * fsync() and rename() of a control file (so all that was written before
+ * is durable when they return) and by the flusher.
+ */
+int mnt_ctl_persist(struct mnt *m, struct mfile *only)
 {
-	struct ctl_put_args p;
+	struct macct *a = only->a;
+	struct ctl_put_args p = { m, NULL, NULL, 0 };
 	struct coffer_buf path = COFFER_BUF_INIT;
-	int rc;
+	size_t cap = 0, written = 0;
+	int rc = 0;
 
-	if (f->type != MF_CTL || !f->dirty)
-		return 0;
-	rc = mnt_ctl_load(m, f);
-	if (rc < 0)
-		return rc;
-	memset(&p, 0, sizeof p);
-	p.m = m;
-	p.f = f;
-	rc = coffer_ctlfile_blob_write(m->st, f->a->id, COFFER_BLOB_CONTROL, f->a->secret,
-	                               f->data.data, f->data.len, p.rec.blob_id,
-	                               &p.rec.stored_size);
-	if (rc < 0)
-		return rc;
-	p.rec.size = f->data.len;
-	p.rec.mtime = f->mtime;
-	p.rec.mode = f->mode;
-	p.rec.fresh_blob = 1;
-	rc = coffer_index_update(coffer_store_index(m->st), ctl_put_txn, &p);
-	if (rc < 0) {
-		if (!coffer_ctlfile_is_empty_blob(p.rec.blob_id) &&
-		    coffer_store_blob_path(m->st, f->a->id, p.rec.blob_id, &path) == 0)
-			unlink(coffer_buf_str(&path));
-		coffer_buf_free(&path);
-		return rc;
+	for (int i = 0; i < MNT_HASH; i++) {
+		for (struct mfile *f = m->files[i]; f; f = f->next) {
+			if (f->type != MF_CTL || f->a != a || !f->dirty)
+				continue;
+			if (p.n == cap) {
+				size_t nc = cap ? 2 * cap : 16;
+				void *v = realloc(p.v, nc * sizeof *p.v);
+				void *r = v ? realloc(p.recs, nc * sizeof *p.recs) : NULL;
+
+				if (v)
+					p.v = v;
+				if (r == NULL) {
+					rc = COFFER_ENOMEM;
+					goto out;
+				}
+				p.recs = r;
+				cap = nc;
+			}
+			p.v[p.n++] = f;
+		}
 	}
-	memcpy(f->lrec.blob_id, p.rec.blob_id, COFFER_ID_BYTES);
-	f->dirty = 0;
-	f->persisted = 1;
+	if (p.n == 0)
+		goto out;
+	for (written = 0; written < p.n; written++) {
+		struct mfile *f = p.v[written];
+		struct coffer_ctlfile_rec *r = &p.recs[written];
+
+		rc = mnt_ctl_load(m, f);
+		if (rc < 0)
+			break;
+		memset(r, 0, sizeof *r);
+		rc = coffer_ctlfile_blob_write(m->st, a->id, COFFER_BLOB_CONTROL, a->secret,
+		                               f->data.data, f->data.len, r->blob_id, &r->stored_size);
+		if (rc < 0)
+			break;
+		r->size = f->data.len;
+		r->mtime = f->mtime;
+		r->mode = f->mode;
+		r->fresh_blob = 1;
+	}
+	if (rc == 0)
+		rc = coffer_index_update(coffer_store_index(m->st), ctl_put_txn, &p);
+	if (rc < 0) {
+		for (size_t i = 0; i < written; i++) {
+			if (coffer_ctlfile_is_empty_blob(p.recs[i].blob_id))
+				continue;
+			coffer_buf_reset(&path);
+			if (coffer_store_blob_path(m->st, a->id, p.recs[i].blob_id, &path) == 0)
+				unlink(coffer_buf_str(&path));
+		}
+		goto out;
+	}
+	for (size_t i = 0; i < p.n; i++) {
+		memcpy(p.v[i]->lrec.blob_id, p.recs[i].blob_id, COFFER_ID_BYTES);
+		p.v[i]->dirty = 0;
+		p.v[i]->persisted = 1;
+	}
 	m->gc_pending = 1;
-	return 0;
+out:
+	free(p.v);
+	free(p.recs);
+	coffer_buf_free(&path);
+	return rc;
 }
 
 /* Moves a tmp file's content from memory into a staging blob. */
@@ -701,7 +748,7 @@ static void *flusher(void *arg)
 			for (struct mfile *f = m->files[i]; f; f = f->next) {
 				if (f->type != MF_CTL)
 					continue;
-				if (f->dirty && now - f->dirty_since >= COFFER_NS_PER_SEC) {
+				if (f->dirty) {
 					int rc = mnt_ctl_persist(m, f);
 
 					if (rc < 0)
@@ -754,6 +801,7 @@ static void free_all(struct mnt *m)
 
 		m->accts = a->next;
 		coffer_mailbox_close(&a->mb);
+		free(a->fresh);
 		free(a->name);
 		free(a);
 	}

@@ -1,0 +1,258 @@
+#!/bin/bash
+# POSIX semantics of `coffer mount` that Maildir writers and readers rely on,
+# through a real FUSE mount, with plain shell and python tools: delivery by
+# tmp+fsync+rename and by qmail's link+unlink, flag renames, moves, expunge,
+# folders, times and sizes, control files (random-access rewrites, appends,
+# O_EXCL, dotlocks by link, atomic rename over), coordination with the CLI,
+# durability across umount and kill -9, no plaintext on disk, permissions.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/mount-lib.sh"
+mnt_require
+
+A=alice@example.org
+CANARY=CanaryMountXyzzy4711
+mnt_store s || { fail "store"; done_testing; }
+c account add "$A"; expect_success && pass "account" || fail "account"
+msg "$T_TMP/m1" "first $CANARY"
+"$COFFER_BIN" deliver "$A" <"$T_TMP/m1"; ok $? "deliver before mount"
+
+mnt_start; ok $? "coffer mount returns once mounted"
+M=$MNT/$A
+[ "$(ls "$MNT")" = "$A" ]; ok $? "the mount root lists the account"
+[ ! -e "$MNT/nobody@example.org" ] && [ ! -e "$MNT/Alice@Example.org" ]; ok $? "unknown and non-canonical names are ENOENT"
+[ -d "$M/cur" ] && [ -d "$M/new" ] && [ -d "$M/tmp" ]; ok $? "INBOX has cur/ new/ tmp/"
+n=$(ls "$M/new" | wc -l); [ "$n" = 1 ]; ok $? "the delivered message is in new/"
+f=$(ls "$M/new"); cmp -s "$M/new/$f" "$T_TMP/m1"; ok $? "its content reads back byte for byte"
+[ "$(stat -c %s "$M/new/$f")" = "$(stat -c %s "$T_TMP/m1")" ]; ok $? "stat size is the plaintext size"
+
+# coffer deliver while mounted: visible at once
+msg "$T_TMP/m2" "second $CANARY"
+"$COFFER_BIN" deliver "$A" <"$T_TMP/m2"
+[ "$(ls "$M/new" | wc -l)" = 2 ]; ok $? "a message delivered by coffer deliver shows up in new/ at once"
+
+py() { python3 - "$M" "$@"; }
+
+# tmp + write + fsync + utime + rename into cur/ with flags
+py <<'PY'
+import os, sys
+M = sys.argv[1]
+fd = os.open(M + "/tmp/1700000000.M1P1.host", os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+os.write(fd, b"From: a@b\nSubject: appended\n\n" + b"line\n" * 1000)
+os.fsync(fd)
+os.close(fd)
+os.utime(M + "/tmp/1700000000.M1P1.host", (1600000000, 1600000000))
+os.rename(M + "/tmp/1700000000.M1P1.host", M + "/cur/1700000000.M1P1.host,S=5029:2,FS")
+PY
+ok $? "tmp, fsync, utime, rename into cur/ with flags"
+st=$(stat -c '%s %Y' "$M/cur/1700000000.M1P1.host,S=5029:2,FS" 2>/dev/null)
+[ "$st" = "5029 1600000000" ]; ok $? "size and mtime of the delivered file ($st)"
+ls_json "$A" >"$T_TMP/ls.json"
+python3 - "$T_TMP/ls.json" <<'PY'
+import json, sys
+rows = json.load(open(sys.argv[1]))
+r = [x for x in rows if x["name"] == "1700000000.M1P1.host,S=5029"]
+assert len(r) == 1, rows
+assert r[0]["flags"] == "FS", r[0]
+assert r[0]["date"] == "2020-09-13T12:26:40Z", r[0]
+assert r[0]["size"] == 5029
+PY
+ok $? "coffer ls shows the name, flags and internal date"
+[ -z "$(ls "$M/tmp")" ]; ok $? "tmp/ is empty after the rename"
+
+# O_EXCL in tmp
+py <<'PY'
+import os, sys, errno
+M = sys.argv[1]
+fd = os.open(M + "/tmp/x", os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+os.close(fd)
+try:
+    os.open(M + "/tmp/x", os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    sys.exit(1)
+except FileExistsError:
+    pass
+os.unlink(M + "/tmp/x")
+PY
+ok $? "O_EXCL create of an existing tmp file fails with EEXIST"
+
+# qmail-local: link + unlink
+printf 'From: q@example.org\nSubject: qmail %s\n\nbody\n' "$CANARY" >"$M/tmp/1700000001.Q1.host" &&
+	ln "$M/tmp/1700000001.Q1.host" "$M/new/1700000001.Q1.host" && rm "$M/tmp/1700000001.Q1.host"
+ok $? "qmail-style link(tmp, new) + unlink(tmp)"
+grep -q "qmail $CANARY" "$M/new/1700000001.Q1.host" && [ -z "$(ls "$M/tmp")" ]; ok $? "the linked message reads back, tmp/ is empty"
+
+# flag changes by rename; visible to coffer ls at once
+mv "$M/new/1700000001.Q1.host" "$M/cur/1700000001.Q1.host:2,S"; ok $? "new/ -> cur/ rename"
+mv "$M/cur/1700000001.Q1.host:2,S" "$M/cur/1700000001.Q1.host:2,RS"; ok $? "flag rename in cur/"
+ls_json "$A" | grep -q '"flags": *"RS".*"name": *"1700000001.Q1.host"'; ok $? "coffer ls sees the new flags at once"
+[ ! -e "$M/cur/1700000001.Q1.host:2,S" ]; ok $? "the old name is gone (ENOENT)"
+uid_before=$(ls_json "$A" | python3 -c 'import json,sys; print([r["uid"] for r in json.load(sys.stdin) if r["name"]=="1700000001.Q1.host"][0])')
+
+# utimensat on a message changes the internal date persistently
+touch -m -d @1500000000 "$M/cur/1700000001.Q1.host:2,RS"; ok $? "utimensat on a message"
+ls_json "$A" | grep -q '"date": *"2017-07-14T02:40:00Z"'; ok $? "the internal date changed in the index"
+
+# folders
+mkdir "$M/.Lists" "$M/.Lists.debian" && mkdir "$M/.Sent"; ok $? "mkdir of folders"
+"$COFFER_BIN" folders "$A" >"$T_TMP/f1"
+grep -qx "Lists/debian" "$T_TMP/f1" && grep -qx Sent "$T_TMP/f1"; ok $? "coffer folders lists them"
+[ ! -e "$M/.Lists.debian/cur" ] && mkdir "$M/.Lists.debian/cur" "$M/.Lists.debian/new" "$M/.Lists.debian/tmp" && [ -d "$M/.Lists.debian/tmp" ]
+ok $? "a new folder's cur/ new/ tmp/ are made by mkdir (as Dovecot's CREATE expects)"
+mkdir "$M/.Lists.debian/cur" 2>/dev/null; [ $? != 0 ]; ok $? "a second mkdir of cur/ fails (EEXIST)"
+mkdir "$M"/.Lists/{cur,new,tmp} "$M"/.Sent/{cur,new,tmp}; ok $? "cur/ new/ tmp/ of the other new folders"
+mkdir "$M/.Sent" 2>/dev/null; [ $? != 0 ]; ok $? "mkdir of an existing folder fails"
+mv "$M/.Sent" "$M/.Sent Items"; ok $? "rename of a folder"
+"$COFFER_BIN" folders "$A" | grep -qx "Sent Items"; ok $? "coffer folders sees the new name"
+
+# move across folders keeps the uid space of the target
+mv "$M/cur/1700000001.Q1.host:2,RS" "$M/.Lists.debian/cur/1700000001.Q1.host:2,RS"; ok $? "rename across folders (move)"
+ls_json "$A" "Lists/debian" | grep -q 1700000001.Q1.host && ! ls_json "$A" | grep -q 1700000001.Q1.host
+ok $? "the message moved in the index"
+grep -q "qmail $CANARY" "$M/.Lists.debian/cur/1700000001.Q1.host:2,RS"; ok $? "moved message reads back"
+
+# hard link across folders: a second message sharing the blob
+ln "$M/.Lists.debian/cur/1700000001.Q1.host:2,RS" "$M/.Lists/cur/1700000001.Q1.host:2,RS"; ok $? "link across folders (copy)"
+[ "$(find "$S/blobs" -type f | wc -l)" -ge 4 ]
+cmp -s "$M/.Lists/cur/1700000001.Q1.host:2,RS" "$M/.Lists.debian/cur/1700000001.Q1.host:2,RS"; ok $? "both names read the same"
+
+# expunge
+rm "$M/.Lists/cur/1700000001.Q1.host:2,RS"; ok $? "unlink (expunge)"
+! ls_json "$A" Lists | grep -q 1700000001; ok $? "expunged in the index"
+grep -q "qmail $CANARY" "$M/.Lists.debian/cur/1700000001.Q1.host:2,RS"; ok $? "the other link still reads (blob kept)"
+
+# rmdir of a non-empty and of an empty folder; Dovecot-style delete via rename
+rmdir "$M/.Lists.debian" 2>/dev/null; [ $? != 0 ]; ok $? "rmdir of a non-empty folder fails"
+rmdir "$M/.Lists"; ok $? "rmdir of an empty folder"
+mv "$M/.Lists.debian" "$M/DOVECOT-TRASHED" && rm -rf "$M/DOVECOT-TRASHED"; ok $? "delete by rename to DOVECOT-TRASHED then rm -rf"
+! "$COFFER_BIN" folders "$A" | grep -q Lists; ok $? "the folders are gone from the index"
+
+# control files
+py <<'PY'
+import os, sys
+M = sys.argv[1]
+p = M + "/dovecot-uidlist"
+with open(p, "w") as f:
+    f.write("3 V1700000000 N1 G0123456789\n")
+with open(p, "r+") as f:
+    f.seek(2); f.write("X")
+with open(p, "a") as f:
+    f.write("1 :1700000000.M1P1.host\n")
+assert open(p).read() == "3 X1700000000 N1 G0123456789\n1 :1700000000.M1P1.host\n"
+try:
+    os.open(p, os.O_CREAT | os.O_EXCL | os.O_WRONLY); sys.exit(2)
+except FileExistsError:
+    pass
+# Dovecot's update: write a lock file (O_EXCL), fsync, rename over the file
+fd = os.open(p + ".lock", os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+os.write(fd, b"3 V1700000000 N2\n1 :a\n2 :b\n"); os.fsync(fd); os.close(fd)
+os.rename(p + ".lock", p)
+assert open(p).read() == "3 V1700000000 N2\n1 :a\n2 :b\n"
+assert not os.path.exists(p + ".lock")
+# dotlock by link(): the second link fails with EEXIST
+with open(M + "/.temp.host.1.abc", "w") as f:
+    f.write("1234\n")
+os.link(M + "/.temp.host.1.abc", M + "/dovecot-keywords.lock")
+try:
+    os.link(M + "/.temp.host.1.abc", M + "/dovecot-keywords.lock"); sys.exit(3)
+except FileExistsError:
+    pass
+os.unlink(M + "/.temp.host.1.abc")
+os.unlink(M + "/dovecot-keywords.lock")
+# a large control file with random-access rewrites (index-like)
+data = bytearray(os.urandom(300000))
+with open(M + "/dovecot.index.cache", "wb") as f:
+    f.write(data)
+with open(M + "/dovecot.index.cache", "r+b") as f:
+    f.seek(123456); f.write(b"CanaryMountXyzzy4711 in the cache"); os.fsync(f.fileno())
+data[123456:123456 + 33] = b"CanaryMountXyzzy4711 in the cache"
+assert open(M + "/dovecot.index.cache", "rb").read() == bytes(data)
+open("/tmp/.coffer-mount-cache-" + str(os.getpid()), "wb").write(bytes(data))
+with open(M + "/subscriptions", "w") as f:
+    f.write("V\t2\n\nSent Items\n")
+os.truncate(M + "/subscriptions", 5)
+assert open(M + "/subscriptions").read() == "V\t2\n\n"
+PY
+ok $? "control files: rewrites, appends, O_EXCL, rename over, dotlock by link, truncate"
+mkdir "$M/.Work" && printf '' >"$M/.Work/maildirfolder" && printf 'x' >"$M/.Work/dovecot-uidlist"; ok $? "control files in a folder"
+
+# a message bigger than the in-memory limit streams into a staging blob
+python3 - "$M" <<'PY'
+import os, sys, hashlib
+M = sys.argv[1]
+body = b"From: big@example.org\nSubject: big\n\n" + (b"0123456789abcdef" * 65536 * 10)
+fd = os.open(M + "/tmp/big.1", os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+for i in range(0, len(body), 131072):
+    os.write(fd, body[i:i + 131072])
+os.fsync(fd); os.close(fd)
+os.rename(M + "/tmp/big.1", M + "/new/big.1")
+assert os.stat(M + "/new/big.1").st_size == len(body)
+assert hashlib.sha256(open(M + "/new/big.1", "rb").read()).digest() == hashlib.sha256(body).digest()
+PY
+ok $? "a 10 MiB message (over the memory limit) is delivered and reads back"
+
+# refused operations
+mknod "$M/fifo" p 2>/dev/null; [ $? != 0 ]; ok $? "mknod of a fifo is refused"
+ln -s x "$M/link" 2>/dev/null; [ $? != 0 ]; ok $? "symlink is refused"
+(echo x >"$M/cur/direct") 2>/dev/null; [ $? != 0 ]; ok $? "creating a file directly in cur/ is refused"
+[ ! -e "$M/../../etc" ] || [ "$(cd "$MNT" && ls -d "$A/.." 2>/dev/null)" ]; ok $? "'..' does not leave the tree"
+
+# fusermount3 -u / coffer umount, remount: nothing lost
+snapshot() {
+	(cd "$MNT/$A" && find . -type f | sort | while read -r f; do printf '%s %s\n' "$f" "$(sha256sum <"$f" | cut -c1-16)"; done)
+}
+snapshot >"$T_TMP/before"
+mnt_stop; ok $? "coffer umount"
+for i in $(seq 50); do [ -z "$(mnt_pid)" ] && break; sleep 0.1; done
+! mountpoint -q "$MNT" && [ -z "$(mnt_pid)" ]; ok $? "unmounted, daemon gone"
+mnt_start; ok $? "remount"
+snapshot >"$T_TMP/after"
+diff "$T_TMP/before" "$T_TMP/after" >&2; ok $? "every message and control file survived umount"
+
+# fusermount3 -u too
+printf 'pending' >"$M/dovecot-pending"
+fusermount3 -u "$MNT"; ok $? "fusermount3 -u"
+for i in $(seq 50); do [ -z "$(mnt_pid)" ] && break; sleep 0.1; done
+mnt_start && [ "$(cat "$M/dovecot-pending")" = pending ]; ok $? "a control file written just before fusermount3 -u survives"
+
+# kill -9 after acknowledged writes
+python3 - "$M" <<'PY'
+import os, sys
+M = sys.argv[1]
+fd = os.open(M + "/tmp/k9.1", os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+os.write(fd, b"From: k@example.org\nSubject: killed\n\nbody\n"); os.fsync(fd); os.close(fd)
+os.rename(M + "/tmp/k9.1", M + "/cur/k9.1:2,S")
+os.rename(M + "/cur/1700000000.M1P1.host,S=5029:2,FS", M + "/cur/1700000000.M1P1.host,S=5029:2,FRS")
+with open(M + "/dovecot-uidlist", "a") as f:
+    f.write("9 :k9.1\n"); f.flush(); os.fsync(f.fileno())
+PY
+ok $? "acknowledged writes"
+snapshot >"$T_TMP/before9"
+mnt_kill9
+mnt_start; ok $? "remount after kill -9"
+snapshot >"$T_TMP/after9"
+diff "$T_TMP/before9" "$T_TMP/after9" >&2; ok $? "everything acknowledged survived kill -9"
+
+# no plaintext on disk
+canary_free "$S" "$CANARY" "dovecot-uidlist" "1700000000.M1P1.host" "Sent Items" "maildirfolder"
+ok $? "no canary, file name or folder name in plaintext under the store"
+if command -v strings >/dev/null; then
+	! find "$S" -type f -exec strings -a {} + | grep -qF "$CANARY"; ok $? "strings finds no canary"
+fi
+rm -f /tmp/.coffer-mount-cache-*
+
+# permissions: only the allowed user (and root) get in
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
+	mnt_stop
+	id coffer-mnt-a >/dev/null 2>&1 || useradd -r -M -s /usr/sbin/nologin coffer-mnt-a
+	id coffer-mnt-b >/dev/null 2>&1 || useradd -r -M -s /usr/sbin/nologin coffer-mnt-b
+	mnt_start --allow-user coffer-mnt-a; ok $? "mount --allow-user"
+	ua=$(id -u coffer-mnt-a) ub=$(id -u coffer-mnt-b)
+	setpriv --reuid="$ua" --regid="$(id -g coffer-mnt-a)" --clear-groups ls "$M/cur" >/dev/null; ok $? "the allowed user lists cur/"
+	setpriv --reuid="$ua" --regid="$(id -g coffer-mnt-a)" --clear-groups cat "$M/cur/k9.1:2,S" | grep -q killed; ok $? "the allowed user reads a message"
+	out=$(setpriv --reuid="$ub" --regid="$(id -g coffer-mnt-b)" --clear-groups ls "$M" 2>&1)
+	echo "$out" | grep -q "Permission denied"; ok $? "another user gets EACCES ($out)"
+	[ "$(stat -c %U "$M/cur/k9.1:2,S")" = coffer-mnt-a ]; ok $? "files belong to the allowed user"
+	mnt_stop
+else
+	pass "# SKIP permissions need root"
+fi
+done_testing
