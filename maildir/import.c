@@ -931,17 +931,23 @@ out:
 static int open_subdir(int dirfd, const char *sub, enum coffer_import_skip *why)
 {
 	int fd = openat(dirfd, sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	struct stat sb;
 
 	if (fd >= 0)
 		return fd;
+
 	if (errno == ENOENT)
 		return -2;
-	if (errno == ELOOP)
-		*why = COFFER_IMPORT_SKIP_SYMLINK;
-	else if (errno == ENOTDIR)
-		*why = COFFER_IMPORT_SKIP_NOT_FILE;
-	else
+	if (errno == ELOOP || errno == ENOTDIR) {
+		/* Linux says ENOTDIR, not ELOOP, for a symlink opened with
+		 * O_DIRECTORY|O_NOFOLLOW: look at the entry itself */
+		if (fstatat(dirfd, sub, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(sb.st_mode))
+			*why = COFFER_IMPORT_SKIP_SYMLINK;
+		else
+			*why = COFFER_IMPORT_SKIP_NOT_FILE;
+	} else {
 		*why = COFFER_IMPORT_SKIP_UNREADABLE;
+	}
 	return -1;
 }
 
