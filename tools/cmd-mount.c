@@ -63,7 +63,22 @@ static void clear_stale(const char *mp)
 	}
 }
 
+static int mount_main(struct cli *cli, int argc, char **argv, struct coffer_mount_opts *o_out);
+
 static int run_mount(struct cli *cli, int argc, char **argv)
+{
+	struct coffer_mount_opts o;
+	int rc;
+
+	memset(&o, 0, sizeof o);
+	rc = mount_main(cli, argc, argv, &o);
+	free((char *)o.store_path);
+	free((char *)o.key_file);
+	free((char *)o.mountpoint);
+	return rc;
+}
+
+static int mount_main(struct cli *cli, int argc, char **argv, struct coffer_mount_opts *op)
 {
 	static const struct cli_opt opts[] = {
 		{ "foreground", 0, OPT_FOREGROUND },
@@ -72,7 +87,7 @@ static int run_mount(struct cli *cli, int argc, char **argv)
 		{ NULL, 0, 0 },
 	};
 	struct mount_cli mc = { 0, NULL, NULL };
-	struct coffer_mount_opts o;
+	struct coffer_mount_opts o = *op;
 	char *pos[1], line[600];
 	int n, rc, fds[2];
 	pid_t pid;
@@ -87,11 +102,10 @@ static int run_mount(struct cli *cli, int argc, char **argv)
 		return n == -1 ? 0 : -n;
 	if (n != 1)
 		return cli_usage_error("mount", "needs the MOUNTPOINT");
-	memset(&o, 0, sizeof o);
 	/* absolute paths: the daemon leaves the working directory */
-	o.store_path = realpath(cli->store_path, NULL);
-	o.key_file = cli->key_file ? realpath(cli->key_file, NULL) : NULL;
-	o.mountpoint = realpath(pos[0], NULL);
+	o.store_path = op->store_path = realpath(cli->store_path, NULL);
+	o.key_file = op->key_file = cli->key_file ? realpath(cli->key_file, NULL) : NULL;
+	o.mountpoint = op->mountpoint = realpath(pos[0], NULL);
 	if (o.store_path == NULL || o.mountpoint == NULL || (cli->key_file && !o.key_file)) {
 		fprintf(stderr, "coffer mount: %s: %s\n",
 		        o.store_path == NULL ? cli->store_path : o.mountpoint == NULL ? pos[0]
