@@ -1,0 +1,182 @@
+#!/usr/bin/env bash
+# Import benchmark: `coffer import` of the SpamAssassin corpus laid out as a
+# Maildir (6,046 messages; with SCALE=10 also 60,460), against a plain Maildir
+# copy that makes each file durable the usual way (write tmp/, fsync, rename
+# into cur/, as bench/plain-copy.py does), and, when Dovecot is installed,
+# against `doveadm import` into a Dovecot Maildir with mail_crypt + zstd
+# (docs: /work/shared/anchors.md). Same disk for all. Reports wall time,
+# messages/s and the ratio, plus coffer's peak RSS for each size, as a
+# markdown table on stdout.
+#
+#   bash bench/import.sh
+#
+# Environment: COFFER_BIN (default: a release build in ./build-bench),
+# BENCH_DIR (scratch, default ./var/bench-import; removed unless BENCH_KEEP=1),
+# ROUNDS (default 3; the median is reported), SCALES (default "1 10").
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+ROUNDS=${ROUNDS:-3}
+SCALES=${SCALES:-1 10}
+BENCH_DIR=${BENCH_DIR:-$ROOT/var/bench-import}
+
+log() { echo "bench: $*" >&2; }
+
+if [ -z "${COFFER_BIN:-}" ]; then
+	log "building a release build in build-bench"
+	[ -f build-bench/meson-private/coredata.dat ] || meson setup build-bench --buildtype=release >/dev/null
+	ninja -C build-bench >/dev/null
+	COFFER_BIN=$ROOT/build-bench/tools/coffer
+fi
+[ -x /usr/bin/time ] || { log "/usr/bin/time missing (apt-get install time)"; exit 1; }
+
+CORPUS=$(bash tests/integration/corpus.sh)
+rm -rf "$BENCH_DIR"
+mkdir -p "$BENCH_DIR"
+[ "${BENCH_KEEP:-0}" = 1 ] || trap 'rm -rf "$BENCH_DIR"' EXIT
+
+# The plain baseline: copy every message of SRC's cur/ into DST/cur, each
+# through tmp/ with fsync, then rename (the Maildir delivery protocol), and
+# fsync cur/ at the end.
+cat >"$BENCH_DIR/plain-copy.py" <<'PY'
+import os, sys
+src, dst = sys.argv[1], sys.argv[2]
+for d in ('tmp', 'new', 'cur'):
+    os.makedirs(os.path.join(dst, d), exist_ok=True)
+for name in os.listdir(os.path.join(src, 'cur')):
+    with open(os.path.join(src, 'cur', name), 'rb') as f:
+        data = f.read()
+    tmp = os.path.join(dst, 'tmp', name)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    os.write(fd, data)
+    os.fsync(fd)
+    os.close(fd)
+    os.rename(tmp, os.path.join(dst, 'cur', name))
+dfd = os.open(os.path.join(dst, 'cur'), os.O_RDONLY)
+os.fsync(dfd)
+os.close(dfd)
+PY
+
+# layout SCALE: the corpus SCALE times into BENCH_DIR/md-SCALE/cur (flags S).
+layout() {
+	local scale=$1 md=$BENCH_DIR/md-$1 r rel size sha i=0
+	mkdir -p "$md/cur" "$md/new" "$md/tmp"
+	for r in $(seq 1 "$scale"); do
+		while IFS=$'\t' read -r rel size sha; do
+			i=$((i + 1))
+			cp "$CORPUS/$rel" "$md/cur/$((1000000000 + i)).M${i}R$r.bench,S=$size:2,S"
+		done <"$CORPUS/index.tsv"
+	done
+	echo "$md"
+}
+
+now() { date +%s.%N; }
+median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+coffer_round() { # MD -> "seconds peak_kib"
+	local md=$1 st=$BENCH_DIR/store key=$BENCH_DIR/coffer.key
+	rm -rf "$st" "$key"
+	"$COFFER_BIN" --store "$st" --key-file "$key" init >/dev/null
+	"$COFFER_BIN" --store "$st" --key-file "$key" account add bench@example.org >/dev/null
+	sync
+	/usr/bin/time -f "%e %M" -o "$BENCH_DIR/time.out" \
+		"$COFFER_BIN" --store "$st" --key-file "$key" import bench@example.org "$md" >/dev/null
+	cat "$BENCH_DIR/time.out"
+}
+
+plain_round() {
+	local md=$1 dst=$BENCH_DIR/plain t0 t1
+	rm -rf "$dst"
+	sync
+	t0=$(now)
+	python3 "$BENCH_DIR/plain-copy.py" "$md" "$dst"
+	t1=$(now)
+	awk -v a="$t1" -v b="$t0" 'BEGIN { printf "%.3f\n", a - b }'
+}
+
+# Dovecot with mail_crypt (global EC P-256 keys) + zlib/zstd, doveadm import.
+dovecot_round() {
+	local md=$1 d=$BENCH_DIR/dovecot t0 t1
+	rm -rf "$d"
+	mkdir -p "$d/keys" "$d/mail"
+	openssl ecparam -name prime256v1 -genkey -noout -out "$d/keys/ec.key" 2>/dev/null
+	openssl pkey -in "$d/keys/ec.key" -pubout -out "$d/keys/ec.pub" 2>/dev/null
+	cat >"$d/dovecot.conf" <<EOF
+base_dir = $d/run
+state_dir = $d/state
+log_path = $d/log
+mail_location = maildir:$d/mail/%u
+mail_plugins = \$mail_plugins zlib mail_crypt
+mail_fsync = optimized
+protocols =
+default_internal_user = dovecot
+default_login_user = dovenull
+userdb {
+  driver = static
+  args = uid=$(id -u) gid=$(id -g) home=$d/home/%u
+}
+passdb {
+  driver = static
+  args = nopassword=y
+}
+first_valid_uid = 0
+plugin {
+  zlib_save = zstd
+  mail_crypt_global_private_key = <$d/keys/ec.key
+  mail_crypt_global_public_key = <$d/keys/ec.pub
+  mail_crypt_save_version = 2
+}
+EOF
+	dovecot -c "$d/dovecot.conf" # for the auth service doveadm asks
+	sync
+	t0=$(now)
+	doveadm -c "$d/dovecot.conf" import -u bench -s "maildir:$md" "" all >/dev/null 2>"$d/err" || {
+		log "doveadm import failed: $(head -3 "$d/err")"
+		dovecot -c "$d/dovecot.conf" stop >/dev/null 2>&1 || true
+		echo "n/a"
+		return
+	}
+	t1=$(now)
+	dovecot -c "$d/dovecot.conf" stop >/dev/null 2>&1 || true
+	awk -v a="$t1" -v b="$t0" 'BEGIN { printf "%.3f\n", a - b }'
+}
+
+have_dovecot=0
+if command -v doveadm >/dev/null && [ -f /usr/lib/dovecot/modules/lib10_mail_crypt_plugin.so ] &&
+	[ -f /usr/lib/dovecot/modules/lib20_zlib_plugin.so ]; then
+	have_dovecot=1
+fi
+
+echo "| messages | coffer import (s) | plain Maildir copy, fsync each (s) | coffer / plain throughput | doveadm import, mail_crypt+zstd (s) | coffer speed-up vs Dovecot | coffer peak RSS |"
+echo "|---|---|---|---|---|---|---|"
+for scale in $SCALES; do
+	md=$(layout "$scale")
+	n=$(find "$md/cur" -type f | wc -l)
+	: >"$BENCH_DIR/c" ; : >"$BENCH_DIR/p" ; : >"$BENCH_DIR/d" ; : >"$BENCH_DIR/rss"
+	for r in $(seq 1 "$ROUNDS"); do
+		read -r secs kib < <(coffer_round "$md")
+		echo "$secs" >>"$BENCH_DIR/c"
+		echo "$kib" >>"$BENCH_DIR/rss"
+		p=$(plain_round "$md")
+		echo "$p" >>"$BENCH_DIR/p"
+		dv=n/a
+		if [ "$have_dovecot" = 1 ] && [ "$scale" = 1 ]; then
+			dv=$(dovecot_round "$md")
+			[ "$dv" = n/a ] || echo "$dv" >>"$BENCH_DIR/d"
+		fi
+		log "$n messages, round $r: coffer $secs s (peak $kib KiB), plain $p s, dovecot $dv s"
+	done
+	c=$(median <"$BENCH_DIR/c")
+	p=$(median <"$BENCH_DIR/p")
+	rss=$(sort -n "$BENCH_DIR/rss" | tail -1)
+	if [ -s "$BENCH_DIR/d" ]; then
+		dv=$(median <"$BENCH_DIR/d")
+		sp=$(awk -v a="$dv" -v b="$c" 'BEGIN { printf "%.1f×", a / b }')
+	else
+		dv=n/a sp=n/a
+	fi
+	ratio=$(awk -v a="$p" -v b="$c" 'BEGIN { printf "%.2f×", a / b }')
+	echo "| $n | $c | $p | $ratio | $dv | $sp | $((rss / 1024)) MiB |"
+	rm -rf "$md"
+done
