@@ -103,7 +103,7 @@ static int file_contains(const char *path, const char *s)
 	if (f == NULL)
 		return 0;
 	buf = malloc(cap);
-	while (!found && (got = fread(buf, 1, cap, f)) > 0)
+	while (buf && !found && (got = fread(buf, 1, cap, f)) > 0)
 		found = memmem(buf, got, s, n) != NULL;
 	free(buf);
 	fclose(f);
