@@ -6,11 +6,13 @@
  * them to COFFER_E* codes with a detail line, so nothing of zstd's error
  * scheme leaks out.
  *
- * Secure state: contexts are created with ZSTD_createCCtx_advanced() and a
- * custom allocator that calls coffer_secure_alloc()/coffer_secure_free(), so
- * the window and tables (which hold plaintext) are guarded, mlock'd and wiped
- * on free. That API sits in zstd's "static linking only" section; it has
- * kept its signature since zstd 1.0 and libzstd.so exports it.
+ * Wiped state: contexts are created with ZSTD_createCCtx_advanced() and a
+ * custom allocator that wipes every block on free, so the window and tables
+ * (which hold plaintext) do not linger in freed memory. They are plaintext,
+ * not keys, so they live in ordinary memory (guarded, mlock'd memory per
+ * message cost more than the compression). That API sits in zstd's "static
+ * linking only" section; it has kept its signature since zstd 1.0 and
+ * libzstd.so exports it.
  *
  * Hostile frames: decompression first checks that the input is one standard
  * frame (magic number, frame size equal to the input, declared content size
@@ -27,6 +29,7 @@
 
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <zstd.h>
 #include <zstd_errors.h>
 
@@ -35,21 +38,33 @@ struct coffer_zstd {
 	ZSTD_DCtx *dctx; /* created on first decompression */
 };
 
-/* sodium_malloc() places a block against its trailing guard page, so the
- * block is only as aligned as its size; zstd's workspace needs 64-byte
- * alignment for its tables. */
+/* Each block carries its size in a 64-byte header (keeping zstd's 64-byte
+ * alignment for its tables), so it can be wiped on free. */
+#define ZHDR 64u
+
 static void *secure_zalloc(void *opaque, size_t size)
 {
+	unsigned char *p;
+
 	(void)opaque;
-	if (size > SIZE_MAX - 63)
+	if (size > SIZE_MAX - ZHDR || posix_memalign((void **)&p, 64, size + ZHDR) != 0)
 		return NULL;
-	return coffer_secure_alloc((size + 63) & ~(size_t)63);
+	memcpy(p, &size, sizeof size);
+	return p + ZHDR;
 }
 
 static void secure_zfree(void *opaque, void *address)
 {
+	unsigned char *p = address;
+	size_t size;
+
 	(void)opaque;
-	coffer_secure_free(address);
+	if (p == NULL)
+		return;
+	p -= ZHDR;
+	memcpy(&size, p, sizeof size);
+	coffer_wipe(p, size + ZHDR);
+	free(p);
 }
 
 static const ZSTD_customMem secure_mem = { secure_zalloc, secure_zfree, NULL };

@@ -18,6 +18,7 @@
 
 #include "errors.h"
 
+#include <pthread.h>
 #include <sodium.h>
 #include <stdint.h>
 #include <string.h>
@@ -31,18 +32,75 @@ int coffer_crypto_init(void)
 	return 0;
 }
 
+/*
+ * Small secrets (keys of at most SLOT_SIZE bytes) come from one arena of
+ * slots allocated once with sodium_malloc (guarded, mlock'd): a message
+ * read or write needs a content key, and a fresh sodium_malloc (an mmap,
+ * two mprotects and an mlock) per message cost more than decrypting it.
+ * A freed slot is wiped before it is reused. Larger secrets, and small ones
+ * when the arena is full, get their own sodium_malloc block.
+ */
+#define SLOT_SIZE 128u
+#define SLOTS 256u
+
+static pthread_mutex_t arena_lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned char *arena;
+static uint64_t arena_used[SLOTS / 64];
+
+static void *arena_alloc(size_t n)
+{
+	void *p = NULL;
+
+	if (n > SLOT_SIZE)
+		return NULL;
+	pthread_mutex_lock(&arena_lock);
+	if (arena == NULL)
+		arena = sodium_malloc(SLOT_SIZE * SLOTS);
+	for (unsigned w = 0; arena && p == NULL && w < SLOTS / 64; w++) {
+		if (arena_used[w] == UINT64_MAX)
+			continue;
+		for (unsigned b = 0; b < 64; b++) {
+			if (!(arena_used[w] & (1ull << b))) {
+				arena_used[w] |= 1ull << b;
+				p = arena + (size_t)(w * 64 + b) * SLOT_SIZE;
+				break;
+			}
+		}
+	}
+	pthread_mutex_unlock(&arena_lock);
+	return p;
+}
+
+static int arena_free(void *p)
+{
+	unsigned char *c = p;
+	size_t slot;
+
+	if (arena == NULL || c < arena || c >= arena + SLOT_SIZE * SLOTS)
+		return 0;
+	slot = (size_t)(c - arena) / SLOT_SIZE;
+	sodium_memzero(arena + slot * SLOT_SIZE, SLOT_SIZE);
+	pthread_mutex_lock(&arena_lock);
+	arena_used[slot / 64] &= ~(1ull << (slot % 64));
+	pthread_mutex_unlock(&arena_lock);
+	return 1;
+}
+
 void *coffer_secure_alloc(size_t n)
 {
+	void *p;
+
 	/* sodium_malloc needs the page size that sodium_init() records; calling
 	 * it here (idempotent, thread-safe) makes the order of calls not matter. */
 	if (sodium_init() < 0)
 		return NULL;
-	return sodium_malloc(n);
+	p = arena_alloc(n);
+	return p ? p : sodium_malloc(n);
 }
 
 void coffer_secure_free(void *p)
 {
-	if (p != NULL)
+	if (p != NULL && !arena_free(p))
 		sodium_free(p);
 }
 

@@ -216,8 +216,10 @@ int coffer_blob_writer_new(int fd, const struct coffer_blob_ids *ids,
 	w->level = zstd_level;
 	hex_id(w->hex, ids->blob_id);
 	w->key = coffer_secure_alloc(COFFER_KEY_BYTES);
-	w->chunk = coffer_secure_alloc(1 + COFFER_BLOB_CHUNK);
-	w->frame = coffer_secure_alloc(1 + COFFER_BLOB_CHUNK);
+	/* plaintext buffers: ordinary memory, wiped on free (keys alone are
+	 * guarded: see coffer_secure_alloc) */
+	w->chunk = malloc(1 + COFFER_BLOB_CHUNK);
+	w->frame = malloc(1 + COFFER_BLOB_CHUNK);
 	w->out = malloc(4 + CHUNK_CT_MAX);
 	if (w->key == NULL || w->chunk == NULL || w->frame == NULL || w->out == NULL) {
 		rc = coffer_err_set(COFFER_ENOMEM, "blob %s: cannot allocate writer buffers",
@@ -344,8 +346,10 @@ void coffer_blob_writer_free(struct coffer_blob_writer **w)
 	if (w == NULL || *w == NULL)
 		return;
 	coffer_secure_free((*w)->key);
-	coffer_secure_free((*w)->chunk);
-	coffer_secure_free((*w)->frame);
+	coffer_wipe((*w)->chunk, (*w)->chunk ? 1 + COFFER_BLOB_CHUNK : 0);
+	coffer_wipe((*w)->frame, (*w)->frame ? 1 + COFFER_BLOB_CHUNK : 0);
+	free((*w)->chunk);
+	free((*w)->frame);
 	free((*w)->out);
 	coffer_zstd_free(&(*w)->zstd);
 	coffer_wipe(*w, sizeof **w);
@@ -482,8 +486,8 @@ int coffer_blob_reader_open(int fd, const struct coffer_blob_ids *ids,
 	r->offs = malloc(r->offs_cap * sizeof *r->offs);
 	r->key = coffer_secure_alloc(COFFER_KEY_BYTES);
 	r->ct = malloc(CHUNK_CT_MAX);
-	r->frame = coffer_secure_alloc(CHUNK_CT_MAX - COFFER_AEAD_TAG_BYTES);
-	r->zplain = coffer_secure_alloc(COFFER_BLOB_CHUNK);
+	r->frame = malloc(CHUNK_CT_MAX - COFFER_AEAD_TAG_BYTES);
+	r->zplain = malloc(COFFER_BLOB_CHUNK);
 	if (r->offs == NULL || r->key == NULL || r->ct == NULL || r->frame == NULL ||
 	    r->zplain == NULL) {
 		rc = coffer_err_set(COFFER_ENOMEM, "blob %s: cannot allocate reader buffers",
@@ -739,8 +743,10 @@ void coffer_blob_reader_free(struct coffer_blob_reader **r)
 	if (r == NULL || *r == NULL)
 		return;
 	coffer_secure_free((*r)->key);
-	coffer_secure_free((*r)->frame);
-	coffer_secure_free((*r)->zplain);
+	coffer_wipe((*r)->frame, (*r)->frame ? CHUNK_CT_MAX - COFFER_AEAD_TAG_BYTES : 0);
+	coffer_wipe((*r)->zplain, (*r)->zplain ? COFFER_BLOB_CHUNK : 0);
+	free((*r)->frame);
+	free((*r)->zplain);
 	free((*r)->ct);
 	free((*r)->offs);
 	coffer_zstd_free(&(*r)->zstd);

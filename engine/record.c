@@ -219,5 +219,7 @@ int coffer_blob_rec_decode(const void *p, size_t n, struct coffer_blob_rec *r)
 	coffer_rd_u8(&rd, &r->kind);
 	coffer_rd_u64le(&rd, &v), r->created_at = (int64_t)v;
 	coffer_rd_u64le(&rd, &r->stored_size);
+	if (r->kind < 1 || r->kind > 2) /* enum coffer_blob_kind */
+		rd.failed = 1;
 	return finish(&rd, "blob");
 }

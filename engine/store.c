@@ -238,7 +238,7 @@ static int store_init(const char *path, const char *key_file, const struct init_
 	struct coffer_keyfile *kf = NULL;
 	struct stat sb;
 	char *conf = NULL, *sub = NULL, *kdir = NULL, *slash;
-	int rc, made_dir = 0, made_key = 0;
+	int rc, made_dir = 0, made_key = 0, entered = 0;
 
 	*st_r = NULL;
 	st = calloc(1, sizeof *st);
@@ -296,6 +296,9 @@ static int store_init(const char *path, const char *key_file, const struct init_
 		kf = NULL;
 	}
 
+	/* From here on the store directory is ours (new, or empty): a failure
+	 * may remove what init put in it, and nothing else. */
+	entered = 1;
 	if (mkdir(path, 0700) == 0) {
 		made_dir = 1;
 	} else if (errno != EEXIST) {
@@ -337,7 +340,10 @@ static int store_init(const char *path, const char *key_file, const struct init_
 	return 0;
 fail:
 	coffer_index_close(&st->ix);
-	init_cleanup(path, made_dir, made_key ? st->key_file : NULL);
+	if (entered)
+		init_cleanup(path, made_dir, made_key ? st->key_file : NULL);
+	else if (made_key)
+		unlink(st->key_file);
 	coffer_keyfile_free(&kf);
 	free(conf);
 	free(sub);

@@ -178,12 +178,27 @@ struct clear_args {
 static int clear_txn(struct coffer_txn *t, void *arg)
 {
 	struct clear_args *c = arg;
+	const void *v;
+	size_t n;
 	int rc;
 
 	for (size_t i = c->from; i < c->to; i++) {
 		rc = coffer_txn_del(t, c->db, c->l->v[i], COFFER_KEY_BLOB);
 		if (rc < 0 && rc != COFFER_ENOTFOUND)
 			return rc;
+		/*
+		 * An unsnapped entry that is already gone was removed by an
+		 * expunge while this snapshot ran. The expunge saw the blob as
+		 * "never snapshotted", but this snapshot copied it: record it as
+		 * freed, so the next snapshot lists it and prune deletes it.
+		 */
+		if (c->db == COFFER_DB_UNSNAPPED && rc == COFFER_ENOTFOUND &&
+		    coffer_txn_get(t, COFFER_DB_BLOBS, c->l->v[i], COFFER_KEY_BLOB, &v, &n) ==
+		            COFFER_ENOTFOUND) {
+			rc = coffer_txn_put(t, COFFER_DB_SNAPFREED, c->l->v[i], COFFER_KEY_BLOB, "", 0, 0);
+			if (rc < 0)
+				return rc;
+		}
 	}
 	return 0;
 }
