@@ -15,7 +15,7 @@
 #include "engine/crypto.h"
 #include "engine/errors.h"
 #include "engine/store.h"
-#include "policy/events.h"
+#include "engine/events.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -83,7 +83,7 @@ int coffer_account_name_open(const unsigned char *id, const struct coffer_accoun
 struct coffer_mailbox;
 
 /* Opens account name for reading: loads the key file and unwraps the
- * account's secret key. COFFER_ENOTFOUND, COFFER_ETERMINATED,
+ * account's secret key. COFFER_ENOACCOUNT, COFFER_ETERMINATED,
  * COFFER_ESHREDDED as the account's state says; key file errors as
  * coffer_store_keyfile(). */
 int coffer_mailbox_open(struct coffer_store *st, const char *name, size_t n,

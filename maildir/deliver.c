@@ -21,6 +21,7 @@
 #include "engine/clock.h"
 #include "engine/envelope.h"
 #include "engine/errors.h"
+#include "engine/events.h"
 #include "engine/header.h"
 #include "engine/io.h"
 #include "engine/message.h"
@@ -58,14 +59,22 @@ struct commit_args {
 	struct coffer_store *st;
 	const char *canon;
 	struct coffer_message_new *m;
+	const unsigned char *pk;
 	uint32_t fid, uid;
 };
 
+/* The message, and its delivery event (time, size, folder; sealed to the
+ * account: kept metadata_retention_days), in one transaction. */
 static int commit_txn(struct coffer_txn *t, void *arg)
 {
 	struct commit_args *a = arg;
+	int rc;
 
-	return coffer_message_add_txn(t, a->st, a->canon, a->m, NULL, &a->fid, &a->uid);
+	rc = coffer_message_add_txn(t, a->st, a->canon, a->m, NULL, &a->fid, &a->uid);
+	if (rc == 0)
+		rc = coffer_events_record_delivery_txn(t, a->m->acct, a->pk, a->m->delivered_at,
+		                                       a->m->size, a->m->folder, strlen(a->m->folder));
+	return rc;
 }
 
 /* mkdir that tolerates an existing directory and, when it did create one,
@@ -243,7 +252,7 @@ int coffer_deliver(struct coffer_store *st, const char *name, const char *folder
 	m.internal_date = now;
 	m.delivered_at = now;
 	m.is_new = 1;
-	ca = (struct commit_args){ st, coffer_buf_str(&canon), &m, 0, 0 };
+	ca = (struct commit_args){ st, coffer_buf_str(&canon), &m, rec.pk, 0, 0 };
 	rc = coffer_index_update(coffer_store_index(st), commit_txn, &ca);
 	if (rc < 0)
 		goto out;

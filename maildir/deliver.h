@@ -14,8 +14,9 @@
  * What is accepted (docs/deliver.md): any non-empty input whose first line
  * (after an optional mbox "From " line) is a header field; the bytes are
  * stored exactly as given (CRLF or LF, NULs, long lines, no body). Empty input
- * and input that does not start like a message are COFFER_EINVAL; input over
- * max_message_size is COFFER_ELIMIT.
+ * and input that does not start like a message are COFFER_EBADMSG; input over
+ * max_message_size is COFFER_ELIMIT. The delivery is recorded in the
+ * account's metadata log (engine/events.h) in the same transaction.
  */
 #ifndef COFFER_DELIVER_H
 #define COFFER_DELIVER_H

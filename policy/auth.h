@@ -36,7 +36,7 @@
 #ifndef COFFER_POLICY_AUTH_H
 #define COFFER_POLICY_AUTH_H
 
-#include "events.h"
+#include "engine/events.h"
 
 #include "engine/store.h"
 

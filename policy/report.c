@@ -11,7 +11,7 @@
 #include "report.h"
 
 #include "audit.h"
-#include "events.h"
+#include "engine/events.h"
 
 #include "engine/account.h"
 #include "engine/clock.h"

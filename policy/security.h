@@ -27,7 +27,7 @@
 #ifndef COFFER_POLICY_SECURITY_H
 #define COFFER_POLICY_SECURITY_H
 
-#include "events.h"
+#include "engine/events.h"
 
 #include "engine/store.h"
 

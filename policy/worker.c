@@ -10,7 +10,7 @@
 #include "worker.h"
 
 #include "audit.h"
-#include "events.h"
+#include "engine/events.h"
 #include "shred.h"
 
 #include "engine/account.h"

@@ -16,7 +16,7 @@
 #include "engine/index.h"
 #include "engine/store.h"
 #include "policy/auth.h"
-#include "policy/events.h"
+#include "engine/events.h"
 
 #include <crypt.h>
 #include <stdio.h>

@@ -10,7 +10,7 @@
 #include "engine/crypto.h"
 #include "engine/errors.h"
 #include "engine/store.h"
-#include "policy/events.h"
+#include "engine/events.h"
 #include "policy/security.h"
 
 #include <stdio.h>

@@ -14,7 +14,7 @@
 #include "engine/errors.h"
 #include "policy/auth.h"
 #include "policy/checkpassword.h"
-#include "policy/events.h"
+#include "engine/events.h"
 #include "policy/security.h"
 
 #include <errno.h>

@@ -1,7 +1,7 @@
 /*
  * fuzz-checkpassword.c: libFuzzer target for the untrusted inputs of the
  * access modules: the checkpassword fd-3 input (policy/checkpassword.c)
- * and, on the same bytes, the event record decoder (policy/events.c), which
+ * and, on the same bytes, the event record decoder (engine/events.c), which
  * reads values from an index that may be damaged or hostile.
  *
  * Invariants checked on every input:
@@ -13,14 +13,14 @@
  *     login/delivery event whose strings are NUL-free and within bounds.
  *
  * Build: clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -I. \
- *        tests/fuzz/fuzz-checkpassword.c policy/checkpassword.c policy/events.c \
+ *        tests/fuzz/fuzz-checkpassword.c policy/checkpassword.c engine/events.c \
  *        policy/auth.c engine/ALL.c maildir/name.c (engine/ALL.c: every engine source) \
  *        $(pkg-config --libs libsodium lmdb libzstd libcrypt openssl libarchive)
  */
 #include "engine/buf.h"
 #include "engine/errors.h"
 #include "policy/checkpassword.h"
-#include "policy/events.h"
+#include "engine/events.h"
 
 #include <stdint.h>
 #include <stdlib.h>
