@@ -92,6 +92,14 @@ static int rec_decode(const void *p, size_t n, struct coffer_ctlfile_rec *r,
 	return 0;
 }
 
+int coffer_ctlfile_rec_decode(const void *p, size_t n, struct coffer_ctlfile_rec *rec_r)
+{
+	const unsigned char *box;
+	size_t bl;
+
+	return rec_decode(p, n, rec_r, &box, &bl);
+}
+
 int coffer_ctlfile_get_txn(struct coffer_txn *t, struct coffer_store *st,
                            const unsigned char *acct, uint32_t fid, const char *name, size_t n,
                            struct coffer_ctlfile_rec *rec_r)

@@ -45,6 +45,9 @@ struct coffer_ctlfile_rec {
 	int fresh_blob;         /* put: blob_id is new, create its record */
 };
 
+/* Decodes a ctlfiles value (snapshots and verify read them raw). */
+int coffer_ctlfile_rec_decode(const void *p, size_t n, struct coffer_ctlfile_rec *rec_r);
+
 /* 1 if the blob id is the "no blob" id (all zero). */
 int coffer_ctlfile_is_empty_blob(const unsigned char *blob_id);
 

@@ -22,6 +22,7 @@
 
 #include "engine/account.h"
 #include "engine/clock.h"
+#include "engine/ctlfile.h"
 #include "engine/envelope.h"
 #include "engine/errors.h"
 #include "engine/folder.h"
@@ -755,6 +756,20 @@ static int put_state_txn(struct coffer_txn *t, void *arg)
 			if (rc == 0)
 				rc = add_blob_ref(t, r->acct, m.blob_id, COFFER_BLOB_MESSAGE, m.delivered_at,
 				                  size);
+		} else if (rec->db == COFFER_DB_CTLFILES) {
+			struct coffer_ctlfile_rec c;
+			uint64_t size = 0;
+			char hex[2 * COFFER_ID_BYTES + 1], obj[128];
+
+			rc = coffer_ctlfile_rec_decode(rec->val, rec->vlen, &c);
+			if (rc < 0 || coffer_ctlfile_is_empty_blob(c.blob_id))
+				continue;
+			coffer_hex(hex, c.blob_id, COFFER_ID_BYTES);
+			coffer_repo_obj_name(obj, sizeof obj, r->acct, "b", hex);
+			if (coffer_target_exists(r->repo->target, obj, &size) < 0)
+				rc = COFFER_EIO;
+			if (rc == 0)
+				rc = add_blob_ref(t, r->acct, c.blob_id, COFFER_BLOB_CONTROL, c.mtime, size);
 		}
 	}
 	coffer_buf_free(&name);
@@ -770,14 +785,25 @@ static int copy_blobs(struct rebuild *r)
 	for (size_t i = 0; rc == 0 && i < r->state->n; i++) {
 		const struct coffer_rec *rec = &r->state->v[i];
 		struct coffer_message_rec m;
+		struct coffer_ctlfile_rec c;
 		char hex[2 * COFFER_ID_BYTES + 1], obj[128];
 		int src, dst;
 
-		if (rec->db != COFFER_DB_MESSAGES)
+		if (rec->db == COFFER_DB_CTLFILES) {
+			/* Dovecot's control files: same blob ids, so UIDs survive */
+			rc = coffer_ctlfile_rec_decode(rec->val, rec->vlen, &c);
+			if (rc < 0)
+				break;
+			if (coffer_ctlfile_is_empty_blob(c.blob_id))
+				continue;
+			memcpy(m.blob_id, c.blob_id, COFFER_ID_BYTES);
+		} else if (rec->db != COFFER_DB_MESSAGES) {
 			continue;
-		rc = coffer_message_rec_decode(rec->val, rec->vlen, &m);
-		if (rc < 0)
-			break;
+		} else {
+			rc = coffer_message_rec_decode(rec->val, rec->vlen, &m);
+			if (rc < 0)
+				break;
+		}
 		coffer_hex(hex, m.blob_id, COFFER_ID_BYTES);
 		coffer_repo_obj_name(obj, sizeof obj, r->acct, "b", hex);
 		rc = coffer_store_blob_dir(r->st, r->acct, m.blob_id, &dir);

@@ -9,6 +9,7 @@
 #include "snapverify.h"
 
 #include "engine/account.h"
+#include "engine/ctlfile.h"
 #include "engine/envelope.h"
 #include "engine/errors.h"
 #include "engine/record.h"
@@ -39,6 +40,7 @@ static void problem(struct ctx *c, const char *snap, const char *acct, const cha
 struct blobref {
 	unsigned char id[COFFER_ID_BYTES];
 	uint64_t size;
+	uint8_t kind;
 	char snap[COFFER_SNAPID_MAX]; /* a snapshot whose state holds it */
 };
 
@@ -51,10 +53,19 @@ static int collect_blobs(struct blobset *b, const struct coffer_state *s, const 
 {
 	for (size_t i = 0; i < s->n; i++) {
 		struct coffer_message_rec m;
+		struct coffer_ctlfile_rec c;
+		uint8_t kind = COFFER_BLOB_MESSAGE;
 
-		if (s->v[i].db != COFFER_DB_MESSAGES ||
-		    coffer_message_rec_decode(s->v[i].val, s->v[i].vlen, &m) < 0)
+		if (s->v[i].db == COFFER_DB_CTLFILES &&
+		    coffer_ctlfile_rec_decode(s->v[i].val, s->v[i].vlen, &c) == 0 &&
+		    !coffer_ctlfile_is_empty_blob(c.blob_id)) {
+			memcpy(m.blob_id, c.blob_id, COFFER_ID_BYTES);
+			m.size = c.size;
+			kind = COFFER_BLOB_CONTROL;
+		} else if (s->v[i].db != COFFER_DB_MESSAGES ||
+		           coffer_message_rec_decode(s->v[i].val, s->v[i].vlen, &m) < 0) {
 			continue;
+		}
 		if (b->n == b->cap) {
 			size_t cap = b->cap ? 2 * b->cap : 256;
 			void *v = realloc(b->v, cap * sizeof *b->v);
@@ -66,6 +77,7 @@ static int collect_blobs(struct blobset *b, const struct coffer_state *s, const 
 		}
 		memcpy(b->v[b->n].id, m.blob_id, COFFER_ID_BYTES);
 		b->v[b->n].size = m.size;
+		b->v[b->n].kind = kind;
 		snprintf(b->v[b->n].snap, sizeof b->v[b->n].snap, "%s", snap);
 		b->n++;
 	}
@@ -83,7 +95,7 @@ static int id_cmp(const void *a, const void *b)
 
 static void check_blob(struct ctx *c, const char *snap, const char *acct_name,
                        const unsigned char *acct, const unsigned char *blob, uint64_t size,
-                       const struct coffer_acct_secret *secret)
+                       uint8_t kind, const struct coffer_acct_secret *secret)
 {
 	char hex[2 * COFFER_ID_BYTES + 1], name[128];
 	struct coffer_blob_ids ids;
@@ -111,7 +123,7 @@ static void check_blob(struct ctx *c, const char *snap, const char *acct_name,
 	}
 	memcpy(ids.account_id, acct, COFFER_ID_BYTES);
 	memcpy(ids.blob_id, blob, COFFER_ID_BYTES);
-	ids.kind = COFFER_BLOB_MESSAGE;
+	ids.kind = kind;
 	rc = coffer_blob_reader_open(fd, &ids, secret, &r);
 	while (rc == 0) {
 		rc = coffer_blob_reader_read(r, buf, sizeof buf, &got);
@@ -200,7 +212,8 @@ static void check_account(struct ctx *c, const struct coffer_manifest *newest,
 	for (size_t i = 0; i < set.n; i++) {
 		if (i > 0 && memcmp(set.v[i].id, set.v[i - 1].id, COFFER_ID_BYTES) == 0)
 			continue;
-		check_blob(c, set.v[i].snap, acct_name, a->id, set.v[i].id, set.v[i].size, secret);
+		check_blob(c, set.v[i].snap, acct_name, a->id, set.v[i].id, set.v[i].size,
+		           set.v[i].kind, secret);
 	}
 out:
 	free(set.v);
