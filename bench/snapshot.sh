@@ -98,24 +98,24 @@ static int folder_fn(const struct coffer_folder_info *fi, void *arg)
 	folders[nf] = strdup(fi->name); fids[nf++] = fi->id;
 	return 0;
 }
-static const unsigned char *acct; static const struct coffer_acct_secret *sec;
+static const unsigned char *acct_id; static const struct coffer_acct_secret *sec;
 struct op { struct m *m; int kind; uint8_t flags; uint32_t dst; int64_t now; };
 static int op_txn(struct coffer_txn *t, void *arg)
 {
 	struct op *o = arg; struct coffer_message_rec rec; int rc;
-	rc = coffer_message_get_txn(t, acct, o->m->fid, o->m->uid, &rec);
+	rc = coffer_message_get_txn(t, acct_id, o->m->fid, o->m->uid, &rec);
 	if (rc < 0) return rc;
 	if (o->kind == 0) { rec.flags = o->flags; rec.is_new = 0;
-		return coffer_message_update_txn(t, acct, o->m->fid, o->m->uid, &rec); }
+		return coffer_message_update_txn(t, acct_id, o->m->fid, o->m->uid, &rec); }
 	if (o->kind == 2)
-		return coffer_message_expunge_txn(t, st, acct, o->m->fid, o->m->uid, o->m->unique,
+		return coffer_message_expunge_txn(t, st, acct_id, o->m->fid, o->m->uid, o->m->unique,
 		                                  strlen(o->m->unique), o->now);
 	struct coffer_mailops_place p; uint32_t uid;
 	memset(&p, 0, sizeof p);
 	p.src_fid = o->m->fid; p.uid = o->m->uid; p.dst_fid = o->dst;
 	p.old_unique = p.unique = o->m->unique; p.old_n = p.unique_n = strlen(o->m->unique);
 	p.flags = rec.flags; p.is_new = rec.is_new; p.keywords = 0; p.now = o->now;
-	return coffer_mailops_message_place_txn(t, st, acct, &p, sec, &uid);
+	return coffer_mailops_message_place_txn(t, st, acct_id, &p, sec, &uid);
 }
 static const char *flagstr(uint8_t f, char *b)
 {
@@ -130,7 +130,7 @@ int main(int argc, char **argv)
 	if ((rc = coffer_store_open(argv[1], argv[2], &st)) < 0 ||
 	    (rc = coffer_mailbox_open(st, argv[3], strlen(argv[3]), &mb)) < 0) {
 		fprintf(stderr, "snapday: %s\n", coffer_errmsg()); return 1; }
-	acct = coffer_mailbox_id(mb); sec = coffer_mailbox_secret(mb);
+	acct_id = coffer_mailbox_id(mb); sec = coffer_mailbox_secret(mb);
 	srand((unsigned)atoi(argv[4]));
 	coffer_clock_now(&now);
 	coffer_folder_list(mb, folder_fn, NULL);
@@ -342,8 +342,8 @@ for SIZE in $SIZES; do
 		timed "$W/restore1.restic" restic -r "$R/restic" restore "$snapid" --target "$R/rr" \
 			--include "$xbox/cur/$xu*"
 		(cd "$R/rb" 2>/dev/null || mkdir -p "$R/rb"; cd "$R/rb" &&
-			timed "$W/restore1.borg" borg extract "$R/borg::d0" --pattern "+fm:${xbox#/}/cur/$xu*" \
-				--pattern '-fm:*')
+			timed "$W/restore1.borg" borg extract "$R/borg::d0" --pattern="+fm:${xbox#/}/cur/$xu*" \
+				--pattern='-fm:*')
 		# prune of one expired day: move the clock so exactly the first day expires
 		export COFFER_NOW=$(date -u -d "2026-01-01 +30 days +2 hours +30 minutes" +%Y-%m-%dT%H:%M:%SZ)
 		timed "$W/prune1.coffer" $C snapshot prune --target "$R/target"

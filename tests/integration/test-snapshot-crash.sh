@@ -110,7 +110,7 @@ t1=$(date +%s%N)
 expect_success && pass "first (full) snapshot of $NMSG messages: $(((t1 - t0) / 1000000)) ms" ||
 	{ fail "first snapshot"; done_testing; }
 FULL_MS=$(((t1 - t0) / 1000000))
-FIRST_ID=$(ids | head -1)
+FIRST_ID=$(ids | sed -n 1p)
 FIRST_AS_OF=$(date -u -d "2026-01-01 +$day days +30 minutes" +%Y-%m-%dT%H:%M:%SZ)
 
 # ---- create ----
