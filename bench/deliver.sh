@@ -97,8 +97,8 @@ st=$BENCH_DIR/store key=$BENCH_DIR/coffer.key
 rss_rows=()
 for mib in 5 50; do
 	m=$BENCH_DIR/big$mib.eml
-	{ printf 'From: a@example.org\nSubject: %s MiB\n\n' "$mib"; head -c $((mib * 800 * 1024)) /dev/urandom | base64; } |
-		head -c $((mib * 1024 * 1024)) >"$m"
+	{ printf 'From: a@example.org\nSubject: %s MiB\n\n' "$mib"; head -c $((mib * 800 * 1024)) /dev/urandom | base64; } >"$m"
+	truncate -s $((mib * 1024 * 1024)) "$m"
 	/usr/bin/time -f %M -o "$BENCH_DIR/rss" "$COFFER_BIN" --store "$st" --key-file "$key" \
 		deliver bench@example.org --folder Big <"$m"
 	rd=$(tail -1 "$BENCH_DIR/rss")

@@ -60,7 +60,7 @@ ok() {
 diag() {
 	local line
 	while IFS= read -r line; do
-		echo "# $line"
+		echo "# $line" >&2
 	done <<<"$*"
 }
 # Show the last captured run (for a failed check).

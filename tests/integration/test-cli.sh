@@ -41,11 +41,27 @@ ok $? "key file is mode 0600 and not empty (got $(stat -c %a "$K" 2>/dev/null))"
 ok $? "coffer.conf records the key file path"
 keysum=$(sha256sum <"$K")
 
-run --store "$S" --key-file "$K" init
-expect_error 73 && pass "init refuses to overwrite an existing store (73)" ||
-	fail "init refuses to overwrite an existing store (73)"
-[ "$(sha256sum <"$K")" = "$keysum" ]
-ok $? "key file unchanged after refused init"
+# Refusals are tried on a store of their own, which must survive them intact.
+mkdir -p "$T_TMP/s0"
+S0=$T_TMP/s0/store K0=$T_TMP/s0/coffer.key
+run --store "$S0" --key-file "$K0" init
+run --store "$S0" --key-file "$K0" account add keep@example.org
+(cd "$S0" && find . -type f -exec sha256sum {} + | sort) >"$T_TMP/s0.sums"
+key0sum=$(sha256sum <"$K0")
+run --store "$S0" --key-file "$K0" init
+expect_error 73 "$S0" && pass "init refuses to overwrite an existing store (73, names it)" ||
+	fail "init refuses to overwrite an existing store (73, names it)"
+run --store "$S0" --key-file "$T_TMP/s0/other.key" init
+expect_error 73 "$S0" && pass "init refuses an existing store even with a new key file (73)" ||
+	fail "init refuses an existing store even with a new key file (73)"
+[ ! -e "$T_TMP/s0/other.key" ]
+ok $? "refused init wrote no key file"
+[ "$(sha256sum <"$K0")" = "$key0sum" ] &&
+	[ "$(cd "$S0" && find . -type f -exec sha256sum {} + | sort)" = "$(cat "$T_TMP/s0.sums")" ]
+ok $? "refused init left the existing store and its key file byte for byte unchanged"
+run --store "$S0" --key-file "$K0" account list
+expect_success && grep -qF keep@example.org "$R_OUT"
+ok $? "the existing store still works after the refused init"
 
 run --store "$T_TMP/s1/other-store" --key-file "$K" init
 expect_error 73 "$K" && pass "init refuses to overwrite an existing key file (73, names it)" ||
