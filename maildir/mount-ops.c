@@ -27,6 +27,7 @@
 #include "engine/clock.h"
 #include "engine/ctlfile.h"
 #include "engine/errors.h"
+#include "engine/events.h"
 #include "engine/folder.h"
 #include "engine/mailops.h"
 #include "engine/message.h"
@@ -1062,9 +1063,16 @@ struct deliver_args {
 	uint32_t fid, uid;
 };
 
+/*
+ * The message, and (for arrivals in new/) its delivery event, in one
+ * transaction: the event exists exactly when the message does, as with
+ * `coffer deliver`. Flag-carrying names in cur/ are an IMAP APPEND or COPY
+ * of a message the user already has, not a delivery.
+ */
 static int deliver_txn(struct coffer_txn *t, void *arg)
 {
 	struct deliver_args *d = arg;
+	int rc;
 
 	if (d->src->linked) {
 		struct coffer_message_rec rec = d->src->lrec;
@@ -1072,14 +1080,21 @@ static int deliver_txn(struct coffer_txn *t, void *arg)
 		rec.flags = (uint8_t)d->dst->mn.flags;
 		rec.keywords = d->dst->mn.keywords;
 		rec.is_new = d->dst->p.sub == COFFER_MP_NEW;
-		rec.delivered_at = mnt_now();
+		rec.delivered_at = d->nm.delivered_at;
 		d->fid = d->dst->fid;
-		return coffer_mailops_message_link_blob_txn(t, d->m->st, d->dst->a->id, d->dst->fid,
-		                                            &rec, d->nm.unique, d->nm.unique_len,
-		                                            d->dst->a->secret, &d->uid);
+		d->nm.size = rec.size;
+		rc = coffer_mailops_message_link_blob_txn(t, d->m->st, d->dst->a->id, d->dst->fid,
+		                                          &rec, d->nm.unique, d->nm.unique_len,
+		                                          d->dst->a->secret, &d->uid);
+	} else {
+		rc = coffer_message_add_txn(t, d->m->st, d->dst->a->name, &d->nm, d->dst->a->secret,
+		                            &d->fid, &d->uid);
 	}
-	return coffer_message_add_txn(t, d->m->st, d->dst->a->name, &d->nm, d->dst->a->secret,
-	                              &d->fid, &d->uid);
+	if (rc == 0 && d->nm.is_new)
+		rc = coffer_events_record_delivery_txn(t, d->dst->a->id, d->dst->a->secret->pk,
+		                                       d->nm.delivered_at, d->nm.size, d->nm.folder,
+		                                       strlen(d->nm.folder));
+	return rc;
 }
 
 /* A tmp file becomes a message in dst (rename or link out of tmp/). On

@@ -189,6 +189,20 @@ assert hashlib.sha256(open(M + "/new/big.1", "rb").read()).digest() == hashlib.s
 PY
 ok $? "a 10 MiB message (over the memory limit) is delivered and reads back"
 
+# delivery events: arrivals in new/ (rename or link out of tmp/) are logged in
+# the message's own transaction, like coffer deliver's; cur/ (APPEND) is not
+qsize=$(printf 'From: q@example.org\nSubject: qmail %s\n\nbody\n' "$CANARY" | wc -c)
+"$COFFER_BIN" logins "$A" --deliveries --json >"$T_TMP/dl.json"
+python3 - "$T_TMP/dl.json" "$qsize" $((36 + 16 * 65536 * 10)) <<'PY'
+import json, sys
+ev = [e for e in json.load(open(sys.argv[1])) if e["event"] == "delivery"]
+sizes = sorted(e["size"] for e in ev)
+assert len(ev) == 4, ev             # 2 by coffer deliver, qmail link, the big rename
+assert all(e["folder"] == "INBOX" for e in ev), ev
+assert int(sys.argv[2]) in sizes and int(sys.argv[3]) in sizes, (sizes, sys.argv[2:])
+PY
+ok $? "deliveries through new/ (link and rename) are recorded as delivery events; cur/ ones are not"
+
 # refused operations
 mknod "$M/fifo" p 2>/dev/null; [ $? != 0 ]; ok $? "mknod of a fifo is refused"
 ln -s x "$M/link" 2>/dev/null; [ $? != 0 ]; ok $? "symlink is refused"
