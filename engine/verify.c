@@ -4,22 +4,25 @@
  * Map of this file:
  *   1. reporting: one problem at a time to the caller's callback;
  *   2. the index pass (one read transaction per account): account record and
- *      key, folders, folder_names, keywords, messages, msg_names, trash, and
- *      the blobs records merged with the messages' blob ids;
+ *      key, folders, folder_names, keywords, messages, msg_names, control
+ *      files (the mount's, engine/ctlfile.h), trash, and the blobs records
+ *      merged with the blob ids that messages and control files name;
  *   3. the blob pass: message records in batches, each batch's transaction
- *      closed before its blobs are decrypted to the end;
+ *      closed before its blobs are decrypted to the end; then the control
+ *      files' blobs (kind COFFER_BLOB_CONTROL), collected in the index pass;
  *   4. the tree pass: STORE/blobs/<acct>/<xx>/ listed one directory at a time,
  *      every file matched against the blobs and trash records; orphans and
  *      strays, and their repair;
  *   5. the run: accounts one by one, then the top of the blob tree.
  *
- * Box associated data: the account name box, folder name box and keyword
- * boxes are opened here with the associated data account.c and folder.c
- * seal them with ("acct-name" || acct, "fold-name" || acct || fid BE,
- * "kw" || acct || fid BE || index), and the folder_names key is
- * acct || MAC("fold", acct, name) as in folder.c. Those modules have no
- * public call that opens one box without failing the whole listing, which a
- * checker must not do.
+ * Boxes (account name, folder names, keywords) are opened one at a time
+ * through account.h and folder.h, so a damaged one is reported alone
+ * instead of failing the whole listing.
+ *
+ * References: a blob's record counts the messages and the control files
+ * naming it. Both are merged with the blobs records (sorted by blob id), so
+ * a control-file blob is neither an orphan nor a refcount mismatch, and a
+ * message pointing at a control-file blob (or the reverse) is damage.
  *
  * Why a blob that fails is "truncated" rather than "fails authentication":
  * when the file is shorter than the stored size its blobs record gave at
@@ -30,6 +33,7 @@
 #include "account.h"
 #include "blob.h"
 #include "clock.h"
+#include "ctlfile.h"
 #include "envelope.h"
 #include "errors.h"
 #include "folder.h"
@@ -52,9 +56,6 @@
 #define ID COFFER_ID_BYTES
 #define HEX_ID (2 * COFFER_ID_BYTES)
 #define READ_BUF (256u * 1024u)
-#define FOLDER_NAME_AD (9 + ID + 4)
-#define ACCT_NAME_AD (9 + ID)
-#define KEYWORD_AD (2 + COFFER_KEY_KEYWORD)
 
 struct vfolder {
 	uint32_t id;
@@ -72,6 +73,16 @@ struct vref {
 	unsigned char blob[ID];
 	uint32_t fid;
 	uint32_t uid;
+};
+
+/* A control file's blob (sorted by blob id, then folder). */
+struct vctl {
+	unsigned char blob[ID];
+	unsigned char key[COFFER_KEY_CTLFILE]; /* its ctlfiles key, to look again */
+	uint32_t fid;
+	uint64_t size;
+	uint64_t stored_size; /* from its blobs record, 0 if unknown */
+	int has_brec;
 };
 
 /* A blobs record that no message points at (checked for its file later). */
@@ -95,6 +106,9 @@ struct vacct {
 	struct vunref *unref;
 	size_t nunref, capunref;
 	size_t next_ref;          /* merge position in refs while scanning blobs */
+	struct vctl *ctls;        /* control files with a blob */
+	size_t nctls, capctls;
+	size_t next_ctl;          /* merge position in ctls */
 	int trash_conflict;       /* a trashed blob is still referenced: do not collect */
 };
 
@@ -256,6 +270,16 @@ static int cmp_ref(const void *pa, const void *pb)
 	return x->uid < y->uid ? -1 : x->uid > y->uid;
 }
 
+static int cmp_ctl(const void *pa, const void *pb)
+{
+	const struct vctl *x = pa, *y = pb;
+	int c = memcmp(x->blob, y->blob, ID);
+
+	if (c)
+		return c;
+	return x->fid < y->fid ? -1 : x->fid > y->fid;
+}
+
 /* The first message pointing at blob, or NULL. */
 static const struct vref *find_ref(const struct vacct *a, const unsigned char *blob)
 {
@@ -296,6 +320,7 @@ static void vacct_free(struct vacct *a)
 		free(a->folders[i].name);
 	free(a->folders);
 	free(a->refs);
+	free(a->ctls);
 	free(a->trash);
 	free(a->unref);
 	free(a->name);
@@ -318,7 +343,7 @@ static int check_account(struct pass1 *c)
 	struct coffer_account_rec rec;
 	struct coffer_keyfile *kf;
 	struct coffer_buf name = COFFER_BUF_INIT;
-	unsigned char ad[ACCT_NAME_AD], *sk = NULL;
+	unsigned char *sk = NULL;
 	const void *val;
 	size_t vl;
 	int rc;
@@ -356,9 +381,7 @@ static int check_account(struct pass1 *c)
 		rc = coffer_acct_secret_new(rec.pk, sk, &a->secret);
 	if (rc < 0)
 		goto out;
-	memcpy(ad, "acct-name", 9);
-	memcpy(ad + 9, a->id, ID);
-	if (coffer_box_open(&name, rec.name_box, rec.name_box_len, ad, sizeof ad, a->secret) < 0) {
+	if (coffer_account_name_open(a->id, &rec, a->secret, &name) < 0) {
 		rc = report(c->v, a, NULL, 0, NULL, "account name cannot be decrypted");
 		goto out;
 	}
@@ -382,7 +405,6 @@ static int p1_folder(const void *k, size_t kl, const void *val, size_t vl, void 
 	struct coffer_folder_rec rec;
 	struct coffer_buf name = COFFER_BUF_INIT;
 	struct vfolder *f;
-	unsigned char ad[FOLDER_NAME_AD];
 	int rc;
 
 	if (kl != COFFER_KEY_FOLDER)
@@ -403,10 +425,8 @@ static int p1_folder(const void *k, size_t kl, const void *val, size_t vl, void 
 	f->uidnext = rec.uidnext;
 	if (a->secret == NULL)
 		return 0;
-	memcpy(ad, "fold-name", 9);
-	memcpy(ad + 9, a->id, ID);
-	coffer_put_u32be(ad + 9 + ID, f->id);
-	if (coffer_box_open(&name, rec.name_box, rec.name_box_len, ad, sizeof ad, a->secret) < 0 ||
+	if (coffer_folder_name_open(a->id, f->id, rec.name_box, rec.name_box_len, a->secret,
+	                            &name) < 0 ||
 	    coffer_buf_ok(&name) < 0 || name.len == 0) {
 		coffer_buf_free(&name);
 		return report(c->v, a, f->name, 0, NULL, "folder name cannot be decrypted");
@@ -431,9 +451,7 @@ static int check_folder_names(struct pass1 *c)
 
 		if (!f->name_ok)
 			continue;
-		memcpy(key, a->id, ID);
-		rc = coffer_store_name_mac(c->v->st, "fold", a->id, ID, f->name, strlen(f->name),
-		                           key + ID);
+		rc = coffer_folder_name_key(c->v->st, a->id, f->name, key);
 		if (rc == 0)
 			rc = coffer_txn_get(c->t, COFFER_DB_FOLDER_NAMES, key, sizeof key, &val, &vl);
 		if (rc == COFFER_ENOTFOUND)
@@ -467,7 +485,6 @@ static int p1_keyword(const void *k, size_t kl, const void *val, size_t vl, void
 	struct pass1 *c = arg;
 	struct vacct *a = c->a;
 	struct coffer_buf name = COFFER_BUF_INIT;
-	unsigned char ad[KEYWORD_AD];
 	struct vfolder *f;
 	uint32_t fid;
 	unsigned idx;
@@ -487,10 +504,7 @@ static int p1_keyword(const void *k, size_t kl, const void *val, size_t vl, void
 	f->kwmask |= 1u << idx;
 	if (a->secret == NULL)
 		return 0;
-	ad[0] = 'k';
-	ad[1] = 'w';
-	memcpy(ad + 2, k, COFFER_KEY_KEYWORD);
-	rc = coffer_box_open(&name, val, vl, ad, sizeof ad, a->secret);
+	rc = coffer_folder_keyword_open(a->id, fid, idx, val, vl, a->secret, &name);
 	coffer_buf_free(&name);
 	if (rc < 0)
 		return report(c->v, a, f->name, 0, NULL, "keyword %u cannot be decrypted", idx);
@@ -573,6 +587,47 @@ static int p1_msg_name(const void *k, size_t kl, const void *val, size_t vl, voi
 	return 0;
 }
 
+static int p1_ctl(const void *k, size_t kl, const void *val, size_t vl, void *arg)
+{
+	struct pass1 *c = arg;
+	struct vacct *a = c->a;
+	struct coffer_ctlfile_rec rec;
+	struct vctl *x;
+	uint32_t fid;
+	char tmp[16];
+	int rc;
+
+	if (kl != COFFER_KEY_CTLFILE)
+		return report(c->v, a, NULL, 0, NULL, "a control file record has a damaged key");
+	fid = coffer_get_u32be((const unsigned char *)k + ID);
+	if (coffer_ctlfile_rec_decode(val, vl, &rec) < 0)
+		return report(c->v, a, folder_label(a, fid, tmp), 0, NULL,
+		              "a control file record is damaged");
+	if (find_folder(a, fid) == NULL) {
+		rc = report(c->v, a, folder_label(a, fid, tmp), 0, NULL,
+		            "a control file belongs to a folder that does not exist");
+		if (rc < 0)
+			return rc;
+	}
+	if (coffer_ctlfile_is_empty_blob(rec.blob_id)) {
+		if (rec.size != 0)
+			return report(c->v, a, folder_label(a, fid, tmp), 0, NULL,
+			              "an empty control file (no blob) records %llu bytes",
+			              (unsigned long long)rec.size);
+		return 0;
+	}
+	rc = grow((void **)&a->ctls, &a->capctls, a->nctls, sizeof *a->ctls);
+	if (rc < 0)
+		return rc;
+	x = &a->ctls[a->nctls++];
+	memset(x, 0, sizeof *x);
+	memcpy(x->blob, rec.blob_id, ID);
+	memcpy(x->key, k, COFFER_KEY_CTLFILE);
+	x->fid = fid;
+	x->size = rec.size;
+	return 0;
+}
+
 static int p1_trash(const void *k, size_t kl, const void *val, size_t vl, void *arg)
 {
 	struct pass1 *c = arg;
@@ -613,6 +668,23 @@ static int flush_refs(struct pass1 *c, const unsigned char *limit)
 		if (rc < 0)
 			return rc;
 	}
+	for (; a->next_ctl < a->nctls; a->next_ctl++) {
+		const struct vctl *x = &a->ctls[a->next_ctl];
+
+		if (limit && memcmp(x->blob, limit, ID) >= 0)
+			break;
+		if (in_sorted((const unsigned char (*)[ID])a->trash, a->ntrash, x->blob)) {
+			a->trash_conflict = 1;
+			rc = report(c->v, a, folder_label(a, x->fid, tmp), 0, x->blob,
+			            "a control file points at a blob in the trash, whose file will be "
+			            "removed (damaged index)");
+		} else {
+			rc = report(c->v, a, folder_label(a, x->fid, tmp), 0, x->blob,
+			            "a control file points at a blob that has no blob record");
+		}
+		if (rc < 0)
+			return rc;
+	}
 	return 0;
 }
 
@@ -622,7 +694,8 @@ static int p1_blob(const void *k, size_t kl, const void *val, size_t vl, void *a
 	struct vacct *a = c->a;
 	const unsigned char *id = (const unsigned char *)k + ID;
 	struct coffer_blob_rec rec;
-	size_t count = 0, first;
+	size_t count = 0, ctls = 0, first, first_ctl;
+	int decoded;
 	char tmp[16];
 	int rc;
 
@@ -636,15 +709,28 @@ static int p1_blob(const void *k, size_t kl, const void *val, size_t vl, void *a
 		a->next_ref++;
 		count++;
 	}
+	first_ctl = a->next_ctl;
+	while (a->next_ctl < a->nctls && memcmp(a->ctls[a->next_ctl].blob, id, ID) == 0) {
+		a->next_ctl++;
+		ctls++;
+	}
+	decoded = coffer_blob_rec_decode(val, vl, &rec) == 0;
+	for (size_t i = first_ctl; decoded && i < first_ctl + ctls; i++) {
+		a->ctls[i].has_brec = 1;
+		a->ctls[i].stored_size = rec.stored_size;
+	}
 	if (in_sorted((const unsigned char (*)[ID])a->trash, a->ntrash, id)) {
 		a->trash_conflict = 1;
 		rc = report(c->v, a, NULL, 0, id, "blob has a live record and is in the trash");
 		if (rc < 0)
 			return rc;
 	}
-	if (coffer_blob_rec_decode(val, vl, &rec) < 0)
+	if (!decoded)
 		return report(c->v, a, NULL, 0, id, "blob record is damaged");
 	if (rec.kind == COFFER_BLOB_MESSAGE) {
+		if (ctls > 0)
+			return report(c->v, a, folder_label(a, a->ctls[first_ctl].fid, tmp), 0, id,
+			              "a control file points at a message blob");
 		if (count == 0) {
 			/* reported after the transaction, with a look at the file */
 			rc = grow((void **)&a->unref, &a->capunref, a->nunref, sizeof *a->unref);
@@ -658,12 +744,20 @@ static int p1_blob(const void *k, size_t kl, const void *val, size_t vl, void *a
 			              rec.refs, count);
 		}
 	} else if (rec.kind == COFFER_BLOB_CONTROL) {
-		/* control-file references live outside the messages: not counted */
 		if (count > 0)
 			return report(c->v, a, folder_label(a, a->refs[first].fid, tmp),
 			              a->refs[first].uid, id, "message points at a control-file blob");
-		if (rec.refs == 0)
-			return report(c->v, a, NULL, 0, id, "blob record has no references");
+		if (ctls == 0) {
+			rc = grow((void **)&a->unref, &a->capunref, a->nunref, sizeof *a->unref);
+			if (rc < 0)
+				return rc;
+			memcpy(a->unref[a->nunref].blob, id, ID);
+			a->unref[a->nunref++].refs = rec.refs;
+		} else if (ctls != rec.refs) {
+			return report(c->v, a, NULL, 0, id,
+			              "blob record counts %u references, but %zu control files point "
+			              "at it", rec.refs, ctls);
+		}
 	} else {
 		return report(c->v, a, NULL, 0, id, "blob record has unknown kind %u", rec.kind);
 	}
@@ -701,11 +795,16 @@ static int pass1_txn(struct coffer_txn *t, void *arg)
 			            (unsigned long long)f->names, (unsigned long long)f->messages);
 	}
 	if (rc == 0)
+		rc = coffer_txn_scan(t, COFFER_DB_CTLFILES, a->id, ID, p1_ctl, c);
+	if (rc == 0)
 		rc = coffer_txn_scan(t, COFFER_DB_TRASH, a->id, ID, p1_trash, c);
 	if (rc == 0) {
 		if (a->nrefs > 1)
 			qsort(a->refs, a->nrefs, sizeof *a->refs, cmp_ref);
+		if (a->nctls > 1)
+			qsort(a->ctls, a->nctls, sizeof *a->ctls, cmp_ctl);
 		a->next_ref = 0;
+		a->next_ctl = 0;
 		rc = coffer_txn_scan(t, COFFER_DB_BLOBS, a->id, ID, p1_blob, c);
 	}
 	if (rc == 0)
@@ -728,7 +827,8 @@ static int report_unref(struct verify *v, struct vacct *a)
 		if (rc < 0)
 			break;
 		rc = report(v, a, NULL, 0, a->unref[i].blob,
-		            "blob record counts %u references, but no message points at it%s",
+		            "blob record counts %u references, but no message or control file "
+		            "points at it%s",
 		            a->unref[i].refs,
 		            lstat(coffer_buf_str(&path), &sb) < 0 && errno == ENOENT
 		                    ? ", and its file is missing" : "");
@@ -745,6 +845,7 @@ struct item {
 	struct coffer_message_rec rec; /* name_box cleared */
 	int has_brec;
 	uint64_t stored_size;
+	const struct vctl *ctl;        /* a control file's blob (rec: blob_id, size) */
 };
 
 struct pass2 {
@@ -854,6 +955,17 @@ static int still_txn(struct coffer_txn *t, void *arg)
 	struct coffer_message_rec rec;
 	int rc;
 
+	if (s->it->ctl) {
+		struct coffer_ctlfile_rec crec;
+		const void *val;
+		size_t vl;
+
+		rc = coffer_txn_get(t, COFFER_DB_CTLFILES, s->it->ctl->key, COFFER_KEY_CTLFILE, &val,
+		                    &vl);
+		if (rc == 0 && coffer_ctlfile_rec_decode(val, vl, &crec) == 0)
+			s->same = memcmp(crec.blob_id, s->it->rec.blob_id, ID) == 0;
+		return rc == COFFER_ENOTFOUND ? 0 : rc;
+	}
 	rc = coffer_message_get_txn(t, s->a->id, s->it->fid, s->it->uid, &rec);
 	if (rc == COFFER_ENOTFOUND)
 		return 0;
@@ -863,7 +975,8 @@ static int still_txn(struct coffer_txn *t, void *arg)
 	return 0;
 }
 
-/* Decrypts the message's blob to the end and compares it with the index. */
+/* Decrypts the blob of a message or control file to the end and compares
+ * it with the index. */
 static int check_blob(struct verify *v, struct vacct *a, const struct item *it)
 {
 	struct coffer_blob_reader *r = NULL;
@@ -887,7 +1000,7 @@ static int check_blob(struct verify *v, struct vacct *a, const struct item *it)
 	if (fd < 0) {
 		err = errno;
 		if (err == ENOENT) {
-			/* expunged and collected since the batch was read? */
+			/* expunged (or rewritten) and collected since it was read? */
 			rc = coffer_index_view(coffer_store_index(v->st), still_txn, &still);
 			if (rc == 0 && still.same)
 				rc = report(v, a, folder, it->uid, it->rec.blob_id, "blob is missing");
@@ -914,7 +1027,7 @@ static int check_blob(struct verify *v, struct vacct *a, const struct item *it)
 	}
 	memcpy(ids.account_id, a->id, ID);
 	memcpy(ids.blob_id, it->rec.blob_id, ID);
-	ids.kind = COFFER_BLOB_MESSAGE;
+	ids.kind = it->ctl ? COFFER_BLOB_CONTROL : COFFER_BLOB_MESSAGE;
 	rc = coffer_blob_reader_open(fd, &ids, a->secret, &r);
 	while (rc == 0) {
 		rc = coffer_blob_reader_read(r, v->buf, READ_BUF, &got);
@@ -974,6 +1087,21 @@ static int pass2(struct verify *v, struct vacct *a)
 				               v->s->bytes, v->o->progress_arg);
 		}
 	} while (rc == 0 && c.more);
+	/* the control files' blobs (the mount's), as collected by the index pass */
+	for (size_t i = 0; rc == 0 && i < a->nctls; i++) {
+		struct item it;
+
+		memset(&it, 0, sizeof it);
+		it.fid = a->ctls[i].fid;
+		memcpy(it.rec.blob_id, a->ctls[i].blob, ID);
+		it.rec.size = a->ctls[i].size;
+		it.has_brec = a->ctls[i].has_brec;
+		it.stored_size = a->ctls[i].stored_size;
+		it.ctl = &a->ctls[i];
+		rc = check_blob(v, a, &it);
+		if (rc == 0)
+			v->s->control_files++;
+	}
 	free(c.items);
 	coffer_buf_free(&c.name);
 	return rc;

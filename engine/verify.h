@@ -13,8 +13,13 @@
  *     has its msg_names entry; every msg_names entry points at a message;
  *   - every message's blob exists, its AEAD opens for (account id, blob id,
  *     kind) to the end, and the plaintext size equals the record's size;
+ *   - every control file record (the mount's, engine/ctlfile.h) decodes and
+ *     belongs to an existing folder; its blob opens as kind control to the
+ *     end and holds the recorded size;
  *   - the blobs record of every message blob counts exactly the messages
- *     that point at it; no blob is both live and in the trash;
+ *     that point at it, that of every control-file blob exactly the control
+ *     files; neither kind is named by the other; no blob is both live and in
+ *     the trash;
  *   - and the reverse: every file under STORE/blobs/<acct>/<xx>/ is named by
  *     a blob id starting with <xx> and has a blobs or trash record. Anything
  *     else in the blob tree (other names, other file types, directories of
@@ -46,7 +51,8 @@
  *
  * Memory: per account, one entry of 24 bytes (blob id, folder id, uid) per
  * message, sorted by blob id, to count references and to recognise blob
- * files that messages point at (60,000 messages: 1.4 MiB); 16 bytes per
+ * files that messages point at (60,000 messages: 1.4 MiB); 76 bytes per
+ * control file with a blob; 16 bytes per
  * trashed blob; one batch of records; one 256 KiB read buffer; the names of
  * one directory at a time. Nothing grows with the number of accounts but
  * the list of account ids.
@@ -104,6 +110,7 @@ struct coffer_verify_stats {
 	uint64_t repaired;  /* problems the repair resolved (orphans, strays) */
 	uint64_t pending;   /* young orphans */
 	uint64_t collected; /* trash blob files removed by the repair */
+	uint64_t control_files; /* control files (the mount's) whose blob was checked */
 };
 
 /*

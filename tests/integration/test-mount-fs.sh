@@ -245,6 +245,16 @@ mnt_start; ok $? "remount after kill -9"
 snapshot >"$T_TMP/after9"
 diff "$T_TMP/before9" "$T_TMP/after9" >&2; ok $? "everything acknowledged survived kill -9"
 
+# coffer verify while mounted, with control files in INBOX and in a folder:
+# their blobs are counted (no orphan, no refcount mismatch) and decrypted
+"$COFFER_BIN" verify --json >"$T_TMP/verify.json"; vrc=$?
+python3 - "$T_TMP/verify.json" <<'PY'
+import json, sys
+v = json.load(open(sys.argv[1]))
+assert v["ok"] and v["problems"] == [] and v["messages"] >= 5, v
+PY
+[ $? = 0 ] && [ $vrc = 0 ]; ok $? "coffer verify passes on the mounted store with control files (rc $vrc)"
+
 # no plaintext on disk
 canary_free "$S" "$CANARY" "dovecot-uidlist" "1700000000.M1P1.host" "Sent Items" "maildirfolder"
 ok $? "no canary, file name or folder name in plaintext under the store"
