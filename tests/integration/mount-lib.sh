@@ -6,6 +6,12 @@
 #   mnt_stop             coffer umount $MNT (waits for the daemon to flush and exit)
 #   mnt_kill9            kill -9 the daemon, then clear the dead mount
 #   mnt_pid              the daemon's pid (from STORE/locks/mount.lock)
+#   mnt_dovecot USER     Dovecot (IMAP, POP3, LMTP on loopback, private base_dir
+#                        under $T_TMP/dovecot) on the mount as mail user USER;
+#                        passwords from mnt_dovecot_user; sets DV_IMAP DV_POP3
+#                        DV_LMTP (ports); stopped on exit. Skips (77) when
+#                        Dovecot is missing or we are not root.
+#   mnt_dovecot_user NAME PASS   adds a login (before or after mnt_dovecot)
 # Every mount is cleared on exit, whatever happened.
 
 mnt_require() {
@@ -36,6 +42,106 @@ mnt_cleanup() {
 	t_cleanup
 }
 trap mnt_cleanup EXIT
+
+DV=$T_TMP/dovecot
+mnt_dovecot_stop() {
+	[ -f "$DV/dovecot.conf" ] && dovecot -c "$DV/dovecot.conf" stop 2>/dev/null
+	sleep 0.5
+	return 0
+}
+
+mnt_free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+mnt_dovecot_user() {
+	mkdir -p "$DV/home/$1"
+	echo "$1:{PLAIN}$2" >>"$DV/passwd"
+	[ -n "${DV_USER:-}" ] && chown -R "$DV_USER" "$DV/home"
+	return 0
+}
+
+# The configuration of docs/dovecot.md: default Maildir settings.
+mnt_dovecot() {
+	DV_USER=$1
+	if ! command -v dovecot >/dev/null 2>&1; then
+		echo "1..0 # SKIP dovecot missing (Debian: dovecot-imapd dovecot-pop3d dovecot-lmtpd)"
+		exit 77
+	fi
+	if [ "$(id -u)" != 0 ]; then
+		echo "1..0 # SKIP needs root (Dovecot switches to the mail user)"
+		exit 77
+	fi
+	id "$DV_USER" >/dev/null 2>&1 || useradd -r -M -s /usr/sbin/nologin "$DV_USER"
+	mkdir -p "$DV/run" "$DV/state" "$DV/home"
+	touch "$DV/passwd"
+	chown -R "$DV_USER" "$DV/home"
+	chmod 0755 "$DV"
+	DV_IMAP=$(mnt_free_port) DV_POP3=$(mnt_free_port) DV_LMTP=$(mnt_free_port)
+	export DV_IMAP DV_POP3 DV_LMTP
+	cat >"$DV/dovecot.conf" <<CONF
+protocols = imap pop3 lmtp
+listen = 127.0.0.1
+base_dir = $DV/run
+state_dir = $DV/state
+log_path = $DV/dovecot.log
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain
+first_valid_uid = 1
+postmaster_address = postmaster@example.org
+passdb {
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u $DV/passwd
+}
+userdb {
+  driver = static
+  args = uid=$DV_USER gid=$(id -gn "$DV_USER") home=$DV/home/%u
+}
+mail_location = maildir:$MNT/%u
+namespace inbox {
+  inbox = yes
+}
+service imap-login {
+  inet_listener imap {
+    port = $DV_IMAP
+  }
+  inet_listener imaps {
+    port = 0
+  }
+}
+service pop3-login {
+  inet_listener pop3 {
+    port = $DV_POP3
+  }
+  inet_listener pop3s {
+    port = 0
+  }
+}
+service lmtp {
+  inet_listener lmtp {
+    address = 127.0.0.1
+    port = $DV_LMTP
+  }
+}
+CONF
+	dovecot -c "$DV/dovecot.conf" || return 1
+	trap 'mnt_dovecot_stop; mnt_cleanup' EXIT
+	local i
+	for i in $(seq 50); do
+		python3 -c "import socket; socket.create_connection(('127.0.0.1',$DV_IMAP))" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# mnt_dovecot_log_check: no panic or fatal in Dovecot's log (errors shown).
+mnt_dovecot_log_check() {
+	if grep -qi "error\|panic\|fatal" "$DV/dovecot.log" 2>/dev/null; then
+		diag "dovecot log: $(grep -i 'error\|panic\|fatal' "$DV/dovecot.log" | tail -n 15)"
+	fi
+	! grep -qi "panic\|fatal" "$DV/dovecot.log" 2>/dev/null
+}
 
 mnt_store() {
 	new_store "$1" || return 1
