@@ -1233,10 +1233,15 @@ struct ctl_rename_args {
 static int ctl_rename_txn(struct coffer_txn *t, void *arg)
 {
 	struct ctl_rename_args *c = arg;
+	int rc;
 
-	return coffer_ctlfile_rename_txn(t, c->m->st, c->f->a->id, c->f->fid, c->f->name,
-	                                 c->f->name_n, c->dst->fid, c->dst->p.name, c->dst->p.name_n,
-	                                 c->f->a->secret, mnt_now());
+	rc = coffer_ctlfile_rename_txn(t, c->m->st, c->f->a->id, c->f->fid, c->f->name,
+	                               c->f->name_n, c->dst->fid, c->dst->p.name, c->dst->p.name_n,
+	                               c->f->a->secret, mnt_now());
+	if (rc == 0)
+		rc = mnt_keywords_sync_txn(t, c->f->a, c->dst->fid, c->dst->p.name, c->dst->p.name_n,
+		                           &c->f->data);
+	return rc;
 }
 
 static int rename_ctl(struct mnt *m, struct mfile *f, struct res *dst, int keep)
@@ -1277,6 +1282,12 @@ static int rename_ctl(struct mnt *m, struct mfile *f, struct res *dst, int keep)
 	}
 	{
 		struct ctl_rename_args c = { m, f, dst };
+
+		if (dst->p.name_n == 16 && memcmp(dst->p.name, "dovecot-keywords", 16) == 0) {
+			rc = mnt_ctl_load(m, f);
+			if (rc < 0)
+				return mnt_errno(rc);
+		}
 
 		rc = coffer_index_update(coffer_store_index(m->st), ctl_rename_txn, &c);
 		if (rc < 0)

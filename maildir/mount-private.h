@@ -120,6 +120,10 @@ int mnt_ctl_load(struct mnt *m, struct mfile *f);
 /* The control file named (in memory, or from the index: then cached). */
 int mnt_ctl_get(struct mnt *m, struct macct *a, uint32_t fid, const char *name, size_t n,
                 struct mfile **f_r);
+/* In a write transaction: when name is dovecot-keywords, defines its
+ * keyword names in folder fid at the file's indexes (see mount.c). */
+int mnt_keywords_sync_txn(struct coffer_txn *t, struct macct *a, uint32_t fid, const char *name,
+                          size_t n, const struct coffer_buf *data);
 /* Writes a dirty control file out (new blob, one transaction). */
 int mnt_ctl_persist(struct mnt *m, struct mfile *f);
 int mnt_file_write(struct mnt *m, struct mfile *f, const void *p, size_t n, uint64_t off);

@@ -20,6 +20,7 @@
 #include "engine/clock.h"
 #include "engine/ctlfile.h"
 #include "engine/errors.h"
+#include "engine/folder.h"
 #include "engine/message.h"
 #include "engine/names.h"
 
@@ -319,6 +320,61 @@ int mnt_ctl_load(struct mnt *m, struct mfile *f)
 	return rc;
 }
 
+/*
+ * Dovecot keeps keyword names in dovecot-keywords ("<index> <name>" lines,
+ * index = the letter a..z of file names) and puts only the letters in
+ * message names, which the mount stores as keyword bits. So that those bits
+ * name keywords the index defines (coffer verify, ls, export), every write of
+ * a folder's dovecot-keywords defines its names at the same indexes, in the
+ * transaction that writes the file. Names are interned in index order, so
+ * index i is taken only when 0..i-1 are; a table that disagrees with the
+ * file (keywords defined otherwise) is left as it is.
+ */
+int mnt_keywords_sync_txn(struct coffer_txn *t, struct macct *a, uint32_t fid, const char *name,
+                          size_t n, const struct coffer_buf *data)
+{
+	char *names[COFFER_FOLDER_KEYWORDS_MAX];
+	const char *p, *end;
+	int rc = 0;
+
+	if (n != 16 || memcmp(name, "dovecot-keywords", 16) != 0 || data->data == NULL)
+		return 0;
+	memset(names, 0, sizeof names);
+	p = (const char *)data->data;
+	end = p + data->len;
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *le = nl ? nl : end;
+		char *sp;
+		unsigned long idx;
+
+		if (le - p > 2 && p[0] >= '0' && p[0] <= '9') {
+			idx = strtoul(p, &sp, 10);
+			if (sp < le && *sp == ' ' && idx < COFFER_FOLDER_KEYWORDS_MAX &&
+			    names[idx] == NULL && le - sp - 1 > 0 && le - sp - 1 <= 255 &&
+			    memchr(sp + 1, '\0', (size_t)(le - sp - 1)) == NULL) {
+				names[idx] = strndup(sp + 1, (size_t)(le - sp - 1));
+				if (names[idx] == NULL) {
+					rc = COFFER_ENOMEM;
+					goto out;
+				}
+			}
+		}
+		p = le + 1;
+	}
+	for (unsigned i = 0; i < COFFER_FOLDER_KEYWORDS_MAX && names[i]; i++) {
+		unsigned got;
+
+		rc = coffer_folder_keyword_intern_txn(t, a->id, fid, names[i], a->secret, &got);
+		if (rc < 0 || got != i)
+			break;
+	}
+out:
+	for (unsigned i = 0; i < COFFER_FOLDER_KEYWORDS_MAX; i++)
+		free(names[i]);
+	return rc;
+}
+
 struct ctl_put_args {
 	struct mnt *m;
 	struct mfile **v;
@@ -332,9 +388,13 @@ static int ctl_put_txn(struct coffer_txn *t, void *arg)
 	int64_t now = mnt_now();
 	int rc = 0;
 
-	for (size_t i = 0; rc == 0 && i < p->n; i++)
+	for (size_t i = 0; rc == 0 && i < p->n; i++) {
 		rc = coffer_ctlfile_put_txn(t, p->m->st, p->v[i]->a->id, p->v[i]->fid, p->v[i]->name,
 		                            p->v[i]->name_n, &p->recs[i], p->v[i]->a->secret, 0, now);
+		if (rc == 0)
+			rc = mnt_keywords_sync_txn(t, p->v[i]->a, p->v[i]->fid, p->v[i]->name,
+			                           p->v[i]->name_n, &p->v[i]->data);
+	}
 	return rc;
 }
 
