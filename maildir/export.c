@@ -46,7 +46,7 @@
 #define EXPORT_BUF (256u * 1024u)
 
 struct export {
-	struct coffer_mailbox *mb;
+	const struct coffer_export_source *src;
 	struct coffer_export_stats *stats;
 	/* target: an archive, or a directory */
 	struct coffer_archive *ar;
@@ -57,7 +57,6 @@ struct export {
 	int64_t now;               /* mtime of directories and control files */
 	unsigned char *buf;        /* EXPORT_BUF */
 	/* the folder being written */
-	uint32_t fid;
 	const char *folder;        /* canonical name */
 	struct coffer_buf prefix;  /* "" or ".Lists.debian/" */
 	uint32_t kw_mask;          /* keyword bits that have a name */
@@ -171,8 +170,9 @@ static int oom(void)
 /* ---- the walk ---- */
 
 struct folder_entry {
-	uint32_t id;
+	struct coffer_export_folder f;
 	char *name;
+	char *kw[COFFER_FOLDER_KEYWORDS_MAX];
 };
 
 struct folders {
@@ -180,9 +180,10 @@ struct folders {
 	size_t n, cap;
 };
 
-static int collect_folder(const struct coffer_folder_info *info, void *arg)
+static int collect_folder(const struct coffer_export_folder *info, void *arg)
 {
 	struct folders *f = arg;
+	struct folder_entry *e;
 
 	if (f->n == f->cap) {
 		size_t cap = f->cap ? 2 * f->cap : 16;
@@ -193,18 +194,27 @@ static int collect_folder(const struct coffer_folder_info *info, void *arg)
 		f->v = v;
 		f->cap = cap;
 	}
-	f->v[f->n].id = info->id;
-	f->v[f->n].name = strdup(info->name);
-	if (f->v[f->n].name == NULL)
+	e = &f->v[f->n];
+	memset(e, 0, sizeof *e);
+	e->f.id = info->id;
+	e->name = strdup(info->name);
+	if (e->name == NULL)
 		return oom();
+	for (unsigned i = 0; info->keywords && i < COFFER_FOLDER_KEYWORDS_MAX; i++)
+		if (info->keywords[i] && (e->kw[i] = strdup(info->keywords[i])) == NULL)
+			return oom();
+	e->f.name = e->name;
+	e->f.keywords = e->kw;
 	f->n++;
 	return 0;
 }
 
 static void folders_free(struct folders *f)
 {
-	for (size_t i = 0; i < f->n; i++)
+	for (size_t i = 0; i < f->n; i++) {
 		free(f->v[i].name);
+		coffer_folder_keywords_free(f->v[i].kw);
+	}
 	free(f->v);
 }
 
@@ -233,50 +243,31 @@ static int write_subscriptions(struct export *x, const struct folders *f)
 	return rc;
 }
 
-struct kw_args {
-	struct export *x;
-	char *names[COFFER_FOLDER_KEYWORDS_MAX];
-};
-
-static int kw_txn(struct coffer_txn *t, void *arg)
-{
-	struct kw_args *k = arg;
-
-	/* a repeated transaction starts afresh */
-	coffer_folder_keywords_free(k->names);
-	return coffer_folder_keywords_txn(t, coffer_mailbox_id(k->x->mb), k->x->fid,
-	                                  coffer_mailbox_secret(k->x->mb), k->names);
-}
-
 /* dovecot-keywords of the current folder, and the mask of named keywords. */
-static int write_keywords(struct export *x)
+static int write_keywords(struct export *x, const struct folder_entry *e)
 {
-	struct kw_args k;
 	struct coffer_buf file = COFFER_BUF_INIT;
 	char show[COFFER_NAMES_SHOW_SIZE];
 	const char *p;
-	int rc;
+	int rc = 0;
 
-	memset(&k, 0, sizeof k);
-	k.x = x;
 	x->kw_mask = 0;
-	rc = coffer_index_view(coffer_store_index(coffer_mailbox_store(x->mb)), kw_txn, &k);
 	for (unsigned i = 0; rc == 0 && i < COFFER_FOLDER_KEYWORDS_MAX; i++) {
-		if (k.names[i] == NULL)
+		if (e->kw[i] == NULL)
 			continue;
 		/* one name per line, after a space: a name that would break
 		 * the line structure cannot be written faithfully */
-		for (p = k.names[i]; *p; p++)
+		for (p = e->kw[i]; *p; p++)
 			if ((unsigned char)*p <= ' ' || *p == 0x7f)
 				break;
-		if (*p || k.names[i][0] == '\0') {
+		if (*p || e->kw[i][0] == '\0') {
 			rc = coffer_err_set(COFFER_ECORRUPT, "account %s folder %s: keyword %u ('%s') "
 			                    "cannot be written to dovecot-keywords",
-			                    coffer_mailbox_name(x->mb), x->folder, i,
-			                    coffer_names_show(k.names[i], strlen(k.names[i]), show));
+			                    x->src->account, x->folder, i,
+			                    coffer_names_show(e->kw[i], strlen(e->kw[i]), show));
 			break;
 		}
-		coffer_buf_printf(&file, "%u %s\n", i, k.names[i]);
+		coffer_buf_printf(&file, "%u %s\n", i, e->kw[i]);
 		x->kw_mask |= 1u << i;
 	}
 	if (rc == 0 && coffer_buf_ok(&file) < 0)
@@ -285,22 +276,19 @@ static int write_keywords(struct export *x)
 		p = at(x, "dovecot-keywords");
 		rc = p ? t_small_file(x, p, file.data, file.len) : oom();
 	}
-	coffer_folder_keywords_free(k.names);
 	coffer_buf_free(&file);
 	return rc;
 }
 
-static int export_message(const struct coffer_message *m, void *arg)
+static int export_message(const struct coffer_export_msg *m, void *arg)
 {
 	struct export *x = arg;
-	struct coffer_message_reader *r = NULL;
 	struct coffer_maildir_name parsed;
 	char show[COFFER_NAMES_SHOW_SIZE];
 	size_t ulen = strlen(m->unique), got;
-	uint32_t keywords = m->rec.keywords & x->kw_mask;
-	int info = !m->rec.is_new || m->rec.flags != 0 || keywords != 0;
+	uint32_t keywords = m->keywords & x->kw_mask;
+	int info = !m->is_new || m->flags != 0 || keywords != 0;
 	const char *name;
-	uint64_t size;
 	int rc;
 
 	/* the name comes from the index (an import, the mount): it must be a
@@ -310,54 +298,42 @@ static int export_message(const struct coffer_message *m, void *arg)
 		rc = COFFER_EINVAL;
 	if (rc < 0)
 		return coffer_err_set(COFFER_ECORRUPT, "account %s folder %s uid %u: its Maildir name "
-		                      "'%s' is not a valid unique name", coffer_mailbox_name(x->mb),
-		                      x->folder, m->uid, coffer_names_show(m->unique, ulen, show));
-	if (at(x, m->rec.is_new ? "new/" : "cur/") == NULL)
+		                      "'%s' is not a valid unique name", x->src->account, x->folder,
+		                      m->uid, coffer_names_show(m->unique, ulen, show));
+	if (at(x, m->is_new ? "new/" : "cur/") == NULL)
 		return oom();
-	rc = coffer_maildir_name_format(&x->path, m->unique, ulen, info, m->rec.flags, keywords);
+	rc = coffer_maildir_name_format(&x->path, m->unique, ulen, info, m->flags, keywords);
 	if (rc < 0)
 		return rc;
 	name = coffer_buf_str(&x->path);
-
-	rc = coffer_message_open(x->mb, x->fid, x->folder, m->uid, &r);
-	if (rc == COFFER_ENOTFOUND) {
-		/* expunged since the folder was listed */
-		x->stats->skipped++;
-		return 0;
-	}
-	if (rc < 0)
-		return rc;
-	size = coffer_message_record(r)->size;
-	rc = t_file_begin(x, name, coffer_message_record(r)->internal_date, size);
+	rc = t_file_begin(x, name, m->internal_date, m->size);
 	while (rc == 0) {
-		rc = coffer_message_read(r, x->buf, EXPORT_BUF, &got);
+		rc = m->read(m->read_ctx, x->buf, EXPORT_BUF, &got);
 		if (rc < 0 || got == 0)
 			break;
 		rc = t_file_write(x, x->buf, got);
 	}
 	if (rc == 0)
 		rc = t_file_end(x, name);
-	coffer_message_close(&r);
 	if (rc == 0) {
 		x->stats->messages++;
-		x->stats->bytes += size;
+		x->stats->bytes += m->size;
 	}
 	return rc;
 }
 
-static int export_folder(struct export *x, const struct folder_entry *f)
+static int export_folder(struct export *x, const struct folder_entry *e)
 {
 	static const char *const subdirs[] = { "cur", "new", "tmp" };
 	const char *p;
 	int rc = 0;
 
-	x->fid = f->id;
-	x->folder = f->name;
+	x->folder = e->name;
 	coffer_buf_reset(&x->prefix);
-	if (!coffer_names_is_inbox(f->name)) {
-		rc = coffer_maildir_folder_to_dir(f->name, &x->prefix);
+	if (!coffer_names_is_inbox(e->name)) {
+		rc = coffer_maildir_folder_to_dir(e->name, &x->prefix);
 		if (rc < 0)
-			return coffer_err_prefix(rc, "account %s: ", coffer_mailbox_name(x->mb));
+			return coffer_err_prefix(rc, "account %s: ", x->src->account);
 		rc = t_mkdir(x, coffer_buf_str(&x->prefix));
 		coffer_buf_putc(&x->prefix, '/');
 		if (coffer_buf_ok(&x->prefix) < 0)
@@ -368,9 +344,9 @@ static int export_folder(struct export *x, const struct folder_entry *f)
 			rc = (p = at(x, "maildirfolder")) ? t_small_file(x, p, "", 0) : oom();
 	}
 	if (rc == 0)
-		rc = write_keywords(x);
+		rc = write_keywords(x, e);
 	if (rc == 0)
-		rc = coffer_message_list(x->mb, x->fid, export_message, x);
+		rc = x->src->messages(x->src->ctx, &e->f, export_message, x, &x->stats->skipped);
 	if (rc == 0)
 		x->stats->folders++;
 	return rc;
@@ -386,7 +362,7 @@ static int walk(struct export *x)
 		return oom();
 	rc = coffer_clock_now(&x->now);
 	if (rc == 0)
-		rc = coffer_folder_list(x->mb, collect_folder, &f);
+		rc = x->src->folders(x->src->ctx, collect_folder, &f);
 	/* the root is INBOX's Maildir: written first, whatever the name order */
 	if (rc == 0)
 		rc = t_mkdir(x, "cur");
@@ -403,8 +379,7 @@ static int walk(struct export *x)
 		rc = export_folder(x, &f.v[i]);
 	}
 	if (rc == 0 && !inbox)
-		rc = coffer_err_set(COFFER_ECORRUPT, "account %s has no INBOX",
-		                    coffer_mailbox_name(x->mb));
+		rc = coffer_err_set(COFFER_ECORRUPT, "account %s has no INBOX", x->src->account);
 	for (size_t i = 0; rc == 0 && i < f.n; i++)
 		if (!coffer_names_is_inbox(f.v[i].name))
 			rc = export_folder(x, &f.v[i]);
@@ -412,12 +387,12 @@ static int walk(struct export *x)
 	return rc;
 }
 
-static void export_init(struct export *x, struct coffer_mailbox *mb,
+static void export_init(struct export *x, const struct coffer_export_source *src,
                         struct coffer_export_stats *stats)
 {
 	memset(x, 0, sizeof *x);
 	memset(stats, 0, sizeof *stats);
-	x->mb = mb;
+	x->src = src;
 	x->stats = stats;
 	x->root_fd = -1;
 	x->file_fd = -1;
@@ -434,6 +409,105 @@ static void export_done(struct export *x)
 	x->buf = NULL;
 	coffer_buf_free(&x->prefix);
 	coffer_buf_free(&x->path);
+}
+
+/* ---- the live account as a source ---- */
+
+struct live {
+	struct coffer_mailbox *mb;
+};
+
+struct live_folders {
+	struct coffer_mailbox *mb;
+	coffer_export_folder_fn fn;
+	void *arg;
+};
+
+struct kw_args {
+	struct coffer_mailbox *mb;
+	uint32_t fid;
+	char *names[COFFER_FOLDER_KEYWORDS_MAX];
+};
+
+static int kw_txn(struct coffer_txn *t, void *arg)
+{
+	struct kw_args *k = arg;
+
+	/* a repeated transaction starts afresh */
+	coffer_folder_keywords_free(k->names);
+	return coffer_folder_keywords_txn(t, coffer_mailbox_id(k->mb), k->fid,
+	                                  coffer_mailbox_secret(k->mb), k->names);
+}
+
+static int live_folder(const struct coffer_folder_info *info, void *arg)
+{
+	struct live_folders *l = arg;
+	struct kw_args k;
+	struct coffer_export_folder f;
+	int rc;
+
+	memset(&k, 0, sizeof k);
+	k.mb = l->mb;
+	k.fid = info->id;
+	rc = coffer_index_view(coffer_store_index(coffer_mailbox_store(l->mb)), kw_txn, &k);
+	f = (struct coffer_export_folder){ info->id, info->name, k.names };
+	if (rc == 0)
+		rc = l->fn(&f, l->arg);
+	coffer_folder_keywords_free(k.names);
+	return rc;
+}
+
+static int live_folders(void *ctx, coffer_export_folder_fn fn, void *arg)
+{
+	struct live *lv = ctx;
+	struct live_folders l = { lv->mb, fn, arg };
+
+	return coffer_folder_list(lv->mb, live_folder, &l);
+}
+
+struct live_msgs {
+	struct coffer_mailbox *mb;
+	const struct coffer_export_folder *f;
+	coffer_export_msg_fn fn;
+	void *arg;
+	uint64_t *skipped;
+};
+
+static int live_read(void *ctx, void *buf, size_t cap, size_t *n_r)
+{
+	return coffer_message_read(ctx, buf, cap, n_r);
+}
+
+static int live_msg(const struct coffer_message *m, void *arg)
+{
+	struct live_msgs *l = arg;
+	struct coffer_message_reader *r = NULL;
+	struct coffer_export_msg em;
+	int rc;
+
+	rc = coffer_message_open(l->mb, l->f->id, l->f->name, m->uid, &r);
+	if (rc == COFFER_ENOTFOUND) {
+		/* expunged since the folder was listed */
+		(*l->skipped)++;
+		return 0;
+	}
+	if (rc < 0)
+		return rc;
+	em = (struct coffer_export_msg){ m->uid, m->unique, m->rec.flags, m->rec.is_new,
+		                         m->rec.keywords, coffer_message_record(r)->internal_date,
+		                         coffer_message_record(r)->size, live_read, r };
+	rc = l->fn(&em, l->arg);
+	coffer_message_close(&r);
+	return rc;
+}
+
+static int live_messages(void *ctx, const struct coffer_export_folder *f, coffer_export_msg_fn fn,
+                         void *arg, uint64_t *skipped)
+{
+	struct live *lv = ctx;
+	struct live_msgs l = { lv->mb, f, fn, arg, skipped };
+
+	return coffer_message_list(lv->mb, f->id, live_msg, &l);
 }
 
 /* ---- into a directory ---- */
@@ -541,15 +615,15 @@ static int open_target_dir(const char *dir, int *fd_r, int *created_r)
 	return 0;
 }
 
-int coffer_export_dir(struct coffer_mailbox *mb, const char *dir,
-                      struct coffer_export_stats *stats_r)
+int coffer_export_dir_source(const struct coffer_export_source *src, const char *dir,
+                             struct coffer_export_stats *stats_r)
 {
 	struct coffer_export_stats stats;
 	struct export x;
 	char detail[1024];
 	int rc, created = 0, cleanup;
 
-	export_init(&x, mb, &stats);
+	export_init(&x, src, &stats);
 	x.root = dir;
 	rc = open_target_dir(dir, &x.root_fd, &created);
 	if (rc < 0) {
@@ -587,14 +661,14 @@ out:
 
 /* ---- into a tar archive ---- */
 
-int coffer_export_tar(struct coffer_mailbox *mb, const char *path,
-                      struct coffer_export_stats *stats_r)
+int coffer_export_tar_source(const struct coffer_export_source *src, const char *path,
+                             struct coffer_export_stats *stats_r)
 {
 	struct coffer_export_stats stats;
 	struct export x;
 	int rc;
 
-	export_init(&x, mb, &stats);
+	export_init(&x, src, &stats);
 	x.root = path;
 	rc = coffer_archive_open(path, COFFER_ARCHIVE_BY_NAME, &x.ar);
 	if (rc < 0) {
@@ -614,4 +688,26 @@ out:
 	if (stats_r)
 		*stats_r = stats;
 	return rc;
+}
+
+/* ---- the live account ---- */
+
+int coffer_export_dir(struct coffer_mailbox *mb, const char *dir,
+                      struct coffer_export_stats *stats_r)
+{
+	struct live lv = { mb };
+	struct coffer_export_source src = { coffer_mailbox_name(mb), live_folders, live_messages,
+		                            &lv };
+
+	return coffer_export_dir_source(&src, dir, stats_r);
+}
+
+int coffer_export_tar(struct coffer_mailbox *mb, const char *path,
+                      struct coffer_export_stats *stats_r)
+{
+	struct live lv = { mb };
+	struct coffer_export_source src = { coffer_mailbox_name(mb), live_folders, live_messages,
+		                            &lv };
+
+	return coffer_export_tar_source(&src, path, stats_r);
 }

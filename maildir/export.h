@@ -53,6 +53,51 @@ struct coffer_export_stats {
 };
 
 /*
+ * A source of folders and messages to write out. The live account is one
+ * (coffer_export_dir / _tar build it from a mailbox); an account as of a
+ * snapshot is another (snapshots/restore.c), so `coffer restore --to/--tar`
+ * writes the same tree as `coffer export`.
+ */
+struct coffer_export_folder {
+	uint32_t id;             /* the source's own id, handed back to messages() */
+	const char *name;        /* canonical name */
+	char *const *keywords;   /* COFFER_FOLDER_KEYWORDS_MAX names; NULL = unused */
+};
+
+struct coffer_export_msg {
+	uint32_t uid;
+	const char *unique;      /* Maildir unique name (validated before use) */
+	uint8_t flags;
+	uint8_t is_new;
+	uint32_t keywords;
+	int64_t internal_date;
+	uint64_t size;
+	/* streams the content; *n_r = 0 at the end */
+	int (*read)(void *read_ctx, void *buf, size_t cap, size_t *n_r);
+	void *read_ctx;
+};
+
+typedef int (*coffer_export_folder_fn)(const struct coffer_export_folder *f, void *arg);
+typedef int (*coffer_export_msg_fn)(const struct coffer_export_msg *m, void *arg);
+
+struct coffer_export_source {
+	const char *account;     /* for error details */
+	/* every folder, INBOX included */
+	int (*folders)(void *ctx, coffer_export_folder_fn fn, void *arg);
+	/* every message of folder f; a message gone since the listing is
+	 * skipped by returning COFFER_ENOTFOUND from read_ctx setup: the source
+	 * simply does not call fn for it and counts it in *skipped */
+	int (*messages)(void *ctx, const struct coffer_export_folder *f, coffer_export_msg_fn fn,
+	                void *arg, uint64_t *skipped);
+	void *ctx;
+};
+
+int coffer_export_dir_source(const struct coffer_export_source *src, const char *dir,
+                             struct coffer_export_stats *stats_r);
+int coffer_export_tar_source(const struct coffer_export_source *src, const char *path,
+                             struct coffer_export_stats *stats_r);
+
+/*
  * Exports the open mailbox into directory dir, which must not exist (it is
  * created, mode 0700; its parent must exist) or be an empty directory
  * (COFFER_EEXIST otherwise: nothing is ever overwritten). Every file is

@@ -333,6 +333,7 @@ int coffer_repo_recover(struct coffer_repo *r)
 	char name[96];
 	int rc;
 
+	coffer_target_clean_tmp(r->target);
 	rc = coffer_target_list(r->target, "pending/", collect_pending, &p);
 	for (size_t i = 0; rc == 0 && i < p.n; i++) {
 		struct sweep_args s = { r, p.ids[i] };

@@ -29,6 +29,7 @@
 #include "engine/io.h"
 #include "engine/message.h"
 #include "engine/names.h"
+#include "maildir/export.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -350,6 +351,107 @@ int coffer_restore_walk(struct coffer_store *st, const struct coffer_restore_opt
 	return rc;
 }
 
+/* ---- as a Maildir or tar (export's writer, a snapshot as its source) ---- */
+
+struct snap_src {
+	struct chosen *c;
+	const struct coffer_restore_opts *o;
+	struct coffer_restore_result *res;
+};
+
+static int snap_folders(void *ctx, coffer_export_folder_fn fn, void *arg)
+{
+	struct snap_src *s = ctx;
+	int rc = 0;
+
+	for (size_t i = 0; rc == 0 && i < s->c->view.nf; i++) {
+		struct view_folder *f = &s->c->view.f[i];
+		struct coffer_export_folder ef = { f->fid, f->name, f->keywords };
+
+		/* a Maildir always has INBOX; other folders only when selected */
+		if (f->selected || coffer_names_is_inbox(f->name))
+			rc = fn(&ef, arg);
+		if (f->selected)
+			s->res->folders++;
+	}
+	return rc;
+}
+
+static int snap_read(void *ctx, void *buf, size_t cap, size_t *n_r)
+{
+	return coffer_blob_reader_read(ctx, buf, cap, n_r);
+}
+
+static int snap_messages(void *ctx, const struct coffer_export_folder *ef, coffer_export_msg_fn fn,
+                         void *arg, uint64_t *skipped)
+{
+	struct snap_src *s = ctx;
+	struct view_folder *f = view_folder(&s->c->view, ef->id);
+	struct coffer_buf unique = COFFER_BUF_INIT;
+	int rc = 0;
+
+	(void)skipped;
+	if (f == NULL || !f->selected)
+		return 0;
+	for (size_t i = 0; rc == 0 && i < s->c->view.state.n; i++) {
+		const struct coffer_rec *r = &s->c->view.state.v[i];
+		struct coffer_message_rec rec;
+		struct coffer_export_msg m;
+		struct src_msg src;
+		uint32_t uid;
+
+		if (r->db != COFFER_DB_MESSAGES || r->klen != COFFER_KEY_MESSAGE ||
+		    coffer_get_u32be(r->key + COFFER_ID_BYTES) != f->fid)
+			continue;
+		uid = coffer_get_u32be(r->key + COFFER_ID_BYTES + 4);
+		if (s->o->uid && uid != s->o->uid)
+			continue;
+		rc = coffer_message_rec_decode(r->val, r->vlen, &rec);
+		coffer_buf_reset(&unique);
+		if (rc == 0)
+			rc = coffer_message_unique_name(&rec, s->c->acct, s->c->secret, &unique);
+		if (rc == 0)
+			rc = src_open(s->c, rec.blob_id, &src);
+		if (rc == 0) {
+			m = (struct coffer_export_msg){ uid,          coffer_buf_str(&unique),
+				                        rec.flags,    rec.is_new,
+				                        rec.keywords, rec.internal_date,
+				                        rec.size,     snap_read,
+				                        src.reader };
+			rc = fn(&m, arg);
+			s->res->restored++;
+			s->res->bytes += rec.size;
+		}
+		src_close(&src);
+	}
+	coffer_buf_free(&unique);
+	return rc;
+}
+
+int coffer_restore_export(struct coffer_store *st, const struct coffer_restore_opts *o,
+                          const char *dir, const char *tar, struct coffer_restore_result *res)
+{
+	struct chosen c;
+	struct snap_src s = { &c, o, res };
+	struct coffer_export_source src;
+	struct coffer_export_stats stats;
+	int rc;
+
+	memset(res, 0, sizeof *res);
+	rc = choose(st, o, &c);
+	if (rc == 0) {
+		snprintf(res->snapshot, sizeof res->snapshot, "%s", c.id);
+		coffer_snapid_parse(c.id, &res->snapshot_time);
+		src = (struct coffer_export_source){ o->account, snap_folders, snap_messages, &s };
+		rc = dir ? coffer_export_dir_source(&src, dir, &stats)
+		         : coffer_export_tar_source(&src, tar, &stats);
+	}
+	if (rc == 0 && o->uid && res->restored == 0)
+		rc = check_uid_found(o, &c, 0);
+	chosen_free(&c);
+	return rc;
+}
+
 /* ---- into the live account ---- */
 
 struct pending {
@@ -610,10 +712,7 @@ int coffer_restore_into(struct coffer_store *st, const struct coffer_restore_opt
 			p->rec = rec;
 			p->rec.name_box = NULL;
 			p->unique = strdup(coffer_buf_str(&unique));
-			if (coffer_names_is_inbox(f->name))
-				rc = asprintf(&p->folder, "%s", coffer_buf_str(&into));
-			else
-				rc = asprintf(&p->folder, "%s/%s", coffer_buf_str(&into), f->name);
+			rc = asprintf(&p->folder, "%s/%s", coffer_buf_str(&into), f->name);
 			if (rc < 0 || p->unique == NULL) {
 				p->folder = NULL;
 				rc = coffer_err_set(COFFER_ENOMEM, "restore: out of memory");
@@ -864,6 +963,18 @@ int coffer_restore_all(const char *store_path, const char *key_file, const char 
 	snprintf(res->snapshot, sizeof res->snapshot, "%s", newest.id);
 	res->snapshot_time = newest.created_at;
 	rc = coffer_repo_get_keyring(repo, &ring, NULL, 0);
+	if (rc == 0) {
+		/* the store's parent directories, as a fresh host may lack them */
+		char *parent = strdup(store_path), *slash = parent ? strrchr(parent, '/') : NULL;
+
+		if (parent == NULL)
+			rc = coffer_err_set(COFFER_ENOMEM, "restore: out of memory");
+		else if (slash && slash != parent) {
+			*slash = '\0';
+			rc = coffer_io_mkdir_p(parent, 0700);
+		}
+		free(parent);
+	}
 	if (rc == 0)
 		rc = coffer_store_init_restore(store_path, key_file, newest.store_id, newest.index_key,
 		                               &st);

@@ -72,6 +72,13 @@ typedef int (*coffer_restore_fn)(const struct coffer_restore_msg *m, void *arg);
 int coffer_restore_walk(struct coffer_store *st, const struct coffer_restore_opts *o,
                         coffer_restore_fn fn, void *arg, struct coffer_restore_result *res);
 
+/* Writes the selection (as coffer_restore_walk) as a Maildir++ tree into
+ * directory dir, or as a tar archive to tar (exactly one is non-NULL), with
+ * the same layout and guarantees as `coffer export`; the live store is not
+ * touched. */
+int coffer_restore_export(struct coffer_store *st, const struct coffer_restore_opts *o,
+                          const char *dir, const char *tar, struct coffer_restore_result *res);
+
 /* Disaster recovery into a new store at store_path. */
 int coffer_restore_all(const char *store_path, const char *key_file, const char *from,
                        struct coffer_restore_result *res);

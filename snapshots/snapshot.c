@@ -215,6 +215,50 @@ static int clear_list(struct coffer_store *st, struct keylist *l, enum coffer_db
 	return rc;
 }
 
+/* ---- prune ---- */
+
+static int delete_all(const char *name, uint64_t size, void *arg)
+{
+	struct coffer_repo *r = arg;
+
+	return coffer_target_delete(r->target, name);
+}
+
+static int mark_unsnapped(const void *k, size_t kl, const void *v, size_t vl, void *arg)
+{
+	struct coffer_txn *t = arg;
+
+	return kl == COFFER_KEY_BLOB ? coffer_txn_put(t, COFFER_DB_UNSNAPPED, k, kl, "", 0, 0) : 0;
+}
+
+static int reset_txn(struct coffer_txn *t, void *arg)
+{
+	int rc = coffer_txn_del_prefix(t, COFFER_DB_SNAPFREED, NULL, 0, NULL);
+
+	return rc == 0 ? coffer_txn_scan(t, COFFER_DB_BLOBS, NULL, 0, mark_unsnapped, t) : rc;
+}
+
+/* Everything in the target but the marker, once no snapshot is left: the
+ * store's blobs are marked unsnapped first, so that a crash at any point
+ * leaves the next snapshot complete. */
+static int wipe(struct coffer_store *st, struct coffer_repo *repo, struct coffer_prune_result *res)
+{
+	int rc = coffer_index_update(coffer_store_index(st), reset_txn, NULL);
+
+	if (rc == 0)
+		rc = coffer_target_list(repo->target, "a/", delete_all, repo);
+	if (rc == 0)
+		rc = coffer_target_list(repo->target, "keyring/", delete_all, repo);
+	(void)res;
+	return rc;
+}
+
+static int any_object(const char *name, uint64_t size, void *arg)
+{
+	*(int *)arg = 1;
+	return 1;
+}
+
 /* ---- create ---- */
 
 struct create_ctx {
@@ -456,6 +500,17 @@ int coffer_snapshot_create(struct coffer_store *st, const char *target,
 		rc = coffer_repo_refresh(c.repo);
 	if (rc < 0)
 		goto out;
+	if (c.repo->n_ids == 0) {
+		/* a prune that wiped everything may have died half-way */
+		struct coffer_prune_result pr;
+		int leftovers = 0;
+
+		rc = coffer_target_list(c.repo->target, "a/", any_object, &leftovers);
+		if (rc == 0 && leftovers)
+			rc = wipe(st, c.repo, &pr);
+		if (rc < 0)
+			goto out;
+	}
 	if (c.repo->n_ids > 0) {
 		rc = coffer_repo_get_manifest(c.repo, c.repo->ids[c.repo->n_ids - 1], &prev);
 		if (rc < 0)
@@ -582,74 +637,71 @@ int coffer_snapshot_list(struct coffer_store *st, const char *target, coffer_sna
 	return rc;
 }
 
-/* ---- prune ---- */
-
-static int delete_all(const char *name, uint64_t size, void *arg)
-{
-	struct coffer_repo *r = arg;
-
-	return coffer_target_delete(r->target, name);
-}
-
-static int mark_unsnapped(const void *k, size_t kl, const void *v, size_t vl, void *arg)
-{
-	struct coffer_txn *t = arg;
-
-	return kl == COFFER_KEY_BLOB ? coffer_txn_put(t, COFFER_DB_UNSNAPPED, k, kl, "", 0, 0) : 0;
-}
-
-static int reset_txn(struct coffer_txn *t, void *arg)
-{
-	int rc = coffer_txn_del_prefix(t, COFFER_DB_SNAPFREED, NULL, 0, NULL);
-
-	return rc == 0 ? coffer_txn_scan(t, COFFER_DB_BLOBS, NULL, 0, mark_unsnapped, t) : rc;
-}
-
 int coffer_snapshot_prune(struct coffer_store *st, const char *target, int64_t now,
                           struct coffer_prune_result *res)
 {
 	struct coffer_repo *repo = NULL;
 	int64_t keep = (int64_t)coffer_store_config(st)->data_retention_days * COFFER_NS_PER_DAY;
 	char name[64];
-	int rc;
+	size_t expired = 0;
+	int rc, leftovers = 0;
 
+	/*
+	 * Order, oldest first, for each expired snapshot P: delete P's own
+	 * freed list (objects that only snapshots older than P held: all gone
+	 * already), then snap/P (the commit point: P stops being a restore
+	 * point). Last, the oldest retained snapshot's freed list (objects only
+	 * the expired ones held). Every step may be repeated, so a crash between
+	 * any two loses nothing and leaves no retained snapshot incomplete.
+	 */
 	memset(res, 0, sizeof *res);
 	rc = coffer_repo_open(st, target, 0, &repo);
 	if (rc == 0)
 		rc = coffer_repo_lock(repo, st);
 	if (rc == 0)
 		rc = coffer_repo_recover(repo);
-	for (size_t i = 0; rc == 0 && i < repo->n_ids; i++) {
-		int64_t created;
+	for (size_t i = 0; rc == 0 && i <= repo->n_ids; i++) {
+		struct coffer_manifest m;
+		int64_t created = 0;
+		int is_expired;
 
-		rc = coffer_snapid_parse(repo->ids[i], &created);
-		if (rc < 0 || created >= now - keep) {
+		if (i < repo->n_ids) {
+			rc = coffer_snapid_parse(repo->ids[i], &created);
+			if (rc < 0)
+				break;
+		}
+		is_expired = i < repo->n_ids && created < now - keep;
+		if (i == repo->n_ids)
+			break;
+		rc = coffer_repo_get_manifest(repo, repo->ids[i], &m);
+		for (uint32_t f = 0; rc == 0 && f < m.n_freed; f++) {
+			if (coffer_target_exists(repo->target, m.freed[f], NULL) > 0) {
+				rc = coffer_target_delete(repo->target, m.freed[f]);
+				res->objects_deleted++;
+			}
+		}
+		if (rc == 0)
+			coffer_manifest_free(&m);
+		if (rc < 0 || !is_expired) {
 			res->kept = (uint32_t)(repo->n_ids - i);
 			break;
 		}
-		if (i + 1 < repo->n_ids) {
-			struct coffer_manifest next;
-
-			rc = coffer_repo_get_manifest(repo, repo->ids[i + 1], &next);
-			for (uint32_t f = 0; rc == 0 && f < next.n_freed; f++) {
-				rc = coffer_target_delete(repo->target, next.freed[f]);
-				res->objects_deleted++;
-			}
-			if (rc == 0)
-				coffer_manifest_free(&next);
-		} else {
-			/* the newest expired too: nothing is retained any more */
-			rc = coffer_target_list(repo->target, "a/", delete_all, repo);
-			if (rc == 0)
-				rc = coffer_target_list(repo->target, "keyring/", delete_all, repo);
-			if (rc == 0)
-				rc = coffer_index_update(coffer_store_index(st), reset_txn, NULL);
-		}
+		rc = coffer_target_sync(repo->target);
 		snprintf(name, sizeof name, "snap/%s", repo->ids[i]);
 		if (rc == 0)
 			rc = coffer_target_delete(repo->target, name);
-		if (rc == 0)
+		if (rc == 0) {
 			res->pruned++;
+			expired++;
+		}
+	}
+	if (rc == 0 && expired == repo->n_ids) {
+		/* no snapshot left: whatever remains is unreferenced */
+		rc = coffer_target_list(repo->target, "a/", any_object, &leftovers);
+		if (rc == 0 && !leftovers)
+			rc = coffer_target_list(repo->target, "keyring/", any_object, &leftovers);
+		if (rc == 0 && (leftovers || expired))
+			rc = wipe(st, repo, res);
 	}
 	if (rc == 0)
 		rc = coffer_target_sync(repo->target);

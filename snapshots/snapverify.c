@@ -133,10 +133,91 @@ static void check_blob(struct ctx *c, const char *snap, const char *acct_name,
 	}
 	if (rc < 0)
 		problem(c, snap, acct_name, name, coffer_errmsg());
-	else if (total != size)
+	else if (size != UINT64_MAX && total != size)
 		problem(c, snap, acct_name, name, "blob size differs from its record");
 	coffer_blob_reader_free(&r);
 	close(fd);
+}
+
+/* COFFER_BLOB_CONTROL if the blob's header opens as a control file, else
+ * COFFER_BLOB_MESSAGE (a damaged blob is then reported as a message). */
+static uint8_t probe_kind(struct ctx *c, const char *name, const unsigned char *acct,
+                          const unsigned char *blob, const struct coffer_acct_secret *secret)
+{
+	struct coffer_blob_ids ids;
+	struct coffer_blob_reader *r = NULL;
+	uint8_t kind = COFFER_BLOB_MESSAGE;
+	int fd;
+
+	if (coffer_target_open_read(c->repo->target, name, &fd) < 0)
+		return kind;
+	memcpy(ids.account_id, acct, COFFER_ID_BYTES);
+	memcpy(ids.blob_id, blob, COFFER_ID_BYTES);
+	ids.kind = COFFER_BLOB_CONTROL;
+	if (coffer_blob_reader_open(fd, &ids, secret, &r) == 0)
+		kind = COFFER_BLOB_CONTROL;
+	coffer_blob_reader_free(&r);
+	close(fd);
+	coffer_err_clear();
+	return kind;
+}
+
+struct listing {
+	struct ctx *c;
+	const struct coffer_snap_account *a;
+	const char *acct_name;
+	const struct coffer_acct_secret *secret;
+};
+
+static int check_listed_blob(const char *name, uint64_t size, void *arg)
+{
+	struct listing *l = arg;
+	const char *leaf = strrchr(name, '/');
+	unsigned char id[COFFER_ID_BYTES];
+	if (leaf == NULL || strlen(leaf + 1) != 2 * COFFER_ID_BYTES)
+		return 0;
+	for (unsigned i = 0; i < COFFER_ID_BYTES; i++) {
+		unsigned v;
+
+		if (sscanf(leaf + 1 + 2 * i, "%2x", &v) != 1)
+			return 0;
+		id[i] = (unsigned char)v;
+	}
+	/* no record says its kind or size: it is whichever kind opens */
+	check_blob(l->c, l->a->full_at, l->acct_name, l->a->id, id, UINT64_MAX,
+	           probe_kind(l->c, name, l->a->id, id, l->secret), l->secret);
+	return 0;
+}
+
+/* The account's full state cannot be read: its reverse deltas and blob
+ * objects are still checked, one by one. */
+static void check_without_state(struct ctx *c, const struct coffer_snap_account *a,
+                                const char *acct_name, const struct coffer_acct_secret *secret)
+{
+	struct listing l = { c, a, acct_name, secret };
+	struct coffer_buf pt = COFFER_BUF_INIT;
+	char name[128], prefix[2 * COFFER_ID_BYTES + 8];
+
+	for (uint32_t i = 0; i < a->n_revs; i++) {
+		struct coffer_state rev;
+
+		if (strcmp(a->revs[i], c->repo->ids[0]) <= 0)
+			continue;
+		coffer_repo_obj_name(name, sizeof name, a->id, "rev", a->revs[i]);
+		c->stats->objects++;
+		coffer_buf_reset(&pt);
+		if (coffer_repo_get_sealed(c->repo, name, COFFER_OBJ_REV, secret->data_key, &pt) < 0 ||
+		    coffer_state_decode(pt.data, pt.len, &rev) < 0) {
+			problem(c, a->revs[i], acct_name, name, coffer_errmsg());
+			continue;
+		}
+		coffer_state_free(&rev);
+	}
+	coffer_buf_free(&pt);
+	memcpy(prefix, "a/", 2);
+	coffer_hex(prefix + 2, a->id, COFFER_ID_BYTES);
+	strcat(prefix, "/b/");
+	coffer_target_list(c->repo->target, prefix, check_listed_blob, &l);
 }
 
 static void check_account(struct ctx *c, const struct coffer_manifest *newest,
@@ -178,7 +259,9 @@ static void check_account(struct ctx *c, const struct coffer_manifest *newest,
 	if (rc == 0)
 		rc = coffer_state_decode(pt.data, pt.len, &state);
 	if (rc < 0) {
+		/* without the state, check what the manifest and the listing name */
 		problem(c, a->full_at, acct_name, name, coffer_errmsg());
+		check_without_state(c, a, acct_name, secret);
 		goto out;
 	}
 	rc = collect_blobs(&set, &state, a->full_at);

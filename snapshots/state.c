@@ -101,7 +101,8 @@ static int cmp_void(const void *a, const void *b)
 
 void coffer_state_sort(struct coffer_state *s)
 {
-	qsort(s->v, s->n, sizeof *s->v, cmp_void);
+	if (s->n > 1)
+		qsort(s->v, s->n, sizeof *s->v, cmp_void);
 }
 
 struct dump_args {

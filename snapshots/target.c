@@ -4,7 +4,9 @@
  * Layout: DIR/<object name>, directories made as needed (0700), files 0600.
  * A put goes to DIR/.tmp/<random> and is renamed into place with
  * RENAME_NOREPLACE semantics (link + unlink), so a name is never replaced.
- * Leftover .tmp files (a crash mid-put) are removed at open.
+ * Leftover .tmp files (a crash mid-put) are removed by
+ * coffer_target_clean_tmp(), which only a writer holding the store's
+ * snapshot lock may call (another process may be writing them).
  *
  * Listing walks the directories under the prefix's directory part and sorts
  * names, so the result is independent of readdir order.
@@ -55,7 +57,7 @@ static int bad_name(const char *name)
 	(void)name;
 }
 
-static void clean_tmp(struct coffer_target *t)
+void coffer_target_clean_tmp(struct coffer_target *t)
 {
 	DIR *d;
 	struct dirent *e;
@@ -104,7 +106,6 @@ int coffer_target_open(const char *path, int create, struct coffer_target **t_r)
 		coffer_target_close(&t);
 		return rc;
 	}
-	clean_tmp(t);
 	*t_r = t;
 	return 0;
 }
@@ -404,7 +405,7 @@ int coffer_target_list(struct coffer_target *t, const char *prefix, coffer_targe
 		dir[0] = '\0';
 	rc = walk_dir(t, dir, &w);
 	free(dir);
-	if (rc == 0)
+	if (rc == 0 && w.n > 1)
 		qsort(w.v, w.n, sizeof *w.v, by_name);
 	for (size_t i = 0; rc == 0 && i < w.n; i++) {
 		if (strncmp(w.v[i].name, prefix, plen) != 0)

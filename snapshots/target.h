@@ -47,6 +47,10 @@ int coffer_target_exists(struct coffer_target *t, const char *name, uint64_t *si
  * repeated after crashes). */
 int coffer_target_delete(struct coffer_target *t, const char *name);
 
+/* Removes temporary files left by puts that a crash interrupted. Only a
+ * writer holding the snapshot lock may call it. */
+void coffer_target_clean_tmp(struct coffer_target *t);
+
 /* Calls fn for every object whose name starts with prefix, in name order.
  * fn returns 0 to go on, > 0 to stop, < 0 to stop with that error. */
 typedef int (*coffer_target_list_fn)(const char *name, uint64_t size, void *arg);

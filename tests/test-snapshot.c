@@ -1116,10 +1116,8 @@ static void test_simulation(void)
 		o.uid = want.uid;
 		rc = coffer_restore_into(st, &o, &res);
 		coffer_clock_format_date(snap_time(34), date);
-		if (want.folder == 0)
-			snprintf(dest, sizeof dest, "Restored/%s", date);
-		else
-			snprintf(dest, sizeof dest, "Restored/%s/%s", date, folder_names[want.folder]);
+		/* Restored/<date>/<original folder>, INBOX included (issue 5) */
+		snprintf(dest, sizeof dest, "Restored/%s/%s", date, folder_names[want.folder]);
 		ok(rc == 0 && res.restored == 1 && res.present == 0,
 		   "restore --uid %u of %s as of day 34 into the live account (rc %d, restored %llu, "
 		   "into %s)", want.uid, folder_names[want.folder], rc,

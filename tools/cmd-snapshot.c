@@ -322,9 +322,17 @@ static int run_restore(struct cli *cli, int argc, char **argv)
 	}
 	if ((rc = cli_open_store(cli)) != 0)
 		return rc;
-	if (o.to || o.tar)
-		return cli_usage_error("restore", "--to and --tar are not available in this version; "
-		                                  "restore --into a folder and export it");
+	if (o.to || o.tar) {
+		rc = coffer_restore_export(cli->st, &ro, o.to, o.tar, &res);
+		if (rc < 0)
+			return cli_fail(rc);
+		coffer_clock_format(res.snapshot_time, when);
+		fprintf(o.tar && strcmp(o.tar, "-") == 0 ? stderr : stdout,
+		        "wrote %llu messages in %llu folders from snapshot %s (%s) to %s\n",
+		        (unsigned long long)res.restored, (unsigned long long)res.folders, res.snapshot,
+		        when, o.to ? o.to : o.tar);
+		return 0;
+	}
 	rc = coffer_restore_into(cli->st, &ro, &res);
 	if (rc < 0)
 		return cli_fail(rc);
@@ -349,11 +357,13 @@ static int run_restore(struct cli *cli, int argc, char **argv)
 }
 
 const struct cli_cmd cmd_restore = {
-	"restore", "NAME --as-of WHEN [--folder F] [--uid N] [--into FOLDER] [--target DIR] | --all --from TARGET",
+	"restore", "NAME --as-of WHEN [--folder F] [--uid N] [(--into FOLDER | --to DIR | --tar FILE)] [--target DIR] | --all --from TARGET",
 	"Restores mail from the newest snapshot taken at or before WHEN (a date or a time).\n"
 	"By default (and with --into), messages go into the live account under a new folder\n"
 	"Restored/<snapshot date>/<original folder>, keeping flags, keywords and internal\n"
-	"dates; live mail is never overwritten or duplicated.\n"
+	"dates; live mail is never overwritten or duplicated. --to DIR and --tar FILE\n"
+	"(\"-\": stdout; .zst: zstd) write the selection as a Maildir++ tree instead, like\n"
+	"coffer export, without touching the live store.\n"
 	"--all --from TARGET rebuilds a whole store (given by --store, which must not exist\n"
 	"or be empty) from the newest snapshot, with only the target and --key-file.",
 	run_restore,
