@@ -126,10 +126,10 @@ int coffer_message_add_txn(struct coffer_txn *t, struct coffer_store *st, const 
 	if (rc < 0)
 		goto out;
 	rc = coffer_account_touch_txn(t, m->acct);
-	if (rc == 0) {
+	if (rc == 0 && fid_r)
 		*fid_r = fid;
+	if (rc == 0 && uid_r)
 		*uid_r = uid;
-	}
 out:
 	coffer_buf_free(&val);
 	coffer_buf_free(&box);

@@ -42,7 +42,7 @@ struct coffer_message_new {
 /* In a write transaction: checks the account is active (name is used in the
  * errors), resolves or creates the folder (boxing a new folder name with
  * secret, or sealing it when secret is NULL), allocates the uid and stores
- * the records. */
+ * the records. fid_r and uid_r may be NULL. */
 int coffer_message_add_txn(struct coffer_txn *t, struct coffer_store *st, const char *name,
                            const struct coffer_message_new *m,
                            const struct coffer_acct_secret *secret, uint32_t *fid_r,
