@@ -7,6 +7,7 @@
 #include "engine/clock.h"
 #include "engine/errors.h"
 #include "engine/io.h"
+#include "engine/log.h"
 #include "engine/names.h"
 #include "policy/audit.h"
 #include "policy/report.h"
@@ -115,14 +116,11 @@ static void on_signal(int sig)
 	stop_requested = 1;
 }
 
+/* One line per job, with its figures: "<6>worker: snapshot: ..." under
+ * journald, "coffer: info: worker: snapshot: ..." elsewhere (engine/log.h). */
 static void log_line(const char *line, void *arg)
 {
-	char t[COFFER_CLOCK_ISO_MAX];
-	int64_t now = 0;
-
-	coffer_clock_now(&now);
-	coffer_clock_format(now, t);
-	fprintf(stderr, "%s coffer worker: %s\n", t, line);
+	coffer_log(COFFER_LOG_INFO, "worker: %s", line);
 }
 
 static int run_worker(struct cli *cli, int argc, char **argv)
@@ -153,7 +151,8 @@ static int run_worker(struct cli *cli, int argc, char **argv)
 				close(fd);
 				return cli_fail(rc);
 			}
-			fprintf(stderr, "coffer worker: %s (retrying in 5 minutes)\n", coffer_errmsg());
+			coffer_log(COFFER_LOG_ERROR, "worker: %s (retrying in 5 minutes)",
+			           coffer_errmsg());
 			res.next_due = now + 300 * COFFER_NS_PER_SEC;
 		}
 		if (o.once || stop_requested)

@@ -1,7 +1,8 @@
 /*
  * out.c: error reporting, exit codes and output helpers for `coffer`
- * (see out.h). The exit-code table here is the one docs/exit-codes.md
- * documents.
+ * (see out.h). The exit-code table here (cli_exit_statuses, which the man
+ * pages print) is the one docs/exit-codes.md documents; the install test
+ * checks that the two list the same codes.
  */
 #include "out.h"
 
@@ -13,6 +14,31 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+
+const struct cli_exit_status cli_exit_statuses[] = {
+	{ EXIT_OK_, "EX_OK", "success; for coffer deliver, the message is durably stored" },
+	{ EXIT_DAMAGE, NULL,
+	  "damage found (e.g. a blob fails authentication or is truncated), or generic failure" },
+	{ EXIT_USAGE, "EX_USAGE",
+	  "bad usage: unknown option or subcommand, missing argument, invalid account or folder "
+	  "name, invalid uid" },
+	{ EXIT_DATAERR, "EX_DATAERR",
+	  "malformed input: what deliver read is not a message (empty input included)" },
+	{ EXIT_NOINPUT, "EX_NOINPUT", "a missing input file, or a missing store or key file" },
+	{ EXIT_NOUSER, "EX_NOUSER",
+	  "unknown account, or an account that is terminated (deliveries and access refused)" },
+	{ EXIT_CANTCREAT, "EX_CANTCREAT",
+	  "refusing to overwrite (init on an existing store or key file)" },
+	{ EXIT_IOERR, "EX_IOERR", "I/O error" },
+	{ EXIT_TEMPFAIL, "EX_TEMPFAIL",
+	  "temporary failure (a lock is busy, the disk is full): try again later" },
+	{ EXIT_NOPERM, "EX_NOPERM",
+	  "permission: the key file is group- or world-readable, or unreadable" },
+	{ EXIT_CONFIG, "EX_CONFIG", "configuration error (coffer.conf)" },
+	{ EXIT_SHREDDED, NULL,
+	  "the account was shredded (its keys are destroyed; its mail is gone for good)" },
+	{ 0, NULL, NULL },
+};
 
 int cli_exit_code(int rc)
 {

@@ -31,6 +31,16 @@ enum {
 	EXIT_SHREDDED = 79,
 };
 
+/* The exit codes every command shares, as docs/exit-codes.md lists them
+ * (the man pages print this table): the code, its sysexits(3) name or NULL,
+ * and its meaning. Ends with an entry whose meaning is NULL. */
+struct cli_exit_status {
+	int code;
+	const char *name;
+	const char *meaning;
+};
+extern const struct cli_exit_status cli_exit_statuses[];
+
 struct cli {
 	const char *prog;       /* "coffer" */
 	const char *store_path; /* --store, $COFFER_STORE, default */
