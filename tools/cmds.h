@@ -43,6 +43,12 @@ struct cli_opt {
 	int has_arg;
 	int val;
 };
+/* Parses the global options (--store, --key-file, and their environment
+ * defaults) into cli. Returns the index of the subcommand (argc if none), or
+ * minus the index of an option it does not handle (--help, --version,
+ * unknown ones). */
+int cli_globals(int argc, char **argv, struct cli *cli);
+
 int cli_parse(const struct cli_cmd *cmd, int argc, char **argv, const struct cli_opt *opts,
               int (*handler)(int opt, const char *arg, void *ctx), void *ctx, int *json_r,
               char **positional, int max);

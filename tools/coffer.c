@@ -385,52 +385,39 @@ int main(int argc, char **argv)
 {
 	struct cli cli = { "coffer", NULL, NULL, NULL };
 	struct rlimit no_core = { 0, 0 };
-	int i = 1, rc;
+	int i, rc;
 
 	/* Key material must never reach a core file. */
 	setrlimit(RLIMIT_CORE, &no_core);
-	cli.store_path = getenv("COFFER_STORE");
-	if (cli.store_path == NULL || !*cli.store_path)
-		cli.store_path = COFFER_DEFAULT_STORE;
-	cli.key_file = getenv("COFFER_KEY_FILE");
-	if (cli.key_file && !*cli.key_file)
-		cli.key_file = NULL;
+	i = cli_globals(argc, argv, &cli);
+	if (i < 0) {
+		const char *a = argv[-i];
 
-	while (i < argc && argv[i][0] == '-') {
-		const char *a = argv[i];
-
+		i = -i;
 		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
 			usage(stdout);
 			return 0;
-		} else if (!strcmp(a, "--version")) {
+		}
+		if (!strcmp(a, "--version")) {
 			printf("coffer %s\n", COFFER_VERSION);
 			return 0;
-		} else if (!strcmp(a, "--man")) {
-			/* hidden: the build generates the man pages with it */
-			if (i + 2 < argc) {
-				fprintf(stderr, "coffer: --man takes at most one subcommand\n");
-				return EXIT_USAGE;
-			}
-			rc = run_man(i + 1 < argc ? argv[i + 1] : NULL);
-			if (fflush(stdout) != 0 && rc == 0) {
-				fprintf(stderr, "coffer: cannot write the output\n");
-				rc = EXIT_IOERR;
-			}
-			return rc;
-		} else if (!strncmp(a, "--store=", 8)) {
-			cli.store_path = a + 8;
-		} else if (!strcmp(a, "--store") && i + 1 < argc) {
-			cli.store_path = argv[++i];
-		} else if (!strncmp(a, "--key-file=", 11)) {
-			cli.key_file = a + 11;
-		} else if (!strcmp(a, "--key-file") && i + 1 < argc) {
-			cli.key_file = argv[++i];
-		} else {
+		}
+		if (strcmp(a, "--man") != 0) {
 			fprintf(stderr, "coffer: unknown or incomplete global option %s (see coffer --help)\n",
 			        a);
 			return EXIT_USAGE;
 		}
-		i++;
+		/* hidden: the build generates the man pages with it */
+		if (i + 2 < argc) {
+			fprintf(stderr, "coffer: --man takes at most one subcommand\n");
+			return EXIT_USAGE;
+		}
+		rc = run_man(i + 1 < argc ? argv[i + 1] : NULL);
+		if (fflush(stdout) != 0 && rc == 0) {
+			fprintf(stderr, "coffer: cannot write the output\n");
+			rc = EXIT_IOERR;
+		}
+		return rc;
 	}
 	if (i == argc) {
 		usage(stderr);
