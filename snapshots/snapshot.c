@@ -40,7 +40,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define CLEAR_BATCH 10000
+#define CLEAR_BATCH 2000 /* short write transactions: deliveries wait on them */
 
 struct keylist {
 	unsigned char (*v)[COFFER_KEY_BLOB];
