@@ -21,6 +21,7 @@
 #include <pthread.h>
 #include <sodium.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* 1. init, secure memory, randomness, constant-time compare */
@@ -377,4 +378,45 @@ int coffer_box_open(struct coffer_buf *out, const unsigned char *box, size_t n,
 	}
 	return coffer_err_set(COFFER_ECORRUPT, "crypto: unknown account box type %u",
 	                      (unsigned)box[0]);
+}
+
+int coffer_crypto_argon2_check(const char *hash)
+{
+	const char *m = strstr(hash, "$m=");
+	unsigned long kib;
+	char *end;
+	int rc;
+
+	if (strncmp(hash, "$argon2id$", 10) != 0 && strncmp(hash, "$argon2i$", 9) != 0)
+		return coffer_err_set(COFFER_EINVAL, "crypto: not an argon2id or argon2i hash");
+	if (m == NULL)
+		m = strstr(hash, ",m=") ? strstr(hash, ",m=") : strstr(hash, "$m=");
+	if (m == NULL)
+		return coffer_err_set(COFFER_EINVAL, "crypto: the argon2 hash has no memory cost");
+	kib = strtoul(m + 3, &end, 10);
+	if (end == m + 3 || kib == 0 || kib > COFFER_ARGON2_MAX_KIB)
+		return coffer_err_set(COFFER_EINVAL,
+		                      "crypto: the argon2 hash's memory cost is out of range (1 KiB to "
+		                      "1 GiB)");
+	/* -1: not a string this algorithm can read */
+	if (hash[7] == 'i' && hash[8] == 'd')
+		rc = crypto_pwhash_argon2id_str_needs_rehash(hash, crypto_pwhash_argon2id_OPSLIMIT_MIN,
+		                                             crypto_pwhash_argon2id_MEMLIMIT_MIN);
+	else
+		rc = crypto_pwhash_argon2i_str_needs_rehash(hash, crypto_pwhash_argon2i_OPSLIMIT_MIN,
+		                                            crypto_pwhash_argon2i_MEMLIMIT_MIN);
+	if (rc < 0)
+		return coffer_err_set(COFFER_EINVAL, "crypto: the argon2 hash is malformed");
+	return 0;
+}
+
+int coffer_crypto_argon2_verify(const char *hash, const char *pw, size_t n)
+{
+	int rc = coffer_crypto_argon2_check(hash);
+
+	if (rc < 0)
+		return rc;
+	if (strncmp(hash, "$argon2id$", 10) == 0)
+		return crypto_pwhash_argon2id_str_verify(hash, pw, n) == 0 ? 1 : 0;
+	return crypto_pwhash_argon2i_str_verify(hash, pw, n) == 0 ? 1 : 0;
 }

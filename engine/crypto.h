@@ -72,6 +72,18 @@ int coffer_crypto_seal_open(unsigned char *pt, const unsigned char *ct, size_t c
                             const unsigned char pk[COFFER_PK_BYTES], const unsigned char *sk);
 
 /*
+ * argon2id / argon2i password hashes (PHC strings "$argon2id$v=19$m=...,t=...,
+ * p=...$salt$hash"), for migrated passwords; libcrypt cannot verify them.
+ * A string asking for more than COFFER_ARGON2_MAX_KIB of memory is refused
+ * (COFFER_EINVAL) rather than allowed to exhaust the host.
+ * check: 0 if the string is one libsodium can verify, else COFFER_EINVAL.
+ * verify: 1 if pw matches, 0 if not, COFFER_EINVAL if the string is bad.
+ */
+#define COFFER_ARGON2_MAX_KIB (1024u * 1024u)
+int coffer_crypto_argon2_check(const char *hash);
+int coffer_crypto_argon2_verify(const char *hash, const char *pw, size_t n);
+
+/*
  * An account's secret keys, unwrapped. Always allocated with
  * coffer_acct_secret_new() (secure memory) and released with
  * coffer_acct_secret_free(), which wipes it.

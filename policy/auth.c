@@ -124,8 +124,8 @@ int coffer_auth_check_hash(const char *hash)
 	int rc;
 
 	if (!strncmp(hash, "$argon2", 7))
-		return coffer_err_set(COFFER_EINVAL, "auth: argon2 hashes cannot be verified by this "
-		                                     "system's libcrypt; reset the password instead");
+		return n > COFFER_AUTH_HASH_MAX ? coffer_err_set(COFFER_EINVAL, "auth: hash too long")
+		                                : coffer_crypto_argon2_check(hash);
 	if (n == 0 || n > COFFER_AUTH_HASH_MAX || !is_supported_prefix(hash))
 		return coffer_err_set(COFFER_EINVAL, "auth: not a bcrypt ($2b$) or yescrypt ($y$) hash");
 	for (size_t i = 0; i < n; i++) {
@@ -151,9 +151,9 @@ int coffer_auth_verify_hash(const char *pw, size_t n, const char *hash)
 	size_t hl = strlen(hash);
 	int rc, match;
 
+	/* argon2: libcrypt cannot, libsodium can */
 	if (!strncmp(hash, "$argon2", 7))
-		return coffer_err_set(COFFER_EINVAL, "auth: argon2 hashes cannot be verified by this "
-		                                     "system's libcrypt");
+		return coffer_crypto_argon2_verify(hash, pw, n);
 	out = coffer_secure_alloc(COFFER_AUTH_HASH_MAX + 1);
 	if (out == NULL)
 		return coffer_err_set(COFFER_ENOMEM, "auth: cannot allocate secure memory");

@@ -19,6 +19,7 @@
 #include "engine/events.h"
 
 #include <crypt.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,10 +71,25 @@ static void hashing(void)
 	ok(coffer_auth_check_hash(hash) == 0 && coffer_auth_verify_hash(CANARY, strlen(CANARY),
 	                                                                 hash) == 1,
 	   "$2y$ bcrypt imported and verified");
-	rc = coffer_auth_check_hash("$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo");
+	/* argon2id (libsodium verifies what libcrypt cannot) */
+	{
+		char a2[crypto_pwhash_argon2id_STRBYTES];
+
+		ok(crypto_pwhash_argon2id_str(a2, CANARY, strlen(CANARY),
+		                              crypto_pwhash_argon2id_OPSLIMIT_MIN,
+		                              crypto_pwhash_argon2id_MEMLIMIT_MIN) == 0,
+		   "an argon2id hash made with libsodium");
+		ok(coffer_auth_check_hash(a2) == 0 &&
+		   coffer_auth_verify_hash(CANARY, strlen(CANARY), a2) == 1 &&
+		   coffer_auth_verify_hash("nope", 4, a2) == 0,
+		   "argon2id imported, verifies the right password, rejects a wrong one");
+	}
+	rc = coffer_auth_check_hash("$argon2id$v=19$m=4194304,t=3,p=4$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo");
 	ok(rc == COFFER_EINVAL && strstr(coffer_errmsg(), "argon2") != NULL &&
 	   strstr(coffer_errmsg(), "c2FsdHNhbHQ") == NULL,
-	   "argon2id import refused with a clear message (not repeating the hash)");
+	   "an argon2id hash asking for 4 GiB is refused with a clear message (not repeating it)");
+	ok(coffer_auth_check_hash("$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo") ==
+	   COFFER_EINVAL, "a malformed argon2id hash (short digest) is refused");
 	ok(coffer_auth_check_hash("$2b$12$tooshort") == COFFER_EINVAL, "malformed bcrypt refused");
 	ok(coffer_auth_check_hash("plaintext") == COFFER_EINVAL, "plain text refused");
 	ok(coffer_auth_check_hash("$1$abc$def") == COFFER_EINVAL, "md5-crypt refused");
@@ -297,7 +313,7 @@ static void accounts(void)
 		coffer_secure_free(h);
 	}
 	ok(coffer_auth_set_password(st, ALICE, strlen(ALICE), NULL, 0, "$argon2id$v=19$x") ==
-	   COFFER_EINVAL, "argon2 import refused");
+	   COFFER_EINVAL, "a malformed argon2 import is refused");
 }
 
 struct purge_args {
