@@ -34,6 +34,8 @@ SRC=$COFFER_SOURCE_ROOT
 D=$T_TMP/destdir
 
 # ---- install ----
+# --no-rebuild: the build is complete before tests run (scripts/test.sh builds
+# every target first), and a test must not start ninja in a shared build dir.
 meson install -C "$BUILD" --no-rebuild --quiet --destdir "$D" >"$T_TMP/install.log" 2>&1
 st=$?
 ok $st "meson install --destdir succeeds"
@@ -44,7 +46,7 @@ eval "$(meson introspect "$BUILD" --buildoptions --projectinfo 2>/dev/null | pyt
 import json, sys, shlex
 j = json.load(sys.stdin)
 o = {x["name"]: x["value"] for x in j["buildoptions"]}
-for k in ("prefix", "bindir", "libdir", "includedir", "mandir", "datadir"):
+for k in ("prefix", "bindir", "libdir", "libexecdir", "includedir", "mandir", "datadir"):
     print("OPT_%s=%s" % (k, shlex.quote(str(o[k]))))
 print("OPT_unitdir=%s" % shlex.quote(str(o.get("systemdsystemunitdir", ""))))
 print("OPT_sanitize=%s" % shlex.quote(str(o.get("b_sanitize", "none"))))
@@ -72,10 +74,19 @@ fi
 
 # ---- the command ----
 [ -x "$BIN/coffer" ]; ok $? "coffer installed in $(under "$OPT_bindir")"
-out=$("$BIN/coffer" --version 2>&1)
+# bin/coffer runs deliver itself and execs libexec/coffer/coffer-full for the
+# rest, by its installed path, which under --destdir does not exist yet; so
+# --version is asked of the installed coffer-full, and the front end must
+# name that installed path.
+FULL=$(under "$OPT_libexecdir")/coffer/coffer-full
+[ -x "$D$FULL" ]; ok $? "coffer-full installed in $(dirname "$FULL")"
+out=$("$D$FULL" --version 2>&1)
 [ "$out" = "coffer $PROJECT_VERSION" ]
-ok $? "installed coffer --version prints the project version ($PROJECT_VERSION)" ||
+ok $? "installed coffer-full --version prints the project version ($PROJECT_VERSION)" ||
 	diag "got: $out"
+out=$(cd / && "$BIN/coffer" --version 2>&1)
+[ "$out" = "coffer $PROJECT_VERSION" ] || grep -qF "$FULL" <<<"$out"
+ok $? "the installed front end runs $FULL" || diag "got: $out"
 out=$("$COFFER_BIN" --version 2>&1)
 [ "$out" = "coffer $PROJECT_VERSION" ]
 ok $? "built coffer --version prints the project version" || diag "got: $out"
