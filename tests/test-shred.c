@@ -17,7 +17,9 @@
  *   test-shred accounts STORE KEYFILE PREFIX N          add PREFIXi@bench.test
  *   test-shred events STORE KEYFILE PREFIX NACCT N FROM_S STEP_S
  *        N events spread round-robin over NACCT accounts, times FROM_S + i*STEP_S
- *        (Unix seconds), sealed boxes, 50,000 per transaction
+ *        (Unix seconds), 50,000 per transaction; secretboxes under the
+ *        account keys of the first 64 accounts (as `coffer auth` writes
+ *        them), sealed boxes for the rest (as `coffer deliver` writes them)
  *   test-shred login STORE KEYFILE ACCOUNT               a successful IMAP login
  *        event at COFFER_NOW (what `coffer auth` records, without its slow
  *        password hashing)
@@ -113,9 +115,12 @@ static int helper_accounts(char **argv)
 	return rc < 0 ? 1 : 0;
 }
 
+#define EV_SECRETS 64
+
 struct ev_args {
 	unsigned char (*ids)[COFFER_ID_BYTES];
 	unsigned char (*pks)[COFFER_PK_BYTES];
+	struct coffer_acct_secret *secrets[EV_SECRETS];
 	long nacct, from, to;
 	int64_t t0, step;
 };
@@ -127,9 +132,21 @@ static int events_txn(struct coffer_txn *t, void *arg)
 
 	for (long i = a->from; rc == 0 && i < a->to; i++) {
 		long k = i % a->nacct;
+		struct coffer_event ev;
 
-		rc = coffer_events_record_delivery_txn(t, a->ids[k], a->pks[k],
-		                                       a->t0 + (int64_t)i * a->step, 1000, "INBOX", 5);
+		if (k < EV_SECRETS && a->secrets[k]) {
+			memset(&ev, 0, sizeof ev);
+			ev.type = COFFER_EVENT_LOGIN;
+			ev.at = a->t0 + (int64_t)i * a->step;
+			ev.service = COFFER_SVC_IMAP;
+			ev.reason = COFFER_REASON_BAD_PASSWORD;
+			ev.label = "";
+			rc = coffer_events_record_txn(t, a->ids[k], a->pks[k], a->secrets[k], &ev);
+		} else {
+			rc = coffer_events_record_delivery_txn(t, a->ids[k], a->pks[k],
+			                                       a->t0 + (int64_t)i * a->step, 1000,
+			                                       "INBOX", 5);
+		}
 	}
 	return rc;
 }
@@ -152,6 +169,8 @@ static int ids_txn(struct coffer_txn *t, void *arg)
 		rc = coffer_account_lookup_txn(t, a->st, name, a->ev->ids[i], &rec);
 		if (rc == 0)
 			memcpy(a->ev->pks[i], rec.pk, COFFER_PK_BYTES);
+		if (rc == 0 && i < EV_SECRETS)
+			rc = coffer_account_unlock(a->st, a->ev->ids[i], &rec, &a->ev->secrets[i]);
 	}
 	return rc;
 }
@@ -183,6 +202,8 @@ static int helper_events(char **argv)
 	}
 	if (rc < 0)
 		fprintf(stderr, "events: %s\n", coffer_errmsg());
+	for (int i = 0; i < EV_SECRETS; i++)
+		coffer_acct_secret_free(&a.secrets[i]);
 	coffer_store_close(&st);
 	free(a.ids);
 	free(a.pks);
