@@ -111,6 +111,9 @@ static int res_txn(struct coffer_txn *t, void *arg)
 	struct mnt *m = r->m;
 	int rc;
 
+	rc = mnt_account_check_txn(t, m, r->a);
+	if (rc < 0)
+		return rc;
 	r->fid = COFFER_FOLDER_INBOX;
 	if (r->p.dir) {
 		rc = coffer_folder_resolve_txn(t, m->st, r->a->id, coffer_buf_str(&r->folder), 0, NULL,
@@ -187,15 +190,44 @@ static int resolve(struct mnt *m, const char *path, struct res *r)
 	return 0;
 }
 
-#define LOCKED(body)                                  \
-	do {                                          \
-		struct mnt *m = coffer_mnt;           \
-		int rc_;                              \
-		pthread_mutex_lock(&m->lock);         \
-		rc_ = (body);                         \
-		pthread_mutex_unlock(&m->lock);       \
-		return rc_;                           \
+/* The tree lock (mount-private.h), exclusive or as shared decides. */
+#define LOCKED_AS(shared, body)                                   \
+	do {                                                      \
+		struct mnt *m = coffer_mnt;                       \
+		int rc_;                                          \
+		if (shared)                                       \
+			pthread_rwlock_rdlock(&m->lock);          \
+		else                                              \
+			pthread_rwlock_wrlock(&m->lock);          \
+		rc_ = (body);                                     \
+		pthread_rwlock_unlock(&m->lock);                  \
+		return rc_;                                       \
 	} while (0)
+#define LOCKED(body) LOCKED_AS(0, body)
+
+/*
+ * Whether an operation of this kind on path only reads the tree's state
+ * (mount-private.h): messages in cur/ new/, directories (not control files
+ * at a mailbox's level, which are loaded into the table on first use).
+ * what: 'g' getattr, 'd' readdir, 'r' read.
+ */
+static int shared_path(const char *path, int what)
+{
+	struct coffer_mount_path p;
+
+	if (coffer_mount_path_parse(path, &p) < 0)
+		return 1; /* ENOENT */
+	switch (p.kind) {
+	case COFFER_MP_ROOT:
+	case COFFER_MP_ACCT:
+	case COFFER_MP_SUB:
+		return 1;
+	case COFFER_MP_FILE:
+		return what == 'r' ? p.sub != COFFER_MP_TMP : 1;
+	default:
+		return 0;
+	}
+}
 
 static void stat_dir(struct mnt *m, struct stat *st, int64_t mtime)
 {
@@ -263,11 +295,11 @@ static int do_getattr(struct mnt *m, const char *path, struct stat *st)
 		}
 		/* fall through */
 	case COFFER_MP_ACCT:
-		stat_dir(m, st, r.a->changed_at);
+		stat_dir(m, st, mnt_changed(r.a));
 		break;
 	case COFFER_MP_ENTRY:
 		if (r.is_folder) {
-			stat_dir(m, st, r.a->changed_at);
+			stat_dir(m, st, mnt_changed(r.a));
 			break;
 		}
 		rc = entry_file(m, &r, &f);
@@ -304,7 +336,7 @@ out:
 
 static int op_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
 {
-	LOCKED(do_getattr(m, path, st));
+	LOCKED_AS(shared_path(path, 'g'), do_getattr(m, path, st));
 }
 
 /* ---- readdir ---- */
@@ -448,7 +480,7 @@ out:
 static int op_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t off,
                       struct fuse_file_info *fi, enum fuse_readdir_flags flags)
 {
-	LOCKED(do_readdir(m, path, buf, filler));
+	LOCKED_AS(shared_path(path, 'd'), do_readdir(m, path, buf, filler));
 }
 
 /* ---- files: create, open, read, write ---- */
@@ -573,7 +605,7 @@ out:
 
 static int op_read(const char *path, char *buf, size_t size, off_t off, struct fuse_file_info *fi)
 {
-	LOCKED(do_read(m, path, buf, size, off));
+	LOCKED_AS(shared_path(path, 'r'), do_read(m, path, buf, size, off));
 }
 
 static int do_write(struct mnt *m, const char *path, const char *buf, size_t size, off_t off)
@@ -673,7 +705,7 @@ static int do_utimens(struct mnt *m, const char *path, const struct timespec tv[
 			struct msg_update u = { m, &r, ts_ns(&tv[1], r.rec.internal_date) };
 
 			rc = mnt_errno(coffer_index_update(coffer_store_index(m->st), msg_update_txn, &u));
-			r.a->changed_at = mnt_now();
+			mnt_touch(r.a);
 		}
 	} else if (r.p.kind == COFFER_MP_FILE || (r.p.kind == COFFER_MP_ENTRY && !r.is_folder)) {
 		rc = data_file(m, &r, &f);
@@ -825,7 +857,7 @@ static int do_unlink(struct mnt *m, const char *path)
 		rc = mnt_errno(coffer_index_update(coffer_store_index(m->st), expunge_txn, &e));
 		if (rc == 0) {
 			m->gc_pending = 1;
-			r.a->changed_at = mnt_now();
+			mnt_touch(r.a);
 		}
 		goto out;
 	}
@@ -929,7 +961,7 @@ static int do_mkdir(struct mnt *m, const char *path, mode_t mode)
 		rc = mnt_errno(coffer_index_update(coffer_store_index(m->st), mkdir_txn, &fa));
 		if (rc == 0)
 			rc = fresh_add(r.a, fa.fid);
-		r.a->changed_at = mnt_now();
+		mnt_touch(r.a);
 	} else if (r.p.dir == NULL) {
 		/* not a folder: a directory kept in memory (Dovecot's trash) */
 		f = mnt_file_new(m, MF_XDIR, r.a, r.fid, r.p.name, r.p.name_n);
@@ -1031,7 +1063,7 @@ static int do_rmdir(struct mnt *m, const char *path)
 			rc = mnt_errno(coffer_index_update(coffer_store_index(m->st), delete_folder_txn,
 			                                   &fa));
 		if (rc == 0)
-			r.a->changed_at = mnt_now();
+			mnt_touch(r.a);
 	} else if (r.p.kind == COFFER_MP_ENTRY) {
 		rc = entry_file(m, &r, &f);
 		if (rc == 0 && f->type != MF_XDIR)
@@ -1174,7 +1206,7 @@ static int deliver_tmp(struct mnt *m, struct mfile *f, struct res *dst)
 		coffer_wipe(f->data.data, f->data.cap);
 		coffer_buf_free(&f->data);
 	}
-	dst->a->changed_at = mnt_now();
+	mnt_touch(dst->a);
 out:
 	coffer_buf_free(&path);
 	return rc;
@@ -1220,7 +1252,7 @@ static int place_msg(struct mnt *m, struct res *src, struct res *dst, int keep)
 		return -EINVAL;
 	rc = coffer_index_update(coffer_store_index(m->st), place_txn, &p);
 	if (rc == 0)
-		src->a->changed_at = mnt_now();
+		mnt_touch(src->a);
 	return mnt_errno(rc);
 }
 
@@ -1325,7 +1357,7 @@ static int rename_folder(struct mnt *m, struct res *src, struct res *dst, unsign
 			m->gc_pending = 1;
 		}
 	}
-	src->a->changed_at = mnt_now();
+	mnt_touch(src->a);
 	return mnt_errno(rc);
 }
 
@@ -1381,8 +1413,14 @@ static int do_rename(struct mnt *m, const char *from, const char *to, unsigned f
 			if (dst.is_msg) {
 				rc = -EEXIST;
 			} else {
+				/* the slow part (encrypt, fsync, commit) runs without
+				 * the tree lock: the tmp file is ours meanwhile, out of
+				 * the table; a duplicate name fails in the commit */
+				mnt_file_unhash(m, f);
+				pthread_rwlock_unlock(&m->lock);
 				rc = mnt_errno(deliver_tmp(m, f, &dst));
-				if (rc == 0 && !keep)
+				pthread_rwlock_wrlock(&m->lock);
+				if ((rc == 0 && !keep) || mnt_file_rehash(m, f) < 0)
 					mnt_file_free(m, f);
 			}
 		} else if (dst.p.kind == COFFER_MP_FILE) {

@@ -3,10 +3,22 @@
  * daemon, in-memory files, caches, write-out; mount-ops.c: the FUSE
  * operations). Not for use outside maildir/mount*.c.
  *
- * Locking: one mutex (struct mnt.lock) is held by every FUSE operation and
- * by the flusher thread for the whole of its work. LMDB transactions run
- * under it; the index itself allows concurrency, but the in-memory tables
- * (accounts, tmp and control files, the content cache) do not.
+ * Locking (the FUSE loop is multi-threaded; LMDB read transactions run
+ * concurrently, and index.c serialises writers):
+ *   - mnt.lock, a read-write lock over the tree's in-memory state (the files
+ *     table, each account's fresh folders). Operations that only read it and
+ *     the index take it shared: lookups and reads of messages, readdir of
+ *     cur/ new/ tmp/ and of an account root, getattr of directories. Those
+ *     that change in-memory files (tmp/, control files) or write the index
+ *     take it exclusive, as does the flusher while it writes files out. A
+ *     delivery out of tmp/ drops it while it encrypts, fsyncs and commits
+ *     (the tmp file is taken out of the table meanwhile; mount-ops.c).
+ *   - mnt.acct_lock: the account list and each account's modseq_seen;
+ *     changed_at is read and written atomically (mnt_changed/mnt_touch).
+ *   - mnt.cache_lock: the decrypted-content LRU; decryption runs outside it,
+ *     so cold reads of different messages decrypt in parallel.
+ *   - mnt.stop_lock with stop_cond: the flusher's sleep and the stop flag.
+ * Order: lock, then acct_lock or cache_lock (never both, never the reverse).
  */
 #ifndef COFFER_MAILDIR_MOUNT_PRIVATE_H
 #define COFFER_MAILDIR_MOUNT_PRIVATE_H
@@ -33,6 +45,7 @@ struct macct {
 	struct coffer_mailbox *mb;
 	const struct coffer_acct_secret *secret;
 	uint64_t modseq_seen;
+	uint64_t modseq_inval;         /* flusher only: modseq its last invalidation saw */
 	int64_t changed_at;            /* ns: when a change was last noticed */
 	/* folders made by mkdir in this session whose cur/ new/ tmp/ have not
 	 * all been made yet (Dovecot's CREATE expects to make them itself) */
@@ -80,8 +93,12 @@ struct centry {
 #define MNT_HASH 4096
 
 struct mnt {
-	pthread_mutex_t lock;
+	pthread_rwlock_t lock;
+	pthread_mutex_t acct_lock;
+	pthread_mutex_t cache_lock;
+	pthread_mutex_t stop_lock;
 	struct coffer_store *st;
+	struct fuse *fuse;
 	const struct coffer_mount_opts *o;
 	uid_t uid;
 	gid_t gid;
@@ -104,9 +121,23 @@ extern struct mnt *coffer_mnt;
 int mnt_errno(int rc);
 void mnt_log(const char *op, const char *path, int rc);
 
-/* accounts: the account named by the path component, active, opened */
+/* accounts: the account named by the path component (canonical), opened
+ * (its state is checked by mnt_account_check_txn, in the operation's own
+ * read transaction: one transaction per lookup) */
 int mnt_account(struct mnt *m, const char *name, size_t n, struct macct **a_r);
+/* COFFER_ENOTFOUND unless the account is active; notes a modseq change
+ * (the directories' mtime). */
+int mnt_account_check_txn(struct coffer_txn *t, struct mnt *m, struct macct *a);
 int64_t mnt_now(void);
+/* The account's directory mtime: when a change was last seen or made. */
+static inline int64_t mnt_changed(const struct macct *a)
+{
+	return __atomic_load_n(&a->changed_at, __ATOMIC_RELAXED);
+}
+static inline void mnt_touch(struct macct *a)
+{
+	__atomic_store_n(&a->changed_at, mnt_now(), __ATOMIC_RELAXED);
+}
 
 /* in-memory files */
 struct mfile *mnt_file_find(struct mnt *m, int type, struct macct *a, uint32_t fid,
@@ -114,6 +145,10 @@ struct mfile *mnt_file_find(struct mnt *m, int type, struct macct *a, uint32_t f
 struct mfile *mnt_file_new(struct mnt *m, int type, struct macct *a, uint32_t fid,
                            const char *name, size_t n);
 void mnt_file_free(struct mnt *m, struct mfile *f);
+/* Takes f out of the table (still owned by the caller), or puts it back:
+ * 0, or COFFER_EEXIST when its name was taken meanwhile. */
+void mnt_file_unhash(struct mnt *m, struct mfile *f);
+int mnt_file_rehash(struct mnt *m, struct mfile *f);
 int mnt_file_rename(struct mnt *m, struct mfile *f, uint32_t fid, const char *name, size_t n);
 /* Loads a control file's content from its blob when not in memory. */
 int mnt_ctl_load(struct mnt *m, struct mfile *f);

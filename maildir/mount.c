@@ -22,6 +22,7 @@
 #include "engine/errors.h"
 #include "engine/folder.h"
 #include "engine/message.h"
+#include "maildir/name.h"
 #include "engine/names.h"
 
 #include <errno.h>
@@ -96,67 +97,90 @@ void mnt_log(const char *op, const char *path, int rc)
 
 /* ---- accounts ---- */
 
-struct acct_check {
-	const unsigned char *id;
-	struct coffer_account_rec rec;
-};
-
-static int acct_check_txn(struct coffer_txn *t, void *arg)
+/* An open account whose name is exactly name (canonical names only are
+ * kept), or NULL; under acct_lock. */
+static struct macct *acct_find(struct mnt *m, const char *name, size_t n)
 {
-	struct acct_check *c = arg;
+	struct macct *a;
 
-	return coffer_account_get_txn(t, c->id, &c->rec);
+	for (a = m->accts; a; a = a->next)
+		if (strlen(a->name) == n && memcmp(a->name, name, n) == 0)
+			break;
+	return a;
 }
 
 int mnt_account(struct mnt *m, const char *name, size_t n, struct macct **a_r)
 {
 	struct coffer_buf canon = COFFER_BUF_INIT;
-	struct macct *a;
-	struct acct_check c;
-	int rc;
+	struct coffer_mailbox *mb = NULL;
+	struct macct *a, *other;
+	int rc = 0;
 
+	/* the common case, an account already open: no canonicalisation */
+	pthread_mutex_lock(&m->acct_lock);
+	a = acct_find(m, name, n);
+	pthread_mutex_unlock(&m->acct_lock);
+	if (a) {
+		*a_r = a;
+		return 0;
+	}
 	rc = coffer_names_account(name, n, &canon);
 	if (rc < 0 || canon.len != n || memcmp(canon.data, name, n) != 0) {
 		coffer_buf_free(&canon);
 		return COFFER_ENOTFOUND;
 	}
-	for (a = m->accts; a; a = a->next)
-		if (strcmp(a->name, coffer_buf_str(&canon)) == 0)
-			break;
-	if (a == NULL) {
-		struct coffer_mailbox *mb = NULL;
-
-		rc = coffer_mailbox_open(m->st, coffer_buf_str(&canon), canon.len, &mb);
-		if (rc < 0)
-			goto out;
-		a = calloc(1, sizeof *a);
-		if (a == NULL || (a->name = strdup(coffer_buf_str(&canon))) == NULL) {
-			free(a);
-			coffer_mailbox_close(&mb);
-			rc = COFFER_ENOMEM;
-			goto out;
-		}
-		a->mb = mb;
-		memcpy(a->id, coffer_mailbox_id(mb), COFFER_ID_BYTES);
-		a->secret = coffer_mailbox_secret(mb);
-		a->changed_at = m->started_at;
+	rc = coffer_mailbox_open(m->st, coffer_buf_str(&canon), canon.len, &mb);
+	if (rc < 0)
+		goto out;
+	a = calloc(1, sizeof *a);
+	if (a == NULL || (a->name = strdup(coffer_buf_str(&canon))) == NULL) {
+		free(a);
+		coffer_mailbox_close(&mb);
+		rc = COFFER_ENOMEM;
+		goto out;
+	}
+	a->mb = mb;
+	memcpy(a->id, coffer_mailbox_id(mb), COFFER_ID_BYTES);
+	a->secret = coffer_mailbox_secret(mb);
+	a->changed_at = m->started_at;
+	/* another thread may have opened it meanwhile */
+	pthread_mutex_lock(&m->acct_lock);
+	other = acct_find(m, name, n);
+	if (other == NULL) {
 		a->next = m->accts;
 		m->accts = a;
 	}
-	/* terminated (or shredded) since it was opened: gone from the tree */
-	c.id = a->id;
-	rc = coffer_index_view(coffer_store_index(m->st), acct_check_txn, &c);
-	if (rc == 0 && c.rec.state != COFFER_ACCOUNT_ACTIVE)
-		rc = COFFER_ENOTFOUND;
-	if (rc == 0 && c.rec.modseq != a->modseq_seen) {
-		a->modseq_seen = c.rec.modseq;
-		a->changed_at = mnt_now();
+	pthread_mutex_unlock(&m->acct_lock);
+	if (other) {
+		coffer_mailbox_close(&a->mb);
+		free(a->name);
+		free(a);
+		a = other;
 	}
-	if (rc == 0)
-		*a_r = a;
+	*a_r = a;
 out:
 	coffer_buf_free(&canon);
 	return rc;
+}
+
+int mnt_account_check_txn(struct coffer_txn *t, struct mnt *m, struct macct *a)
+{
+	struct coffer_account_rec rec;
+	int rc;
+
+	rc = coffer_account_get_txn(t, a->id, &rec);
+	if (rc < 0)
+		return rc;
+	/* terminated (or shredded) since it was opened: gone from the tree */
+	if (rec.state != COFFER_ACCOUNT_ACTIVE)
+		return COFFER_ENOTFOUND;
+	pthread_mutex_lock(&m->acct_lock);
+	if (rec.modseq != a->modseq_seen) {
+		a->modseq_seen = rec.modseq;
+		mnt_touch(a);
+	}
+	pthread_mutex_unlock(&m->acct_lock);
+	return 0;
 }
 
 /* ---- in-memory files ---- */
@@ -212,7 +236,7 @@ struct mfile *mnt_file_new(struct mnt *m, int type, struct macct *a, uint32_t fi
 	return f;
 }
 
-static void unhash(struct mnt *m, struct mfile *f)
+void mnt_file_unhash(struct mnt *m, struct mfile *f)
 {
 	struct mfile **pp = &m->files[file_hash(f->type, f->a, f->fid, f->name, f->name_n)];
 
@@ -227,7 +251,7 @@ void mnt_file_free(struct mnt *m, struct mfile *f)
 {
 	if (f == NULL)
 		return;
-	unhash(m, f);
+	mnt_file_unhash(m, f);
 	coffer_blob_writer_free(&f->w);
 	if (f->sfd >= 0) {
 		close(f->sfd);
@@ -241,6 +265,17 @@ void mnt_file_free(struct mnt *m, struct mfile *f)
 	free(f);
 }
 
+int mnt_file_rehash(struct mnt *m, struct mfile *f)
+{
+	unsigned h = file_hash(f->type, f->a, f->fid, f->name, f->name_n);
+
+	if (mnt_file_find(m, f->type, f->a, f->fid, f->name, f->name_n))
+		return COFFER_EEXIST;
+	f->next = m->files[h];
+	m->files[h] = f;
+	return 0;
+}
+
 int mnt_file_rename(struct mnt *m, struct mfile *f, uint32_t fid, const char *name, size_t n)
 {
 	char *copy = strndup(name, n);
@@ -248,7 +283,7 @@ int mnt_file_rename(struct mnt *m, struct mfile *f, uint32_t fid, const char *na
 
 	if (copy == NULL)
 		return COFFER_ENOMEM;
-	unhash(m, f);
+	mnt_file_unhash(m, f);
 	free(f->name);
 	f->name = copy;
 	f->name_n = n;
@@ -619,12 +654,15 @@ int mnt_file_read(struct mnt *m, struct mfile *f, void *p, size_t n, uint64_t of
 
 /* ---- the decrypted-content cache (LRU, bounded in bytes) ---- */
 
+/* Blob ids are random: their first bytes are a hash already (the account
+ * id is random too). The byte-wise FNV used before mixed the blob into bits
+ * 8..15 only, which left 16 of the 4096 chains in use. */
 static unsigned cache_hash(const unsigned char *acct, const unsigned char *blob)
 {
-	uint32_t h = 2166136261u;
+	uint32_t h = ((uint32_t)blob[0] << 24 | (uint32_t)blob[1] << 16 | (uint32_t)blob[2] << 8 |
+	              blob[3]) ^
+	             ((uint32_t)acct[0] << 8 | acct[1]);
 
-	for (int i = 0; i < COFFER_ID_BYTES; i++)
-		h = (h ^ acct[i] ^ ((uint32_t)blob[i] << 8)) * 16777619u;
 	return h % MNT_HASH;
 }
 
@@ -669,13 +707,15 @@ static void cache_remove(struct mnt *m, struct centry *e)
 
 void mnt_cache_drop(struct mnt *m, const unsigned char *acct, const unsigned char *blob)
 {
+	pthread_mutex_lock(&m->cache_lock);
 	for (struct centry *e = m->cache[cache_hash(acct, blob)]; e; e = e->hnext) {
 		if (memcmp(e->acct, acct, COFFER_ID_BYTES) == 0 &&
 		    memcmp(e->blob, blob, COFFER_ID_BYTES) == 0) {
 			cache_remove(m, e);
-			return;
+			break;
 		}
 	}
+	pthread_mutex_unlock(&m->cache_lock);
 }
 
 /* Finds the message of a record: by (fid, uid) when known, else any
@@ -707,78 +747,116 @@ static int open_reader(struct mnt *m, struct macct *a, const struct coffer_messa
 	return rc;
 }
 
+/* The cached entry of (acct, blob), moved to the LRU's head; under cache_lock. */
+static struct centry *cache_find(struct mnt *m, const unsigned char *acct,
+                                 const unsigned char *blob)
+{
+	struct centry *e;
+
+	for (e = m->cache[cache_hash(acct, blob)]; e; e = e->hnext)
+		if (memcmp(e->acct, acct, COFFER_ID_BYTES) == 0 &&
+		    memcmp(e->blob, blob, COFFER_ID_BYTES) == 0)
+			break;
+	if (e) {
+		lru_unlink(m, e);
+		lru_push(m, e);
+	}
+	return e;
+}
+
+/* Copies [off, off + n) of a cached entry; under cache_lock. */
+static void cache_copy(const struct centry *e, void *p, size_t n, uint64_t off, size_t *got_r)
+{
+	size_t len = 0;
+
+	if (off < e->len) {
+		len = e->len - (size_t)off < n ? e->len - (size_t)off : n;
+		memcpy(p, e->data + off, len);
+	}
+	*got_r = len;
+}
+
+/*
+ * Reads message content through the cache. The cache lock is held only to
+ * look up, insert and copy: decryption runs without it, so two cold reads
+ * decrypt in parallel (two threads reading the same new message may both
+ * decrypt it; the second insert is dropped).
+ */
 int mnt_msg_read(struct mnt *m, struct macct *a, uint32_t fid, uint32_t uid,
                  const struct coffer_message_rec *rec, void *p, size_t n, uint64_t off,
                  size_t *got_r)
 {
 	struct coffer_blob_reader *r = NULL;
-	struct centry *e;
+	struct centry *e, *have;
 	size_t len = 0, got;
-	int fd = -1, rc;
+	int fd = -1, rc = 0;
 
 	*got_r = 0;
 	if (off >= rec->size)
 		return 0;
-	for (e = m->cache[cache_hash(a->id, rec->blob_id)]; e; e = e->hnext)
-		if (memcmp(e->acct, a->id, COFFER_ID_BYTES) == 0 &&
-		    memcmp(e->blob, rec->blob_id, COFFER_ID_BYTES) == 0)
-			break;
-	if (e == NULL) {
-		rc = open_reader(m, a, rec, &r, &fd);
-		if (rc < 0)
-			goto out;
-		if (rec->size > m->cache_max / 4) {
-			/* too large to cache: decrypt the chunks asked for */
-			while (len < n) {
-				rc = coffer_blob_reader_pread(r, (unsigned char *)p + len, n - len,
-				                              off + len, &got);
-				if (rc < 0 || got == 0)
-					break;
-				len += got;
-			}
-			*got_r = len;
-			goto out;
-		}
-		e = calloc(1, sizeof *e);
-		if (e == NULL || (e->data = malloc(rec->size ? (size_t)rec->size : 1)) == NULL) {
-			free(e);
-			e = NULL;
-			rc = COFFER_ENOMEM;
-			goto out;
-		}
-		while (len < rec->size) {
-			rc = coffer_blob_reader_read(r, e->data + len, (size_t)rec->size - len, &got);
+	pthread_mutex_lock(&m->cache_lock);
+	e = cache_find(m, a->id, rec->blob_id);
+	if (e)
+		cache_copy(e, p, n, off, got_r);
+	pthread_mutex_unlock(&m->cache_lock);
+	if (e)
+		return 0;
+	rc = open_reader(m, a, rec, &r, &fd);
+	if (rc < 0)
+		goto out;
+	if (rec->size > m->cache_max / 4) {
+		/* too large to cache: decrypt the chunks asked for */
+		while (len < n) {
+			rc = coffer_blob_reader_pread(r, (unsigned char *)p + len, n - len, off + len,
+			                              &got);
 			if (rc < 0 || got == 0)
 				break;
 			len += got;
 		}
-		if (rc == 0 && len != rec->size)
-			rc = coffer_err_set(COFFER_ECORRUPT, "account %s: a message is shorter than "
-			                    "its record", a->name);
-		if (rc < 0) {
-			free(e->data);
-			free(e);
-			e = NULL;
-			goto out;
-		}
-		memcpy(e->acct, a->id, COFFER_ID_BYTES);
-		memcpy(e->blob, rec->blob_id, COFFER_ID_BYTES);
-		e->len = len;
+		*got_r = len;
+		goto out;
+	}
+	e = calloc(1, sizeof *e);
+	if (e == NULL || (e->data = malloc(rec->size ? (size_t)rec->size : 1)) == NULL) {
+		free(e);
+		e = NULL;
+		rc = COFFER_ENOMEM;
+		goto out;
+	}
+	while (len < rec->size) {
+		rc = coffer_blob_reader_read(r, e->data + len, (size_t)rec->size - len, &got);
+		if (rc < 0 || got == 0)
+			break;
+		len += got;
+	}
+	if (rc == 0 && len != rec->size)
+		rc = coffer_err_set(COFFER_ECORRUPT, "account %s: a message is shorter than "
+		                    "its record", a->name);
+	if (rc < 0) {
+		coffer_wipe(e->data, len);
+		free(e->data);
+		free(e);
+		goto out;
+	}
+	memcpy(e->acct, a->id, COFFER_ID_BYTES);
+	memcpy(e->blob, rec->blob_id, COFFER_ID_BYTES);
+	e->len = len;
+	pthread_mutex_lock(&m->cache_lock);
+	have = cache_find(m, a->id, rec->blob_id);
+	if (have == NULL) {
 		e->hnext = m->cache[cache_hash(a->id, rec->blob_id)];
 		m->cache[cache_hash(a->id, rec->blob_id)] = e;
 		m->cache_bytes += len;
 		lru_push(m, e);
 		while (m->cache_bytes > m->cache_max && m->lru_tail && m->lru_tail != e)
 			cache_remove(m, m->lru_tail);
-	} else {
-		lru_unlink(m, e);
-		lru_push(m, e);
 	}
-	rc = 0;
-	if (off < e->len) {
-		len = e->len - (size_t)off < n ? e->len - (size_t)off : n;
-		memcpy(p, e->data + off, len);
-		*got_r = len;
+	cache_copy(have ? have : e, p, n, off, got_r);
+	pthread_mutex_unlock(&m->cache_lock);
+	if (have) {
+		coffer_wipe(e->data, e->len);
+		free(e->data);
+		free(e);
 	}
 out:
 	coffer_blob_reader_free(&r);
@@ -789,20 +867,112 @@ out:
 
 /* ---- the flusher ---- */
 
+struct inval_args {
+	struct mnt *m;
+	struct macct *a;
+	struct coffer_account_rec rec;
+	struct coffer_buf path;
+};
+
+static int inval_acct_txn(struct coffer_txn *t, void *arg)
+{
+	struct inval_args *v = arg;
+
+	return coffer_account_get_txn(t, v->a->id, &v->rec);
+}
+
+static void inval(struct inval_args *v, const char *dir, const char *sub)
+{
+	coffer_buf_reset(&v->path);
+	coffer_buf_printf(&v->path, "/%s%s%s%s%s", v->a->name, dir ? "/" : "", dir ? dir : "",
+	                  sub ? "/" : "", sub ? sub : "");
+	if (coffer_buf_ok(&v->path) == 0)
+		fuse_invalidate_path(v->m->fuse, coffer_buf_str(&v->path));
+}
+
+static int inval_folder(const struct coffer_folder_info *info, void *arg)
+{
+	struct inval_args *v = arg;
+	struct coffer_buf dir = COFFER_BUF_INIT;
+
+	if (info->id != COFFER_FOLDER_INBOX &&
+	    coffer_maildir_folder_to_dir(info->name, &dir) == 0) {
+		inval(v, coffer_buf_str(&dir), NULL);
+		inval(v, coffer_buf_str(&dir), "cur");
+		inval(v, coffer_buf_str(&dir), "new");
+	}
+	coffer_buf_free(&dir);
+	return 0;
+}
+
+/*
+ * The kernel caches attributes (directory mtimes included) for attr_timeout
+ * seconds. Changes made through the mount invalidate them in the kernel
+ * already; changes made outside it (coffer deliver, the CLI, the worker)
+ * are noticed here, once a second, by the account's modseq: the account's
+ * mailbox directories are then invalidated, so that Dovecot's mtime-based
+ * sync sees new mail within a second whatever attr_timeout is. Runs with no
+ * lock of ours held (the kernel may wait on requests we serve).
+ */
+static void invalidate_changed(struct mnt *m)
+{
+	struct inval_args v;
+	struct macct **list = NULL;
+	size_t n = 0, cap = 0;
+
+	pthread_mutex_lock(&m->acct_lock);
+	for (struct macct *a = m->accts; a; a = a->next) {
+		if (n == cap) {
+			struct macct **nl = realloc(list, (cap ? 2 * cap : 16) * sizeof *list);
+
+			if (nl == NULL)
+				break;
+			list = nl;
+			cap = cap ? 2 * cap : 16;
+		}
+		list[n++] = a;
+	}
+	pthread_mutex_unlock(&m->acct_lock);
+	memset(&v, 0, sizeof v);
+	v.m = m;
+	for (size_t i = 0; i < n; i++) {
+		v.a = list[i];
+		if (coffer_index_view(coffer_store_index(m->st), inval_acct_txn, &v) < 0 ||
+		    v.rec.modseq == v.a->modseq_inval)
+			continue;
+		v.a->modseq_inval = v.rec.modseq;
+		pthread_mutex_lock(&m->acct_lock);
+		if (v.rec.modseq != v.a->modseq_seen) {
+			v.a->modseq_seen = v.rec.modseq;
+			mnt_touch(v.a);
+		}
+		pthread_mutex_unlock(&m->acct_lock);
+		inval(&v, NULL, NULL);
+		inval(&v, "cur", NULL);
+		inval(&v, "new", NULL);
+		coffer_folder_list(v.a->mb, inval_folder, &v);
+	}
+	coffer_buf_free(&v.path);
+	free(list);
+}
+
 static void *flusher(void *arg)
 {
 	struct mnt *m = arg;
 
-	pthread_mutex_lock(&m->lock);
+	pthread_mutex_lock(&m->stop_lock);
 	while (!m->stop) {
 		struct timespec ts;
 		int64_t now;
+		int gc;
 
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_sec += 1;
-		pthread_cond_timedwait(&m->stop_cond, &m->lock, &ts);
+		pthread_cond_timedwait(&m->stop_cond, &m->stop_lock, &ts);
 		if (m->stop)
 			break;
+		pthread_mutex_unlock(&m->stop_lock);
+		pthread_rwlock_wrlock(&m->lock);
 		now = mnt_now();
 		for (int i = 0; i < MNT_HASH; i++) {
 			for (struct mfile *f = m->files[i]; f; f = f->next) {
@@ -820,22 +990,28 @@ static void *flusher(void *arg)
 				}
 			}
 		}
-		if (m->gc_pending) {
+		gc = m->gc_pending;
+		m->gc_pending = 0;
+		pthread_rwlock_unlock(&m->lock);
+		if (m->fuse)
+			invalidate_changed(m);
+		/* outside the tree lock: the trash holds only blobs nothing names */
+		if (gc) {
 			uint64_t removed;
 			int rc = coffer_blob_collect(m->st, NULL, &removed);
 
 			if (rc < 0)
 				mnt_log("blob-collect", "", rc);
-			m->gc_pending = 0;
 		}
+		pthread_mutex_lock(&m->stop_lock);
 	}
-	pthread_mutex_unlock(&m->lock);
+	pthread_mutex_unlock(&m->stop_lock);
 	return NULL;
 }
 
 static void flush_all(struct mnt *m)
 {
-	pthread_mutex_lock(&m->lock);
+	pthread_rwlock_wrlock(&m->lock);
 	for (int i = 0; i < MNT_HASH; i++)
 		for (struct mfile *f = m->files[i]; f; f = f->next)
 			if (f->type == MF_CTL && f->dirty) {
@@ -844,8 +1020,8 @@ static void flush_all(struct mnt *m)
 				if (rc < 0)
 					mnt_log("write-out", f->name, rc);
 			}
+	pthread_rwlock_unlock(&m->lock);
 	coffer_blob_collect(m->st, NULL, NULL);
-	pthread_mutex_unlock(&m->lock);
 }
 
 static void free_all(struct mnt *m)
@@ -908,7 +1084,10 @@ int coffer_mount_run(const struct coffer_mount_opts *o)
 		rc = coffer_err_set(COFFER_ENOMEM, "mount: out of memory");
 		goto out;
 	}
-	pthread_mutex_init(&m->lock, NULL);
+	pthread_rwlock_init(&m->lock, NULL);
+	pthread_mutex_init(&m->acct_lock, NULL);
+	pthread_mutex_init(&m->cache_lock, NULL);
+	pthread_mutex_init(&m->stop_lock, NULL);
 	pthread_cond_init(&m->stop_cond, NULL);
 	m->o = o;
 	m->uid = o->uid;
@@ -940,7 +1119,7 @@ int coffer_mount_run(const struct coffer_mount_opts *o)
 
 	/* defaults first, so that -o given by the user overrides them */
 	coffer_buf_printf(&opts, "fsname=coffer,subtype=coffer,default_permissions,"
-	                         "entry_timeout=1,attr_timeout=1,negative_timeout=0,"
+	                         "entry_timeout=60,attr_timeout=60,negative_timeout=0,"
 	                         "kernel_cache%s",
 	                  o->allow_other ? ",allow_other" : "");
 	rc = coffer_buf_ok(&opts);
@@ -955,6 +1134,7 @@ int coffer_mount_run(const struct coffer_mount_opts *o)
 	}
 	coffer_mnt = m;
 	fuse = fuse_new(&args, mnt_ops(), sizeof(struct fuse_operations), m);
+	m->fuse = fuse;
 	if (fuse == NULL) {
 		rc = coffer_err_set(COFFER_EINVAL, "mount: FUSE refused the options (-o %s%s%s)",
 		                    coffer_buf_str(&opts), o->fuse_opts ? "," : "",
@@ -991,15 +1171,16 @@ out:
 	if (rc < 0)
 		ready(o, rc);
 	if (thread) {
-		pthread_mutex_lock(&m->lock);
+		pthread_mutex_lock(&m->stop_lock);
 		m->stop = 1;
 		pthread_cond_signal(&m->stop_cond);
-		pthread_mutex_unlock(&m->lock);
+		pthread_mutex_unlock(&m->stop_lock);
 		pthread_join(th, NULL);
 	}
 	if (m && m->st && mounted)
 		flush_all(m);
 	if (fuse) {
+		m->fuse = NULL;
 		if (handlers)
 			fuse_remove_signal_handlers(fuse_get_session(fuse));
 		if (mounted)
@@ -1010,7 +1191,10 @@ out:
 	if (m) {
 		free_all(m);
 		coffer_store_close(&m->st);
-		pthread_mutex_destroy(&m->lock);
+		pthread_rwlock_destroy(&m->lock);
+		pthread_mutex_destroy(&m->acct_lock);
+		pthread_mutex_destroy(&m->cache_lock);
+		pthread_mutex_destroy(&m->stop_lock);
 		pthread_cond_destroy(&m->stop_cond);
 		free(m);
 	}

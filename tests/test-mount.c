@@ -397,7 +397,7 @@ static void test_verify_ctlfiles(struct env *e)
 	struct coffer_verify_stats s;
 	struct coffer_buf path = COFFER_BUF_INIT;
 	struct vprob v;
-	unsigned char byte;
+	unsigned char byte = 0;
 	int fd;
 
 	memset(&c, 0, sizeof c);
