@@ -30,6 +30,16 @@ msg "$T_TMP/m2" "second $CANARY"
 "$COFFER_BIN" deliver "$A" <"$T_TMP/m2"
 [ "$(ls "$M/new" | wc -l)" = 2 ]; ok $? "a message delivered by coffer deliver shows up in new/ at once"
 
+# the kernel caches attributes for 60 s, but a change made outside the mount
+# invalidates the mailbox directories' within a second: new/'s mtime moves
+# (Dovecot's sync looks at it)
+m0=$(stat -c %Y.%y "$M/new"); sleep 1.2
+msg "$T_TMP/m3" "third"
+"$COFFER_BIN" deliver "$A" <"$T_TMP/m3"
+sleep 2.5
+m1=$(stat -c %Y.%y "$M/new")
+[ "$m0" != "$m1" ] && [ "$(ls "$M/new" | wc -l)" = 3 ]; ok $? "an outside delivery moves new/'s mtime within seconds ($m0 -> $m1)"
+
 py() { python3 - "$M" "$@"; }
 
 # tmp + write + fsync + utime + rename into cur/ with flags
@@ -197,7 +207,7 @@ python3 - "$T_TMP/dl.json" "$qsize" $((36 + 16 * 65536 * 10)) <<'PY'
 import json, sys
 ev = [e for e in json.load(open(sys.argv[1])) if e["event"] == "delivery"]
 sizes = sorted(e["size"] for e in ev)
-assert len(ev) == 4, ev             # 2 by coffer deliver, qmail link, the big rename
+assert len(ev) == 5, ev             # 3 by coffer deliver, qmail link, the big rename
 assert all(e["folder"] == "INBOX" for e in ev), ev
 assert int(sys.argv[2]) in sizes and int(sys.argv[3]) in sizes, (sizes, sys.argv[2:])
 PY
