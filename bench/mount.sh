@@ -138,8 +138,9 @@ fi
 # ---- 3: Dovecot import and fetch ----
 SRC=$W/plain # the corpus as a Maildir (delivered above)
 chown -R "$VM" "$SRC"
-openssl ecparam -name prime256v1 -genkey -noout -out "$W/ec.key" 2>/dev/null
-openssl pkey -in "$W/ec.key" -pubout -out "$W/ec.pub" 2>/dev/null
+# as Dovecot's mail_crypt documentation makes them (PKCS#8 private key)
+openssl ecparam -name prime256v1 -genkey 2>/dev/null | openssl pkey -out "$W/ec.key"
+openssl pkey -in "$W/ec.key" -pubout -out "$W/ec.pub"
 chmod 0644 "$W/ec.key" "$W/ec.pub"
 dconf() { # NAME MAIL_LOCATION [crypt]
 	local d=$W/dv-$1
