@@ -102,6 +102,7 @@ static int lock_file(struct coffer_store *st, int op, int *fd_r)
 	if (fd < 0)
 		return coffer_err_set(coffer_err_from_errno(errno), "blob: cannot open the gc lock: %s",
 		                      strerror(errno));
+	coffer_store_adopt(st, fd, NULL);
 	while (flock(fd, op) < 0) {
 		if (errno == EINTR)
 			continue;

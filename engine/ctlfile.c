@@ -337,63 +337,14 @@ int coffer_ctlfile_delete_folder_txn(struct coffer_txn *t, const unsigned char *
 	return rc;
 }
 
-/* mkdir tolerating an existing directory; a new one is made durable. */
-static int mkdir_durable(const char *path)
-{
-	char *parent;
-	int rc;
-
-	if (mkdir(path, 0700) < 0) {
-		if (errno == EEXIST)
-			return 0;
-		return coffer_err_set(coffer_err_from_errno(errno), "cannot create %s: %s", path,
-		                      strerror(errno));
-	}
-	parent = strdup(path);
-	if (parent == NULL)
-		return coffer_err_set(COFFER_ENOMEM, "out of memory");
-	*strrchr(parent, '/') = '\0';
-	rc = coffer_io_fsync_dir(parent);
-	free(parent);
-	return rc;
-}
-
 int coffer_ctlfile_blobfile_create(struct coffer_store *st, const unsigned char *acct,
                                    unsigned char blob_id_r[COFFER_ID_BYTES], int *fd_r,
                                    struct coffer_buf *path_r)
 {
-	struct coffer_buf dir = COFFER_BUF_INIT, adir = COFFER_BUF_INIT;
-	struct stat sb;
-	int rc, fd;
-
-	*fd_r = -1;
 	do
 		coffer_random(blob_id_r, COFFER_ID_BYTES);
 	while (coffer_ctlfile_is_empty_blob(blob_id_r));
-	rc = coffer_store_blob_dir(st, acct, blob_id_r, &dir);
-	if (rc == 0 && stat(coffer_buf_str(&dir), &sb) < 0) {
-		rc = coffer_store_account_dir(st, acct, &adir);
-		if (rc == 0)
-			rc = mkdir_durable(coffer_buf_str(&adir));
-		if (rc == 0)
-			rc = mkdir_durable(coffer_buf_str(&dir));
-	}
-	coffer_buf_reset(path_r);
-	if (rc == 0)
-		rc = coffer_store_blob_path(st, acct, blob_id_r, path_r);
-	if (rc < 0)
-		goto out;
-	fd = open(coffer_buf_str(path_r), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		rc = coffer_err_set(coffer_err_from_errno(errno), "cannot create a blob: %s",
-		                    strerror(errno));
-		goto out;
-	}
-	*fd_r = fd;
-out:
-	coffer_buf_free(&dir);
-	coffer_buf_free(&adir);
-	return rc;
+	return coffer_store_blob_create(st, acct, blob_id_r, 1, fd_r, path_r);
 }
 
 int coffer_ctlfile_blobfile_sync(int fd, const char *path)

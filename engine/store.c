@@ -39,6 +39,8 @@ struct coffer_store {
 	unsigned char store_id[COFFER_ID_BYTES];
 	unsigned char index_key[COFFER_KEY_BYTES];
 	struct coffer_keyfile *kf;
+	uid_t owner_uid;             /* who owns the store directory */
+	gid_t owner_gid;
 };
 
 const char *coffer_store_path(const struct coffer_store *st)
@@ -310,6 +312,10 @@ static int store_init(const char *path, const char *key_file, const struct init_
 		                    strerror(errno));
 		goto fail;
 	}
+	if (stat(path, &sb) == 0) {
+		st->owner_uid = sb.st_uid;
+		st->owner_gid = sb.st_gid;
+	}
 	for (const char *const *d = (const char *const[]){ "blobs", "locks", NULL }; *d; d++) {
 		sub = join(path, *d);
 		if (sub == NULL || mkdir(sub, 0700) < 0) {
@@ -391,6 +397,8 @@ int coffer_store_open(const char *path, const char *key_file, struct coffer_stor
 	st = calloc(1, sizeof *st);
 	if (st == NULL)
 		return coffer_err_set(COFFER_ENOMEM, "store: out of memory");
+	st->owner_uid = sb.st_uid;
+	st->owner_gid = sb.st_gid;
 	coffer_config_defaults(&st->cfg);
 	st->path = strdup(path);
 	conf = join(path, "coffer.conf");
@@ -456,6 +464,79 @@ int coffer_store_name_mac(const struct coffer_store *st, const char *label, cons
 		                              blen);
 	coffer_buf_free(&m);
 	return rc;
+}
+
+void coffer_store_adopt(const struct coffer_store *st, int fd, const char *path)
+{
+	if (geteuid() != 0 || st->owner_uid == 0)
+		return;
+	/* best effort: a failure here shows later as EACCES, with the path */
+	if (fd >= 0) {
+		if (fchown(fd, st->owner_uid, st->owner_gid) < 0)
+			return;
+	} else if (path && lchown(path, st->owner_uid, st->owner_gid) < 0) {
+		return;
+	}
+}
+
+/* mkdir that tolerates an existing directory; a new one is adopted and, with
+ * durable, made durable by fsyncing its parent. */
+static int blob_mkdir(const struct coffer_store *st, const char *path, int durable)
+{
+	char *parent;
+	int rc;
+
+	if (mkdir(path, 0700) < 0) {
+		if (errno == EEXIST)
+			return 0;
+		return coffer_err_set(coffer_err_from_errno(errno), "store: cannot create %s: %s", path,
+		                      strerror(errno));
+	}
+	coffer_store_adopt(st, -1, path);
+	if (!durable)
+		return 0;
+	parent = strdup(path);
+	if (parent == NULL)
+		return coffer_err_set(COFFER_ENOMEM, "store: out of memory");
+	*strrchr(parent, '/') = '\0';
+	rc = coffer_io_fsync_dir(parent);
+	free(parent);
+	return rc;
+}
+
+int coffer_store_blob_create(struct coffer_store *st, const unsigned char *acct,
+                             const unsigned char *blob_id, int durable, int *fd_r,
+                             struct coffer_buf *path_r)
+{
+	struct coffer_buf dir = COFFER_BUF_INIT;
+	int fd, rc;
+
+	*fd_r = -1;
+	rc = coffer_store_blob_path(st, acct, blob_id, path_r);
+	if (rc < 0)
+		return rc;
+	/* the common case first: the directories exist */
+	fd = open(coffer_buf_str(path_r), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0 && errno == ENOENT) {
+		rc = coffer_store_account_dir(st, acct, &dir);
+		if (rc == 0)
+			rc = blob_mkdir(st, coffer_buf_str(&dir), durable);
+		if (rc == 0)
+			rc = coffer_store_blob_dir(st, acct, blob_id, &dir);
+		if (rc == 0)
+			rc = blob_mkdir(st, coffer_buf_str(&dir), durable);
+		coffer_buf_free(&dir);
+		if (rc < 0)
+			return rc;
+		fd = open(coffer_buf_str(path_r), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+		          0600);
+	}
+	if (fd < 0)
+		return coffer_err_set(coffer_err_from_errno(errno), "store: cannot create a blob: %s",
+		                      strerror(errno));
+	coffer_store_adopt(st, fd, NULL);
+	*fd_r = fd;
+	return 0;
 }
 
 int coffer_store_account_dir(const struct coffer_store *st, const unsigned char *acct,

@@ -68,6 +68,27 @@ int coffer_store_blob_dir(const struct coffer_store *st, const unsigned char *ac
                           const unsigned char *blob_id, struct coffer_buf *out);
 int coffer_store_blob_path(const struct coffer_store *st, const unsigned char *acct,
                            const unsigned char *blob_id, struct coffer_buf *out);
+/*
+ * Creates the file of blob (acct, blob_id): O_EXCL, mode 0600, its
+ * directories (0700) made first when missing. With durable, directories made
+ * here are made durable at once (their parents fsynced); bulk writers pass 0
+ * and make a whole batch durable with one syncfs(2). Everything made here is
+ * handed to the store's owner (coffer_store_adopt). *fd_r is the open file
+ * (read-write) and path_r (reset first) its path.
+ */
+int coffer_store_blob_create(struct coffer_store *st, const unsigned char *acct,
+                             const unsigned char *blob_id, int durable, int *fd_r,
+                             struct coffer_buf *path_r);
+
+/*
+ * Gives a file or directory this process just made (by fd when fd >= 0, else
+ * by path) to the user and group that own the store. A no-op unless the
+ * process runs as root in a store owned by someone else: then the mail user's
+ * own writers (`coffer deliver` run by the MTA) keep being able to write into
+ * directories that a root process (the mount daemon, the worker) created.
+ */
+void coffer_store_adopt(const struct coffer_store *st, int fd, const char *path);
+
 /* STORE/blobs/<acct hex> */
 int coffer_store_account_dir(const struct coffer_store *st, const unsigned char *acct,
                              struct coffer_buf *out);

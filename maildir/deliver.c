@@ -77,48 +77,6 @@ static int commit_txn(struct coffer_txn *t, void *arg)
 	return rc;
 }
 
-/* mkdir that tolerates an existing directory and, when it did create one,
- * makes the new entry durable by fsyncing the parent. */
-static int mkdir_durable(const char *path)
-{
-	char *parent;
-	int rc;
-
-	if (mkdir(path, 0700) < 0) {
-		if (errno == EEXIST)
-			return 0;
-		return coffer_err_set(coffer_err_from_errno(errno), "deliver: cannot create %s: %s",
-		                      path, strerror(errno));
-	}
-	parent = strdup(path);
-	if (parent == NULL)
-		return coffer_err_set(COFFER_ENOMEM, "deliver: out of memory");
-	*strrchr(parent, '/') = '\0';
-	rc = coffer_io_fsync_dir(parent);
-	free(parent);
-	return rc;
-}
-
-/* Makes STORE/blobs/<acct>/<xx> (dir) if missing, durably. */
-static int make_blob_dir(const char *dir)
-{
-	struct stat sb;
-	char *acct_dir;
-	int rc;
-
-	if (stat(dir, &sb) == 0)
-		return 0;
-	acct_dir = strdup(dir);
-	if (acct_dir == NULL)
-		return coffer_err_set(COFFER_ENOMEM, "deliver: out of memory");
-	*strrchr(acct_dir, '/') = '\0';
-	rc = mkdir_durable(acct_dir);
-	if (rc == 0)
-		rc = mkdir_durable(dir);
-	free(acct_dir);
-	return rc;
-}
-
 /* Reads into buf until it holds a complete first line (or two, after a
  * "From " line), EOF, or cap bytes. */
 static int read_head(int fd, unsigned char *buf, size_t cap, size_t *len_r, int *eof_r)
@@ -200,19 +158,11 @@ int coffer_deliver(struct coffer_store *st, const char *name, const char *folder
 
 	coffer_random(ids.blob_id, sizeof ids.blob_id);
 	ids.kind = COFFER_BLOB_MESSAGE;
-	rc = coffer_store_blob_dir(st, ids.account_id, ids.blob_id, &dir);
+	rc = coffer_store_blob_create(st, ids.account_id, ids.blob_id, 1, &bfd, &path);
 	if (rc == 0)
-		rc = make_blob_dir(coffer_buf_str(&dir));
-	if (rc == 0)
-		rc = coffer_store_blob_path(st, ids.account_id, ids.blob_id, &path);
+		rc = coffer_store_blob_dir(st, ids.account_id, ids.blob_id, &dir);
 	if (rc < 0)
 		goto out;
-	bfd = open(coffer_buf_str(&path), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (bfd < 0) {
-		rc = coffer_err_set(coffer_err_from_errno(errno), "deliver: cannot create a blob: %s",
-		                    strerror(errno));
-		goto out;
-	}
 	made = 1;
 	rc = coffer_blob_writer_new(bfd, &ids, rec.pk, NULL, 0, &w);
 	while (rc == 0) {

@@ -342,7 +342,6 @@ struct importer {
 	uint64_t max_size;
 	int64_t now;
 	int root_fd, acct_dir_fd, journal_fd;
-	unsigned char xx_made[32];   /* bitmap of blobs/<acct>/<xx> known to exist */
 	unsigned char *buf;
 	struct coffer_buf rel;       /* path of the current entry, relative to MAILDIR */
 	struct coffer_buf path;      /* scratch: blob paths */
@@ -518,6 +517,8 @@ static int journal_open(struct importer *im)
 	if (rc < 0)
 		goto out;
 	im->journal_fd = open(coffer_buf_str(&jp), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (im->journal_fd >= 0)
+		coffer_store_adopt(im->st, im->journal_fd, NULL);
 	if (im->journal_fd < 0) {
 		rc = coffer_err_set(coffer_err_from_errno(errno), "import: cannot open %s: %s",
 		                    coffer_buf_str(&jp), strerror(errno));
@@ -732,23 +733,6 @@ static int find_txn(struct coffer_txn *t, void *arg)
 	                                    &a->uid);
 }
 
-/* Makes STORE/blobs/<acct>/<xx> once; its durability comes with the batch's
- * syncfs. */
-static int blob_dir(struct importer *im, const unsigned char *blob_id)
-{
-	unsigned x = blob_id[0];
-
-	if (im->xx_made[x / 8] & (1u << (x % 8)))
-		return 0;
-	if (coffer_store_blob_dir(im->st, im->acct, blob_id, &im->path) < 0)
-		return coffer_errcode();
-	if (mkdir(coffer_buf_str(&im->path), 0700) < 0 && errno != EEXIST)
-		return coffer_err_set(coffer_err_from_errno(errno), "import: cannot create %s: %s",
-		                      coffer_buf_str(&im->path), strerror(errno));
-	im->xx_made[x / 8] |= (unsigned char)(1u << (x % 8));
-	return 0;
-}
-
 /* Streams fd (whose first len bytes are in im->buf) into a new blob. Returns
  * 0, 1 with *why set for a file to skip (nothing left behind), or < 0 on a
  * store error. */
@@ -763,17 +747,10 @@ static int write_blob(struct importer *im, int fd, size_t len, const unsigned ch
 	memcpy(ids.account_id, im->acct, COFFER_ID_BYTES);
 	memcpy(ids.blob_id, blob_id, COFFER_ID_BYTES);
 	ids.kind = COFFER_BLOB_MESSAGE;
-	rc = blob_dir(im, blob_id);
-	if (rc == 0)
-		rc = coffer_store_blob_path(im->st, im->acct, blob_id, &im->path);
+	/* its directories' durability comes with the batch's syncfs */
+	rc = coffer_store_blob_create(im->st, im->acct, blob_id, 0, &bfd, &im->path);
 	if (rc < 0)
 		goto out;
-	bfd = open(coffer_buf_str(&im->path), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (bfd < 0) {
-		rc = coffer_err_set(coffer_err_from_errno(errno), "import: cannot create a blob: %s",
-		                    strerror(errno));
-		goto out;
-	}
 	made = 1;
 	rc = coffer_blob_writer_new(bfd, &ids, NULL, im->secret, 0, &w);
 	while (rc == 0 && len > 0) {
@@ -1330,8 +1307,11 @@ int coffer_import_maildir(struct coffer_store *st, const char *name, const char 
 		goto out;
 	}
 	rc = coffer_store_account_dir(st, im.acct, &dir);
-	if (rc == 0)
-		rc = coffer_io_mkdir_p(coffer_buf_str(&dir), 0700);
+	if (rc == 0 && mkdir(coffer_buf_str(&dir), 0700) == 0)
+		coffer_store_adopt(st, -1, coffer_buf_str(&dir));
+	else if (rc == 0 && errno != EEXIST)
+		rc = coffer_err_set(coffer_err_from_errno(errno), "import: cannot create %s: %s",
+		                    coffer_buf_str(&dir), strerror(errno));
 	if (rc < 0)
 		goto out;
 	im.acct_dir_fd = open(coffer_buf_str(&dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -280,6 +280,7 @@ int coffer_audit_append_pseudonym(struct coffer_store *st, const char *action,
 		rc = coffer_err_set(coffer_err_from_errno(errno), "audit: %s: %s", path, strerror(errno));
 		goto out;
 	}
+	coffer_store_adopt(st, fd, NULL);
 	while (flock(fd, LOCK_EX) < 0) {
 		if (errno != EINTR) {
 			rc = coffer_err_set(coffer_err_from_errno(errno), "audit: lock: %s", strerror(errno));

@@ -43,6 +43,7 @@ int coffer_worker_lock(struct coffer_store *st, int *fd_r)
 	if (fd < 0)
 		return coffer_err_set(coffer_err_from_errno(errno), "worker: cannot open its lock: %s",
 		                      strerror(errno));
+	coffer_store_adopt(st, fd, NULL);
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		close(fd);
 		if (errno == EWOULDBLOCK)

@@ -191,6 +191,7 @@ int coffer_repo_lock(struct coffer_repo *r, struct coffer_store *st)
 	if (fd < 0)
 		return coffer_err_set(coffer_err_from_errno(errno), "snapshot: cannot open its lock: %s",
 		                      strerror(errno));
+	coffer_store_adopt(st, fd, NULL);
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		close(fd);
 		if (errno == EWOULDBLOCK)

@@ -583,7 +583,7 @@ static int copy_in(struct batch *b, const struct coffer_message_rec *rec, struct
 	struct src_msg src;
 	struct coffer_blob_writer *w = NULL;
 	struct coffer_blob_ids ids;
-	struct coffer_buf dir = COFFER_BUF_INIT, path = COFFER_BUF_INIT;
+	struct coffer_buf path = COFFER_BUF_INIT;
 	unsigned char *buf = NULL;
 	uint64_t size = 0;
 	size_t got;
@@ -595,19 +595,10 @@ static int copy_in(struct batch *b, const struct coffer_message_rec *rec, struct
 	memcpy(ids.account_id, b->c->acct, COFFER_ID_BYTES);
 	coffer_random(ids.blob_id, COFFER_ID_BYTES);
 	ids.kind = COFFER_BLOB_MESSAGE;
-	rc = coffer_store_blob_dir(b->st, ids.account_id, ids.blob_id, &dir);
-	if (rc == 0)
-		rc = coffer_io_mkdir_p(coffer_buf_str(&dir), 0700);
-	if (rc == 0)
-		rc = coffer_store_blob_path(b->st, ids.account_id, ids.blob_id, &path);
+	/* durable with the batch's syncfs */
+	rc = coffer_store_blob_create(b->st, ids.account_id, ids.blob_id, 0, &fd, &path);
 	if (rc < 0)
 		goto out;
-	fd = open(coffer_buf_str(&path), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		rc = coffer_err_set(coffer_err_from_errno(errno), "restore: cannot create a blob: %s",
-		                    strerror(errno));
-		goto out;
-	}
 	buf = malloc(COFFER_BLOB_CHUNK);
 	rc = buf ? coffer_blob_writer_new(fd, &ids, NULL, b->c->secret, 0, &w)
 	         : coffer_err_set(COFFER_ENOMEM, "restore: out of memory");
@@ -631,7 +622,6 @@ out:
 		close(fd);
 	src_close(&src);
 	free(buf);
-	coffer_buf_free(&dir);
 	coffer_buf_free(&path);
 	return rc;
 }
@@ -905,19 +895,12 @@ static int copy_blobs(struct rebuild *r)
 		}
 		coffer_hex(hex, m.blob_id, COFFER_ID_BYTES);
 		coffer_repo_obj_name(obj, sizeof obj, r->acct, "b", hex);
-		rc = coffer_store_blob_dir(r->st, r->acct, m.blob_id, &dir);
-		if (rc == 0)
-			rc = coffer_io_mkdir_p(coffer_buf_str(&dir), 0700);
-		if (rc == 0)
-			rc = coffer_store_blob_path(r->st, r->acct, m.blob_id, &path);
-		if (rc == 0)
-			rc = coffer_target_open_read(r->repo->target, obj, &src);
+		rc = coffer_target_open_read(r->repo->target, obj, &src);
 		if (rc < 0)
 			break;
-		dst = open(coffer_buf_str(&path), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-		if (dst < 0) {
-			rc = coffer_err_set(coffer_err_from_errno(errno), "restore: %s: %s",
-			                    coffer_buf_str(&path), strerror(errno));
+		/* durable with the account's syncfs */
+		rc = coffer_store_blob_create(r->st, r->acct, m.blob_id, 0, &dst, &path);
+		if (rc < 0) {
 			close(src);
 			break;
 		}
