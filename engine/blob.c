@@ -78,14 +78,10 @@ int coffer_blob_unref_txn(struct coffer_txn *t, const unsigned char *acct,
 		return rc;
 	for (int i = 0; i < 8; i++)
 		when[i] = (unsigned char)((uint64_t)now >> (8 * i));
-	/* A blob no snapshot holds yet simply leaves the work list; one that a
-	 * snapshot holds is recorded so the next snapshot can list it as freed
-	 * (snapshots/README: prune deletes it when the last snapshot holding it
-	 * expires). */
+	/* A blob no snapshot holds yet leaves the next snapshot's work list.
+	 * (Snapshots find the blobs they free by comparing states.) */
 	rc = coffer_txn_del(t, COFFER_DB_UNSNAPPED, key, sizeof key);
-	if (rc == COFFER_ENOTFOUND)
-		rc = coffer_txn_put(t, COFFER_DB_SNAPFREED, key, sizeof key, when, sizeof when, 0);
-	if (rc < 0)
+	if (rc < 0 && rc != COFFER_ENOTFOUND)
 		return rc;
 	return coffer_txn_put(t, COFFER_DB_TRASH, key, sizeof key, when, sizeof when, 0);
 }

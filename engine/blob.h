@@ -26,8 +26,8 @@
 /* One more reference to an existing blob (COFFER_ENOTFOUND if none). */
 int coffer_blob_ref_txn(struct coffer_txn *t, const unsigned char *acct,
                         const unsigned char *blob_id);
-/* One reference fewer; at zero the blob moves to the trash (at time now),
- * and, if a snapshot holds it, to snapfreed for the next snapshot's list. */
+/* One reference fewer; at zero the blob moves to the trash (at time now)
+ * and leaves the unsnapped list. */
 int coffer_blob_unref_txn(struct coffer_txn *t, const unsigned char *acct,
                           const unsigned char *blob_id, int64_t now);
 

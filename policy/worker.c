@@ -183,7 +183,13 @@ static int newest_snapshot(struct coffer_store *st, int64_t *t_r)
 	int rc;
 
 	*t_r = 0;
-	rc = coffer_repo_open(st, NULL, 1, &repo);
+	rc = coffer_repo_open(st, NULL, 0, &repo);
+	if (rc == COFFER_ENOTFOUND) {
+		/* no marker yet (a first snapshot), or an unmounted disk: the
+		 * snapshot itself decides, and says which */
+		coffer_err_clear();
+		return 0;
+	}
 	if (rc == 0 && repo->n_ids > 0)
 		rc = coffer_snapid_parse(repo->ids[repo->n_ids - 1], t_r);
 	coffer_repo_close(&repo);

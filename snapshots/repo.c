@@ -61,28 +61,69 @@ int coffer_repo_refresh(struct coffer_repo *r)
 	return coffer_target_list(r->target, "snap/", collect_id, r);
 }
 
-static int check_marker(struct coffer_repo *r, int create)
+/* Reads the marker: "coffer-target 1\nstore <hex>\ntarget <hex>\n". */
+static int read_marker(struct coffer_repo *r, unsigned char *store_id, unsigned char *target_id)
 {
-	struct coffer_buf b = COFFER_BUF_INIT, want = COFFER_BUF_INIT;
-	char hex[2 * COFFER_ID_BYTES + 1];
+	struct coffer_buf b = COFFER_BUF_INIT;
+	char store_hex[2 * COFFER_ID_BYTES + 1], target_hex[2 * COFFER_ID_BYTES + 1];
 	int rc;
 
-	coffer_hex(hex, r->store_id, COFFER_ID_BYTES);
-	coffer_buf_printf(&want, "coffer-target 1\nstore %s\n", hex);
 	rc = coffer_target_get(r->target, MARKER, 4096, &b);
-	if (rc == COFFER_ENOTFOUND && create) {
-		rc = coffer_target_put(r->target, MARKER, want.data, want.len);
-		if (rc == 0)
-			rc = coffer_target_sync(r->target);
-	} else if (rc == COFFER_ENOTFOUND) {
-		rc = coffer_err_set(COFFER_ENOTFOUND, "%s is not a Coffer snapshot target",
-		                    coffer_target_path(r->target));
-	} else if (rc == 0 && (b.len != want.len || memcmp(b.data, want.data, b.len) != 0)) {
-		rc = coffer_err_set(COFFER_EPERM, "snapshot target %s belongs to another store",
-		                    coffer_target_path(r->target));
+	if (rc < 0)
+		return rc;
+	if (sscanf(coffer_buf_str(&b), "coffer-target 1\nstore %32[0-9a-f]\ntarget %32[0-9a-f]\n",
+	           store_hex, target_hex) != 2 ||
+	    strlen(store_hex) != 32 || strlen(target_hex) != 32) {
+		coffer_buf_free(&b);
+		return coffer_err_set(COFFER_ECORRUPT, "snapshot target %s: damaged marker",
+		                      coffer_target_path(r->target));
+	}
+	for (int i = 0; i < COFFER_ID_BYTES; i++) {
+		unsigned v;
+
+		sscanf(store_hex + 2 * i, "%2x", &v);
+		store_id[i] = (unsigned char)v;
+		sscanf(target_hex + 2 * i, "%2x", &v);
+		target_id[i] = (unsigned char)v;
 	}
 	coffer_buf_free(&b);
-	coffer_buf_free(&want);
+	return 0;
+}
+
+static int write_marker(struct coffer_repo *r)
+{
+	struct coffer_buf b = COFFER_BUF_INIT;
+	char store_hex[2 * COFFER_ID_BYTES + 1], target_hex[2 * COFFER_ID_BYTES + 1];
+	int rc;
+
+	coffer_hex(store_hex, r->store_id, COFFER_ID_BYTES);
+	coffer_hex(target_hex, r->target_id, COFFER_ID_BYTES);
+	coffer_buf_printf(&b, "coffer-target 1\nstore %s\ntarget %s\n", store_hex, target_hex);
+	rc = coffer_target_put(r->target, MARKER, b.data, b.len);
+	if (rc == 0)
+		rc = coffer_target_sync(r->target);
+	coffer_buf_free(&b);
+	return rc;
+}
+
+static int check_marker(struct coffer_repo *r, int create)
+{
+	unsigned char store_id[COFFER_ID_BYTES];
+	int rc;
+
+	rc = read_marker(r, store_id, r->target_id);
+	if (rc == COFFER_ENOTFOUND && create) {
+		/* the marker is written by coffer_repo_bind(), once the store agrees */
+		r->fresh = 1;
+		coffer_random(r->target_id, COFFER_ID_BYTES);
+		return 0;
+	}
+	if (rc == COFFER_ENOTFOUND)
+		return coffer_err_set(COFFER_ENOTFOUND, "%s is not a Coffer snapshot target",
+		                      coffer_target_path(r->target));
+	if (rc == 0 && !coffer_ct_equal(store_id, r->store_id, COFFER_ID_BYTES))
+		rc = coffer_err_set(COFFER_EPERM, "snapshot target %s belongs to another store",
+		                    coffer_target_path(r->target));
 	return rc;
 }
 
@@ -101,6 +142,75 @@ static int finish_open(struct coffer_repo *r, const char *path, int create)
 	if (rc == 0)
 		rc = coffer_repo_refresh(r);
 	return rc;
+}
+
+/* ---- which target the store's work lists refer to ---- */
+
+static int target_id_get(struct coffer_txn *t, void *arg)
+{
+	const void *v;
+	size_t n;
+	int rc = coffer_txn_get(t, COFFER_DB_META, "target_id", 9, &v, &n);
+
+	if (rc == 0 && n == COFFER_ID_BYTES)
+		memcpy(arg, v, n);
+	else if (rc == 0)
+		rc = coffer_err_set(COFFER_ECORRUPT, "index: damaged target_id record");
+	return rc;
+}
+
+static int mark_all(const void *k, size_t kl, const void *v, size_t vl, void *arg)
+{
+	return kl == COFFER_KEY_BLOB ? coffer_txn_put(arg, COFFER_DB_UNSNAPPED, k, kl, "", 0, 0) : 0;
+}
+
+struct adopt_args {
+	const unsigned char *target_id;
+	int reset;
+};
+
+static int target_adopt_txn(struct coffer_txn *t, void *arg)
+{
+	struct adopt_args *a = arg;
+	int rc = 0;
+
+	if (a->reset) {
+		rc = coffer_txn_del_prefix(t, COFFER_DB_SNAPFREED, NULL, 0, NULL);
+		if (rc == 0)
+			rc = coffer_txn_scan(t, COFFER_DB_BLOBS, NULL, 0, mark_all, t);
+	}
+	if (rc == 0)
+		rc = coffer_txn_put(t, COFFER_DB_META, "target_id", 9, a->target_id, COFFER_ID_BYTES, 0);
+	return rc;
+}
+
+int coffer_repo_bind(struct coffer_repo *r, struct coffer_store *st, int new_target)
+{
+	unsigned char known[COFFER_ID_BYTES];
+	struct adopt_args a = { r->target_id, 0 };
+	int rc;
+
+	rc = coffer_index_view(coffer_store_index(st), target_id_get, known);
+	if (rc < 0 && rc != COFFER_ENOTFOUND)
+		return rc;
+	if (rc == 0 && coffer_ct_equal(known, r->target_id, COFFER_ID_BYTES))
+		return 0;
+	if (rc == 0 && r->fresh && !new_target)
+		return coffer_err_set(COFFER_ENOTFOUND,
+		                      "snapshot target %s has no Coffer marker, but this store's "
+		                      "snapshots are in another target: if its disk is not mounted, "
+		                      "mount it; to start a new target here, pass --new-target",
+		                      coffer_target_path(r->target));
+	/* the store's first target (its work lists hold every blob), or a new
+	 * or another one (the next snapshot into it must be whole) */
+	a.reset = rc == 0;
+	if (r->fresh) {
+		rc = write_marker(r);
+		if (rc < 0)
+			return rc;
+		r->fresh = 0;
+	}
+	return coffer_index_update(coffer_store_index(st), target_adopt_txn, &a);
 }
 
 static int alloc_repo(struct coffer_repo **r_r)

@@ -26,6 +26,8 @@ struct coffer_repo {
 	struct coffer_keyfile *kf;        /* borrowed from the store, or owned (restore --all) */
 	int owns_kf;
 	unsigned char store_id[COFFER_ID_BYTES];
+	unsigned char target_id[COFFER_ID_BYTES]; /* from the marker (or new) */
+	int fresh;                        /* no marker yet: a new target */
 	unsigned char *meta_key;          /* secure */
 	char **ids;                       /* snapshot ids, ascending */
 	size_t n_ids;
@@ -39,6 +41,17 @@ int coffer_repo_open(struct coffer_store *st, const char *path, int create, stru
 /* Opens a target with only a key file (disaster recovery). */
 int coffer_repo_open_keyfile(const char *path, const char *key_file, struct coffer_repo **r_r);
 void coffer_repo_close(struct coffer_repo **r);
+
+/*
+ * Binds the store's work lists (unsnapped, snapfreed) to this target, before
+ * a snapshot is written into it. The store remembers which target its lists
+ * describe: a snapshot into any other target must copy everything, so the
+ * lists are reset (every blob unsnapped) when the target changes. A target
+ * with no marker where the store already has another one is refused unless
+ * new_target: an empty directory is what an unmounted snapshot disk looks
+ * like, and silently starting over on the root disk would hide that.
+ */
+int coffer_repo_bind(struct coffer_repo *r, struct coffer_store *st, int new_target);
 
 /* Takes the store's snapshot lock without waiting: COFFER_ETEMP with a clear
  * message when another snapshot writer holds it. */

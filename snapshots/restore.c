@@ -966,7 +966,11 @@ int coffer_restore_all(const char *store_path, const char *key_file, const char 
 	r.st = st;
 	r.repo = repo;
 	r.ring = &ring;
-	rc = coffer_index_update(coffer_store_index(st), put_ring_txn, &r);
+	/* the new store's snapshots continue in this target, incrementally: it
+	 * holds every blob the store gets back */
+	rc = coffer_repo_bind(repo, st, 0);
+	if (rc == 0)
+		rc = coffer_index_update(coffer_store_index(st), put_ring_txn, &r);
 	for (uint32_t i = 0; rc == 0 && i < newest.n_accounts; i++) {
 		const struct coffer_snap_account *a = &newest.accounts[i];
 		const struct coffer_keyring_entry *e = coffer_keyring_find(&ring, a->id);

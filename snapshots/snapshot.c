@@ -7,13 +7,15 @@
  *   3. take the blob gc lock, so no blob file listed below disappears;
  *   4. per account, in its own read transaction: if its modseq equals the
  *      previous manifest's, carry its entry over; otherwise dump its state
- *      and its unsnapped and snapfreed lists, then (outside the transaction)
+ *      and its unsnapped list, then (outside the transaction)
  *      copy the new blobs, write full/<id> and rev/<id> (the reverse delta
  *      against the previous full state), and list what is freed and dropped;
  *   5. write the key ring if any account record changed;
  *   6. sync the target; write snap/<id> (the commit point); sync again;
  *   7. delete pending/<id> and the drop list (old full states, old key ring);
- *   8. clear the copied unsnapped entries and the listed snapfreed entries.
+ *   8. clear the copied unsnapped entries.
+ * Blobs freed since the previous snapshot are those its state referenced and
+ * this one does not: the freed list comes from comparing the two states.
  * A crash before 6 leaves garbage that step 1 of the next run removes; a
  * crash after 6 leaves a complete snapshot and, at worst, entries that the
  * next snapshot lists again (copies are skipped when the object exists).
@@ -31,6 +33,7 @@
 #include "engine/account.h"
 #include "engine/blob.h"
 #include "engine/clock.h"
+#include "engine/ctlfile.h"
 #include "engine/errors.h"
 #include "engine/record.h"
 
@@ -46,6 +49,11 @@ struct keylist {
 	unsigned char (*v)[COFFER_KEY_BLOB];
 	size_t n, cap;
 };
+
+static int blobkey_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, COFFER_KEY_BLOB);
+}
 
 static int keylist_add(struct keylist *l, const void *k)
 {
@@ -70,7 +78,6 @@ struct acct_read {
 	unsigned char rec_bytes[512];
 	struct coffer_state state;
 	struct keylist unsnapped;
-	struct keylist freed;
 	uint64_t messages, bytes;
 	int changed;
 	uint64_t prev_modseq;
@@ -88,7 +95,7 @@ static int read_acct_txn(struct coffer_txn *t, void *arg)
 	int rc;
 
 	coffer_state_free(&a->state);
-	a->unsnapped.n = a->freed.n = 0;
+	a->unsnapped.n = 0;
 	a->messages = a->bytes = 0;
 	rc = coffer_account_get_txn(t, a->id, &a->rec);
 	if (rc < 0)
@@ -100,8 +107,6 @@ static int read_acct_txn(struct coffer_txn *t, void *arg)
 	if (rc == 0)
 		rc = coffer_txn_scan(t, COFFER_DB_UNSNAPPED, a->id, COFFER_ID_BYTES, add_key,
 		                     &a->unsnapped);
-	if (rc == 0)
-		rc = coffer_txn_scan(t, COFFER_DB_SNAPFREED, a->id, COFFER_ID_BYTES, add_key, &a->freed);
 	for (size_t i = 0; rc == 0 && i < a->state.n; i++) {
 		struct coffer_message_rec m;
 
@@ -178,27 +183,12 @@ struct clear_args {
 static int clear_txn(struct coffer_txn *t, void *arg)
 {
 	struct clear_args *c = arg;
-	const void *v;
-	size_t n;
 	int rc;
 
 	for (size_t i = c->from; i < c->to; i++) {
 		rc = coffer_txn_del(t, c->db, c->l->v[i], COFFER_KEY_BLOB);
 		if (rc < 0 && rc != COFFER_ENOTFOUND)
 			return rc;
-		/*
-		 * An unsnapped entry that is already gone was removed by an
-		 * expunge while this snapshot ran. The expunge saw the blob as
-		 * "never snapshotted", but this snapshot copied it: record it as
-		 * freed, so the next snapshot lists it and prune deletes it.
-		 */
-		if (c->db == COFFER_DB_UNSNAPPED && rc == COFFER_ENOTFOUND &&
-		    coffer_txn_get(t, COFFER_DB_BLOBS, c->l->v[i], COFFER_KEY_BLOB, &v, &n) ==
-		            COFFER_ENOTFOUND) {
-			rc = coffer_txn_put(t, COFFER_DB_SNAPFREED, c->l->v[i], COFFER_KEY_BLOB, "", 0, 0);
-			if (rc < 0)
-				return rc;
-		}
 	}
 	return 0;
 }
@@ -266,7 +256,7 @@ struct create_ctx {
 	struct coffer_repo *repo;
 	struct coffer_manifest *prev;  /* NULL for the first snapshot */
 	struct coffer_manifest m;
-	struct keylist clear_unsnapped, clear_freed;
+	struct keylist clear_unsnapped;
 	const char *oldest;            /* oldest retained snapshot id */
 	struct coffer_snapshot_result *res;
 };
@@ -301,6 +291,35 @@ static int copy_blob(struct create_ctx *c, const unsigned char *acct, const unsi
 	c->res->new_blobs++;
 out:
 	coffer_buf_free(&path);
+	return rc;
+}
+
+/* The blob ids a state references (messages and control files), sorted. */
+static int state_blobs(const struct coffer_state *st, struct keylist *out)
+{
+	unsigned char key[COFFER_KEY_BLOB];
+	int rc = 0;
+
+	out->n = 0;
+	for (size_t i = 0; rc == 0 && i < st->n; i++) {
+		const struct coffer_rec *r = &st->v[i];
+		struct coffer_message_rec m;
+		struct coffer_ctlfile_rec cf;
+
+		if (r->db == COFFER_DB_MESSAGES &&
+		    coffer_message_rec_decode(r->val, r->vlen, &m) == 0) {
+			coffer_key_blob(key, r->key, m.blob_id);
+		} else if (r->db == COFFER_DB_CTLFILES &&
+		           coffer_ctlfile_rec_decode(r->val, r->vlen, &cf) == 0 &&
+		           !coffer_ctlfile_is_empty_blob(cf.blob_id)) {
+			coffer_key_blob(key, r->key, cf.blob_id);
+		} else {
+			continue;
+		}
+		rc = keylist_add(out, key);
+	}
+	if (rc == 0 && out->n > 1)
+		qsort(out->v, out->n, COFFER_KEY_BLOB, blobkey_cmp);
 	return rc;
 }
 
@@ -400,21 +419,40 @@ static int snapshot_account(struct create_ctx *c, const unsigned char *id)
 				memcpy(e->revs[e->n_revs++], pa->revs[i], COFFER_SNAPID_MAX);
 		memcpy(e->revs[e->n_revs++], c->m.id, COFFER_SNAPID_MAX);
 	}
-	for (size_t i = 0; rc == 0 && i < a.freed.n; i++) {
-		coffer_hex(hex, a.freed.v[i] + COFFER_ID_BYTES, COFFER_ID_BYTES);
-		coffer_repo_obj_name(name, sizeof name, id, "b", hex);
-		rc = coffer_manifest_add_name(&c->m.freed, &c->m.n_freed, name);
+	/*
+	 * Freed: blobs the previous state references and this one does not
+	 * (expunged since, even while this snapshot ran). Derived from the two
+	 * states rather than from a side list, so it is right whatever happened
+	 * in between (another target used meanwhile, a crash).
+	 */
+	if (rc == 0 && pa) {
+		struct keylist before = { NULL, 0, 0 }, after = { NULL, 0, 0 };
+
+		rc = state_blobs(&prev_state, &before);
 		if (rc == 0)
-			rc = keylist_add(&c->clear_freed, a.freed.v[i]);
-		c->res->freed++;
+			rc = state_blobs(&a.state, &after);
+		for (size_t i = 0, j = 0; rc == 0 && i < before.n; i++) {
+			if (i > 0 && memcmp(before.v[i], before.v[i - 1], COFFER_KEY_BLOB) == 0)
+				continue;
+			while (j < after.n && memcmp(after.v[j], before.v[i], COFFER_KEY_BLOB) < 0)
+				j++;
+			if (j < after.n && memcmp(after.v[j], before.v[i], COFFER_KEY_BLOB) == 0)
+				continue;
+			coffer_hex(hex, before.v[i] + COFFER_ID_BYTES, COFFER_ID_BYTES);
+			coffer_repo_obj_name(name, sizeof name, id, "b", hex);
+			rc = coffer_manifest_add_name(&c->m.freed, &c->m.n_freed, name);
+			c->res->freed++;
+		}
+		free(before.v);
+		free(after.v);
 	}
+
 out:
 	coffer_acct_secret_free(&secret);
 	coffer_state_free(&a.state);
 	coffer_state_free(&prev_state);
 	coffer_state_free(&rev);
 	free(a.unsnapped.v);
-	free(a.freed.v);
 	coffer_buf_free(&enc);
 	coffer_buf_free(&pt);
 	return rc;
@@ -477,6 +515,13 @@ int coffer_snapshot_create(struct coffer_store *st, const char *target,
                            coffer_progress_fn progress, void *parg,
                            struct coffer_snapshot_result *res)
 {
+	return coffer_snapshot_create_ex(st, target, 0, progress, parg, res);
+}
+
+int coffer_snapshot_create_ex(struct coffer_store *st, const char *target, unsigned flags,
+                              coffer_progress_fn progress, void *parg,
+                              struct coffer_snapshot_result *res)
+{
 	struct create_ctx c;
 	struct coffer_manifest prev;
 	struct acct_list l = { NULL, 0, { 0, NULL } };
@@ -494,6 +539,8 @@ int coffer_snapshot_create(struct coffer_store *st, const char *target,
 		rc = coffer_repo_open(st, target, 1, &c.repo);
 	if (rc == 0)
 		rc = coffer_repo_lock(c.repo, st);
+	if (rc == 0)
+		rc = coffer_repo_bind(c.repo, st, (flags & COFFER_SNAPSHOT_NEW_TARGET) != 0);
 	if (rc == 0)
 		rc = coffer_repo_recover(c.repo);
 	if (rc == 0)
@@ -579,8 +626,6 @@ int coffer_snapshot_create(struct coffer_store *st, const char *target,
 		rc = coffer_target_delete(c.repo->target, c.m.drop[i]);
 	if (rc == 0)
 		rc = clear_list(st, &c.clear_unsnapped, COFFER_DB_UNSNAPPED);
-	if (rc == 0)
-		rc = clear_list(st, &c.clear_freed, COFFER_DB_SNAPFREED);
 	memcpy(res->id, c.m.id, sizeof res->id);
 	if (gc_fd >= 0) {
 		close(gc_fd);
@@ -597,7 +642,6 @@ out:
 	coffer_keyring_free(&l.ring);
 	free(l.ids);
 	free(c.clear_unsnapped.v);
-	free(c.clear_freed.v);
 	coffer_buf_free(&enc);
 	coffer_repo_close(&c.repo);
 	return rc;

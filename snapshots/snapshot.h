@@ -33,7 +33,15 @@ struct coffer_snapshot_result {
 
 typedef void (*coffer_progress_fn)(const char *what, uint64_t done, uint64_t total, void *arg);
 
-/* Takes a snapshot of every account into target (NULL: coffer.conf's). */
+/* Takes a snapshot of every account into target (NULL: coffer.conf's).
+ * Refuses a target without a marker when the store already snapshots into
+ * another one, unless flags has COFFER_SNAPSHOT_NEW_TARGET (repo.h
+ * coffer_repo_bind). */
+#define COFFER_SNAPSHOT_NEW_TARGET 1u
+int coffer_snapshot_create_ex(struct coffer_store *st, const char *target, unsigned flags,
+                              coffer_progress_fn progress, void *parg,
+                              struct coffer_snapshot_result *res);
+/* The same with flags 0. */
 int coffer_snapshot_create(struct coffer_store *st, const char *target,
                            coffer_progress_fn progress, void *parg,
                            struct coffer_snapshot_result *res);

@@ -29,6 +29,7 @@ enum {
 	OPT_TAR,
 	OPT_ALL,
 	OPT_FROM,
+	OPT_NEW_TARGET,
 };
 
 struct snap_opts {
@@ -42,6 +43,7 @@ struct snap_opts {
 	const char *tar;
 	int all;
 	const char *from;
+	int new_target;
 };
 
 static int snap_opt(int opt, const char *arg, void *ctx)
@@ -70,6 +72,7 @@ static int snap_opt(int opt, const char *arg, void *ctx)
 	case OPT_TAR: o->tar = arg; break;
 	case OPT_ALL: o->all = 1; break;
 	case OPT_FROM: o->from = arg; break;
+	case OPT_NEW_TARGET: o->new_target = 1; break;
 	}
 	return 0;
 }
@@ -87,8 +90,9 @@ static int snap_create(struct cli *cli, struct snap_opts *o)
 	struct coffer_snapshot_result res;
 	int rc;
 
-	rc = coffer_snapshot_create(cli->st, o->target, isatty(STDERR_FILENO) ? progress : NULL,
-	                            NULL, &res);
+	rc = coffer_snapshot_create_ex(cli->st, o->target,
+	                               o->new_target ? COFFER_SNAPSHOT_NEW_TARGET : 0,
+	                               isatty(STDERR_FILENO) ? progress : NULL, NULL, &res);
 	if (rc < 0)
 		return cli_fail(rc);
 	{
@@ -209,6 +213,7 @@ static int snap_prune(struct cli *cli, struct snap_opts *o)
 static const struct cli_opt snap_opts_list[] = {
 	{ "target", 1, OPT_TARGET },
 	{ "read-data", 2, OPT_READ_DATA },
+	{ "new-target", 0, OPT_NEW_TARGET },
 	{ NULL, 0, 0 },
 };
 
@@ -238,10 +243,14 @@ static int run_snapshot(struct cli *cli, int argc, char **argv)
 }
 
 const struct cli_cmd cmd_snapshot = {
-	"snapshot", "create|list|verify|prune [--target DIR] [--json] [--read-data[=PERCENT]]",
+	"snapshot", "create|list|verify|prune [--target DIR] [--new-target] [--json] [--read-data[=PERCENT]]",
 	"Daily incremental snapshots of every account into a target directory (coffer.conf's\n"
 	"snapshot_target, or --target DIR).\n"
-	"  create             a consistent snapshot; costs what changed since the last one\n"
+	"  create [--new-target]\n"
+	"                     a consistent snapshot; costs what changed since the last one.\n"
+	"                     A directory without a Coffer marker is refused while the\n"
+	"                     store has another target (an unmounted disk looks like\n"
+	"                     that); --new-target starts a new, complete target there\n"
 	"  list [--json]      id, time, accounts, messages, new bytes, expiry\n"
 	"  verify [--read-data[=PERCENT]]\n"
 	"                     checks structure; --read-data also decrypts that share of the\n"
