@@ -23,6 +23,7 @@
 #include "maildir/deliver.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -544,7 +545,7 @@ static void test_repair_passes(const char *dir)
 	struct coffer_buf p = COFFER_BUF_INIT, orphan = COFFER_BUF_INIT, top = COFFER_BUF_INIT;
 	struct coffer_buf unknown = COFFER_BUF_INIT;
 	unsigned char alice[COFFER_ID_BYTES];
-	char sp[4096], kp[4096], h[33], ohex[33];
+	char sp[PATH_MAX + 16], kp[PATH_MAX + 16], h[33], ohex[33];
 	struct run r;
 	int rc;
 
@@ -605,7 +606,7 @@ static void test_index_damage(const char *dir)
 	struct coffer_store *st = NULL;
 	struct coffer_deliver_result res;
 	unsigned char alice[COFFER_ID_BYTES], bob[COFFER_ID_BYTES];
-	char sp[4096], kp[4096];
+	char sp[PATH_MAX + 16], kp[PATH_MAX + 16];
 	struct run r;
 	int rc;
 
