@@ -335,7 +335,7 @@ static void test_damage(const char *dir)
 	struct coffer_buf orphan = COFFER_BUF_INIT, orphan2 = COFFER_BUF_INIT;
 	struct coffer_buf bob_blob = COFFER_BUF_INIT, rel = COFFER_BUF_INIT;
 	unsigned char alice[COFFER_ID_BYTES], bob[COFFER_ID_BYTES];
-	char hex[5][33], ohex[33], o2hex[33], bhex[33], sp[4096], kp[4096], ahex[33];
+	char hex[5][33], ohex[33], o2hex[33], bhex[33], sp[PATH_MAX + 16], kp[PATH_MAX + 16], ahex[33];
 	struct run r;
 	const struct seen *s;
 	off_t size2, size1;
