@@ -98,9 +98,13 @@ for ((d = 0; d < DAYS; d++)); do
 		term_state=$(jq -r --arg n $TERM '.accounts[] | select(.name == $n) | .state' \
 			"$T_TMP/report.json")
 	fi
-	# metadata through the access log itself too (keep@ is always active)
-	c logins $KEEP --json
-	if [ "$R_RC" = 0 ]; then
+	# metadata through the access log itself too (keep@ is always active);
+	# every 5th day (each coffer command costs ~40 ms; the report checks daily)
+	sparse=$(( d % 5 == 0 || d == 80 || d == 81 || d == 120 || d == 121 ))
+	[ "$sparse" = 1 ] && c logins $KEEP --json
+	if [ "$sparse" = 0 ]; then
+		:
+	elif [ "$R_RC" = 0 ]; then
 		old_login=$(jq -r 'map(.time) | min // empty' "$R_OUT")
 		if [ -n "$old_login" ] && [ $(( now_s - $(to_s "$old_login") )) -gt $((180 * 86400)) ]; then
 			bad metadata $d "coffer logins shows $old_login"
@@ -110,28 +114,40 @@ for ((d = 0; d < DAYS; d++)); do
 		bad logins $d "logins exit $R_RC"
 	fi
 
-	# term@: held until day 79, shredded from day 80 on
+	# term@: held until day 79, shredded from day 80 on (state and messages
+	# from the report daily; account show, restore and cat as well on sparse days)
+	term_msgs=$(jq -r --arg n $TERM '.accounts[] | select(.name == $n) | .messages' \
+		"$T_TMP/report.json" 2>/dev/null)
 	if [ "$d" -ge 50 ] && [ "$d" -lt 80 ]; then
-		c account show $TERM --json
-		st=$(jq -r .state "$R_OUT" 2>/dev/null) msgs=$(jq -r .messages "$R_OUT" 2>/dev/null)
-		[ "$st" = terminated ] && [ "${msgs:-0}" -gt 0 ] ||
-			bad term_held $d "state=$st messages=$msgs"
-		[ "$term_state" = terminated ] || bad term_held $d "report says $term_state"
-		c restore $TERM --as-of "$(day_iso 40)"
-		[ "$R_RC" != 79 ] || bad term_held $d "restore said shredded before day 80"
+		[ "$term_state" = terminated ] && [ "${term_msgs:-0}" -gt 0 ] ||
+			bad term_held $d "report says $term_state, $term_msgs messages"
+		if [ "$sparse" = 1 ] || [ "$d" = 79 ]; then
+			c account show $TERM --json
+			st=$(jq -r .state "$R_OUT" 2>/dev/null) msgs=$(jq -r .messages "$R_OUT" 2>/dev/null)
+			[ "$st" = terminated ] && [ "${msgs:-0}" -gt 0 ] ||
+				bad term_held $d "state=$st messages=$msgs"
+			c restore $TERM --as-of "$(day_iso 40)"
+			[ "$R_RC" != 79 ] || bad term_held $d "restore said shredded before day 80"
+		fi
 	elif [ "$d" -ge 80 ]; then
+		# a shredded account is listed by pseudonym only: none of the names
+		# in the report is term@ any more
+		[ -z "$term_state" ] || bad term_gone $d "the report still lists $TERM as $term_state"
 		c account show $TERM --json
 		st=$(jq -r .state "$R_OUT" 2>/dev/null)
 		[ "$st" = shredded ] || bad term_gone $d "state=$st"
 		[ -z "$term_shredded_day" ] && [ "$st" = shredded ] && term_shredded_day=$d
-		c restore $TERM --as-of "$(day_iso $((d - 1)))"
-		[ "$R_RC" = 79 ] || bad term_gone $d "restore exit $R_RC"
 		c cat $TERM INBOX 1
 		[ "$R_RC" = 79 ] || bad term_gone $d "cat exit $R_RC"
+		if [ "$sparse" = 1 ]; then
+			c restore $TERM --as-of "$(day_iso $((d - 1)))"
+			[ "$R_RC" = 79 ] || bad term_gone $d "restore exit $R_RC"
+		fi
 	fi
 
 	# expunged messages: restorable on day e+30, not on e+31, and at e+15
 	for age in 15 30 31; do
+		[ "$age" != 15 ] || [ "$sparse" = 1 ] || continue
 		e=$((d - age))
 		[ "$e" -ge 0 ] && [ -n "${expunged_uid[$e]:-}" ] || continue
 		u=${expunged_uid[$e]}
@@ -141,13 +157,13 @@ for ((d = 0; d < DAYS; d++)); do
 			if [ "$R_RC" != 0 ]; then
 				bad restorable $d "uid $u expunged day $e, age $age: exit $R_RC $(head -c 200 "$R_ERR")"
 			else
-				c ls $KEEP "R$e-$age" --json
+				c ls $KEEP "R$e-$age/INBOX" --json
 				[ "$(jq length "$R_OUT" 2>/dev/null)" = 1 ] ||
 					bad restorable $d "uid $u expunged day $e: restored folder holds $(cat "$R_OUT")"
 			fi
 		else
 			if [ "$R_RC" = 0 ]; then
-				c ls $KEEP "R$e-$age" --json
+				c ls $KEEP "R$e-$age/INBOX" --json
 				n=$(jq length "$R_OUT" 2>/dev/null || echo 0)
 				[ "${n:-0}" = 0 ] || bad not_restorable $d "uid $u expunged day $e still restorable at age $age"
 			fi
@@ -190,7 +206,7 @@ for ((d = 0; d < DAYS; d++)); do
 		[ "$R_RC" = 79 ] || bad purge $d "restore after purge exit $R_RC"
 		grep -q "shredded" "$R_ERR" || bad purge $d "restore error does not say shredded: $(cat "$R_ERR")"
 	fi
-	if [ "$d" -gt 120 ]; then
+	if [ "$d" -gt 120 ] && [ "$sparse" = 1 ]; then
 		c cat $GONE INBOX 1
 		[ "$R_RC" = 79 ] || bad purge $d "cat after purge exit $R_RC"
 	fi
@@ -218,7 +234,7 @@ if [ "$DAYS" -gt 80 ]; then
 fi
 check terminate "term@ was terminated on day 50"
 check purge "gone@ was purged on day 120, and restore/cat exit 79 afterwards"
-check restorable "every expunged message was restorable 15 and 30 days after"
+check restorable "every expunged message was restorable 30 days after (and 15, sampled)"
 check not_restorable "no expunged message was restorable 31 days after"
 check audit "the audit chain verified every 25 days"
 check audit_actions "terminate is in the audit log"
