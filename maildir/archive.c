@@ -21,6 +21,13 @@
  * any point before leaves no file. Without O_TMPFILE support the file is
  * "<path>.tmp" (O_EXCL, so a stale one is reported, not overwritten), renamed
  * with RENAME_NOREPLACE.
+ *
+ * Loading: libarchive is opened with dlopen() on first use instead of being
+ * linked. It brings libxml2, ICU and libstdc++ along, whose relocations would
+ * add tens of milliseconds to every `coffer` command although only tar
+ * writing needs them. The functions keep their names and exact types (taken
+ * from libarchive's own header with __typeof__), so the code below reads as
+ * if linked.
  */
 #include "archive.h"
 
@@ -30,7 +37,9 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <dlfcn.h>
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +48,82 @@
 #include <unistd.h>
 
 #define COPY_BUF (64u * 1024u)
+
+/* ---- loading libarchive ---- */
+
+#define LA_FUNCS(X)                                                                           \
+	X(archive_write_new) X(archive_write_set_format_pax) X(archive_write_add_filter_zstd)  \
+	X(archive_write_add_filter_none) X(archive_write_set_bytes_in_last_block)             \
+	X(archive_write_open2) X(archive_write_header) X(archive_write_data)                  \
+	X(archive_write_finish_entry) X(archive_write_close) X(archive_write_free)            \
+	X(archive_error_string) X(archive_errno) X(archive_set_error) X(archive_entry_new)    \
+	X(archive_entry_free) X(archive_entry_clear) X(archive_entry_copy_pathname)           \
+	X(archive_entry_set_filetype) X(archive_entry_set_perm) X(archive_entry_set_size)     \
+	X(archive_entry_set_mtime) X(archive_entry_set_uid) X(archive_entry_set_gid)
+
+#define LA_POINTER(name) static __typeof__(&name) la_##name;
+LA_FUNCS(LA_POINTER)
+#undef LA_POINTER
+
+static pthread_once_t la_once = PTHREAD_ONCE_INIT;
+static int la_loaded;
+static char la_error[256];
+
+static void la_load_once(void)
+{
+	static const char *const names[] = { "libarchive.so.13", "libarchive.so" };
+	void *h = NULL;
+
+	for (size_t i = 0; h == NULL && i < sizeof names / sizeof names[0]; i++)
+		h = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
+	if (h == NULL) {
+		snprintf(la_error, sizeof la_error, "%s", dlerror());
+		return;
+	}
+#define LA_SYM(name)                                                                           \
+	if ((la_##name = (__typeof__(la_##name))dlsym(h, #name)) == NULL) {                     \
+		snprintf(la_error, sizeof la_error, "libarchive has no %s", #name);                \
+		return;                                                                        \
+	}
+	LA_FUNCS(LA_SYM)
+#undef LA_SYM
+	la_loaded = 1;
+}
+
+static int la_load(void)
+{
+	pthread_once(&la_once, la_load_once);
+	if (!la_loaded)
+		return coffer_err_set(COFFER_EIO, "archive: cannot load libarchive (package "
+		                      "libarchive13): %s", la_error);
+	return 0;
+}
+
+/* From here on the names call through the loaded pointers. */
+#define archive_write_new la_archive_write_new
+#define archive_write_set_format_pax la_archive_write_set_format_pax
+#define archive_write_add_filter_zstd la_archive_write_add_filter_zstd
+#define archive_write_add_filter_none la_archive_write_add_filter_none
+#define archive_write_set_bytes_in_last_block la_archive_write_set_bytes_in_last_block
+#define archive_write_open2 la_archive_write_open2
+#define archive_write_header la_archive_write_header
+#define archive_write_data la_archive_write_data
+#define archive_write_finish_entry la_archive_write_finish_entry
+#define archive_write_close la_archive_write_close
+#define archive_write_free la_archive_write_free
+#define archive_error_string la_archive_error_string
+#define archive_errno la_archive_errno
+#define archive_set_error la_archive_set_error
+#define archive_entry_new la_archive_entry_new
+#define archive_entry_free la_archive_entry_free
+#define archive_entry_clear la_archive_entry_clear
+#define archive_entry_copy_pathname la_archive_entry_copy_pathname
+#define archive_entry_set_filetype la_archive_entry_set_filetype
+#define archive_entry_set_perm la_archive_entry_set_perm
+#define archive_entry_set_size la_archive_entry_set_size
+#define archive_entry_set_mtime la_archive_entry_set_mtime
+#define archive_entry_set_uid la_archive_entry_set_uid
+#define archive_entry_set_gid la_archive_entry_set_gid
 
 struct coffer_archive {
 	struct archive *ar;
@@ -134,6 +219,8 @@ static int start(struct coffer_archive *a, unsigned flags)
 	int zstd = (flags & COFFER_ARCHIVE_ZSTD) ||
 	           ((flags & COFFER_ARCHIVE_BY_NAME) && a->path && ends_with(a->path, ".zst"));
 
+	if (la_load() < 0)
+		return coffer_errcode();
 	a->ar = archive_write_new();
 	a->entry = archive_entry_new();
 	a->copy = malloc(COPY_BUF);
@@ -528,7 +615,8 @@ void coffer_archive_free(struct coffer_archive **ap)
 		}
 		archive_write_free(a->ar);
 	}
-	archive_entry_free(a->entry);
+	if (a->entry) /* NULL too when libarchive was never loaded */
+		archive_entry_free(a->entry);
 	if (a->tmp_path && !a->finished)
 		unlink(a->tmp_path);
 	if (a->own_fd && a->fd >= 0)
