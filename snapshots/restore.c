@@ -898,8 +898,14 @@ static int copy_blobs(struct rebuild *r)
 		rc = coffer_target_open_read(r->repo->target, obj, &src);
 		if (rc < 0)
 			break;
-		/* durable with the account's syncfs */
+		/* durable with the account's syncfs; a blob several records share
+		 * (hard links) is copied once */
 		rc = coffer_store_blob_create(r->st, r->acct, m.blob_id, 0, &dst, &path);
+		if (rc == -EEXIST) {
+			close(src);
+			rc = 0;
+			continue;
+		}
 		if (rc < 0) {
 			close(src);
 			break;
