@@ -47,6 +47,7 @@
 
 #include "buf.h"
 #include "errors.h"
+#include "utf8.h"
 
 #include <errno.h>
 #include <iconv.h>
@@ -306,7 +307,7 @@ struct decoder {
 
 static void put_replacement(struct coffer_buf *b)
 {
-	coffer_buf_append(b, "\xef\xbf\xbd", 3);
+	coffer_buf_append(b, COFFER_UTF8_REPLACEMENT, COFFER_UTF8_REPLACEMENT_LEN);
 }
 
 static void flush_run(struct decoder *d)
@@ -420,55 +421,22 @@ static void decode_value(struct decoder *d, const unsigned char *v, size_t n)
 
 /* ---- 4. output -------------------------------------------------------------- */
 
-static size_t utf8_seq(const unsigned char *p, size_t n, uint32_t *cp_r)
-{
-	uint32_t cp;
-	size_t len, i;
-
-	if (p[0] < 0x80) {
-		*cp_r = p[0];
-		return 1;
-	}
-	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
-		len = 2;
-		cp = p[0] & 0x1f;
-	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
-		len = 3;
-		cp = p[0] & 0x0f;
-	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
-		len = 4;
-		cp = p[0] & 0x07;
-	} else {
-		return 0;
-	}
-	if (n < len)
-		return 0;
-	for (i = 1; i < len; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (p[i] & 0x3f);
-	}
-	if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-	    (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	*cp_r = cp;
-	return len;
-}
-
 /* The sanitised, trimmed, cut copy of p as a malloc'd C string; NULL only
  * when memory runs out. */
 static char *finish(const unsigned char *p, size_t n)
 {
 	struct coffer_buf o = COFFER_BUF_INIT;
-	size_t i = 0, len, start, end;
+	size_t i = 0, start, end;
 	uint32_t cp = 0;
+	int len;
 	char *s;
 
 	while (i < n && (p[i] == ' ' || p[i] == '\t'))
 		i++;
 	while (i < n && o.len <= COFFER_HEADER_FIELD_MAX + 4) {
-		len = utf8_seq(p + i, n - i, &cp);
-		if (len == 0) {
+		/* one U+FFFD per invalid byte (not per maximal subpart) */
+		len = coffer_utf8_decode(p + i, n - i, &cp);
+		if (len < 0) {
 			put_replacement(&o);
 			i++;
 			continue;
@@ -478,8 +446,8 @@ static char *finish(const unsigned char *p, size_t n)
 		else if (cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp <= 0x9f))
 			put_replacement(&o);
 		else
-			coffer_buf_append(&o, p + i, len);
-		i += len;
+			coffer_buf_append(&o, p + i, (size_t)len);
+		i += (size_t)len;
 	}
 	if (coffer_buf_ok(&o) < 0) {
 		coffer_buf_free(&o);

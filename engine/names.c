@@ -24,6 +24,7 @@
 #include "names.h"
 
 #include "errors.h"
+#include "utf8.h"
 
 #include <stdint.h>
 #include <string.h>
@@ -35,44 +36,7 @@
 
 /* ---- 1. UTF-8 and safe display ---------------------------------------- */
 
-/* Length (1..4) of the strictly valid UTF-8 sequence at p (no overlong forms,
- * no surrogates, nothing above U+10FFFF), with its code point; 0 if invalid. */
-static size_t utf8_seq(const unsigned char *p, size_t n, uint32_t *cp_r)
-{
-	uint32_t cp;
-	size_t len, i;
-
-	if (n == 0)
-		return 0;
-	if (p[0] < 0x80) {
-		*cp_r = p[0];
-		return 1;
-	}
-	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
-		len = 2;
-		cp = p[0] & 0x1f;
-	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
-		len = 3;
-		cp = p[0] & 0x0f;
-	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
-		len = 4;
-		cp = p[0] & 0x07;
-	} else {
-		return 0;
-	}
-	if (n < len)
-		return 0;
-	for (i = 1; i < len; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (p[i] & 0x3f);
-	}
-	if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-	    (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	*cp_r = cp;
-	return len;
-}
+/* UTF-8 itself is decoded by utf8.h; this section decides what is safe to show. */
 
 static int is_control(uint32_t cp)
 {
@@ -93,13 +57,12 @@ const char *coffer_names_show(const void *p, size_t n, char *dst)
 	const unsigned char *s = p;
 	size_t i = 0, o = 0, len, k;
 	uint32_t cp = 0;
-	int escape;
+	int seq, escape;
 
 	while (i < n) {
-		len = utf8_seq(s + i, n - i, &cp);
-		escape = len == 0 || is_control(cp) || is_deceptive(cp) || cp == '\'' || cp == '\\';
-		if (len == 0)
-			len = 1;
+		seq = coffer_utf8_decode(s + i, n - i, &cp);
+		escape = seq < 0 || is_control(cp) || is_deceptive(cp) || cp == '\'' || cp == '\\';
+		len = seq < 0 ? 1 : (size_t)seq;
 		if (i + len > COFFER_NAMES_SHOW_MAX)
 			break;
 		for (k = 0; k < len; k++) {
@@ -267,14 +230,15 @@ static int folder_canonical(const char *in, size_t n, struct coffer_buf *out)
 	const unsigned char *s = (const unsigned char *)in;
 	size_t i, len, start, components;
 	uint32_t cp = 0;
+	int seq;
 
 	if (n == 0)
 		return folder_fail(in, n, "empty");
 	if (n > FOLDER_MAX)
 		return folder_fail(in, n, "longer than 1024 bytes");
-	for (i = 0; i < n; i += len) {
-		len = utf8_seq(s + i, n - i, &cp);
-		if (len == 0)
+	for (i = 0; i < n; i += (size_t)seq) {
+		seq = coffer_utf8_decode(s + i, n - i, &cp);
+		if (seq < 0)
 			return coffer_err_set(COFFER_EINVAL,
 			                      "folder name '%s': invalid UTF-8 at byte %zu",
 			                      coffer_names_show(in, n, show), i);

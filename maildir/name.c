@@ -36,73 +36,23 @@
 
 #include "engine/errors.h"
 #include "engine/names.h"
+#include "engine/utf8.h"
 
+#include <assert.h>
 #include <string.h>
 
 /* ---- helpers ------------------------------------------------------------- */
 
-static size_t utf8_seq(const unsigned char *p, size_t n, uint32_t *cp_r)
-{
-	uint32_t cp;
-	size_t len, i;
-
-	if (n == 0)
-		return 0;
-	if (p[0] < 0x80) {
-		*cp_r = p[0];
-		return 1;
-	}
-	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
-		len = 2;
-		cp = p[0] & 0x1f;
-	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
-		len = 3;
-		cp = p[0] & 0x0f;
-	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
-		len = 4;
-		cp = p[0] & 0x07;
-	} else {
-		return 0;
-	}
-	if (n < len)
-		return 0;
-	for (i = 1; i < len; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (p[i] & 0x3f);
-	}
-	if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-	    (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	*cp_r = cp;
-	return len;
-}
-
 static void put_utf8(struct coffer_buf *b, uint32_t cp)
 {
-	unsigned char u[4];
-	size_t n;
+	unsigned char u[COFFER_UTF8_MAX];
+	int n;
 
-	if (cp < 0x80) {
-		u[0] = (unsigned char)cp;
-		n = 1;
-	} else if (cp < 0x800) {
-		u[0] = (unsigned char)(0xc0 | (cp >> 6));
-		u[1] = (unsigned char)(0x80 | (cp & 0x3f));
-		n = 2;
-	} else if (cp < 0x10000) {
-		u[0] = (unsigned char)(0xe0 | (cp >> 12));
-		u[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f));
-		u[2] = (unsigned char)(0x80 | (cp & 0x3f));
-		n = 3;
-	} else {
-		u[0] = (unsigned char)(0xf0 | (cp >> 18));
-		u[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3f));
-		u[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f));
-		u[3] = (unsigned char)(0x80 | (cp & 0x3f));
-		n = 4;
-	}
-	coffer_buf_append(b, u, n);
+	/* cp is a scalar value: coffer_mutf7_decode() pairs surrogates first */
+	n = coffer_utf8_encode(cp, u);
+	assert(n > 0);
+	if (n > 0)
+		coffer_buf_append(b, u, (size_t)n);
 }
 
 static unsigned popcount32(uint32_t v)
@@ -399,9 +349,10 @@ static void mb64_put_unit(struct coffer_buf *out, uint32_t unit, uint32_t *bits,
 int coffer_mutf7_encode(const char *in, size_t n, struct coffer_buf *out)
 {
 	const unsigned char *s = (const unsigned char *)in;
-	size_t orig_len = out->len, i = 0, len;
+	size_t orig_len = out->len, i = 0;
 	uint32_t bits, cp = 0;
 	unsigned nbits;
+	int len;
 
 	while (i < n) {
 		if (is_direct(s[i])) {
@@ -416,8 +367,8 @@ int coffer_mutf7_encode(const char *in, size_t n, struct coffer_buf *out)
 		bits = 0;
 		nbits = 0;
 		while (i < n && !is_direct(s[i])) {
-			len = utf8_seq(s + i, n - i, &cp);
-			if (len == 0)
+			len = coffer_utf8_decode(s + i, n - i, &cp);
+			if (len < 0)
 				return mutf7_fail(out, orig_len, in, n, "invalid UTF-8", i);
 			if (cp >= 0x10000) {
 				mb64_put_unit(out, 0xd800 + ((cp - 0x10000) >> 10), &bits, &nbits);
@@ -425,7 +376,7 @@ int coffer_mutf7_encode(const char *in, size_t n, struct coffer_buf *out)
 			} else {
 				mb64_put_unit(out, cp, &bits, &nbits);
 			}
-			i += len;
+			i += (size_t)len;
 		}
 		if (nbits > 0)
 			coffer_buf_putc(out, mb64[(bits << (6 - nbits)) & 63]);
