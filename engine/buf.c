@@ -2,11 +2,14 @@
  * buf.c: growable buffers and bounded readers (see buf.h).
  *
  * Growth doubles the capacity, so n appends cost O(n) copies in total.
- * Capacities are checked for overflow before any arithmetic.
+ * Capacities are checked for overflow before any arithmetic. JSON strings
+ * read their input as UTF-8 through utf8.h, so what they write is always
+ * valid UTF-8 whatever the bytes were.
  */
 #include "buf.h"
 
 #include "errors.h"
+#include "utf8.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -109,10 +112,26 @@ int coffer_buf_put_u64le(struct coffer_buf *b, uint64_t v)
 
 int coffer_buf_put_json_str(struct coffer_buf *b, const char *s, size_t n)
 {
-	coffer_buf_putc(b, '"');
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0;
+	uint32_t cp;
+	int len;
 
+	coffer_buf_putc(b, '"');
+	while (i < n) {
+		unsigned char c = p[i];
+
+		if (c >= 0x80) {
+			len = coffer_utf8_decode(p + i, n - i, &cp);
+			if (len > 0) {
+				coffer_buf_append(b, p + i, (size_t)len);
+				i += (size_t)len;
+			} else {
+				coffer_buf_append(b, COFFER_UTF8_REPLACEMENT, COFFER_UTF8_REPLACEMENT_LEN);
+				i += coffer_utf8_invalid_len(p + i, n - i);
+			}
+			continue;
+		}
 		switch (c) {
 		case '"': coffer_buf_puts(b, "\\\""); break;
 		case '\\': coffer_buf_puts(b, "\\\\"); break;
@@ -125,6 +144,7 @@ int coffer_buf_put_json_str(struct coffer_buf *b, const char *s, size_t n)
 			else
 				coffer_buf_putc(b, c);
 		}
+		i++;
 	}
 	coffer_buf_putc(b, '"');
 	return coffer_buf_ok(b);

@@ -34,7 +34,13 @@ int coffer_buf_printf(struct coffer_buf *b, const char *fmt, ...)
 int coffer_buf_put_u8(struct coffer_buf *b, uint8_t v);
 int coffer_buf_put_u32le(struct coffer_buf *b, uint32_t v);
 int coffer_buf_put_u64le(struct coffer_buf *b, uint64_t v);
-/* Appends s as a JSON string literal, quotes included. */
+/* Appends the n bytes at s as a JSON string literal, quotes included, that is
+ * always valid JSON and valid UTF-8. The bytes are read as UTF-8: valid
+ * sequences are copied as they are (C1 controls and all, which JSON allows);
+ * '"', '\\', and the controls below 0x20 and DEL are escaped; each invalid
+ * sequence (each maximal ill-formed subpart in Unicode's sense: "\xe2\x82" cut
+ * short is one, an overlong "\xc0\xaf" is two) becomes U+FFFD. NUL bytes
+ * within n are data (\u0000). */
 int coffer_buf_put_json_str(struct coffer_buf *b, const char *s, size_t n);
 
 /* 0 if every append so far succeeded, else COFFER_ENOMEM. */

@@ -2,13 +2,15 @@
  * test-buf.c: the growable buffer and the bounded reader (engine/buf.h).
  *
  * Covers appends of every kind, printf, JSON string escaping (control
- * characters, quotes, backslash, NUL, UTF-8 passed through), growth with a
+ * characters, quotes, backslash, NUL, UTF-8 passed through, each invalid
+ * UTF-8 sequence replaced by U+FFFD so the output is always valid JSON), growth with a
  * bounded number of reallocations, the sticky failure of an impossible
  * reservation, readers that fail (and stay failed) on short input, and the
  * big-endian key helpers, whose byte order must be numeric order.
  */
 #include "engine/buf.h"
 #include "engine/errors.h"
+#include "engine/utf8.h"
 #include "tap.h"
 
 #include <stdint.h>
@@ -202,6 +204,119 @@ static void test_json(void)
 	coffer_buf_free(&b);
 }
 
+#define FFFD "\xef\xbf\xbd"
+
+/* 1 if the n bytes at p are exactly one JSON string literal (RFC 8259) in
+ * valid UTF-8 with no raw control characters. */
+static int is_json_string(const unsigned char *p, size_t n)
+{
+	size_t i = 1;
+
+	if (n < 2 || p[0] != '"' || p[n - 1] != '"' || !coffer_utf8_valid(p, n))
+		return 0;
+	while (i < n - 1) {
+		if (p[i] < 0x20 || p[i] == 0x7f || p[i] == '"')
+			return 0;
+		if (p[i] != '\\') {
+			i++;
+			continue;
+		}
+		if (i + 1 >= n - 1)
+			return 0;
+		if (strchr("\"\\/bfnrt", p[i + 1]) != NULL && p[i + 1] != '\0') {
+			i += 2;
+			continue;
+		}
+		if (p[i + 1] != 'u' || i + 6 > n - 1)
+			return 0;
+		for (size_t k = 2; k < 6; k++)
+			if (strchr("0123456789abcdefABCDEF", p[i + k]) == NULL || p[i + k] == '\0')
+				return 0;
+		i += 6;
+	}
+	return 1;
+}
+
+static void test_json_invalid_utf8(void)
+{
+	struct coffer_buf b = COFFER_BUF_INIT;
+	unsigned char in[16];
+	long bad = 0, changed = 0;
+	uint64_t x = 0x9e3779b97f4a7c15ull;
+
+	ok(json_is("\x80", 1, "\"" FFFD "\""), "a lone continuation byte becomes U+FFFD");
+	ok(json_is("a\xfe\xff" "b", 4, "\"a" FFFD FFFD "b\""), "FE and FF are one U+FFFD each");
+	ok(json_is("Gr\xfc\xdf" "e", 5, "\"Gr" FFFD FFFD "e\""),
+	   "Latin-1 text: each stray byte becomes U+FFFD, the ASCII stays");
+	ok(json_is("\xc0\xaf", 2, "\"" FFFD FFFD "\""), "an overlong '/' is two U+FFFD");
+	ok(json_is("\xe0\x80\xaf", 3, "\"" FFFD FFFD FFFD "\""), "a three-byte overlong is three");
+	ok(json_is("\xed\xa0\x80", 3, "\"" FFFD FFFD FFFD "\""),
+	   "a surrogate (U+D800) is replaced, one U+FFFD a byte");
+	ok(json_is("\xf4\x90\x80\x80", 4, "\"" FFFD FFFD FFFD FFFD "\""),
+	   "U+110000 is replaced, one U+FFFD a byte");
+	ok(json_is("caf\xc3", 4, "\"caf" FFFD "\""), "a sequence cut by the end is one U+FFFD");
+	ok(json_is("\xe2\x82", 2, "\"" FFFD "\"") && json_is("\xf0\x9f\x93", 3, "\"" FFFD "\""),
+	   "three- and four-byte sequences cut short are one U+FFFD each");
+	ok(json_is("\xc3\xa9", 1, "\"" FFFD "\""), "a sequence cut by n is replaced too");
+	ok(json_is("\xe2\x82\"", 3, "\"" FFFD "\\\"\""),
+	   "a broken sequence does not swallow the quote after it");
+	ok(json_is("\xc3\\\n\x01", 4, "\"" FFFD "\\\\\\n\\u0001\""),
+	   "nor a backslash, newline or control after it: they are still escaped");
+	ok(json_is("\x61\xf1\x80\x80\xe1\x80\xc2\x62\x80\x63\x80\xbf\x64", 13,
+	           "\"a" FFFD FFFD FFFD "b" FFFD "c" FFFD FFFD "d\""),
+	   "Unicode's example (table 3-8): one U+FFFD per maximal subpart");
+	ok(json_is("ok \xe2\x82\xac \xff \xf0\x9f\x93\xa8", 13,
+	           "\"ok \xe2\x82\xac " FFFD " \xf0\x9f\x93\xa8\""),
+	   "valid sequences around an invalid byte are kept as they are");
+
+	/* every two-byte input, and random short ones: always one valid JSON string */
+	for (unsigned v = 0; v < 65536; v++) {
+		in[0] = (unsigned char)(v >> 8);
+		in[1] = (unsigned char)v;
+		coffer_buf_reset(&b);
+		if (coffer_buf_put_json_str(&b, (const char *)in, 2) != 0 ||
+		    !is_json_string(b.data, b.len))
+			bad++;
+	}
+	for (int t = 0; t < 50000; t++) {
+		size_t n = 0, len;
+
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		len = (size_t)(x % sizeof in);
+		for (n = 0; n < len; n++) {
+			x ^= x << 13;
+			x ^= x >> 7;
+			x ^= x << 17;
+			/* mostly bytes that matter: leads, continuations, ASCII specials */
+			in[n] = (unsigned char)(x & 1 ? 0x80 + ((x >> 8) % 0x80) : (x >> 8) % 0x100);
+		}
+		coffer_buf_reset(&b);
+		if (coffer_buf_put_json_str(&b, (const char *)in, len) != 0 ||
+		    !is_json_string(b.data, b.len))
+			bad++;
+		/* valid UTF-8 with nothing to escape comes out as it went in */
+		if (coffer_utf8_valid(in, len) && memchr(in, '"', len) == NULL &&
+		    memchr(in, '\\', len) == NULL && memchr(in, 0x7f, len) == NULL) {
+			int ctl = 0;
+
+			for (size_t k = 0; k < len; k++)
+				ctl |= in[k] < 0x20;
+			if (!ctl && (b.len != len + 2 || memcmp(b.data + 1, in, len) != 0))
+				changed++;
+		}
+	}
+	ok(bad == 0, "all 65536 two-byte inputs and 50000 random ones give valid JSON (%ld bad)",
+	   bad);
+	ok(changed == 0, "valid UTF-8 needing no escapes is copied unchanged (%ld changed)", changed);
+	ok(!is_json_string((const unsigned char *)"\"\xff\"", 3) &&
+	       !is_json_string((const unsigned char *)"\"a\"b\"", 5) &&
+	       is_json_string((const unsigned char *)"\"\\u00e9\"", 8),
+	   "the JSON checker itself tells good from bad");
+	coffer_buf_free(&b);
+}
+
 static void test_reader(void)
 {
 	static const unsigned char in[] = { 7, 4, 3, 2, 1, 8, 7, 6, 5, 4, 3, 2, 1, 'x', 'y', 'z' };
@@ -296,6 +411,7 @@ int main(void)
 	test_growth();
 	test_failure();
 	test_json();
+	test_json_invalid_utf8();
 	test_reader();
 	test_be();
 	return tap_done();
