@@ -71,12 +71,18 @@ static int sys_fsync(int fd)
 	return fsync(fd);
 }
 
+static int sys_syncfs(int fd)
+{
+	return syncfs(fd);
+}
+
 static const struct coffer_io_ops sys_ops = {
 	.write = sys_write,
 	.pwrite = sys_pwrite,
 	.read = sys_read,
 	.pread = sys_pread,
 	.fsync = sys_fsync,
+	.syncfs = sys_syncfs,
 };
 
 static const struct coffer_io_ops *cur_ops = &sys_ops;
@@ -277,6 +283,18 @@ static int fsync_retry(int fd)
 		rc = op_fsync(fd);
 	while (rc < 0 && errno == EINTR);
 	return rc;
+}
+
+int coffer_io_syncfs(int fd, const char *what)
+{
+	int (*fn)(int) = cur_ops->syncfs ? cur_ops->syncfs : sys_syncfs;
+
+	while (fn(fd) < 0) {
+		if (errno != EINTR)
+			return coffer_err_set(coffer_err_from_errno(errno), "syncfs %s: %s", what,
+			                      strerror(errno));
+	}
+	return 0;
 }
 
 int coffer_io_fsync(int fd)

@@ -22,6 +22,7 @@ struct coffer_io_ops {
 	ssize_t (*read)(int fd, void *p, size_t n);
 	ssize_t (*pread)(int fd, void *p, size_t n, off_t off);
 	int (*fsync)(int fd);
+	int (*syncfs)(int fd); /* NULL in a fake table: the system call */
 };
 
 /* Replace the table (NULL restores the system calls). For tests only; not
@@ -35,6 +36,10 @@ int coffer_io_pwrite_all(int fd, const void *p, size_t n, off_t off);
 int coffer_io_read_full(int fd, void *p, size_t n, size_t *got_r);
 int coffer_io_pread_full(int fd, void *p, size_t n, off_t off, size_t *got_r);
 int coffer_io_fsync(int fd);
+/* syncfs(2) on the file system of fd: makes every write and directory entry
+ * made so far durable at once (the bulk writers' single durability point).
+ * what names the place in the detail. */
+int coffer_io_syncfs(int fd, const char *what);
 /* Opens the directory read-only, fsyncs it, closes it. */
 int coffer_io_fsync_dir(const char *path);
 /* mkdir -p with mode for each created component; existing dirs are fine. */

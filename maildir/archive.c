@@ -567,6 +567,12 @@ static int link_into_place(struct coffer_archive *a)
 	if (rc == 0)
 		rc = coffer_io_fsync_dir(coffer_buf_str(&dir));
 	coffer_buf_free(&dir);
+	if (rc < 0) {
+		/* not durable: take the name back, so the failure leaves nothing
+		 * and a retry is not refused as "exists" */
+		unlink(a->path);
+		coffer_err_prefix(rc, "archive %s: ", a->path);
+	}
 	return rc;
 }
 

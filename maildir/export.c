@@ -631,8 +631,10 @@ int coffer_export_dir_source(const struct coffer_export_source *src, const char 
 		goto out;
 	}
 	rc = walk(&x);
-	if (rc == 0 && x.file_fd < 0 && syncfs(x.root_fd) < 0) {
-		rc = errno_failed(&x, "syncfs", ".");
+	if (rc == 0 && x.file_fd < 0) {
+		rc = coffer_io_syncfs(x.root_fd, dir);
+		if (rc < 0)
+			target_failed(&x, rc);
 	}
 	if (rc < 0) {
 		if (x.file_fd >= 0) {

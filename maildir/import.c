@@ -679,11 +679,9 @@ static int batch_flush(struct importer *im)
 
 	if (im->n == 0)
 		return 0;
-	if (syncfs(im->acct_dir_fd) < 0) {
-		rc = coffer_err_set(coffer_err_from_errno(errno),
-		                    "import: cannot make the blobs durable (syncfs): %s", strerror(errno));
+	rc = coffer_io_syncfs(im->acct_dir_fd, "import: the batch's blobs");
+	if (rc < 0)
 		goto fail;
-	}
 	rc = coffer_index_update(coffer_store_index(im->st), batch_txn, im);
 	if (rc < 0) {
 		coffer_err_prefix(rc, "import into %s, folder %s: ", im->acct_name,
@@ -786,7 +784,7 @@ static int import_file(struct importer *im, int dirfd, const char *name, unsigne
 {
 	struct coffer_maildir_name mn;
 	struct stat sb;
-	enum coffer_import_skip why;
+	enum coffer_import_skip why = COFFER_IMPORT_SKIP_NOT_MESSAGE;
 	struct item *it;
 	size_t len;
 	int rc, fd = -1;
@@ -930,7 +928,7 @@ static int open_subdir(int dirfd, const char *sub, enum coffer_import_skip *why)
 
 static int walk_maildir_dir(struct importer *im, int folder_fd, const char *sub, size_t base_len)
 {
-	enum coffer_import_skip why;
+	enum coffer_import_skip why = COFFER_IMPORT_SKIP_NOT_MESSAGE;
 	struct dirent *de;
 	DIR *d;
 	size_t dir_len;
@@ -1172,7 +1170,7 @@ static int walk_root(struct importer *im, int counting)
 		return coffer_err_set(COFFER_ENOMEM, "import: out of memory");
 	}
 	for (;;) {
-		enum coffer_import_skip why;
+		enum coffer_import_skip why = COFFER_IMPORT_SKIP_NOT_MESSAGE;
 		enum coffer_import_entry kind;
 		int sub;
 

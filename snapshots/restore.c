@@ -556,9 +556,9 @@ static int flush_batch(struct batch *b)
 	if (b->n == 0)
 		return 0;
 	fd = open(coffer_store_path(b->st), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || syncfs(fd) < 0)
-		rc = coffer_err_set(coffer_err_from_errno(errno), "restore: cannot sync the store: %s",
-		                    strerror(errno));
+	rc = fd < 0 ? coffer_err_set(coffer_err_from_errno(errno), "restore: cannot open the store: %s",
+	                             strerror(errno))
+	            : coffer_io_syncfs(fd, coffer_store_path(b->st));
 	if (fd >= 0)
 		close(fd);
 	if (rc == 0)
@@ -996,8 +996,11 @@ int coffer_restore_all(const char *store_path, const char *key_file, const char 
 			r.state = &state;
 			rc = copy_blobs(&r);
 			fd = open(store_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-			if (rc == 0 && (fd < 0 || syncfs(fd) < 0))
-				rc = coffer_err_set(COFFER_EIO, "restore: cannot sync the store");
+			if (rc == 0)
+				rc = fd < 0 ? coffer_err_set(coffer_err_from_errno(errno),
+				                             "restore: cannot open the store: %s",
+				                             strerror(errno))
+				            : coffer_io_syncfs(fd, store_path);
 			if (fd >= 0)
 				close(fd);
 			if (rc == 0)

@@ -207,7 +207,7 @@ int coffer_state_decode(const void *p, size_t n, struct coffer_state *s)
 
 static int same_value(const struct coffer_rec *a, const struct coffer_rec *b)
 {
-	return a->vlen == b->vlen && memcmp(a->val, b->val, a->vlen) == 0;
+	return a->vlen == b->vlen && (a->vlen == 0 || memcmp(a->val, b->val, a->vlen) == 0);
 }
 
 int coffer_state_diff(const struct coffer_state *prev, const struct coffer_state *cur,

@@ -235,10 +235,7 @@ int coffer_target_put_fd(struct coffer_target *t, const char *name, int src, uin
 
 int coffer_target_sync(struct coffer_target *t)
 {
-	if (syncfs(t->dirfd) < 0)
-		return coffer_err_set(coffer_err_from_errno(errno), "snapshot target %s: sync: %s",
-		                      t->path, strerror(errno));
-	return 0;
+	return coffer_io_syncfs(t->dirfd, t->path);
 }
 
 int coffer_target_open_read(struct coffer_target *t, const char *name, int *fd_r)

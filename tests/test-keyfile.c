@@ -155,6 +155,7 @@ static void test_generate_create_load(void)
 	char *before, *after, *text;
 	size_t nb, na, n;
 	mode_t old_umask;
+	int rc;
 
 	coffer_random(sid, sizeof sid);
 	coffer_random(sid2, sizeof sid2);
@@ -169,7 +170,9 @@ static void test_generate_create_load(void)
 	old_umask = umask(0);
 	ok(coffer_keyfile_create(path_of("a.key"), kf) == 0, "create a.key (umask 0)");
 	umask(old_umask);
-	ok(stat(path_of("a.key"), &sb) == 0 && S_ISREG(sb.st_mode) && (sb.st_mode & 07777) == 0600,
+	memset(&sb, 0, sizeof sb);
+	rc = stat(path_of("a.key"), &sb); /* before ok(): argument order is unspecified */
+	ok(rc == 0 && S_ISREG(sb.st_mode) && (sb.st_mode & 07777) == 0600,
 	   "the key file is mode 0600 whatever the umask (%04o)", (unsigned)(sb.st_mode & 07777));
 	ok(temporaries() == 0, "no temporary file is left behind");
 
