@@ -13,9 +13,16 @@ PACKAGES=(
 	meson ninja-build pkg-config gcc clang libclang-rt-14-dev
 	liblmdb-dev libzstd-dev libsodium-dev libarchive-dev libssl-dev
 	libfuse3-dev libcrypt-dev
+	libqrencode-dev
 	# runtime facilities and tools the tests use
 	fuse3 lmdb-utils binutils jq python3 time xxd util-linux coreutils
-	findutils grep diffutils ca-certificates git
+	findutils grep diffutils ca-certificates git bc curl openssl passwd
+	e2fsprogs valgrind man-db groff-base pkgconf
+	# real servers and clients the integration tests drive
+	dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd ucspi-tcp
+	chromium
+	# benchmarks (bench/): the tools users would pick instead
+	restic borgbackup gocryptfs linux-perf
 	# corpus fetcher (npm pack)
 	nodejs
 )
