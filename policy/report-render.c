@@ -218,6 +218,11 @@ static void timeline(const struct coffer_report *r, struct coffer_buf *o)
 			coffer_buf_printf(o, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"6\" "
 			                     "class=\"live\"><title>live mail (kept while active)</title></rect>",
 			                  left, y, width);
+		else if (a->state == COFFER_ACCOUNT_TERMINATED && a->messages && a->next_action_at)
+			coffer_buf_printf(o, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"6\" "
+			                     "class=\"live\"><title>mail kept until %s (termination "
+			                     "grace)</title></rect>",
+			                  left, y, X(a->next_action_at) - left, day(a->next_action_at, t));
 		if (snap_end)
 			coffer_buf_printf(o, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"6\" "
 			                     "class=\"snap\"><title>in snapshots until %s</title></rect>",
