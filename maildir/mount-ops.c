@@ -608,6 +608,27 @@ static int op_read(const char *path, char *buf, size_t size, off_t off, struct f
 	LOCKED_AS(shared_path(path, 'r'), do_read(m, path, buf, size, off));
 }
 
+/*
+ * Writes to tmp/ and control files land in daemon memory (or a staging blob)
+ * and reach the store's disk only at the rename or flush that makes them
+ * durable. A full disk must not surface only then: Dovecot expects ENOSPC
+ * from write() and fsync(), and refuses the APPEND cleanly when it gets it
+ * there. So writes and fsyncs check that the store's file system still has
+ * room for the whole file, with a margin for the index and the envelope.
+ */
+#define ROOM_MARGIN (4u << 20)
+
+static int room_for(struct mnt *m, uint64_t bytes)
+{
+	struct statvfs sv;
+
+	if (statvfs(coffer_store_path(m->st), &sv) < 0)
+		return 0; /* cannot tell: the write will report what happens */
+	if ((uint64_t)sv.f_bavail * sv.f_frsize < bytes + bytes / 16 + ROOM_MARGIN)
+		return -ENOSPC;
+	return 0;
+}
+
 static int do_write(struct mnt *m, const char *path, const char *buf, size_t size, off_t off)
 {
 	struct res r;
@@ -621,6 +642,8 @@ static int do_write(struct mnt *m, const char *path, const char *buf, size_t siz
 		rc = r.is_msg ? -EPERM : -ENOENT; /* messages never change */
 	if (rc == 0)
 		rc = data_file(m, &r, &f);
+	if (rc == 0 && (uint64_t)off + size > f->size)
+		rc = room_for(m, (uint64_t)off + size);
 	if (rc == 0)
 		rc = mnt_errno(mnt_file_write(m, f, buf, size, (uint64_t)off));
 	if (rc < 0)
@@ -646,7 +669,10 @@ static int do_fsync(struct mnt *m, const char *path)
 	    entry_file(m, &r, &f) == 0 && f->type == MF_CTL)
 		rc = mnt_errno(mnt_ctl_persist(m, f));
 	/* messages are durable since their rename; tmp files become durable
-	 * in the rename that delivers them */
+	 * in the rename that delivers them, which must have room for them */
+	else if (rc == 0 && r.p.kind == COFFER_MP_FILE && r.p.sub == COFFER_MP_TMP &&
+	         data_file(m, &r, &f) == 0)
+		rc = room_for(m, f->size);
 	if (rc < 0)
 		mnt_log("fsync", path, rc);
 	res_free(&r);
