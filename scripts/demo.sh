@@ -97,4 +97,21 @@ if grep -r -q -i -a -e alice -e spamassassin -e welcome "$STORE"; then
 fi
 echo "grep -ri for 'alice', 'spamassassin', 'welcome' under ./var/store: nothing found"
 
+say "A daily snapshot, an accidental expunge-like loss, and a restore"
+echo "snapshot_target = $VAR/snapshots" >>"$STORE/coffer.conf"
+coffer snapshot create
+coffer snapshot list
+coffer restore bob@example.net --as-of "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --folder Junk --to "$VAR/restored-junk"
+find "$VAR/restored-junk" -type f | sed "s#^$ROOT/##"
+
+say "The retention policy, the worker, and the retention report"
+coffer policy show
+coffer worker --once
+coffer report --format text
+
+say "Crypto-shredding Bob on request (terminate, purge), then the audit trail"
+coffer purge bob@example.net --now --yes --terminate
+coffer account show bob@example.net
+coffer audit verify
+
 say "Done. Try: $COFFER --store $STORE --key-file $KEY --help"
