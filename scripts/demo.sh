@@ -97,7 +97,7 @@ if grep -r -q -i -a -e alice -e spamassassin -e welcome "$STORE"; then
 fi
 echo "grep -ri for 'alice', 'spamassassin', 'welcome' under ./var/store: nothing found"
 
-say "A daily snapshot, an accidental expunge-like loss, and a restore"
+say "A snapshot, and a folder restored from it as a Maildir"
 echo "snapshot_target = $VAR/snapshots" >>"$STORE/coffer.conf"
 coffer snapshot create
 coffer snapshot list
