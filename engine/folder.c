@@ -31,6 +31,17 @@ int coffer_folder_name_key(struct coffer_store *st, const unsigned char *acct, c
 	                             key + COFFER_ID_BYTES);
 }
 
+int coffer_folder_name_box(struct coffer_buf *out, const unsigned char *acct, uint32_t fid,
+                           const char *canon, const struct coffer_acct_secret *secret,
+                           const unsigned char *pk)
+{
+	unsigned char ad[NAME_AD_LEN];
+
+	folder_name_ad(ad, acct, fid);
+	return secret ? coffer_box_sym(out, canon, strlen(canon), ad, sizeof ad, secret)
+	              : coffer_box_seal(out, canon, strlen(canon), ad, sizeof ad, pk);
+}
+
 int coffer_folder_name_open(const unsigned char *acct, uint32_t fid, const unsigned char *box,
                             size_t n, const struct coffer_acct_secret *secret,
                             struct coffer_buf *out)
@@ -88,7 +99,7 @@ int coffer_folder_resolve_txn(struct coffer_txn *t, struct coffer_store *st,
                               const struct coffer_acct_secret *secret, int64_t now,
                               uint32_t *fid_r, int *created_r)
 {
-	unsigned char key[COFFER_KEY_FOLDER_NAME], fidbuf[4], ad[NAME_AD_LEN];
+	unsigned char key[COFFER_KEY_FOLDER_NAME], fidbuf[4];
 	struct coffer_account_rec arec;
 	struct coffer_folder_rec frec;
 	struct coffer_buf box = COFFER_BUF_INIT;
@@ -130,9 +141,7 @@ int coffer_folder_resolve_txn(struct coffer_txn *t, struct coffer_store *st,
 	                     &uidvalidity);
 	if (rc < 0)
 		return rc;
-	folder_name_ad(ad, acct, fid);
-	rc = secret ? coffer_box_sym(&box, canon, strlen(canon), ad, sizeof ad, secret)
-	            : coffer_box_seal(&box, canon, strlen(canon), ad, sizeof ad, arec.pk);
+	rc = coffer_folder_name_box(&box, acct, fid, canon, secret, arec.pk);
 	if (rc < 0)
 		goto out;
 	memset(&frec, 0, sizeof frec);

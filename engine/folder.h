@@ -38,6 +38,12 @@ int coffer_folder_resolve_txn(struct coffer_txn *t, struct coffer_store *st,
 /* The folder_names key of canonical name canon in account acct. */
 int coffer_folder_name_key(struct coffer_store *st, const unsigned char *acct, const char *canon,
                            unsigned char key[COFFER_KEY_FOLDER_NAME]);
+/* Makes folder fid's name box for canon, appended to out: under the data key
+ * of secret, or sealed to pk when secret is NULL. The only place that knows
+ * the box's associated data, with coffer_folder_name_open(). */
+int coffer_folder_name_box(struct coffer_buf *out, const unsigned char *acct, uint32_t fid,
+                           const char *canon, const struct coffer_acct_secret *secret,
+                           const unsigned char *pk);
 /* Opens a folder's name box (from its record) into out (appended). */
 int coffer_folder_name_open(const unsigned char *acct, uint32_t fid, const unsigned char *box,
                             size_t n, const struct coffer_acct_secret *secret,

@@ -24,30 +24,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define FOLDER_AD_LEN (9 + COFFER_ID_BYTES + 4)
-#define MSG_AD_LEN (8 + 2 * COFFER_ID_BYTES)
-
-static void folder_name_ad(unsigned char *ad, const unsigned char *acct, uint32_t fid)
-{
-	memcpy(ad, "fold-name", 9);
-	memcpy(ad + 9, acct, COFFER_ID_BYTES);
-	coffer_put_u32be(ad + 9 + COFFER_ID_BYTES, fid);
-}
-
-static void msg_name_ad(unsigned char *ad, const unsigned char *acct, const unsigned char *blob)
-{
-	memcpy(ad, "msg-name", 8);
-	memcpy(ad + 8, acct, COFFER_ID_BYTES);
-	memcpy(ad + 8 + COFFER_ID_BYTES, blob, COFFER_ID_BYTES);
-}
-
-static int folder_names_key(struct coffer_store *st, const unsigned char *acct, const char *canon,
-                            unsigned char key[COFFER_KEY_FOLDER_NAME])
-{
-	memcpy(key, acct, COFFER_ID_BYTES);
-	return coffer_store_name_mac(st, "fold", acct, COFFER_ID_BYTES, canon, strlen(canon),
-	                             key + COFFER_ID_BYTES);
-}
+/* Box layouts and name keys come from folder.h and message.h, the only places
+ * that know them. */
 
 static int find_folder(struct coffer_txn *t, struct coffer_store *st, const unsigned char *acct,
                        const char *canon, uint32_t *fid_r)
@@ -57,7 +35,7 @@ static int find_folder(struct coffer_txn *t, struct coffer_store *st, const unsi
 	size_t n;
 	int rc;
 
-	rc = folder_names_key(st, acct, canon, key);
+	rc = coffer_folder_name_key(st, acct, canon, key);
 	if (rc == 0)
 		rc = coffer_txn_get(t, COFFER_DB_FOLDER_NAMES, key, sizeof key, &v, &n);
 	if (rc == COFFER_ENOTFOUND)
@@ -88,17 +66,12 @@ int coffer_mailops_folder_name_txn(struct coffer_txn *t, const unsigned char *ac
                                    struct coffer_buf *out)
 {
 	struct coffer_folder_rec rec;
-	unsigned char ad[FOLDER_AD_LEN];
 	int rc;
 
 	rc = coffer_folder_get_txn(t, acct, fid, &rec);
 	if (rc < 0)
 		return rc;
-	folder_name_ad(ad, acct, fid);
-	if (coffer_box_open(out, rec.name_box, rec.name_box_len, ad, sizeof ad, secret) < 0)
-		return coffer_err_set(COFFER_ECORRUPT, "index: folder %u name cannot be decrypted",
-		                      fid);
-	return 0;
+	return coffer_folder_name_open(acct, fid, rec.name_box, rec.name_box_len, secret, out);
 }
 
 /* Renames one folder record: new name box, new folder_names entry. */
@@ -107,20 +80,19 @@ static int rename_one(struct coffer_txn *t, struct coffer_store *st, const unsig
                       const struct coffer_acct_secret *secret)
 {
 	unsigned char okey[COFFER_KEY_FOLDER_NAME], nkey[COFFER_KEY_FOLDER_NAME];
-	unsigned char ad[FOLDER_AD_LEN], fidbuf[4];
+	unsigned char fidbuf[4];
 	struct coffer_folder_rec rec;
 	struct coffer_buf box = COFFER_BUF_INIT;
 	int rc;
 
-	rc = folder_names_key(st, acct, from, okey);
+	rc = coffer_folder_name_key(st, acct, from, okey);
 	if (rc == 0)
-		rc = folder_names_key(st, acct, to, nkey);
+		rc = coffer_folder_name_key(st, acct, to, nkey);
 	if (rc == 0)
 		rc = coffer_folder_get_txn(t, acct, fid, &rec);
 	if (rc < 0)
 		return rc;
-	folder_name_ad(ad, acct, fid);
-	rc = coffer_box_sym(&box, to, strlen(to), ad, sizeof ad, secret);
+	rc = coffer_folder_name_box(&box, acct, fid, to, secret, NULL);
 	if (rc < 0)
 		goto out;
 	rec.name_box = box.data;
@@ -158,7 +130,7 @@ static int collect_sub(const void *k, size_t kl, const void *val, size_t vl, voi
 	struct sub_args *a = arg;
 	struct coffer_folder_rec rec;
 	struct coffer_buf name = COFFER_BUF_INIT;
-	unsigned char ad[FOLDER_AD_LEN];
+
 	uint32_t fid;
 	int rc;
 
@@ -168,11 +140,10 @@ static int collect_sub(const void *k, size_t kl, const void *val, size_t vl, voi
 	rc = coffer_folder_rec_decode(val, vl, &rec);
 	if (rc < 0)
 		return rc;
-	folder_name_ad(ad, a->acct, fid);
-	if (coffer_box_open(&name, rec.name_box, rec.name_box_len, ad, sizeof ad, a->secret) < 0) {
+	if (coffer_folder_name_open(a->acct, fid, rec.name_box, rec.name_box_len, a->secret,
+	                            &name) < 0) {
 		coffer_buf_free(&name);
-		return coffer_err_set(COFFER_ECORRUPT, "index: folder %u name cannot be decrypted",
-		                      fid);
+		return COFFER_ECORRUPT;
 	}
 	if (name.len <= a->plen || memcmp(name.data, a->prefix, a->plen) != 0) {
 		coffer_buf_free(&name);
@@ -307,7 +278,7 @@ int coffer_mailops_folder_delete_txn(struct coffer_txn *t, struct coffer_store *
 	if (rc == 0)
 		rc = coffer_txn_del(t, COFFER_DB_FOLDERS, fkey, sizeof fkey);
 	if (rc == 0)
-		rc = folder_names_key(st, acct, canon, nkey);
+		rc = coffer_folder_name_key(st, acct, canon, nkey);
 	if (rc == 0)
 		rc = coffer_txn_del(t, COFFER_DB_FOLDER_NAMES, nkey, sizeof nkey);
 	if (rc == 0)
@@ -387,7 +358,7 @@ int coffer_mailops_message_place_txn(struct coffer_txn *t, struct coffer_store *
 {
 	struct coffer_message_rec rec;
 	struct coffer_buf box = COFFER_BUF_INIT;
-	unsigned char ad[MSG_AD_LEN], key[COFFER_KEY_MESSAGE];
+	unsigned char key[COFFER_KEY_MESSAGE];
 	int same_name, rc;
 	uint32_t uid;
 
@@ -404,8 +375,8 @@ int coffer_mailops_message_place_txn(struct coffer_txn *t, struct coffer_store *
 		 * when the name is given explicitly and differs, or the record
 		 * had none and the place changes the name */
 		if (!same_name) {
-			msg_name_ad(ad, acct, rec.blob_id);
-			rc = coffer_box_sym(&box, p->unique, p->unique_n, ad, sizeof ad, secret);
+			rc = coffer_message_name_box(&box, acct, rec.blob_id, p->unique, p->unique_n,
+			                             secret, NULL);
 			if (rc < 0)
 				goto out;
 			rec.name_box = box.data;
@@ -460,7 +431,7 @@ int coffer_mailops_message_link_blob_txn(struct coffer_txn *t, struct coffer_sto
 {
 	struct coffer_message_rec r = *rec;
 	struct coffer_buf box = COFFER_BUF_INIT;
-	unsigned char ad[MSG_AD_LEN];
+
 	uint32_t uid;
 	int rc;
 
@@ -469,8 +440,7 @@ int coffer_mailops_message_link_blob_txn(struct coffer_txn *t, struct coffer_sto
 		rc = coffer_err_set(COFFER_ENOTFOUND, "the linked message was expunged meanwhile");
 	if (rc < 0)
 		return rc;
-	msg_name_ad(ad, acct, rec->blob_id);
-	rc = coffer_box_sym(&box, unique, unique_n, ad, sizeof ad, secret);
+	rc = coffer_message_name_box(&box, acct, rec->blob_id, unique, unique_n, secret, NULL);
 	if (rc < 0)
 		goto out;
 	r.name_box = box.data;

@@ -39,7 +39,7 @@ int coffer_message_add_txn(struct coffer_txn *t, struct coffer_store *st, const 
 	struct coffer_message_rec mrec;
 	struct coffer_blob_rec brec;
 	struct coffer_buf val = COFFER_BUF_INIT, box = COFFER_BUF_INIT;
-	unsigned char mkey[COFFER_KEY_MESSAGE], bkey[COFFER_KEY_BLOB], ad[NAME_AD_LEN];
+	unsigned char mkey[COFFER_KEY_MESSAGE], bkey[COFFER_KEY_BLOB];
 	uint32_t fid, uid;
 	int rc;
 
@@ -73,9 +73,8 @@ int coffer_message_add_txn(struct coffer_txn *t, struct coffer_store *st, const 
 	mrec.is_new = m->is_new;
 	mrec.keywords = m->keywords;
 	if (m->unique) {
-		msg_name_ad(ad, m->acct, m->blob_id);
-		rc = secret ? coffer_box_sym(&box, m->unique, m->unique_len, ad, sizeof ad, secret)
-		            : coffer_box_seal(&box, m->unique, m->unique_len, ad, sizeof ad, arec.pk);
+		rc = coffer_message_name_box(&box, m->acct, m->blob_id, m->unique, m->unique_len, secret,
+		                             arec.pk);
 		if (rc < 0)
 			goto out;
 		mrec.name_box = box.data;
@@ -221,6 +220,17 @@ int coffer_message_expunge_txn(struct coffer_txn *t, struct coffer_store *st,
 	if (rc == 0)
 		rc = coffer_blob_unref_txn(t, acct, blob_id, now);
 	return rc == 0 ? coffer_account_touch_txn(t, acct) : rc;
+}
+
+int coffer_message_name_box(struct coffer_buf *out, const unsigned char *acct,
+                            const unsigned char *blob_id, const char *unique, size_t n,
+                            const struct coffer_acct_secret *secret, const unsigned char *pk)
+{
+	unsigned char ad[NAME_AD_LEN];
+
+	msg_name_ad(ad, acct, blob_id);
+	return secret ? coffer_box_sym(out, unique, n, ad, sizeof ad, secret)
+	              : coffer_box_seal(out, unique, n, ad, sizeof ad, pk);
 }
 
 int coffer_message_unique_name(const struct coffer_message_rec *rec, const unsigned char *acct,

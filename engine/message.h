@@ -81,6 +81,12 @@ int coffer_message_update_txn(struct coffer_txn *t, const unsigned char *acct, u
 int coffer_message_expunge_txn(struct coffer_txn *t, struct coffer_store *st,
                                const unsigned char *acct, uint32_t fid, uint32_t uid,
                                const char *unique, size_t n, int64_t now);
+/* Makes the Maildir-name box of a message whose blob is blob_id (appended
+ * to out): under secret's data key, or sealed to pk when secret is NULL. The
+ * box is bound to the blob, so it moves with the message. */
+int coffer_message_name_box(struct coffer_buf *out, const unsigned char *acct,
+                            const unsigned char *blob_id, const char *unique, size_t n,
+                            const struct coffer_acct_secret *secret, const unsigned char *pk);
 /* Opens the name box of rec (message names written by the mount or import)
  * or derives the name, into out (appended). */
 int coffer_message_unique_name(const struct coffer_message_rec *rec, const unsigned char *acct,
