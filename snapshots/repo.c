@@ -69,8 +69,10 @@ static int read_marker(struct coffer_repo *r, unsigned char *store_id, unsigned 
 	int rc;
 
 	rc = coffer_target_get(r->target, MARKER, 4096, &b);
-	if (rc < 0)
+	if (rc < 0) {
+		coffer_buf_free(&b);
 		return rc;
+	}
 	if (sscanf(coffer_buf_str(&b), "coffer-target 1\nstore %32[0-9a-f]\ntarget %32[0-9a-f]\n",
 	           store_hex, target_hex) != 2 ||
 	    strlen(store_hex) != 32 || strlen(target_hex) != 32) {
