@@ -1,5 +1,8 @@
 /*
- * verify.c: checking a store and the safe repairs (see verify.h).
+ * verify.c: checking a store and the safe repairs (see verify.h); the run,
+ * the index pass and the blob pass. The tree pass (the files under
+ * STORE/blobs, orphans and strays, and their repair) is in verify-tree.c;
+ * what both share is in verify-private.h.
  *
  * Map of this file:
  *   1. reporting: one problem at a time to the caller's callback;
@@ -10,10 +13,9 @@
  *   3. the blob pass: message records in batches, each batch's transaction
  *      closed before its blobs are decrypted to the end; then the control
  *      files' blobs (kind COFFER_BLOB_CONTROL), collected in the index pass;
- *   4. the tree pass: STORE/blobs/<acct>/<xx>/ listed one directory at a time,
- *      every file matched against the blobs and trash records; orphans and
- *      strays, and their repair;
- *   5. the run: accounts one by one, then the top of the blob tree.
+ *   4. the run: accounts one by one (index pass, blob pass, then the tree
+ *      pass of verify-tree.c, then the trash collected on repair), then the
+ *      top of the blob tree.
  *
  * Boxes (account name, folder names, keywords) are opened one at a time
  * through account.h and folder.h, so a damaged one is reported alone
@@ -29,6 +31,7 @@
  * write time. The envelope's own detail is not parsed.
  */
 #include "verify.h"
+#include "verify-private.h"
 
 #include "account.h"
 #include "blob.h"
@@ -37,13 +40,11 @@
 #include "envelope.h"
 #include "errors.h"
 #include "folder.h"
-#include "io.h"
 #include "keyfile.h"
 #include "message.h"
 #include "names.h"
 #include "record.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -53,8 +54,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define ID COFFER_ID_BYTES
-#define HEX_ID (2 * COFFER_ID_BYTES)
 #define READ_BUF (256u * 1024u)
 
 struct vfolder {
@@ -66,13 +65,6 @@ struct vfolder {
 	uint64_t messages;   /* message records */
 	uint64_t names;      /* msg_names entries pointing at existing messages */
 	char *name;          /* decrypted, or "#<id>" */
-};
-
-/* One message's blob reference (sorted by blob id, then folder, uid). */
-struct vref {
-	unsigned char blob[ID];
-	uint32_t fid;
-	uint32_t uid;
 };
 
 /* A control file's blob (sorted by blob id, then folder). */
@@ -91,49 +83,11 @@ struct vunref {
 	uint32_t refs;
 };
 
-struct vacct {
-	unsigned char id[ID];
-	char hex[HEX_ID + 1];
-	char *name;               /* canonical name or "account <hex>" */
-	int rec_ok;
-	struct coffer_acct_secret *secret; /* NULL: shredded, or the key does not unwrap */
-	struct vfolder *folders;  /* by id (key order) */
-	size_t nfolders, capfolders;
-	struct vref *refs;
-	size_t nrefs, caprefs;
-	unsigned char (*trash)[ID]; /* key order */
-	size_t ntrash, captrash;
-	struct vunref *unref;
-	size_t nunref, capunref;
-	size_t next_ref;          /* merge position in refs while scanning blobs */
-	struct vctl *ctls;        /* control files with a blob */
-	size_t nctls, capctls;
-	size_t next_ctl;          /* merge position in ctls */
-	int trash_conflict;       /* a trashed blob is still referenced: do not collect */
-};
-
-struct verify {
-	struct coffer_store *st;
-	const struct coffer_verify_opts *o;
-	struct coffer_verify_stats *s;
-	int64_t now;
-	int64_t grace;
-	unsigned char *buf;
-	unsigned char (*accts)[ID]; /* accounts checked, key order */
-	size_t naccts, capaccts;
-	uint64_t total;           /* messages to check, for progress */
-	uint64_t done;
-};
-
 /* ---- 1. Reporting ---- */
 
-static int vreport(struct verify *v, const char *account, const char *folder, uint32_t uid,
-                   const char *blob, int pending, const char *repair, const char *fmt,
-                   va_list ap) __attribute__((format(printf, 8, 0)));
-
-static int vreport(struct verify *v, const char *account, const char *folder, uint32_t uid,
-                   const char *blob, int pending, const char *repair, const char *fmt,
-                   va_list ap)
+int verify_vreport(struct verify *v, const char *account, const char *folder, uint32_t uid,
+                    const char *blob, int pending, const char *repair, const char *fmt,
+                    va_list ap)
 {
 	struct coffer_verify_problem p;
 	char *text;
@@ -169,31 +123,15 @@ static int report(struct verify *v, const struct vacct *a, const char *folder, u
 	if (blob_id)
 		coffer_hex(hex, blob_id, ID);
 	va_start(ap, fmt);
-	rc = vreport(v, a ? a->name : NULL, folder, uid, blob_id ? hex : NULL, 0, NULL, fmt, ap);
-	va_end(ap);
-	return rc;
-}
-
-static int report_file(struct verify *v, const struct vacct *a, const char *blob, int pending,
-                       const char *repair, const char *fmt, ...)
-	__attribute__((format(printf, 6, 7)));
-
-/* A problem about a file of the blob tree (blob id or relative path). */
-static int report_file(struct verify *v, const struct vacct *a, const char *blob, int pending,
-                       const char *repair, const char *fmt, ...)
-{
-	va_list ap;
-	int rc;
-
-	va_start(ap, fmt);
-	rc = vreport(v, a ? a->name : NULL, NULL, 0, blob, pending, repair, fmt, ap);
+	rc = verify_vreport(v, a ? a->name : NULL, folder, uid, blob_id ? hex : NULL, 0, NULL, fmt,
+	                    ap);
 	va_end(ap);
 	return rc;
 }
 
 /* ---- helpers ---- */
 
-static int grow(void **p, size_t *cap, size_t n, size_t size)
+int verify_grow(void **p, size_t *cap, size_t n, size_t size)
 {
 	size_t ncap;
 	void *np;
@@ -208,25 +146,6 @@ static int grow(void **p, size_t *cap, size_t n, size_t size)
 		return coffer_err_set(COFFER_ENOMEM, "verify: out of memory");
 	*p = np;
 	*cap = ncap;
-	return 0;
-}
-
-static int is_hex(const char *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return 0;
-	return s[n] == '\0';
-}
-
-static int unhex(const char *s, unsigned char *out, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		int hi = s[2 * i] <= '9' ? s[2 * i] - '0' : s[2 * i] - 'a' + 10;
-		int lo = s[2 * i + 1] <= '9' ? s[2 * i + 1] - '0' : s[2 * i + 1] - 'a' + 10;
-
-		out[i] = (unsigned char)(hi << 4 | lo);
-	}
 	return 0;
 }
 
@@ -280,23 +199,7 @@ static int cmp_ctl(const void *pa, const void *pb)
 	return x->fid < y->fid ? -1 : x->fid > y->fid;
 }
 
-/* The first message pointing at blob, or NULL. */
-static const struct vref *find_ref(const struct vacct *a, const unsigned char *blob)
-{
-	size_t lo = 0, hi = a->nrefs;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (memcmp(a->refs[mid].blob, blob, ID) < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo < a->nrefs && memcmp(a->refs[lo].blob, blob, ID) == 0 ? &a->refs[lo] : NULL;
-}
-
-static int in_sorted(const unsigned char (*v)[ID], size_t n, const unsigned char *id)
+int verify_in_sorted(const unsigned char (*v)[ID], size_t n, const unsigned char *id)
 {
 	size_t lo = 0, hi = n;
 
@@ -409,7 +312,7 @@ static int p1_folder(const void *k, size_t kl, const void *val, size_t vl, void 
 
 	if (kl != COFFER_KEY_FOLDER)
 		return report(c->v, a, NULL, 0, NULL, "a folder record has a damaged key");
-	rc = grow((void **)&a->folders, &a->capfolders, a->nfolders, sizeof *a->folders);
+	rc = verify_grow((void **)&a->folders, &a->capfolders, a->nfolders, sizeof *a->folders);
 	if (rc < 0)
 		return rc;
 	f = &a->folders[a->nfolders++];
@@ -548,7 +451,7 @@ static int p1_message(const void *k, size_t kl, const void *val, size_t vl, void
 	}
 	if (rc < 0)
 		return rc;
-	rc = grow((void **)&a->refs, &a->caprefs, a->nrefs, sizeof *a->refs);
+	rc = verify_grow((void **)&a->refs, &a->caprefs, a->nrefs, sizeof *a->refs);
 	if (rc < 0)
 		return rc;
 	r = &a->refs[a->nrefs++];
@@ -616,7 +519,7 @@ static int p1_ctl(const void *k, size_t kl, const void *val, size_t vl, void *ar
 			              (unsigned long long)rec.size);
 		return 0;
 	}
-	rc = grow((void **)&a->ctls, &a->capctls, a->nctls, sizeof *a->ctls);
+	rc = verify_grow((void **)&a->ctls, &a->capctls, a->nctls, sizeof *a->ctls);
 	if (rc < 0)
 		return rc;
 	x = &a->ctls[a->nctls++];
@@ -636,7 +539,7 @@ static int p1_trash(const void *k, size_t kl, const void *val, size_t vl, void *
 
 	if (kl != COFFER_KEY_BLOB)
 		return report(c->v, a, NULL, 0, NULL, "a trash record has a damaged key");
-	rc = grow((void **)&a->trash, &a->captrash, a->ntrash, sizeof *a->trash);
+	rc = verify_grow((void **)&a->trash, &a->captrash, a->ntrash, sizeof *a->trash);
 	if (rc < 0)
 		return rc;
 	memcpy(a->trash[a->ntrash++], (const unsigned char *)k + ID, ID);
@@ -656,7 +559,7 @@ static int flush_refs(struct pass1 *c, const unsigned char *limit)
 
 		if (limit && memcmp(r->blob, limit, ID) >= 0)
 			break;
-		if (in_sorted((const unsigned char (*)[ID])a->trash, a->ntrash, r->blob)) {
+		if (verify_in_sorted((const unsigned char (*)[ID])a->trash, a->ntrash, r->blob)) {
 			a->trash_conflict = 1;
 			rc = report(c->v, a, folder_label(a, r->fid, tmp), r->uid, r->blob,
 			            "message points at a blob in the trash, whose file will be "
@@ -673,7 +576,7 @@ static int flush_refs(struct pass1 *c, const unsigned char *limit)
 
 		if (limit && memcmp(x->blob, limit, ID) >= 0)
 			break;
-		if (in_sorted((const unsigned char (*)[ID])a->trash, a->ntrash, x->blob)) {
+		if (verify_in_sorted((const unsigned char (*)[ID])a->trash, a->ntrash, x->blob)) {
 			a->trash_conflict = 1;
 			rc = report(c->v, a, folder_label(a, x->fid, tmp), 0, x->blob,
 			            "a control file points at a blob in the trash, whose file will be "
@@ -719,7 +622,7 @@ static int p1_blob(const void *k, size_t kl, const void *val, size_t vl, void *a
 		a->ctls[i].has_brec = 1;
 		a->ctls[i].stored_size = rec.stored_size;
 	}
-	if (in_sorted((const unsigned char (*)[ID])a->trash, a->ntrash, id)) {
+	if (verify_in_sorted((const unsigned char (*)[ID])a->trash, a->ntrash, id)) {
 		a->trash_conflict = 1;
 		rc = report(c->v, a, NULL, 0, id, "blob has a live record and is in the trash");
 		if (rc < 0)
@@ -733,7 +636,8 @@ static int p1_blob(const void *k, size_t kl, const void *val, size_t vl, void *a
 			              "a control file points at a message blob");
 		if (count == 0) {
 			/* reported after the transaction, with a look at the file */
-			rc = grow((void **)&a->unref, &a->capunref, a->nunref, sizeof *a->unref);
+			rc = verify_grow((void **)&a->unref, &a->capunref, a->nunref,
+			                 sizeof *a->unref);
 			if (rc < 0)
 				return rc;
 			memcpy(a->unref[a->nunref].blob, id, ID);
@@ -748,7 +652,8 @@ static int p1_blob(const void *k, size_t kl, const void *val, size_t vl, void *a
 			return report(c->v, a, folder_label(a, a->refs[first].fid, tmp),
 			              a->refs[first].uid, id, "message points at a control-file blob");
 		if (ctls == 0) {
-			rc = grow((void **)&a->unref, &a->capunref, a->nunref, sizeof *a->unref);
+			rc = verify_grow((void **)&a->unref, &a->capunref, a->nunref,
+			                 sizeof *a->unref);
 			if (rc < 0)
 				return rc;
 			memcpy(a->unref[a->nunref].blob, id, ID);
@@ -1107,412 +1012,7 @@ static int pass2(struct verify *v, struct vacct *a)
 	return rc;
 }
 
-/* ---- 4. The tree pass ---- */
-
-static int cmp_str(const void *pa, const void *pb)
-{
-	return strcmp(*(char *const *)pa, *(char *const *)pb);
-}
-
-static void free_names(char **names, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
-}
-
-/* The entries of dir but . and .., sorted. Errors carry a detail naming the
- * directory. */
-static int list_dir(const char *dir, char ***names_r, size_t *n_r)
-{
-	char **names = NULL;
-	size_t n = 0, cap = 0;
-	struct dirent *de;
-	DIR *d;
-	int rc = 0;
-
-	*names_r = NULL;
-	*n_r = 0;
-	d = opendir(dir);
-	if (d == NULL)
-		return coffer_err_set(coffer_err_from_errno(errno), "cannot list %s: %s", dir,
-		                      strerror(errno));
-	errno = 0;
-	while ((de = readdir(d)) != NULL) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		rc = grow((void **)&names, &cap, n, sizeof *names);
-		if (rc < 0)
-			break;
-		names[n] = strdup(de->d_name);
-		if (names[n] == NULL) {
-			rc = coffer_err_set(COFFER_ENOMEM, "verify: out of memory");
-			break;
-		}
-		n++;
-		errno = 0;
-	}
-	if (rc == 0 && errno != 0)
-		rc = coffer_err_set(coffer_err_from_errno(errno), "cannot list %s: %s", dir,
-		                    strerror(errno));
-	closedir(d);
-	if (rc < 0) {
-		free_names(names, n);
-		return rc;
-	}
-	if (n > 1)
-		qsort(names, n, sizeof *names, cmp_str);
-	*names_r = names;
-	*n_r = n;
-	return 0;
-}
-
-/* Moves STORE/rel to STORE/lost+found/rel (".N" appended on a clash, never
- * over an existing file); the destination, relative to the store, is
- * appended to dest. rel contains at least one '/'. */
-static int move_to_lost(struct verify *v, const char *rel, struct coffer_buf *dest)
-{
-	const char *store = coffer_store_path(v->st);
-	struct coffer_buf src = COFFER_BUF_INIT, dst = COFFER_BUF_INIT;
-	struct coffer_buf src_dir = COFFER_BUF_INIT, dst_dir = COFFER_BUF_INIT;
-	int dirlen = (int)(strrchr(rel, '/') - rel);
-	int rc;
-
-	coffer_buf_printf(&src, "%s/%s", store, rel);
-	coffer_buf_printf(&src_dir, "%s/%.*s", store, dirlen, rel);
-	coffer_buf_printf(&dst_dir, "%s/lost+found/%.*s", store, dirlen, rel);
-	rc = coffer_buf_ok(&src);
-	if (rc == 0)
-		rc = coffer_buf_ok(&src_dir);
-	if (rc == 0)
-		rc = coffer_buf_ok(&dst_dir);
-	if (rc == 0)
-		rc = coffer_io_mkdir_p(coffer_buf_str(&dst_dir), 0700);
-	for (unsigned i = 0; rc == 0; i++) {
-		coffer_buf_reset(&dst);
-		coffer_buf_printf(&dst, "%s/lost+found/%s", store, rel);
-		if (i > 0)
-			coffer_buf_printf(&dst, ".%u", i);
-		rc = coffer_buf_ok(&dst);
-		if (rc < 0)
-			break;
-		if (renameat2(AT_FDCWD, coffer_buf_str(&src), AT_FDCWD, coffer_buf_str(&dst),
-		              RENAME_NOREPLACE) == 0)
-			break;
-		if (errno == EEXIST && i < 1000)
-			continue;
-		rc = coffer_err_set(coffer_err_from_errno(errno), "cannot move it to %s: %s",
-		                    coffer_buf_str(&dst), strerror(errno));
-	}
-	if (rc == 0)
-		rc = coffer_io_fsync_dir(coffer_buf_str(&dst_dir));
-	if (rc == 0)
-		rc = coffer_io_fsync_dir(coffer_buf_str(&src_dir));
-	if (rc == 0)
-		coffer_buf_puts(dest, coffer_buf_str(&dst) + strlen(store) + 1);
-	coffer_buf_free(&src);
-	coffer_buf_free(&dst);
-	coffer_buf_free(&src_dir);
-	coffer_buf_free(&dst_dir);
-	return rc;
-}
-
-/* A stray in the blob tree: reported, and moved to lost+found on repair. */
-static int stray(struct verify *v, const struct vacct *a, const char *rel, const char *what)
-{
-	struct coffer_buf dest = COFFER_BUF_INIT, how = COFFER_BUF_INIT;
-	int rc;
-
-	if (!v->o->repair)
-		return report_file(v, a, rel, 0, NULL, "%s", what);
-	rc = move_to_lost(v, rel, &dest);
-	if (rc == COFFER_ENOMEM)
-		goto out;
-	if (rc < 0) {
-		rc = report_file(v, a, rel, 0, NULL, "%s; repair failed: %s", what, coffer_errmsg());
-		goto out;
-	}
-	coffer_buf_printf(&how, "moved to %s", coffer_buf_str(&dest));
-	rc = coffer_buf_ok(&how);
-	if (rc == 0)
-		rc = report_file(v, a, rel, 0, coffer_buf_str(&how), "%s", what);
-out:
-	coffer_buf_free(&dest);
-	coffer_buf_free(&how);
-	return rc;
-}
-
-enum { FILE_LIVE, FILE_TRASH, FILE_ORPHAN };
-
-struct candidate {
-	unsigned char id[ID];
-	int64_t mtime;
-	int state;
-};
-
-struct classify_args {
-	const unsigned char *acct;
-	struct candidate *c;
-	size_t n;
-};
-
-static int classify_txn(struct coffer_txn *t, void *arg)
-{
-	struct classify_args *s = arg;
-	unsigned char key[COFFER_KEY_BLOB];
-	const void *val;
-	size_t vl;
-	int rc;
-
-	for (size_t i = 0; i < s->n; i++) {
-		coffer_key_blob(key, s->acct, s->c[i].id);
-		rc = coffer_txn_get(t, COFFER_DB_BLOBS, key, sizeof key, &val, &vl);
-		if (rc == COFFER_ENOTFOUND) {
-			rc = coffer_txn_get(t, COFFER_DB_TRASH, key, sizeof key, &val, &vl);
-			s->c[i].state = rc == 0 ? FILE_TRASH : FILE_ORPHAN;
-		} else {
-			s->c[i].state = FILE_LIVE;
-		}
-		if (rc < 0 && rc != COFFER_ENOTFOUND)
-			return rc;
-	}
-	return 0;
-}
-
-static int64_t mtime_ns(const struct stat *sb)
-{
-	return (int64_t)sb->st_mtim.tv_sec * COFFER_NS_PER_SEC + sb->st_mtim.tv_nsec;
-}
-
-/* Unlinks an orphan after checking again, in a fresh transaction and on
- * disk, that it is still an old regular file nothing refers to. */
-static int remove_orphan(struct verify *v, const struct vacct *a, struct candidate *cand,
-                         const char *path, const char *dir)
-{
-	struct classify_args s = { a->id, cand, 1 };
-	struct stat sb;
-	int rc;
-
-	rc = coffer_index_view(coffer_store_index(v->st), classify_txn, &s);
-	if (rc < 0)
-		return rc;
-	if (cand->state != FILE_ORPHAN || find_ref(a, cand->id))
-		return coffer_err_set(COFFER_ETEMP, "it gained an index entry");
-	if (lstat(path, &sb) < 0 || !S_ISREG(sb.st_mode) || mtime_ns(&sb) != cand->mtime)
-		return coffer_err_set(COFFER_ETEMP, "it changed while being checked");
-	if (unlink(path) < 0)
-		return coffer_err_set(coffer_err_from_errno(errno), "cannot remove it: %s",
-		                      strerror(errno));
-	return coffer_io_fsync_dir(dir);
-}
-
-/* One directory STORE/blobs/<acct>/<xx>. */
-static int scan_subdir(struct verify *v, const struct vacct *a, const char *xx)
-{
-	const char *store = coffer_store_path(v->st);
-	struct coffer_buf dir = COFFER_BUF_INIT, path = COFFER_BUF_INIT, rel = COFFER_BUF_INIT;
-	struct candidate *cands = NULL;
-	struct classify_args s;
-	size_t ncands = 0, capcands = 0, n = 0;
-	char **names = NULL;
-	char hex[HEX_ID + 1];
-	struct stat sb;
-	int rc;
-
-	coffer_buf_printf(&dir, "%s/blobs/%s/%s", store, a->hex, xx);
-	rc = coffer_buf_ok(&dir);
-	if (rc == 0)
-		rc = list_dir(coffer_buf_str(&dir), &names, &n);
-	if (rc < 0 && rc != COFFER_ENOMEM) {
-		rc = report_file(v, a, NULL, 0, NULL, "%s", coffer_errmsg());
-		goto out;
-	}
-	for (size_t i = 0; rc == 0 && i < n; i++) {
-		coffer_buf_reset(&rel);
-		coffer_buf_printf(&rel, "blobs/%s/%s/%s", a->hex, xx, names[i]);
-		coffer_buf_reset(&path);
-		coffer_buf_printf(&path, "%s/%s", store, coffer_buf_str(&rel));
-		rc = coffer_buf_ok(&rel);
-		if (rc == 0)
-			rc = coffer_buf_ok(&path);
-		if (rc < 0)
-			break;
-		if (!is_hex(names[i], HEX_ID) || strncmp(names[i], xx, 2) != 0) {
-			rc = stray(v, a, coffer_buf_str(&rel), "stray file in the blob tree (not a blob name)");
-			continue;
-		}
-		if (lstat(coffer_buf_str(&path), &sb) < 0) {
-			if (errno != ENOENT) /* gone meanwhile: collected */
-				rc = report_file(v, a, coffer_buf_str(&rel), 0, NULL, "cannot stat: %s",
-				                 strerror(errno));
-			continue;
-		}
-		if (!S_ISREG(sb.st_mode)) {
-			rc = stray(v, a, coffer_buf_str(&rel),
-			           "stray file in the blob tree (not a regular file)");
-			continue;
-		}
-		rc = grow((void **)&cands, &capcands, ncands, sizeof *cands);
-		if (rc < 0)
-			break;
-		unhex(names[i], cands[ncands].id, ID);
-		cands[ncands].mtime = mtime_ns(&sb);
-		cands[ncands].state = FILE_LIVE;
-		ncands++;
-		v->s->blobs++;
-	}
-	if (rc < 0 || ncands == 0)
-		goto out;
-	s = (struct classify_args){ a->id, cands, ncands };
-	rc = coffer_index_view(coffer_store_index(v->st), classify_txn, &s);
-	for (size_t i = 0; rc == 0 && i < ncands; i++) {
-		struct candidate *cand = &cands[i];
-
-		if (cand->state != FILE_ORPHAN)
-			continue;
-		if (find_ref(a, cand->id))
-			continue; /* a message points at it: reported as a missing record */
-		coffer_hex(hex, cand->id, ID);
-		if (cand->mtime > v->now - v->grace) {
-			rc = report_file(v, a, hex, 1, NULL,
-			                 "blob without an index entry, younger than the grace period "
-			                 "(a write may be in progress)");
-			continue;
-		}
-		if (!v->o->repair) {
-			rc = report_file(v, a, hex, 0, NULL, "orphan blob (left by an interrupted write)");
-			continue;
-		}
-		coffer_buf_reset(&path);
-		coffer_buf_printf(&path, "%s/%s", coffer_buf_str(&dir), hex);
-		rc = coffer_buf_ok(&path);
-		if (rc == 0)
-			rc = remove_orphan(v, a, cand, coffer_buf_str(&path), coffer_buf_str(&dir));
-		if (rc == 0)
-			rc = report_file(v, a, hex, 0, "removed",
-			                 "orphan blob (left by an interrupted write)");
-		else if (rc != COFFER_ENOMEM)
-			rc = report_file(v, a, hex, 0, NULL,
-			                 "orphan blob (left by an interrupted write); not removed: %s",
-			                 coffer_errmsg());
-	}
-out:
-	free_names(names, n);
-	free(cands);
-	coffer_buf_free(&dir);
-	coffer_buf_free(&path);
-	coffer_buf_free(&rel);
-	return rc;
-}
-
-/* STORE/blobs/<acct>: <xx> directories only. */
-static int pass3(struct verify *v, const struct vacct *a)
-{
-	const char *store = coffer_store_path(v->st);
-	struct coffer_buf dir = COFFER_BUF_INIT, path = COFFER_BUF_INIT, rel = COFFER_BUF_INIT;
-	char **names = NULL;
-	size_t n = 0;
-	struct stat sb;
-	int rc;
-
-	coffer_buf_printf(&dir, "%s/blobs/%s", store, a->hex);
-	rc = coffer_buf_ok(&dir);
-	if (rc < 0)
-		goto out;
-	if (lstat(coffer_buf_str(&dir), &sb) < 0) {
-		if (errno != ENOENT)
-			rc = report_file(v, a, NULL, 0, NULL, "cannot stat blobs/%s: %s", a->hex,
-			                 strerror(errno));
-		goto out; /* no blob yet */
-	}
-	if (!S_ISDIR(sb.st_mode)) {
-		coffer_buf_printf(&rel, "blobs/%s", a->hex);
-		rc = coffer_buf_ok(&rel);
-		if (rc == 0)
-			rc = stray(v, a, coffer_buf_str(&rel),
-			           "stray file in the blob tree (where the account's directory belongs)");
-		goto out;
-	}
-	rc = list_dir(coffer_buf_str(&dir), &names, &n);
-	if (rc < 0 && rc != COFFER_ENOMEM) {
-		rc = report_file(v, a, NULL, 0, NULL, "%s", coffer_errmsg());
-		goto out;
-	}
-	for (size_t i = 0; rc == 0 && i < n; i++) {
-		coffer_buf_reset(&path);
-		coffer_buf_printf(&path, "%s/%s", coffer_buf_str(&dir), names[i]);
-		coffer_buf_reset(&rel);
-		coffer_buf_printf(&rel, "blobs/%s/%s", a->hex, names[i]);
-		rc = coffer_buf_ok(&path);
-		if (rc == 0)
-			rc = coffer_buf_ok(&rel);
-		if (rc < 0)
-			break;
-		if (is_hex(names[i], 2) && lstat(coffer_buf_str(&path), &sb) == 0 &&
-		    S_ISDIR(sb.st_mode))
-			rc = scan_subdir(v, a, names[i]);
-		else
-			rc = stray(v, a, coffer_buf_str(&rel), "stray file in the blob tree");
-	}
-out:
-	free_names(names, n);
-	coffer_buf_free(&dir);
-	coffer_buf_free(&path);
-	coffer_buf_free(&rel);
-	return rc;
-}
-
-/* STORE/blobs itself (every-account runs): account directories only. */
-static int scan_top(struct verify *v)
-{
-	const char *store = coffer_store_path(v->st);
-	struct coffer_buf dir = COFFER_BUF_INIT, path = COFFER_BUF_INIT, rel = COFFER_BUF_INIT;
-	unsigned char id[ID];
-	char **names = NULL;
-	size_t n = 0;
-	struct stat sb;
-	int rc;
-
-	coffer_buf_printf(&dir, "%s/blobs", store);
-	rc = coffer_buf_ok(&dir);
-	if (rc == 0)
-		rc = list_dir(coffer_buf_str(&dir), &names, &n);
-	if (rc < 0 && rc != COFFER_ENOMEM) {
-		rc = report_file(v, NULL, "blobs", 0, NULL, "%s", coffer_errmsg());
-		goto out;
-	}
-	for (size_t i = 0; rc == 0 && i < n; i++) {
-		coffer_buf_reset(&path);
-		coffer_buf_printf(&path, "%s/%s", coffer_buf_str(&dir), names[i]);
-		coffer_buf_reset(&rel);
-		coffer_buf_printf(&rel, "blobs/%s", names[i]);
-		rc = coffer_buf_ok(&path);
-		if (rc == 0)
-			rc = coffer_buf_ok(&rel);
-		if (rc < 0)
-			break;
-		if (!is_hex(names[i], HEX_ID)) {
-			rc = stray(v, NULL, coffer_buf_str(&rel), "stray file in the blob tree");
-			continue;
-		}
-		unhex(names[i], id, ID);
-		if (in_sorted((const unsigned char (*)[ID])v->accts, v->naccts, id))
-			continue; /* checked with its account (non-directories too) */
-		if (lstat(coffer_buf_str(&path), &sb) == 0 && S_ISDIR(sb.st_mode))
-			rc = stray(v, NULL, coffer_buf_str(&rel),
-			           "stray directory in the blob tree (of an account that does not exist)");
-		else
-			rc = stray(v, NULL, coffer_buf_str(&rel), "stray file in the blob tree");
-	}
-out:
-	free_names(names, n);
-	coffer_buf_free(&dir);
-	coffer_buf_free(&path);
-	coffer_buf_free(&rel);
-	return rc;
-}
-
-/* ---- 5. The run ---- */
+/* ---- 4. The run ---- */
 
 /* known_name: the name the caller asked for (shown if the name box cannot
  * be opened), or NULL. */
@@ -1540,7 +1040,7 @@ static int verify_account(struct verify *v, const unsigned char *id, const char 
 	if (rc == 0 && a.rec_ok)
 		rc = pass2(v, &a);
 	if (rc == 0)
-		rc = pass3(v, &a);
+		rc = verify_tree_account(v, &a);
 	if (rc == 0 && v->o->repair && !a.trash_conflict) {
 		rc = coffer_blob_collect(v->st, a.id, &removed);
 		if (rc == 0)
@@ -1563,7 +1063,7 @@ static int p0_account(const void *k, size_t kl, const void *val, size_t vl, void
 
 	if (kl != ID)
 		return report(v, NULL, NULL, 0, NULL, "an account record has a damaged key");
-	rc = grow((void **)&v->accts, &v->capaccts, v->naccts, sizeof *v->accts);
+	rc = verify_grow((void **)&v->accts, &v->capaccts, v->naccts, sizeof *v->accts);
 	if (rc == 0)
 		memcpy(v->accts[v->naccts++], k, ID);
 	return rc;
@@ -1648,7 +1148,7 @@ int coffer_verify_run(struct coffer_store *st, const struct coffer_verify_opts *
 	for (size_t i = 0; rc == 0 && i < v.naccts; i++)
 		rc = verify_account(&v, v.accts[i], opts->account ? coffer_buf_str(&canon) : NULL);
 	if (rc == 0 && opts->account == NULL)
-		rc = scan_top(&v);
+		rc = verify_tree_top(&v);
 out:
 	free(v.buf);
 	free(v.accts);

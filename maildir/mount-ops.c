@@ -1,6 +1,7 @@
 /*
  * mount-ops.c: the FUSE operations of the mount (libfuse3 high-level API,
- * path based). docs/design.md "The mount" is the contract; in short:
+ * path based) and their table. docs/design.md "The mount" is the contract;
+ * in short:
  *
  *   /ACCT/                  INBOX's Maildir root; .FOLDER/ for the others
  *   .../cur/ .../new/       messages, generated from the index per call
@@ -9,12 +10,19 @@
  *   .../NAME                control files (engine/ctlfile), in memory while
  *                           used, written out as encrypted blobs
  *
- * Every operation takes the daemon's lock (mount-private.h), resolves the
- * path in one read transaction, and makes any change in one write
- * transaction that commits before the operation returns: a rename() or
- * link() out of tmp/ is durable when it returns (blob fsynced, then LMDB
- * commit), as is a flag rename, an unlink, a folder mkdir/rename/rmdir, and
- * an fsync() of a control file.
+ * Every operation takes the daemon's lock (mount-private.h; the op_*
+ * functions here, through LOCKED), resolves the path in one read
+ * transaction (mnt_resolve), and makes any change in one write transaction
+ * that commits before the operation returns: a rename() or link() out of
+ * tmp/ is durable when it returns (blob fsynced, then LMDB commit), as is a
+ * flag rename, an unlink, a folder mkdir/rename/rmdir, and an fsync() of a
+ * control file.
+ *
+ * Map: path resolution and the lock; getattr; readdir; files (create, open,
+ * read, write, fsync, with the full-disk check); attributes; unlink; then
+ * the directory operations, whose work is in mount-folder.c (mkdir, rmdir,
+ * a folder's rename) and mount-rename.c (rename and link of files, the
+ * Maildir write paths); init and the table.
  *
  * open() answers ENOSYS so the kernel stops sending open/release for every
  * file (FUSE no_open): all state is therefore kept per path, not per handle.
@@ -27,9 +35,7 @@
 #include "engine/clock.h"
 #include "engine/ctlfile.h"
 #include "engine/errors.h"
-#include "engine/events.h"
 #include "engine/folder.h"
-#include "engine/mailops.h"
 #include "engine/message.h"
 
 #include <errno.h>
@@ -40,65 +46,9 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
-struct res {
-	struct coffer_mount_path p;
-	struct mnt *m;
-	struct macct *a;
-	uint32_t fid;                 /* the mailbox directory's folder */
-	struct coffer_buf folder;     /* its canonical name */
-	int is_folder;                /* ENTRY at the account root that is a folder */
-	uint32_t efid;
-	struct coffer_buf efolder;
-	int is_msg;                   /* FILE in cur/ or new/ that is a message */
-	uint32_t uid;
-	struct coffer_message_rec rec; /* name_box cleared */
-	struct coffer_maildir_name mn;
-	struct coffer_buf unique;
-	int sub_missing;              /* SUB or FILE under a cur/new/tmp not made yet */
-};
+/* ---- path resolution and the lock ---- */
 
-static struct mfresh *fresh_find(struct macct *a, uint32_t fid)
-{
-	for (size_t i = 0; i < a->nfresh; i++)
-		if (a->fresh[i].fid == fid)
-			return &a->fresh[i];
-	return NULL;
-}
-
-/* 1 if cur/ new/ or tmp/ (sub) of folder fid exists. */
-static int sub_exists(struct macct *a, uint32_t fid, int sub)
-{
-	struct mfresh *f = fresh_find(a, fid);
-
-	return f == NULL || (f->mask & (1u << sub));
-}
-
-static int fresh_add(struct macct *a, uint32_t fid)
-{
-	struct mfresh *v = realloc(a->fresh, (a->nfresh + 1) * sizeof *v);
-
-	if (v == NULL)
-		return -ENOMEM;
-	a->fresh = v;
-	a->fresh[a->nfresh].fid = fid;
-	a->fresh[a->nfresh++].mask = 0;
-	return 0;
-}
-
-/* mkdir of a cur/ new/ tmp/ not made yet: 0, or -EEXIST. */
-static int fresh_make(struct macct *a, uint32_t fid, int sub)
-{
-	struct mfresh *f = fresh_find(a, fid);
-
-	if (f == NULL || (f->mask & (1u << sub)))
-		return -EEXIST;
-	f->mask |= 1u << sub;
-	if (f->mask == 7u)
-		*f = a->fresh[--a->nfresh];
-	return 0;
-}
-
-static void res_free(struct res *r)
+void mnt_res_free(struct mres *r)
 {
 	coffer_buf_free(&r->folder);
 	coffer_buf_free(&r->efolder);
@@ -107,7 +57,7 @@ static void res_free(struct res *r)
 
 static int res_txn(struct coffer_txn *t, void *arg)
 {
-	struct res *r = arg;
+	struct mres *r = arg;
 	struct mnt *m = r->m;
 	int rc;
 
@@ -159,7 +109,7 @@ static int res_txn(struct coffer_txn *t, void *arg)
 
 /* Resolves path; 0 with r filled, or -errno. The account and the mailbox
  * directory must exist; the last component may not. */
-static int resolve(struct mnt *m, const char *path, struct res *r)
+int mnt_resolve(struct mnt *m, const char *path, struct mres *r)
 {
 	int rc;
 
@@ -185,7 +135,7 @@ static int resolve(struct mnt *m, const char *path, struct res *r)
 	if (rc < 0)
 		return mnt_errno(rc);
 	if ((r->p.kind == COFFER_MP_SUB || r->p.kind == COFFER_MP_FILE) &&
-	    !sub_exists(r->a, r->fid, r->p.sub))
+	    !mnt_sub_exists(r->a, r->fid, r->p.sub))
 		r->sub_missing = 1;
 	return 0;
 }
@@ -261,7 +211,7 @@ static void stat_file(struct mnt *m, struct stat *st, uint64_t size, int64_t mti
 }
 
 /* What a mailbox-level ENTRY names, once resolved. */
-static int entry_file(struct mnt *m, struct res *r, struct mfile **f_r)
+int mnt_entry_file(struct mnt *m, struct mres *r, struct mfile **f_r)
 {
 	struct mfile *f = mnt_file_find(m, MF_CTL, r->a, r->fid, r->p.name, r->p.name_n);
 	int rc;
@@ -277,11 +227,11 @@ static int entry_file(struct mnt *m, struct res *r, struct mfile **f_r)
 
 static int do_getattr(struct mnt *m, const char *path, struct stat *st)
 {
-	struct res r;
+	struct mres r;
 	struct mfile *f;
 	int rc;
 
-	rc = resolve(m, path, &r);
+	rc = mnt_resolve(m, path, &r);
 	if (rc < 0)
 		goto out;
 	switch (r.p.kind) {
@@ -302,7 +252,7 @@ static int do_getattr(struct mnt *m, const char *path, struct stat *st)
 			stat_dir(m, st, mnt_changed(r.a));
 			break;
 		}
-		rc = entry_file(m, &r, &f);
+		rc = mnt_entry_file(m, &r, &f);
 		if (rc < 0)
 			break;
 		if (f->type == MF_XDIR)
@@ -330,7 +280,7 @@ static int do_getattr(struct mnt *m, const char *path, struct stat *st)
 		rc = -ENOENT;
 	}
 out:
-	res_free(&r);
+	mnt_res_free(&r);
 	return rc;
 }
 
@@ -410,10 +360,10 @@ static int ctl_list_txn(struct coffer_txn *t, void *arg)
 static int do_readdir(struct mnt *m, const char *path, void *buf, fuse_fill_dir_t filler)
 {
 	struct fill c;
-	struct res r;
+	struct mres r;
 	int rc;
 
-	rc = resolve(m, path, &r);
+	rc = mnt_resolve(m, path, &r);
 	if (rc < 0)
 		goto out;
 	memset(&c, 0, sizeof c);
@@ -433,7 +383,7 @@ static int do_readdir(struct mnt *m, const char *path, void *buf, fuse_fill_dir_
 		if (!r.is_folder) {
 			struct mfile *f;
 
-			rc = entry_file(m, &r, &f);
+			rc = mnt_entry_file(m, &r, &f);
 			if (rc == 0 && f->type != MF_XDIR)
 				rc = -ENOTDIR;
 			break; /* other directories are always empty */
@@ -441,11 +391,11 @@ static int do_readdir(struct mnt *m, const char *path, void *buf, fuse_fill_dir_
 		c.fid = r.efid;
 		/* fall through */
 	case COFFER_MP_ACCT:
-		if (sub_exists(r.a, c.fid, COFFER_MP_CUR))
+		if (mnt_sub_exists(r.a, c.fid, COFFER_MP_CUR))
 			filler(buf, "cur", NULL, 0, 0);
-		if (sub_exists(r.a, c.fid, COFFER_MP_NEW))
+		if (mnt_sub_exists(r.a, c.fid, COFFER_MP_NEW))
 			filler(buf, "new", NULL, 0, 0);
-		if (sub_exists(r.a, c.fid, COFFER_MP_TMP))
+		if (mnt_sub_exists(r.a, c.fid, COFFER_MP_TMP))
 			filler(buf, "tmp", NULL, 0, 0);
 		if (r.p.kind == COFFER_MP_ACCT)
 			rc = mnt_errno(coffer_folder_list(r.a->mb, fill_folder, &c));
@@ -473,7 +423,7 @@ static int do_readdir(struct mnt *m, const char *path, void *buf, fuse_fill_dir_
 out:
 	if (rc < 0)
 		mnt_log("readdir", path, rc);
-	res_free(&r);
+	mnt_res_free(&r);
 	return rc;
 }
 
@@ -487,7 +437,7 @@ static int op_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t
 
 static int do_create(struct mnt *m, const char *path, mode_t mode)
 {
-	struct res r;
+	struct mres r;
 	struct mfile *f = NULL;
 	int rc;
 
@@ -495,7 +445,7 @@ static int do_create(struct mnt *m, const char *path, mode_t mode)
 		return -EPERM;
 	if (mode & (S_ISUID | S_ISGID | S_ISVTX))
 		return -EPERM;
-	rc = resolve(m, path, &r);
+	rc = mnt_resolve(m, path, &r);
 	if (rc < 0)
 		goto out;
 	if (r.p.kind == COFFER_MP_FILE && r.p.sub == COFFER_MP_TMP) {
@@ -508,7 +458,7 @@ static int do_create(struct mnt *m, const char *path, mode_t mode)
 		if (r.is_folder) {
 			rc = -EEXIST;
 		} else {
-			rc = entry_file(m, &r, &f);
+			rc = mnt_entry_file(m, &r, &f);
 			if (rc == 0)
 				rc = -EEXIST;
 			else if (rc == -ENOENT &&
@@ -531,7 +481,7 @@ static int do_create(struct mnt *m, const char *path, mode_t mode)
 out:
 	if (rc < 0)
 		mnt_log("create", path, rc);
-	res_free(&r);
+	mnt_res_free(&r);
 	return rc;
 }
 
@@ -556,7 +506,7 @@ static int op_open(const char *path, struct fuse_file_info *fi)
 }
 
 /* The in-memory file a FILE in tmp/ or an ENTRY control file names. */
-static int data_file(struct mnt *m, struct res *r, struct mfile **f_r)
+static int data_file(struct mnt *m, struct mres *r, struct mfile **f_r)
 {
 	*f_r = NULL;
 	if (r->p.kind == COFFER_MP_FILE && r->p.sub == COFFER_MP_TMP) {
@@ -564,7 +514,7 @@ static int data_file(struct mnt *m, struct res *r, struct mfile **f_r)
 		return *f_r ? 0 : -ENOENT;
 	}
 	if (r->p.kind == COFFER_MP_ENTRY && !r->is_folder) {
-		int rc = entry_file(m, r, f_r);
+		int rc = mnt_entry_file(m, r, f_r);
 
 		if (rc == 0 && (*f_r)->type == MF_XDIR)
 			rc = -EISDIR;
@@ -575,14 +525,14 @@ static int data_file(struct mnt *m, struct res *r, struct mfile **f_r)
 
 static int do_read(struct mnt *m, const char *path, char *buf, size_t size, off_t off)
 {
-	struct res r;
+	struct mres r;
 	struct mfile *f;
 	size_t got = 0;
 	int rc;
 
 	if (off < 0)
 		return -EINVAL;
-	rc = resolve(m, path, &r);
+	rc = mnt_resolve(m, path, &r);
 	if (rc < 0)
 		goto out;
 	if (r.p.kind == COFFER_MP_FILE && r.p.sub != COFFER_MP_TMP) {
@@ -599,7 +549,7 @@ static int do_read(struct mnt *m, const char *path, char *buf, size_t size, off_
 out:
 	if (rc < 0)
 		mnt_log("read", path, rc);
-	res_free(&r);
+	mnt_res_free(&r);
 	return rc < 0 ? rc : (int)got;
 }
 
@@ -631,13 +581,13 @@ static int room_for(struct mnt *m, uint64_t bytes)
 
 static int do_write(struct mnt *m, const char *path, const char *buf, size_t size, off_t off)
 {
-	struct res r;
+	struct mres r;
 	struct mfile *f;
 	int rc;
 
 	if (off < 0)
 		return -EINVAL;
-	rc = resolve(m, path, &r);
+	rc = mnt_resolve(m, path, &r);
 	if (rc == 0 && r.p.kind == COFFER_MP_FILE && r.p.sub != COFFER_MP_TMP)
 		rc = r.is_msg ? -EPERM : -ENOENT; /* messages never change */
 	if (rc == 0)
@@ -648,7 +598,7 @@ static int do_write(struct mnt *m, const char *path, const char *buf, size_t siz
 		rc = mnt_errno(mnt_file_write(m, f, buf, size, (uint64_t)off));
 	if (rc < 0)
 		mnt_log("write", path, rc);
-	res_free(&r);
+	mnt_res_free(&r);
 	return rc < 0 ? rc : (int)size;
 }
 
@@ -660,13 +610,13 @@ static int op_write(const char *path, const char *buf, size_t size, off_t off,
 
 static int do_fsync(struct mnt *m, const char *path)
 {
-	struct res r;
+	struct mres r;
 	struct mfile *f;
 	int rc;
 
-	rc = resolve(m, path, &r);
+	rc = mnt_resolve(m, path, &r);
 	if (rc == 0 && r.p.kind == COFFER_MP_ENTRY && !r.is_folder &&
-	    entry_file(m, &r, &f) == 0 && f->type == MF_CTL)
+	    mnt_entry_file(m, &r, &f) == 0 && f->type == MF_CTL)
 		rc = mnt_errno(mnt_ctl_persist(m, f));
 	/* messages are durable since their rename; tmp files become durable
 	 * in the rename that delivers them, which must have room for them */
@@ -675,7 +625,7 @@ static int do_fsync(struct mnt *m, const char *path)
 		rc = room_for(m, f->size);
 	if (rc < 0)
 		mnt_log("fsync", path, rc);
-	res_free(&r);
+	mnt_res_free(&r);
 	return rc;
 }
 
@@ -688,7 +638,7 @@ static int op_fsync(const char *path, int datasync, struct fuse_file_info *fi)
 
 struct msg_update {
 	struct mnt *m;
-	struct res *r;
+	struct mres *r;
 	int64_t internal_date;
 };
 
@@ -717,11 +667,11 @@ static int64_t ts_ns(const struct timespec *ts, int64_t cur)
 
 static int do_utimens(struct mnt *m, const char *path, const struct timespec tv[2])
 {
-	struct res r;
+	struct mres r;
 	struct mfile *f;
 	int rc;
 
-	rc = resolve(m, path, &r);
+	rc = mnt_resolve(m, path, &r);
 	if (rc < 0)
 		goto out;
 	if (r.p.kind == COFFER_MP_FILE && r.p.sub != COFFER_MP_TMP) {
@@ -752,7 +702,7 @@ static int do_utimens(struct mnt *m, const char *path, const struct timespec tv[
 out:
 	if (rc < 0)
 		mnt_log("utimens", path, rc);
-	res_free(&r);
+	mnt_res_free(&r);
 	return rc;
 }
 
@@ -763,20 +713,20 @@ static int op_utimens(const char *path, const struct timespec tv[2], struct fuse
 
 static int do_truncate(struct mnt *m, const char *path, off_t size)
 {
-	struct res r;
+	struct mres r;
 	struct mfile *f;
 	int rc;
 
 	if (size < 0)
 		return -EINVAL;
-	rc = resolve(m, path, &r);
+	rc = mnt_resolve(m, path, &r);
 	if (rc == 0 && r.p.kind == COFFER_MP_FILE && r.p.sub != COFFER_MP_TMP)
 		rc = !r.is_msg ? -ENOENT : (uint64_t)size == r.rec.size ? 0 : -EPERM;
 	else if (rc == 0 && (rc = data_file(m, &r, &f)) == 0)
 		rc = mnt_errno(mnt_file_truncate(m, f, (uint64_t)size));
 	if (rc < 0)
 		mnt_log("truncate", path, rc);
-	res_free(&r);
+	mnt_res_free(&r);
 	return rc;
 }
 
@@ -787,13 +737,13 @@ static int op_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 
 static int do_chmod(struct mnt *m, const char *path, mode_t mode)
 {
-	struct res r;
+	struct mres r;
 	struct mfile *f;
 	int rc;
 
 	if (mode & (S_ISUID | S_ISGID))
 		return -EPERM;
-	rc = resolve(m, path, &r);
+	rc = mnt_resolve(m, path, &r);
 	if (rc == 0 && (r.p.kind == COFFER_MP_ENTRY || (r.p.kind == COFFER_MP_FILE &&
 	                                                r.p.sub == COFFER_MP_TMP)) &&
 	    data_file(m, &r, &f) == 0) {
@@ -804,7 +754,7 @@ static int do_chmod(struct mnt *m, const char *path, mode_t mode)
 			f->dirty = 1;
 		}
 	}
-	res_free(&r);
+	mnt_res_free(&r);
 	return rc;
 }
 
@@ -837,7 +787,7 @@ static int op_statfs(const char *path, struct statvfs *sv)
 
 struct expunge_args {
 	struct mnt *m;
-	struct res *r;
+	struct mres *r;
 };
 
 static int expunge_txn(struct coffer_txn *t, void *arg)
@@ -866,11 +816,11 @@ static int ctl_del_txn(struct coffer_txn *t, void *arg)
 
 static int do_unlink(struct mnt *m, const char *path)
 {
-	struct res r;
+	struct mres r;
 	struct mfile *f;
 	int rc;
 
-	rc = resolve(m, path, &r);
+	rc = mnt_resolve(m, path, &r);
 	if (rc < 0)
 		goto out;
 	if (r.p.kind == COFFER_MP_FILE && r.p.sub != COFFER_MP_TMP) {
@@ -902,7 +852,7 @@ static int do_unlink(struct mnt *m, const char *path)
 out:
 	if (rc < 0)
 		mnt_log("unlink", path, rc);
-	res_free(&r);
+	mnt_res_free(&r);
 	return rc;
 }
 
@@ -911,612 +861,34 @@ static int op_unlink(const char *path)
 	LOCKED(do_unlink(m, path));
 }
 
-/* ---- directories ---- */
-
-struct folder_args {
-	struct mnt *m;
-	struct macct *a;
-	const char *from, *to;
-	uint32_t fid;
-	uint64_t count;
-};
-
-static int mkdir_txn(struct coffer_txn *t, void *arg)
-{
-	struct folder_args *f = arg;
-
-	return coffer_mailops_folder_create_txn(t, f->m->st, f->a->id, f->to, f->a->secret,
-	                                        mnt_now(), &f->fid);
-}
-
-static int rename_folder_txn(struct coffer_txn *t, void *arg)
-{
-	struct folder_args *f = arg;
-
-	return coffer_mailops_folder_rename_txn(t, f->m->st, f->a->id, f->from, f->to, 0,
-	                                        f->a->secret);
-}
-
-static int delete_folder_txn(struct coffer_txn *t, void *arg)
-{
-	struct folder_args *f = arg;
-
-	return coffer_mailops_folder_delete_txn(t, f->m->st, f->a->id, f->from, mnt_now(),
-	                                        &f->count);
-}
-
-static void drop_folder_files(struct mnt *m, struct macct *a, uint32_t fid)
-{
-	for (int i = 0; i < MNT_HASH; i++) {
-		struct mfile *f = m->files[i];
-
-		while (f) {
-			struct mfile *next = f->next;
-
-			if (f->a == a && f->fid == fid)
-				mnt_file_free(m, f);
-			f = next;
-		}
-	}
-}
-
-static int do_mkdir(struct mnt *m, const char *path, mode_t mode)
-{
-	struct res r;
-	struct mfile *f;
-	int rc;
-
-	rc = resolve(m, path, &r);
-	if (rc < 0)
-		goto out;
-	if (r.p.kind == COFFER_MP_SUB) {
-		rc = fresh_make(r.a, r.fid, r.p.sub);
-		goto out;
-	}
-	if (r.p.kind != COFFER_MP_ENTRY) {
-		rc = r.p.kind == COFFER_MP_FILE ? -EPERM : -EEXIST;
-		goto out;
-	}
-	if (r.is_folder) {
-		rc = -EEXIST;
-	} else if (entry_file(m, &r, &f) == 0) {
-		rc = -EEXIST;
-	} else if (r.efolder.len) {
-		struct folder_args fa = { m, r.a, NULL, coffer_buf_str(&r.efolder), 0, 0 };
-
-		rc = mnt_errno(coffer_index_update(coffer_store_index(m->st), mkdir_txn, &fa));
-		if (rc == 0)
-			rc = fresh_add(r.a, fa.fid);
-		mnt_touch(r.a);
-	} else if (r.p.dir == NULL) {
-		/* not a folder: a directory kept in memory (Dovecot's trash) */
-		f = mnt_file_new(m, MF_XDIR, r.a, r.fid, r.p.name, r.p.name_n);
-		rc = f ? 0 : -ENOMEM;
-	} else {
-		rc = -EPERM;
-	}
-out:
-	if (rc < 0)
-		mnt_log("mkdir", path, rc);
-	res_free(&r);
-	return rc;
-}
+/* ---- directories (mount-folder.c), rename and link (mount-rename.c) ---- */
 
 static int op_mkdir(const char *path, mode_t mode)
 {
-	LOCKED(do_mkdir(m, path, mode));
-}
-
-struct count_args {
-	int sub;
-	uint64_t n;
-};
-
-static int count_msg(const struct coffer_message *msg, void *arg)
-{
-	struct count_args *c = arg;
-
-	if (c->sub < 0 || msg->rec.is_new == (c->sub == COFFER_MP_NEW))
-		c->n++;
-	return 0;
-}
-
-static int count_ctl(const char *name, size_t n, const struct coffer_ctlfile_rec *rec, void *arg)
-{
-	(*(uint64_t *)arg)++;
-	return 0;
-}
-
-struct ctl_count_args {
-	struct macct *a;
-	uint32_t fid;
-	uint64_t n;
-};
-
-static int ctl_count_txn(struct coffer_txn *t, void *arg)
-{
-	struct ctl_count_args *c = arg;
-
-	return coffer_ctlfile_list_txn(t, c->a->id, c->fid, c->a->secret, count_ctl, &c->n);
-}
-
-/* Whether a folder (or one of its cur/new/tmp) holds anything. */
-static int folder_busy(struct mnt *m, struct macct *a, uint32_t fid, int sub, int *busy_r)
-{
-	struct count_args c = { sub, 0 };
-	struct ctl_count_args cc = { a, fid, 0 };
-	int rc = 0;
-
-	*busy_r = 0;
-	for (int i = 0; i < MNT_HASH; i++)
-		for (struct mfile *f = m->files[i]; f; f = f->next)
-			if (f->a == a && f->fid == fid &&
-			    (sub < 0 || (sub == COFFER_MP_TMP && f->type == MF_TMP)))
-				*busy_r = 1;
-	if (sub == COFFER_MP_TMP || *busy_r)
-		return 0;
-	rc = coffer_message_list(a->mb, fid, count_msg, &c);
-	if (rc == 0 && sub < 0)
-		rc = coffer_index_view(coffer_store_index(m->st), ctl_count_txn, &cc);
-	*busy_r = c.n + cc.n > 0;
-	return rc;
-}
-
-static int do_rmdir(struct mnt *m, const char *path)
-{
-	struct res r;
-	struct mfile *f;
-	int rc, busy;
-
-	rc = resolve(m, path, &r);
-	if (rc < 0)
-		goto out;
-	if (r.p.kind == COFFER_MP_SUB) {
-		/* cur/ new/ tmp/ always exist; removing an empty one is a no-op so
-		 * that `rm -r` of a folder works */
-		rc = mnt_errno(folder_busy(m, r.a, r.fid, r.p.sub, &busy));
-		if (rc == 0 && busy)
-			rc = -ENOTEMPTY;
-		if (rc == 0 && r.p.dir == NULL)
-			rc = -EBUSY;
-	} else if (r.p.kind == COFFER_MP_ENTRY && r.is_folder) {
-		struct folder_args fa = { m, r.a, coffer_buf_str(&r.efolder), NULL, 0, 0 };
-
-		rc = mnt_errno(folder_busy(m, r.a, r.efid, -1, &busy));
-		if (rc == 0 && busy)
-			rc = -ENOTEMPTY;
-		if (rc == 0)
-			rc = mnt_errno(coffer_index_update(coffer_store_index(m->st), delete_folder_txn,
-			                                   &fa));
-		if (rc == 0)
-			mnt_touch(r.a);
-	} else if (r.p.kind == COFFER_MP_ENTRY) {
-		rc = entry_file(m, &r, &f);
-		if (rc == 0 && f->type != MF_XDIR)
-			rc = -ENOTDIR;
-		if (rc == 0)
-			mnt_file_free(m, f);
-	} else {
-		rc = r.p.kind == COFFER_MP_FILE ? -ENOTDIR : -EBUSY;
-	}
-out:
-	if (rc < 0)
-		mnt_log("rmdir", path, rc);
-	res_free(&r);
-	return rc;
+	LOCKED(mnt_do_mkdir(m, path, mode));
 }
 
 static int op_rmdir(const char *path)
 {
-	LOCKED(do_rmdir(m, path));
-}
-
-/* ---- rename and link: the Maildir write paths ---- */
-
-struct deliver_args {
-	struct mnt *m;
-	struct res *dst;
-	struct mfile *src;
-	struct coffer_message_new nm;
-	uint32_t fid, uid;
-};
-
-/*
- * The message, and (for arrivals in new/) its delivery event, in one
- * transaction: the event exists exactly when the message does, as with
- * `coffer deliver`. Flag-carrying names in cur/ are an IMAP APPEND or COPY
- * of a message the user already has, not a delivery.
- */
-static int deliver_txn(struct coffer_txn *t, void *arg)
-{
-	struct deliver_args *d = arg;
-	int rc;
-
-	if (d->src->linked) {
-		struct coffer_message_rec rec = d->src->lrec;
-
-		rec.flags = (uint8_t)d->dst->mn.flags;
-		rec.keywords = d->dst->mn.keywords;
-		rec.is_new = d->dst->p.sub == COFFER_MP_NEW;
-		rec.delivered_at = d->nm.delivered_at;
-		d->fid = d->dst->fid;
-		d->nm.size = rec.size;
-		rc = coffer_mailops_message_link_blob_txn(t, d->m->st, d->dst->a->id, d->dst->fid,
-		                                          &rec, d->nm.unique, d->nm.unique_len,
-		                                          d->dst->a->secret, &d->uid);
-	} else {
-		rc = coffer_message_add_txn(t, d->m->st, d->dst->a->name, &d->nm, d->dst->a->secret,
-		                            &d->fid, &d->uid);
-	}
-	if (rc == 0 && d->nm.is_new)
-		rc = coffer_events_record_delivery_txn(t, d->dst->a->id, d->dst->a->secret->pk,
-		                                       d->nm.delivered_at, d->nm.size, d->nm.folder,
-		                                       strlen(d->nm.folder));
-	return rc;
-}
-
-/* A tmp file becomes a message in dst (rename or link out of tmp/). On
- * return 0 the message is durable; the tmp file then refers to it. */
-static int deliver_tmp(struct mnt *m, struct mfile *f, struct res *dst)
-{
-	struct deliver_args d;
-	struct coffer_buf path = COFFER_BUF_INIT;
-	uint64_t plain = 0;
-	int rc, made = 0;
-
-	if (coffer_maildir_name_parse(dst->p.name, dst->p.name_n, &dst->mn) < 0)
-		return -EINVAL;
-	if (dst->p.sub == COFFER_MP_NEW ? 0 : !dst->mn.has_info)
-		return -EINVAL; /* cur/ names carry ":2," */
-	memset(&d, 0, sizeof d);
-	d.m = m;
-	d.dst = dst;
-	d.src = f;
-	d.nm.acct = dst->a->id;
-	d.nm.folder = coffer_buf_str(&dst->folder);
-	d.nm.internal_date = f->mtime;
-	d.nm.delivered_at = mnt_now();
-	d.nm.flags = (uint8_t)dst->mn.flags;
-	d.nm.keywords = dst->mn.keywords;
-	d.nm.is_new = dst->p.sub == COFFER_MP_NEW;
-	d.nm.unique = dst->p.name;
-	d.nm.unique_len = dst->mn.unique_len;
-	if (!f->linked) {
-		if (f->spilled) {
-			rc = coffer_blob_writer_finish(f->w, &plain, &d.nm.stored_size);
-			coffer_blob_writer_free(&f->w);
-			if (rc == 0)
-				rc = coffer_ctlfile_blobfile_sync(f->sfd, coffer_buf_str(&f->spath));
-			close(f->sfd);
-			f->sfd = -1;
-			if (rc < 0) {
-				unlink(coffer_buf_str(&f->spath));
-				f->spilled = 0;
-				return rc;
-			}
-			memcpy(d.nm.blob_id, f->sblob, COFFER_ID_BYTES);
-			coffer_buf_reset(&path);
-			coffer_buf_append(&path, f->spath.data, f->spath.len);
-			d.nm.size = plain;
-		} else {
-			rc = coffer_ctlfile_blob_write(m->st, dst->a->id, COFFER_BLOB_MESSAGE,
-			                               dst->a->secret, f->data.data, f->data.len,
-			                               d.nm.blob_id, &d.nm.stored_size);
-			if (rc < 0)
-				return rc;
-			d.nm.size = f->data.len;
-			coffer_store_blob_path(m->st, dst->a->id, d.nm.blob_id, &path);
-		}
-		made = 1;
-	}
-	rc = coffer_index_update(coffer_store_index(m->st), deliver_txn, &d);
-	if (rc < 0) {
-		if (made)
-			unlink(coffer_buf_str(&path));
-		if (f->spilled) {
-			/* the staging blob is gone: the tmp file cannot be delivered again */
-			f->spilled = 0;
-			f->size = 0;
-		}
-		goto out;
-	}
-	/* the tmp file now is that message (for a later unlink or link) */
-	if (!f->linked) {
-		memset(&f->lrec, 0, sizeof f->lrec);
-		memcpy(f->lrec.blob_id, d.nm.blob_id, COFFER_ID_BYTES);
-		f->lrec.size = d.nm.size;
-		f->lrec.internal_date = d.nm.internal_date;
-		f->lrec.delivered_at = d.nm.delivered_at;
-		f->linked = 1;
-		f->spilled = 0;
-		coffer_wipe(f->data.data, f->data.cap);
-		coffer_buf_free(&f->data);
-	}
-	mnt_touch(dst->a);
-out:
-	coffer_buf_free(&path);
-	return rc;
-}
-
-struct place_args {
-	struct mnt *m;
-	struct res *src, *dst;
-	int keep;
-	uint32_t uid;
-};
-
-static int place_txn(struct coffer_txn *t, void *arg)
-{
-	struct place_args *p = arg;
-	struct coffer_mailops_place pl;
-
-	memset(&pl, 0, sizeof pl);
-	pl.src_fid = p->src->fid;
-	pl.uid = p->src->uid;
-	pl.dst_fid = p->dst->fid;
-	pl.old_unique = coffer_buf_str(&p->src->unique);
-	pl.old_n = p->src->unique.len;
-	pl.unique = p->dst->p.name;
-	pl.unique_n = p->dst->mn.unique_len;
-	pl.flags = (uint8_t)p->dst->mn.flags;
-	pl.keywords = p->dst->mn.keywords;
-	pl.is_new = p->dst->p.sub == COFFER_MP_NEW;
-	pl.keep_src = p->keep;
-	pl.now = mnt_now();
-	return coffer_mailops_message_place_txn(t, p->m->st, p->src->a->id, &pl, p->src->a->secret,
-	                                        &p->uid);
-}
-
-static int place_msg(struct mnt *m, struct res *src, struct res *dst, int keep)
-{
-	struct place_args p = { m, src, dst, keep, 0 };
-	int rc;
-
-	if (coffer_maildir_name_parse(dst->p.name, dst->p.name_n, &dst->mn) < 0)
-		return -EINVAL;
-	if (dst->p.sub == COFFER_MP_CUR && !dst->mn.has_info)
-		return -EINVAL;
-	rc = coffer_index_update(coffer_store_index(m->st), place_txn, &p);
-	if (rc == 0)
-		mnt_touch(src->a);
-	return mnt_errno(rc);
-}
-
-struct ctl_rename_args {
-	struct mnt *m;
-	struct mfile *f;
-	struct res *dst;
-};
-
-static int ctl_rename_txn(struct coffer_txn *t, void *arg)
-{
-	struct ctl_rename_args *c = arg;
-	int rc;
-
-	rc = coffer_ctlfile_rename_txn(t, c->m->st, c->f->a->id, c->f->fid, c->f->name,
-	                               c->f->name_n, c->dst->fid, c->dst->p.name, c->dst->p.name_n,
-	                               c->f->a->secret, mnt_now());
-	if (rc == 0)
-		rc = mnt_keywords_sync_txn(t, c->f->a, c->dst->fid, c->dst->p.name, c->dst->p.name_n,
-		                           &c->f->data);
-	return rc;
-}
-
-static int rename_ctl(struct mnt *m, struct mfile *f, struct res *dst, int keep)
-{
-	struct mfile *old = NULL, *copy;
-	int rc;
-
-	if (entry_file(m, dst, &old) == 0 && old->type == MF_XDIR)
-		return -EISDIR;
-	if (keep) {
-		/* link(): a copy under the new name (dotlocks); never replaces */
-		if (old)
-			return -EEXIST;
-		rc = mnt_ctl_load(m, f);
-		if (rc < 0)
-			return mnt_errno(rc);
-		copy = mnt_file_new(m, MF_CTL, dst->a, dst->fid, dst->p.name, dst->p.name_n);
-		if (copy == NULL)
-			return -ENOMEM;
-		if (coffer_buf_append(&copy->data, f->data.data, f->data.len) < 0) {
-			mnt_file_free(m, copy);
-			return -ENOMEM;
-		}
-		copy->size = f->data.len;
-		copy->mtime = f->mtime;
-		copy->mode = f->mode;
-		copy->dirty = 1;
-		copy->dirty_since = mnt_now();
-		return 0;
-	}
-	/* rename(): the source's content, durable under the new name, in one
-	 * transaction that also drops the replaced file */
-	if (!f->persisted || f->dirty) {
-		f->dirty = 1;
-		rc = mnt_ctl_persist(m, f);
-		if (rc < 0)
-			return mnt_errno(rc);
-	}
-	{
-		struct ctl_rename_args c = { m, f, dst };
-
-		if (dst->p.name_n == 16 && memcmp(dst->p.name, "dovecot-keywords", 16) == 0) {
-			rc = mnt_ctl_load(m, f);
-			if (rc < 0)
-				return mnt_errno(rc);
-		}
-
-		rc = coffer_index_update(coffer_store_index(m->st), ctl_rename_txn, &c);
-		if (rc < 0)
-			return mnt_errno(rc);
-	}
-	m->gc_pending = 1;
-	if (old)
-		mnt_file_free(m, old);
-	return mnt_errno(mnt_file_rename(m, f, dst->fid, dst->p.name, dst->p.name_n));
-}
-
-static int rename_folder(struct mnt *m, struct res *src, struct res *dst, unsigned flags)
-{
-	struct folder_args fa = { m, src->a, coffer_buf_str(&src->efolder), NULL, 0, 0 };
-	struct mfile *f;
-	int rc;
-
-	if (dst->p.kind != COFFER_MP_ENTRY || dst->p.dir != NULL)
-		return -EXDEV;
-	if (dst->is_folder || entry_file(m, dst, &f) == 0)
-		return (flags & RENAME_NOREPLACE) ? -EEXIST : -ENOTEMPTY;
-	if (dst->efolder.len) {
-		fa.to = coffer_buf_str(&dst->efolder);
-		rc = coffer_index_update(coffer_store_index(m->st), rename_folder_txn, &fa);
-	} else {
-		/* renamed to a name that is no folder (Dovecot's DOVECOT-TRASHED,
-		 * on its way to removal): the folder is deleted now, and an empty
-		 * directory stands in its place until it is removed */
-		rc = coffer_index_update(coffer_store_index(m->st), delete_folder_txn, &fa);
-		if (rc == 0) {
-			drop_folder_files(m, src->a, src->efid);
-			if (mnt_file_new(m, MF_XDIR, dst->a, dst->fid, dst->p.name, dst->p.name_n) ==
-			    NULL)
-				rc = COFFER_ENOMEM;
-			m->gc_pending = 1;
-		}
-	}
-	mnt_touch(src->a);
-	return mnt_errno(rc);
-}
-
-static int do_rename(struct mnt *m, const char *from, const char *to, unsigned flags, int keep)
-{
-	struct res src, dst;
-	struct mfile *f;
-	int rc;
-
-	memset(&dst, 0, sizeof dst);
-	if (flags & RENAME_EXCHANGE)
-		return -EINVAL;
-	rc = resolve(m, from, &src);
-	if (rc < 0)
-		goto out;
-	rc = resolve(m, to, &dst);
-	if (rc < 0)
-		goto out;
-	if (src.a != dst.a) {
-		rc = -EXDEV;
-		goto out;
-	}
-	if (src.p.kind == COFFER_MP_FILE && src.p.sub != COFFER_MP_TMP) {
-		/* a message: flags (same folder), a move, or a link */
-		if (!src.is_msg) {
-			rc = -ENOENT;
-		} else if (dst.p.kind == COFFER_MP_FILE && dst.p.sub != COFFER_MP_TMP) {
-			if (strcmp(from, to) == 0)
-				rc = keep ? -EEXIST : 0;
-			else if (dst.is_msg)
-				rc = -EEXIST;
-			else
-				rc = place_msg(m, &src, &dst, keep);
-		} else if (dst.p.kind == COFFER_MP_FILE && keep) {
-			/* link into tmp/: Dovecot's copy by hard link */
-			if (mnt_file_find(m, MF_TMP, dst.a, dst.fid, dst.p.name, dst.p.name_n)) {
-				rc = -EEXIST;
-			} else if ((f = mnt_file_new(m, MF_TMP, dst.a, dst.fid, dst.p.name,
-			                             dst.p.name_n)) == NULL) {
-				rc = -ENOMEM;
-			} else {
-				f->linked = 1;
-				f->lrec = src.rec;
-			}
-		} else {
-			rc = -EPERM;
-		}
-	} else if (src.p.kind == COFFER_MP_FILE) {
-		f = mnt_file_find(m, MF_TMP, src.a, src.fid, src.p.name, src.p.name_n);
-		if (f == NULL) {
-			rc = -ENOENT;
-		} else if (dst.p.kind == COFFER_MP_FILE && dst.p.sub != COFFER_MP_TMP) {
-			if (dst.is_msg) {
-				rc = -EEXIST;
-			} else {
-				/* the slow part (encrypt, fsync, commit) runs without
-				 * the tree lock: the tmp file is ours meanwhile, out of
-				 * the table; a duplicate name fails in the commit */
-				mnt_file_unhash(m, f);
-				pthread_rwlock_unlock(&m->lock);
-				rc = mnt_errno(deliver_tmp(m, f, &dst));
-				pthread_rwlock_wrlock(&m->lock);
-				if ((rc == 0 && !keep) || mnt_file_rehash(m, f) < 0)
-					mnt_file_free(m, f);
-			}
-		} else if (dst.p.kind == COFFER_MP_FILE) {
-			struct mfile *old = mnt_file_find(m, MF_TMP, dst.a, dst.fid, dst.p.name,
-			                                  dst.p.name_n);
-
-			if (old == f) {
-				rc = keep ? -EEXIST : 0;
-			} else if (keep) {
-				rc = -EPERM; /* a second name in tmp/: nobody needs it */
-			} else {
-				if (old)
-					mnt_file_free(m, old);
-				rc = mnt_errno(mnt_file_rename(m, f, dst.fid, dst.p.name, dst.p.name_n));
-			}
-		} else {
-			rc = -EPERM;
-		}
-	} else if (src.p.kind == COFFER_MP_ENTRY && src.is_folder) {
-		rc = keep ? -EPERM : rename_folder(m, &src, &dst, flags);
-	} else if (src.p.kind == COFFER_MP_ENTRY) {
-		rc = entry_file(m, &src, &f);
-		if (rc < 0)
-			goto out;
-		if (dst.p.kind != COFFER_MP_ENTRY || dst.is_folder) {
-			rc = dst.is_folder ? -EISDIR : -EPERM;
-		} else if (f->type == MF_XDIR) {
-			struct mfile *old = NULL;
-
-			if (keep)
-				rc = -EPERM;
-			else if (entry_file(m, &dst, &old) == 0)
-				rc = -EEXIST;
-			else
-				rc = mnt_errno(mnt_file_rename(m, f, dst.fid, dst.p.name, dst.p.name_n));
-		} else {
-			struct mfile *old = NULL;
-
-			if ((flags & RENAME_NOREPLACE) && entry_file(m, &dst, &old) == 0)
-				rc = -EEXIST;
-			else if (strcmp(from, to) == 0)
-				rc = keep ? -EEXIST : 0;
-			else
-				rc = rename_ctl(m, f, &dst, keep);
-		}
-	} else {
-		rc = -EPERM;
-	}
-out:
-	if (rc < 0)
-		mnt_log(keep ? "link" : "rename", from, rc);
-	res_free(&src);
-	res_free(&dst);
-	return rc;
+	LOCKED(mnt_do_rmdir(m, path));
 }
 
 static int op_rename(const char *from, const char *to, unsigned int flags)
 {
-	LOCKED(do_rename(m, from, to, flags, 0));
+	LOCKED(mnt_do_rename(m, from, to, flags, 0));
 }
 
 static int op_link(const char *from, const char *to)
 {
-	LOCKED(do_rename(m, from, to, 0, 1));
+	LOCKED(mnt_do_rename(m, from, to, 0, 1));
 }
 
 static int op_symlink(const char *target, const char *path)
 {
 	return -EPERM;
 }
+
+/* ---- init and the table ---- */
 
 static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 {

@@ -1,7 +1,9 @@
 /*
  * mount-private.h: state shared by the mount daemon's files (mount.c: the
  * daemon, in-memory files, caches, write-out; mount-ops.c: the FUSE
- * operations). Not for use outside maildir/mount*.c.
+ * operations and path resolution; mount-folder.c: folder directories, i.e.
+ * mkdir, rmdir and a folder's rename; mount-rename.c: rename and link of
+ * files). Not for use outside maildir/mount*.c.
  *
  * Locking (the FUSE loop is multi-threaded; LMDB read transactions run
  * concurrently, and index.c serialises writers):
@@ -12,7 +14,7 @@
  *     that change in-memory files (tmp/, control files) or write the index
  *     take it exclusive, as does the flusher while it writes files out. A
  *     delivery out of tmp/ drops it while it encrypts, fsyncs and commits
- *     (the tmp file is taken out of the table meanwhile; mount-ops.c).
+ *     (the tmp file is taken out of the table meanwhile; mount-rename.c).
  *   - mnt.acct_lock: the account list and each account's modseq_seen;
  *     changed_at is read and written atomically (mnt_changed/mnt_touch).
  *   - mnt.cache_lock: the decrypted-content LRU; decryption runs outside it,
@@ -33,6 +35,7 @@
 
 #include <pthread.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* A control file at a mailbox directory's level, a file in tmp/, or a
  * directory that is not a folder (Dovecot's DOVECOT-TRASHED). */
@@ -174,5 +177,47 @@ void mnt_cache_drop(struct mnt *m, const unsigned char *acct, const unsigned cha
 /* the FUSE operations (mount-ops.c) */
 struct fuse_operations;
 const struct fuse_operations *mnt_ops(void);
+
+/* A path resolved for an operation (mount-ops.c). */
+struct mres {
+	struct coffer_mount_path p;
+	struct mnt *m;
+	struct macct *a;
+	uint32_t fid;                 /* the mailbox directory's folder */
+	struct coffer_buf folder;     /* its canonical name */
+	int is_folder;                /* ENTRY at the account root that is a folder */
+	uint32_t efid;
+	struct coffer_buf efolder;
+	int is_msg;                   /* FILE in cur/ or new/ that is a message */
+	uint32_t uid;
+	struct coffer_message_rec rec; /* name_box cleared */
+	struct coffer_maildir_name mn;
+	struct coffer_buf unique;
+	int sub_missing;              /* SUB or FILE under a cur/new/tmp not made yet */
+};
+
+/* Resolves path, with m->lock held; 0 with r filled, or -errno. The
+ * account and the mailbox directory must exist; the last component may
+ * not. r is freed by mnt_res_free, whatever this returned. */
+int mnt_resolve(struct mnt *m, const char *path, struct mres *r);
+void mnt_res_free(struct mres *r);
+/* The control file or in-memory directory a resolved mailbox-level ENTRY
+ * names (owned by the table): 0, or -ENOENT (-errno). */
+int mnt_entry_file(struct mnt *m, struct mres *r, struct mfile **f_r);
+
+/* Folder directories (mount-folder.c), with m->lock held exclusive. */
+/* 1 if cur/ new/ or tmp/ (sub: COFFER_MP_*) of folder fid exists; not yet
+ * for a folder made by mkdir in this session. */
+int mnt_sub_exists(struct macct *a, uint32_t fid, int sub);
+/* mkdir() and rmdir(): 0 or -errno. */
+int mnt_do_mkdir(struct mnt *m, const char *path, mode_t mode);
+int mnt_do_rmdir(struct mnt *m, const char *path);
+/* rename() of src, an ENTRY that is a folder, to dst: 0 or -errno. */
+int mnt_rename_folder(struct mnt *m, struct mres *src, struct mres *dst, unsigned flags);
+
+/* rename() (keep 0) or link() (keep 1), with m->lock held exclusive; it is
+ * dropped and taken again while a tmp file is delivered (mount-rename.c).
+ * 0 or -errno. */
+int mnt_do_rename(struct mnt *m, const char *from, const char *to, unsigned flags, int keep);
 
 #endif
