@@ -7,7 +7,7 @@
  * Durability: a control file is written out (new blob, fsync, one LMDB
  * commit) when fsync()ed, when renamed, by the flusher once it has been
  * dirty for a second, and at unmount. Messages become durable in the
- * rename()/link() that moves them out of tmp/ (mount-ops.c).
+ * rename()/link() that moves them out of tmp/ (mount-rename.c).
  *
  * Plaintext never reaches the disk: tmp files live in memory up to
  * tmp_mem_max bytes, then stream into a staging blob (encrypted like any
