@@ -79,6 +79,10 @@ auth_mechanisms = plain login
 auth_failure_delay = 0
 auth_cache_size = 0
 first_valid_uid = 1
+# Dovecot limits its processes' address space (256 MiB by default); a coffer
+# built with AddressSanitizer (the CI build) reserves terabytes of shadow
+# memory and cannot start under it. Production builds need no such setting.
+default_vsz_limit = 0
 passdb {
   driver = checkpassword
   args = $D/checkpassword
