@@ -198,6 +198,12 @@ static int ls_row(const struct coffer_message *m, void *arg)
 	int rc, first = 1;
 
 	rc = summarize(c, m, &s);
+	if (rc == COFFER_ENOTFOUND) {
+		/* expunged between the listing and now (an IMAP client, the
+		 * mount): it is simply no longer there */
+		coffer_err_clear();
+		return 0;
+	}
 	if (rc < 0)
 		return rc;
 	coffer_maildir_flags_format(&flags, m->rec.flags);
