@@ -12,6 +12,7 @@
 #include "utf8.h"
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,19 +24,15 @@ int coffer_buf_reserve(struct coffer_buf *b, size_t extra)
 
 	if (b->failed)
 		return COFFER_ENOMEM;
-	if (extra > SIZE_MAX - b->len - 1)
+	/* no object may exceed PTRDIFF_MAX bytes: refuse before asking malloc */
+	if (extra > (size_t)PTRDIFF_MAX - b->len - 1)
 		goto fail;
 	need = b->len + extra + 1;
 	if (need <= b->cap)
 		return 0;
 	cap = b->cap ? b->cap : 64;
-	while (cap < need) {
-		if (cap > SIZE_MAX / 2) {
-			cap = need;
-			break;
-		}
-		cap *= 2;
-	}
+	while (cap < need)
+		cap = cap > (size_t)PTRDIFF_MAX / 2 ? need : cap * 2;
 	p = realloc(b->data, cap);
 	if (p == NULL)
 		goto fail;

@@ -4,6 +4,7 @@
 #
 #   tests/valgrind.sh BUILD_DIR [TEST...]
 #
+# TEST is a unit name, with or without "test-" (e.g. buf or test-buf).
 # BUILD_DIR is a meson build WITHOUT sanitizers (valgrind and ASan do not
 # mix), e.g. `meson setup build-vg && ninja -C build-vg`. Every unit test
 # program BUILD_DIR/tests/test-* (or the TESTs named) runs under
@@ -61,7 +62,7 @@ export COFFER_VALGRIND=1
 
 if [ $# -gt 0 ]; then
 	tests=()
-	for t in "$@"; do tests+=("$BUILD/tests/test-$t"); done
+	for t in "$@"; do tests+=("$BUILD/tests/test-${t#test-}"); done
 else
 	mapfile -t tests < <(find "$BUILD/tests" -maxdepth 1 -type f -name 'test-*' -perm -u+x | sort)
 fi
