@@ -57,7 +57,7 @@ static int put_box(struct coffer_buf *out, const unsigned char *box, size_t len)
 
 static int get_box(struct coffer_rd *rd, const unsigned char **box_r, size_t *len_r)
 {
-	uint8_t lo, hi;
+	uint8_t lo = 0, hi = 0; /* a failed read leaves them as they are */
 	size_t len;
 
 	coffer_rd_u8(rd, &lo);

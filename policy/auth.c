@@ -294,7 +294,7 @@ static int rec_decode(const void *p, size_t n, struct auth_rec *r)
 {
 	struct coffer_rd rd;
 	uint8_t version, hl, napp, ll;
-	uint64_t v;
+	uint64_t v = 0;
 
 	memset(r, 0, sizeof *r);
 	coffer_rd_init(&rd, p, n);

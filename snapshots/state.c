@@ -165,7 +165,7 @@ int coffer_state_decode(const void *p, size_t n, struct coffer_state *s)
 	    coffer_rd_u32le(&rd, &count) < 0)
 		return coffer_err_set(COFFER_ECORRUPT, "snapshot: not an account state");
 	for (uint32_t i = 0; i < count && rc == 0; i++) {
-		uint8_t db, op, lo, hi;
+		uint8_t db = 0, op = 0, lo = 0, hi = 0; /* a failed read leaves them */
 		struct coffer_rec r;
 
 		coffer_rd_u8(&rd, &db);
