@@ -16,25 +16,19 @@
 # BENCH_KEEP=1), RUNS (default 9), EVENTS, ACCOUNTS, PER.
 set -euo pipefail
 
-cd "$(dirname "$0")/.."
-ROOT=$(pwd)
+# shellcheck source=SCRIPTDIR/lib.sh
+. "$(dirname "$0")/lib.sh"
+cd "$ROOT"
 RUNS=${RUNS:-9}
 EVENTS=${EVENTS:-1000000}
 ACCOUNTS=${ACCOUNTS:-10000}
 PER=${PER:-5}
 BENCH_DIR=${BENCH_DIR:-$ROOT/var/bench-access}
-log() { echo "bench: $*" >&2; }
 
-if [ -z "${COFFER_BIN:-}" ]; then
-	log "building a release build in build-bench"
-	[ -f build-bench/meson-private/coredata.dat ] || meson setup build-bench --buildtype=release >/dev/null
-	ninja -C build-bench >/dev/null
-	COFFER_BIN=$ROOT/build-bench/tools/coffer
-fi
+need_coffer_bin
 BUILD=$(cd "$(dirname "$COFFER_BIN")/.." && pwd)
-rm -rf "$BENCH_DIR"
-mkdir -p "$BENCH_DIR"
-[ "${BENCH_KEEP:-0}" = 1 ] || trap 'rm -rf "$BENCH_DIR"' EXIT
+bench_dir_fresh
+bench_dir_remove_on_exit
 cc -O2 -D_GNU_SOURCE -I"$ROOT" -o "$BENCH_DIR/access-gen" bench/access-gen.c \
 	"$BUILD/libcoffer-static.a" $(pkg-config --libs libsodium libzstd lmdb libarchive openssl libcrypt fuse3 libqrencode) -lpthread
 
@@ -46,8 +40,9 @@ printf 'bench-password\n' | C passwd bench@example.org
 APP=$(C apppass add bench@example.org mua)
 for l in a b c d; do C apppass add bench@example.org "$l" >/dev/null; done
 
-# median of the numbers on stdin
-median() { sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
+# median of the numbers on stdin; the lower middle one for an even count
+# (lib.sh's median averages the two)
+median_low() { sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 time_ms() { # time_ms CMD...: wall time of one run in ms
 	local t0 t1
 	t0=$(date +%s%N)
@@ -61,9 +56,9 @@ cp_login() { # cp_login PASSWORD
 }
 
 log "checkpassword latency ($RUNS runs each)"
-CP_PW=$(for i in $(seq "$RUNS"); do time_ms cp_login bench-password; done | median)
-CP_APP=$(for i in $(seq "$RUNS"); do time_ms cp_login "$APP"; done | median)
-CP_BAD=$(for i in $(seq "$RUNS"); do time_ms cp_login wrong-password || true; done | median)
+CP_PW=$(for i in $(seq "$RUNS"); do time_ms cp_login bench-password; done | median_low)
+CP_APP=$(for i in $(seq "$RUNS"); do time_ms cp_login "$APP"; done | median_low)
+CP_BAD=$(for i in $(seq "$RUNS"); do time_ms cp_login wrong-password || true; done | median_low)
 
 log "generating $EVENTS events"
 t0=$(date +%s)
@@ -71,8 +66,8 @@ t0=$(date +%s)
 GEN_S=$(( $(date +%s) - t0 ))
 N=$(C logins bench@example.org --limit 20 | wc -l)
 [ "$N" = 20 ] || { log "logins --limit 20 printed $N lines"; exit 1; }
-LOGINS=$(for i in $(seq "$RUNS"); do time_ms C logins bench@example.org --limit 20; done | median)
-LOGINS_J=$(for i in $(seq "$RUNS"); do time_ms C logins bench@example.org --limit 20 --json; done | median)
+LOGINS=$(for i in $(seq "$RUNS"); do time_ms C logins bench@example.org --limit 20; done | median_low)
+LOGINS_J=$(for i in $(seq "$RUNS"); do time_ms C logins bench@example.org --limit 20 --json; done | median_low)
 
 log "generating $ACCOUNTS accounts with $PER events each (in a second store)"
 S=$BENCH_DIR/store2 K=$BENCH_DIR/coffer2.key

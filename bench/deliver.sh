@@ -14,29 +14,19 @@
 # BENCH_KEEP=1), ROUNDS (default 3).
 set -euo pipefail
 
-cd "$(dirname "$0")/.."
-ROOT=$(pwd)
+# shellcheck source=SCRIPTDIR/lib.sh
+. "$(dirname "$0")/lib.sh"
+cd "$ROOT"
 ROUNDS=${ROUNDS:-3}
 BENCH_DIR=${BENCH_DIR:-$ROOT/var/bench}
 
-log() { echo "bench: $*" >&2; }
-
-if [ -z "${COFFER_BIN:-}" ]; then
-	log "building a release build in build-bench"
-	[ -f build-bench/meson-private/coredata.dat ] || meson setup build-bench --buildtype=release >/dev/null
-	ninja -C build-bench >/dev/null
-	COFFER_BIN=$ROOT/build-bench/tools/coffer
-fi
-[ -x /usr/bin/time ] || { log "/usr/bin/time missing (apt-get install time)"; exit 1; }
-
-CORPUS=$(bash tests/integration/corpus.sh)
-rm -rf "$BENCH_DIR"
-mkdir -p "$BENCH_DIR"
+need_coffer_bin
+need "apt-get install time" /usr/bin/time
+CORPUS=$(corpus_dir)
+bench_dir_fresh
 cc -O2 -o "$BENCH_DIR/plain-deliver" bench/plain-deliver.c
 cut -f1 "$CORPUS/index.tsv" | sed "s#^#$CORPUS/#" >"$BENCH_DIR/list"
 N=$(wc -l <"$BENCH_DIR/list")
-
-now() { date +%s.%N; }
 
 plain_round() {
 	local md=$BENCH_DIR/maildir f t0 t1
@@ -48,14 +38,12 @@ plain_round() {
 		"$BENCH_DIR/plain-deliver" "$md" <"$f" || { log "plain-deliver failed on $f"; exit 1; }
 	done <"$BENCH_DIR/list"
 	t1=$(now)
-	awk -v a="$t1" -v b="$t0" 'BEGIN { printf "%.3f\n", a - b }'
+	elapsed "$t0" "$t1"
 }
 
 coffer_round() {
 	local st=$BENCH_DIR/store key=$BENCH_DIR/coffer.key f t0 t1
-	rm -rf "$st" "$key"
-	"$COFFER_BIN" --store "$st" --key-file "$key" init >/dev/null
-	"$COFFER_BIN" --store "$st" --key-file "$key" account add bench@example.org >/dev/null
+	new_store "$st" "$key" bench@example.org
 	sync
 	t0=$(now)
 	while IFS= read -r f; do
@@ -63,10 +51,8 @@ coffer_round() {
 			{ log "coffer deliver failed on $f"; exit 1; }
 	done <"$BENCH_DIR/list"
 	t1=$(now)
-	awk -v a="$t1" -v b="$t0" 'BEGIN { printf "%.3f\n", a - b }'
+	elapsed "$t0" "$t1"
 }
-
-median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 : >"$BENCH_DIR/plain.times"
 : >"$BENCH_DIR/coffer.times"
@@ -127,6 +113,4 @@ Rounds (s): plain $(tr '\n' ' ' <"$BENCH_DIR/plain.times")/ coffer $(tr '\n' ' '
 $(printf '%s\n' "${rss_rows[@]}")
 EOF
 
-if [ "${BENCH_KEEP:-0}" != 1 ]; then
-	rm -rf "$BENCH_DIR"
-fi
+bench_dir_remove

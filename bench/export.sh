@@ -18,63 +18,29 @@
 # unless BENCH_KEEP=1), ROUNDS (default 3).
 set -euo pipefail
 
-cd "$(dirname "$0")/.."
-ROOT=$(pwd)
+# shellcheck source=SCRIPTDIR/lib.sh
+. "$(dirname "$0")/lib.sh"
+cd "$ROOT"
 ROUNDS=${ROUNDS:-3}
 BENCH_DIR=${BENCH_DIR:-$ROOT/var/bench-export}
 
-log() { echo "bench: $*" >&2; }
-
-if [ -z "${COFFER_BIN:-}" ]; then
-	log "building a release build in build-bench"
-	[ -f build-bench/meson-private/coredata.dat ] || meson setup build-bench --buildtype=release >/dev/null
-	ninja -C build-bench >/dev/null
-	COFFER_BIN=$ROOT/build-bench/tools/coffer
-fi
-[ -x /usr/bin/time ] || { log "/usr/bin/time missing (apt-get install time)"; exit 1; }
-
-CORPUS=$(bash tests/integration/corpus.sh)
-rm -rf "$BENCH_DIR"
-mkdir -p "$BENCH_DIR"
+need_coffer_bin
+need "apt-get install time" /usr/bin/time
+CORPUS=$(corpus_dir)
+bench_dir_fresh
 MD=$BENCH_DIR/maildir
 ST=$BENCH_DIR/store
 KEY=$BENCH_DIR/coffer.key
 A=bench@example.org
 
 log "laying out the corpus as a Maildir"
-python3 - "$CORPUS" "$MD" <<'PY'
-import os, shutil, sys
-corpus, md = sys.argv[1], sys.argv[2]
-flags = ['', 'S', 'RS', 'FS', 'S', '']
-for d in ['cur', 'new', 'tmp']:
-    os.makedirs(os.path.join(md, d))
-n = 0
-for line in open(os.path.join(corpus, 'index.tsv')):
-    rel = line.split('\t')[0]
-    group = rel.split('/')[0]
-    box = md if group == 'easy-ham-1' else os.path.join(md, '.' + group.replace('-', '_'))
-    if not os.path.isdir(os.path.join(box, 'cur')):
-        for d in ['cur', 'new', 'tmp']:
-            os.makedirs(os.path.join(box, d))
-        open(os.path.join(box, 'maildirfolder'), 'w').close()
-    f = flags[n % len(flags)]
-    name = '%d.M%dP1.bench' % (1000000000 + n * 3600, n)
-    dst = os.path.join(box, 'new', name) if n % 7 == 0 else os.path.join(box, 'cur', name + ':2,' + f)
-    shutil.copyfile(os.path.join(corpus, rel), dst)
-    t = 1000000000 + n * 3600
-    os.utime(dst, (t, t))
-    n += 1
-PY
+# one copy each, an hour apart, every 7th message in new/
+corpus_maildir "$CORPUS" "$MD" 1 3600 3600 7
 N=$(find "$MD" -path '*/cur/*' -o -path '*/new/*' -type f | wc -l)
-"$COFFER_BIN" --store "$ST" --key-file "$KEY" init >/dev/null
-"$COFFER_BIN" --store "$ST" --key-file "$KEY" account add "$A" >/dev/null
+new_store "$ST" "$KEY" "$A"
 log "importing $N messages"
 "$COFFER_BIN" --store "$ST" --key-file "$KEY" import "$A" "$MD" >/dev/null
 BYTES=$(du -sb "$MD" | cut -f1)
-
-now() { date +%s.%N; }
-elapsed() { awk -v a="$2" -v b="$1" 'BEGIN { printf "%.3f\n", a - b }'; }
-median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 # warm the page cache for both sides
 cat "$(find "$MD" -type f | head -1)" >/dev/null
@@ -153,6 +119,4 @@ Rounds (s): cp -a $(tr '\n' ' ' <"$BENCH_DIR/cp.times")/ cp -a + sync $(tr '\n' 
 | peak RSS, one 50 MiB message | | --to $(cat "$BENCH_DIR/rss.big") KiB, .zst $(cat "$BENCH_DIR/rss.bigzst") KiB | |
 EOF
 
-if [ "${BENCH_KEEP:-0}" != 1 ]; then
-	rm -rf "$BENCH_DIR"
-fi
+bench_dir_remove

@@ -15,26 +15,18 @@
 # ROUNDS (default 3; the median is reported), SCALES (default "1 10").
 set -euo pipefail
 
-cd "$(dirname "$0")/.."
-ROOT=$(pwd)
+# shellcheck source=SCRIPTDIR/lib.sh
+. "$(dirname "$0")/lib.sh"
+cd "$ROOT"
 ROUNDS=${ROUNDS:-3}
 SCALES=${SCALES:-1 10}
 BENCH_DIR=${BENCH_DIR:-$ROOT/var/bench-import}
 
-log() { echo "bench: $*" >&2; }
-
-if [ -z "${COFFER_BIN:-}" ]; then
-	log "building a release build in build-bench"
-	[ -f build-bench/meson-private/coredata.dat ] || meson setup build-bench --buildtype=release >/dev/null
-	ninja -C build-bench >/dev/null
-	COFFER_BIN=$ROOT/build-bench/tools/coffer
-fi
-[ -x /usr/bin/time ] || { log "/usr/bin/time missing (apt-get install time)"; exit 1; }
-
-CORPUS=$(bash tests/integration/corpus.sh)
-rm -rf "$BENCH_DIR"
-mkdir -p "$BENCH_DIR"
-[ "${BENCH_KEEP:-0}" = 1 ] || trap 'rm -rf "$BENCH_DIR"' EXIT
+need_coffer_bin
+need "apt-get install time" /usr/bin/time
+CORPUS=$(corpus_dir)
+bench_dir_fresh
+bench_dir_remove_on_exit
 
 # The plain baseline: copy every message of SRC's cur/ into DST/cur, each
 # through tmp/ with fsync, then rename (the Maildir delivery protocol), and
@@ -71,14 +63,9 @@ layout() {
 	echo "$md"
 }
 
-now() { date +%s.%N; }
-median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-
 coffer_round() { # MD -> "seconds peak_kib"
 	local md=$1 st=$BENCH_DIR/store key=$BENCH_DIR/coffer.key
-	rm -rf "$st" "$key"
-	"$COFFER_BIN" --store "$st" --key-file "$key" init >/dev/null
-	"$COFFER_BIN" --store "$st" --key-file "$key" account add bench@example.org >/dev/null
+	new_store "$st" "$key" bench@example.org
 	sync
 	/usr/bin/time -f "%e %M" -o "$BENCH_DIR/time.out" \
 		"$COFFER_BIN" --store "$st" --key-file "$key" import bench@example.org "$md" >/dev/null
@@ -92,7 +79,7 @@ plain_round() {
 	t0=$(now)
 	python3 "$BENCH_DIR/plain-copy.py" "$md" "$dst"
 	t1=$(now)
-	awk -v a="$t1" -v b="$t0" 'BEGIN { printf "%.3f\n", a - b }'
+	elapsed "$t0" "$t1"
 }
 
 # Dovecot with mail_crypt (global EC P-256 keys) + zlib/zstd, doveadm import.
@@ -139,7 +126,7 @@ EOF
 	}
 	t1=$(now)
 	dovecot -c "$d/dovecot.conf" stop >/dev/null 2>&1 || true
-	awk -v a="$t1" -v b="$t0" 'BEGIN { printf "%.3f\n", a - b }'
+	elapsed "$t0" "$t1"
 }
 
 have_dovecot=0

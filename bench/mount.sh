@@ -20,7 +20,8 @@
 # Needs root (drop_caches, FUSE, Dovecot's mail user). Prints one line per
 # measure: "<setup> <measure> <seconds>".
 set -euo pipefail
-HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=SCRIPTDIR/lib.sh
+. "$(dirname "$0")/lib.sh"
 COFFER=${COFFER_BIN:-coffer}
 W=$(mktemp -d /var/tmp/coffer-bench.XXXXXX)
 chmod 0755 "$W"
@@ -33,7 +34,7 @@ cleanup() {
 	[ "${KEEP:-0}" = 1 ] && echo "# kept $W" >&2 || rm -rf "$W"
 }
 trap cleanup EXIT
-CORPUS=${1:-$("$HERE/../tests/integration/corpus.sh")}
+CORPUS=${1:-$(corpus_dir)}
 find "$CORPUS" -type f ! -name index.tsv ! -name '.*' | sort >"$W/files"
 echo "# corpus: $(wc -l <"$W/files") messages, $(du -sh "$CORPUS" | cut -f1) in $CORPUS" >&2
 
@@ -54,13 +55,12 @@ PY
 }
 readall() { # MAILDIR
 	local t0 t1
-	t0=$(date +%s.%N)
+	t0=$(now)
 	find "$1/new" -type f -exec cat {} + >/dev/null
-	t1=$(date +%s.%N)
+	t1=$(now)
 	echo "$t1 - $t0" | bc
 }
 drop() { sync; echo 3 >/proc/sys/vm/drop_caches; }
-now() { date +%s.%N; }
 since() { echo "$(now) - $1" | bc; }
 
 COFFER_MNT_PID=

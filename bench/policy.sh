@@ -16,7 +16,8 @@
 # Accounts and events are written through the library by tests/test-shred's
 # helper modes (`accounts`, `events`), which is much faster than the CLI.
 set -euo pipefail
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=SCRIPTDIR/lib.sh
+. "$(dirname "$0")/lib.sh"
 BUILD=${1:-$ROOT/build}
 COFFER=$BUILD/tools/coffer
 HELPER=$BUILD/tests/test-shred
@@ -34,10 +35,10 @@ T0=$(date -u -d 2026-03-01T06:00:00Z +%s)
 
 secs() { # CMD...: prints wall seconds of one run
 	local s e
-	s=$(date +%s.%N)
+	s=$(now)
 	"$@" >/dev/null 2>"$W/last.err" || { cat "$W/last.err" >&2; return 1; }
-	e=$(date +%s.%N)
-	echo "$e - $s" | bc -l | xargs printf '%.3f'
+	e=$(now)
+	elapsed "$s" "$e"
 }
 
 mkstore() { # NAME: a store with $ACCOUNTS accounts and a snapshot target

@@ -31,30 +31,21 @@
 # mount does the same through the same library calls).
 set -euo pipefail
 
-cd "$(dirname "$0")/.."
-ROOT=$(pwd)
+# shellcheck source=SCRIPTDIR/lib.sh
+. "$(dirname "$0")/lib.sh"
+cd "$ROOT"
 ROUNDS=${ROUNDS:-3}
 SIZES=${SIZES:-"1 10"}
 DAYS30=${DAYS30:-30}
 BENCH_DIR=${BENCH_DIR:-$ROOT/var/bench-snapshot}
 BUILD=${COFFER_BUILD:-$ROOT/build-bench}
 
-log() { echo "bench: $*" >&2; }
-
-if [ ! -x "$BUILD/tools/coffer" ]; then
-	log "building a release build in $BUILD"
-	[ -f "$BUILD/meson-private/coredata.dat" ] || meson setup "$BUILD" --buildtype=release >/dev/null
-	ninja -C "$BUILD" >/dev/null
-fi
+[ -x "$BUILD/tools/coffer" ] || build_release "$BUILD"
 COFFER=$BUILD/tools/coffer
-for p in restic borg /usr/bin/time python3; do
-	command -v "$p" >/dev/null || { log "$p missing (apt-get install restic borgbackup time)"; exit 1; }
-done
-
-CORPUS=$(bash tests/integration/corpus.sh)
-rm -rf "$BENCH_DIR"
-mkdir -p "$BENCH_DIR"
-[ "${BENCH_KEEP:-0}" = 1 ] || trap 'rm -rf "$BENCH_DIR"' EXIT
+need "apt-get install restic borgbackup time" restic borg /usr/bin/time python3
+CORPUS=$(corpus_dir)
+bench_dir_fresh
+bench_dir_remove_on_exit
 
 # ---- the day helper: applies one day's changes to the store, prints them ----
 cat >"$BENCH_DIR/snapday.c" <<'EOF'
@@ -178,40 +169,8 @@ timed() {
 		{ log "failed: $* ($(tail -3 "$BENCH_DIR/.err"))"; return 1; }
 	cat "$BENCH_DIR/.time" >>"$out"
 }
-median() { # median of column $2 of file $1
+median_col() { # median of column $2 of file $1 (lower middle for an even count)
 	sort -n -k"$2" "$1" | awk -v c="$2" '{a[NR]=$c} END {print a[int((NR+1)/2)]}'
-}
-
-# build_maildir MD COPIES: the corpus as a Maildir (INBOX + one folder per
-# group), each message COPIES times
-build_maildir() {
-	python3 - "$CORPUS" "$1" "$2" <<'PY'
-import os, sys
-corpus, md, copies = sys.argv[1], sys.argv[2], int(sys.argv[3])
-flags = ['', 'S', 'RS', 'FS', 'S', '']
-mk = lambda b: [os.makedirs(os.path.join(b, d), exist_ok=True) for d in ('cur', 'new', 'tmp')]
-mk(md)
-n = 0
-for line in open(os.path.join(corpus, 'index.tsv')):
-    rel = line.split('\t')[0]
-    group = rel.split('/')[0]
-    box = md if group == 'easy-ham-1' else os.path.join(md, '.' + group.replace('-', '_'))
-    if not os.path.isdir(os.path.join(box, 'cur')):
-        mk(box)
-        open(os.path.join(box, 'maildirfolder'), 'w').close()
-    data = open(os.path.join(corpus, rel), 'rb').read()
-    for k in range(copies):
-        f = flags[n % len(flags)]
-        name = '%d.M%dP1.bench:2,%s' % (1000000000 + n, n, f)
-        p = os.path.join(box, 'cur', name)
-        with open(p, 'wb') as o:
-            if copies > 1:
-                o.write(b'X-Bench-Copy: %d\n' % k)
-            o.write(data)
-        t = 1000000000 + n * 60
-        os.utime(p, (t, t))
-        n += 1
-PY
 }
 
 # apply_to_maildir MD CHANGES: mirror the helper's changes on the plain Maildir
@@ -263,7 +222,7 @@ row() { # size measure files...
 	shift 2
 	local t=() m=() f
 	for f in "$@"; do
-		if [ -s "$f" ]; then t+=("$(median "$f" 1)"); m+=("$(median "$f" 2)"); else t+=("-"); m+=("-"); fi
+		if [ -s "$f" ]; then t+=("$(median_col "$f" 1)"); m+=("$(median_col "$f" 2)"); else t+=("-"); m+=("-"); fi
 	done
 	echo "| $size | $what | ${t[0]} | ${t[1]} | ${t[2]} | ${m[0]} | ${m[1]} | ${m[2]} |" >>"$RESULTS"
 }
@@ -276,7 +235,9 @@ for SIZE in $SIZES; do
 	log "size x$SIZE: building the Maildir"
 	W=$BENCH_DIR/x$SIZE
 	mkdir -p "$W"
-	build_maildir "$W/md0" "$SIZE"
+	# the corpus as a Maildir (INBOX + one folder per group), each message
+	# SIZE times, all in cur/
+	corpus_maildir "$CORPUS" "$W/md0" "$SIZE" 1 60 0
 	NMSG=$(find "$W/md0" -type f -path '*/cur/*' | wc -l)
 	for r in $(seq 1 "$ROUNDS"); do
 		log "size x$SIZE round $r"
