@@ -13,7 +13,8 @@
  *     login/delivery event whose strings are NUL-free and within bounds.
  *
  * Build: clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -I. \
- *        tests/fuzz/fuzz-checkpassword.c policy/checkpassword.c engine/events.c \
+ *        tests/fuzz/fuzz-checkpassword.c tests/fuzz/fuzz-util.c \
+ *        policy/checkpassword.c engine/events.c \
  *        policy/auth.c engine/ALL.c maildir/name.c (engine/ALL.c: every engine source) \
  *        $(pkg-config --libs libsodium lmdb libzstd libcrypt openssl libarchive)
  */
@@ -21,23 +22,11 @@
 #include "engine/errors.h"
 #include "policy/checkpassword.h"
 #include "engine/events.h"
+#include "fuzz-util.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static void check_refusal(int r, int want)
-{
-	const unsigned char *p = (const unsigned char *)coffer_errmsg();
-
-	if (r != want || *p == '\0')
-		abort();
-	for (; *p; p++)
-		if (*p < 0x20 || *p == 0x7f)
-			abort();
-}
 
 static void fuzz_parse(const uint8_t *data, size_t size)
 {
@@ -48,7 +37,7 @@ static void fuzz_parse(const uint8_t *data, size_t size)
 	int r = coffer_checkpassword_parse(data, size, &in);
 
 	if (!expect_ok) {
-		check_refusal(r, COFFER_EINVAL);
+		fuzz_check_refusal(r, COFFER_EINVAL);
 		return;
 	}
 	if (r != 0 || in.user != (const char *)data || in.user_len == 0 ||
@@ -66,7 +55,7 @@ static void fuzz_event(const uint8_t *data, size_t size)
 	int r = coffer_event_decode(data, size, &scratch, &ev);
 
 	if (r < 0) {
-		check_refusal(r, COFFER_ECORRUPT);
+		fuzz_check_refusal(r, COFFER_ECORRUPT);
 	} else if (ev.type == COFFER_EVENT_LOGIN) {
 		if (strlen(ev.label) > COFFER_EVENT_LABEL_MAX ||
 		    (ev.ip.len != 0 && ev.ip.len != 4 && ev.ip.len != 16))

@@ -9,14 +9,13 @@
  */
 #include "engine/clock.h"
 #include "engine/errors.h"
+#include "fuzz-util.h"
 
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define MAX_INPUT 256
 
@@ -27,15 +26,29 @@ static int64_t floor_div(int64_t a, int64_t b)
 	return (a % b < 0) ? q - 1 : q;
 }
 
+/* s, printed from a time in its units of unit_ns (a second or a day), must
+ * parse back to where that unit starts, or say COFFER_EINVAL when that lies
+ * before the int64 range. */
+static void check_back(const char *s, int64_t units, int64_t unit_ns)
+{
+	int64_t back;
+	int r = coffer_clock_parse(s, &back);
+
+	if (units >= INT64_MIN / unit_ns) {
+		if (r != 0 || back != units * unit_ns)
+			abort();
+	} else if (r != COFFER_EINVAL) {
+		abort();
+	}
+}
+
 static void check_time(int64_t ns)
 {
 	char iso[COFFER_CLOCK_ISO_MAX], date[COFFER_CLOCK_ISO_MAX], want[64];
 	int64_t secs = floor_div(ns, COFFER_NS_PER_SEC);
 	int64_t days = floor_div(secs, 86400);
-	int64_t back;
 	struct tm tm;
 	time_t t = (time_t)secs;
-	int r;
 
 	coffer_clock_format(ns, iso);
 	coffer_clock_format_date(ns, date);
@@ -48,34 +61,21 @@ static void check_time(int64_t ns)
 	if (strlen(date) != 10 || strncmp(date, want, 10) != 0)
 		abort();
 
-	r = coffer_clock_parse(iso, &back);
-	if (secs >= INT64_MIN / COFFER_NS_PER_SEC) {
-		if (r != 0 || back != secs * COFFER_NS_PER_SEC)
-			abort();
-	} else if (r != COFFER_EINVAL) {
-		abort();
-	}
-	r = coffer_clock_parse(date, &back);
-	if (days >= INT64_MIN / COFFER_NS_PER_DAY) {
-		if (r != 0 || back != days * COFFER_NS_PER_DAY)
-			abort();
-	} else if (r != COFFER_EINVAL) {
-		abort();
-	}
+	check_back(iso, secs, COFFER_NS_PER_SEC);
+	check_back(date, days, COFFER_NS_PER_DAY);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char s[MAX_INPUT + 1];
+	char *s;
 	int64_t ns = 0, raw;
 	int r;
 
 	if (size > MAX_INPUT)
 		return 0;
-	memcpy(s, data, size);
-	s[size] = '\0';
-
+	s = fuzz_cstr(data, size);
 	r = coffer_clock_parse(s, &ns);
+	free(s);
 	if (r == 0)
 		check_time(ns);
 	else if (r != COFFER_EINVAL || coffer_errmsg()[0] == '\0')

@@ -9,14 +9,13 @@
  */
 #include "engine/config.h"
 #include "engine/errors.h"
+#include "fuzz-util.h"
 
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static char conf_path[4200];
 

@@ -27,6 +27,7 @@
 #include "engine/compress.h"
 #include "engine/crypto.h"
 #include "engine/envelope.h"
+#include "fuzz-util.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -60,9 +61,6 @@ static int blob_fd = -1;
 static unsigned char *buf;
 
 #define BUF_BYTES (3 * COFFER_BLOB_CHUNK)
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {

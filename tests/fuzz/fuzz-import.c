@@ -12,12 +12,11 @@
 #include "engine/errors.h"
 #include "engine/folder.h"
 #include "maildir/import.h"
+#include "fuzz-util.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -48,21 +47,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	coffer_buf_free(&out);
 	coffer_import_folder_name((const char *)data, size, "Imported/Old", &out);
 	coffer_buf_free(&out);
-	if (coffer_import_escape(&out, (const char *)data, size) == 0) {
-		for (size_t k = 0; k < out.len; k++) {
-			unsigned char c = (unsigned char)out.data[k];
-
-			if (c < 0x20 || c == 0x7f)
-				abort();
-		}
-	}
+	if (coffer_import_escape(&out, (const char *)data, size) == 0 &&
+	    !fuzz_no_ctl(out.data, out.len))
+		abort();
 	coffer_buf_free(&out);
-	z = malloc(size + 1);
-	if (z) {
-		memcpy(z, data, size);
-		z[size] = '\0';
-		(void)coffer_import_classify(z);
-		free(z);
-	}
+	z = fuzz_cstr(data, size);
+	(void)coffer_import_classify(z);
+	free(z);
 	return 0;
 }

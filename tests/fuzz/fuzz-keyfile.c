@@ -13,12 +13,11 @@
 #include "engine/crypto.h"
 #include "engine/errors.h"
 #include "engine/keyfile.h"
+#include "fuzz-util.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

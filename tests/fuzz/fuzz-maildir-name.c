@@ -13,36 +13,16 @@
  *
  * Build: clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -I. \
  *        tests/fuzz/fuzz-maildir-name.c maildir/name.c engine/names.c \
- *        engine/buf.c engine/errors.c
+ *        engine/buf.c engine/errors.c tests/fuzz/fuzz-util.c
  */
 #include "engine/buf.h"
 #include "engine/errors.h"
 #include "maildir/name.h"
+#include "fuzz-util.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static void check_refusal(int r)
-{
-	const unsigned char *p = (const unsigned char *)coffer_errmsg();
-
-	if (r != COFFER_EINVAL)
-		abort();
-	if (*p == '\0')
-		abort();
-	for (; *p; p++)
-		if (*p < 0x20 || *p == 0x7f)
-			abort();
-}
-
-static void same(const struct coffer_buf *b, const void *p, size_t n)
-{
-	if (b->len != n || (n > 0 && memcmp(b->data, p, n) != 0))
-		abort();
-}
 
 static void fuzz_file_name(const char *in, size_t n)
 {
@@ -52,7 +32,7 @@ static void fuzz_file_name(const char *in, size_t n)
 
 	r = coffer_maildir_name_parse(in, n, &m);
 	if (r != 0) {
-		check_refusal(r);
+		fuzz_check_refusal(r, COFFER_EINVAL);
 		return;
 	}
 	if (m.unique_len == 0 || m.unique_len > n || (m.has_info && m.unique_len + 3 > n))
@@ -70,7 +50,7 @@ static void fuzz_file_name(const char *in, size_t n)
 	if (coffer_maildir_name_format(&again, (const char *)canon.data, m2.unique_len,
 	                               m2.has_info, m2.flags, m2.keywords) != 0)
 		abort();
-	same(&again, canon.data, canon.len);
+	fuzz_same(&again, canon.data, canon.len);
 	coffer_buf_free(&canon);
 	coffer_buf_free(&again);
 }
@@ -82,14 +62,12 @@ static void fuzz_mutf7(const char *in, size_t n)
 
 	r = coffer_mutf7_decode(in, n, &dec);
 	if (r != 0) {
-		check_refusal(r);
-		if (dec.len != 0)
-			abort();
+		fuzz_check_refusal_empty(r, COFFER_EINVAL, &dec);
 		goto out;
 	}
 	if (coffer_mutf7_encode((const char *)dec.data, dec.len, &enc) != 0)
 		abort();
-	same(&enc, in, n);
+	fuzz_same(&enc, in, n);
 out:
 	coffer_buf_free(&dec);
 	coffer_buf_free(&enc);
@@ -102,14 +80,12 @@ static void fuzz_dir(const char *in, size_t n)
 
 	r = coffer_maildir_dir_to_folder(in, n, &folder);
 	if (r != 0) {
-		check_refusal(r);
-		if (folder.len != 0)
-			abort();
+		fuzz_check_refusal_empty(r, COFFER_EINVAL, &folder);
 		goto out;
 	}
 	if (coffer_maildir_folder_to_dir(coffer_buf_str(&folder), &dir) != 0)
 		abort();
-	same(&dir, in, n);
+	fuzz_same(&dir, in, n);
 out:
 	coffer_buf_free(&folder);
 	coffer_buf_free(&dir);

@@ -6,12 +6,11 @@
  */
 #include "engine/errors.h"
 #include "maildir/mount.h"
+#include "fuzz-util.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void inside(const char *p, size_t n, const char *s, size_t len)
 {
@@ -29,14 +28,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct coffer_mount_path mp;
 	struct coffer_buf out = COFFER_BUF_INIT;
-	char *z = malloc(size + 1);
-	size_t len;
+	char *z = fuzz_cstr(data, size);
+	size_t len = strlen(z);
 
-	if (z == NULL)
-		return 0;
-	memcpy(z, data, size);
-	z[size] = '\0';
-	len = strlen(z);
 	if (coffer_mount_path_parse(z, &mp) == 0) {
 		inside(mp.acct, mp.acct_n, z, len);
 		inside(mp.dir, mp.dir_n, z, len);
