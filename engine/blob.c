@@ -8,7 +8,6 @@
 #include "errors.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,35 +85,9 @@ int coffer_blob_unref_txn(struct coffer_txn *t, const unsigned char *acct,
 	return coffer_txn_put(t, COFFER_DB_TRASH, key, sizeof key, when, sizeof when, 0);
 }
 
-static int lock_file(struct coffer_store *st, int op, int *fd_r)
-{
-	char *path;
-	int fd;
-
-	if (asprintf(&path, "%s/locks/blobgc.lock", coffer_store_path(st)) < 0)
-		return coffer_err_set(COFFER_ENOMEM, "blob: out of memory");
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	free(path);
-	if (fd < 0)
-		return coffer_err_set(coffer_err_from_errno(errno), "blob: cannot open the gc lock: %s",
-		                      strerror(errno));
-	coffer_store_adopt(st, fd, NULL);
-	while (flock(fd, op) < 0) {
-		if (errno == EINTR)
-			continue;
-		close(fd);
-		if (errno == EWOULDBLOCK)
-			return COFFER_ETEMP;
-		return coffer_err_set(coffer_err_from_errno(errno), "blob: cannot lock: %s",
-		                      strerror(errno));
-	}
-	*fd_r = fd;
-	return 0;
-}
-
 int coffer_blob_gc_lock_exclusive(struct coffer_store *st, int *fd_r)
 {
-	return lock_file(st, LOCK_EX, fd_r);
+	return coffer_store_lock(st, "blobgc", LOCK_EX, fd_r);
 }
 
 struct collect_args {
@@ -176,7 +149,7 @@ int coffer_blob_collect(struct coffer_store *st, const unsigned char *acct, uint
 
 	if (removed_r)
 		*removed_r = 0;
-	rc = lock_file(st, LOCK_SH | LOCK_NB, &fd);
+	rc = coffer_store_lock(st, "blobgc", LOCK_SH | LOCK_NB, &fd);
 	if (rc == COFFER_ETEMP)
 		return 0; /* a snapshot is copying: leave the trash for later */
 	if (rc < 0)

@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -477,6 +478,34 @@ void coffer_store_adopt(const struct coffer_store *st, int fd, const char *path)
 	} else if (path && lchown(path, st->owner_uid, st->owner_gid) < 0) {
 		return;
 	}
+}
+
+int coffer_store_lock(struct coffer_store *st, const char *name, int op, int *fd_r)
+{
+	struct coffer_buf path = COFFER_BUF_INIT;
+	int fd, err;
+
+	if (coffer_buf_printf(&path, "%s/locks/%s.lock", st->path, name) < 0)
+		return coffer_err_set(COFFER_ENOMEM, "store: out of memory");
+	fd = open(coffer_buf_str(&path), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	err = errno;
+	coffer_buf_free(&path);
+	if (fd < 0)
+		return coffer_err_set(coffer_err_from_errno(err), "store: cannot open the %s lock: %s",
+		                      name, strerror(err));
+	coffer_store_adopt(st, fd, NULL);
+	while (flock(fd, op) < 0) {
+		err = errno;
+		if (err == EINTR)
+			continue;
+		close(fd);
+		if (err == EWOULDBLOCK)
+			return COFFER_ETEMP;
+		return coffer_err_set(coffer_err_from_errno(err), "store: cannot take the %s lock: %s",
+		                      name, strerror(err));
+	}
+	*fd_r = fd;
+	return 0;
 }
 
 /* mkdir that tolerates an existing directory; a new one is adopted and, with

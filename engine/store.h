@@ -89,6 +89,14 @@ int coffer_store_blob_create(struct coffer_store *st, const unsigned char *acct,
  */
 void coffer_store_adopt(const struct coffer_store *st, int fd, const char *path);
 
+/*
+ * Opens (creating, 0600, adopted) STORE/locks/<name>.lock and flock(2)s it
+ * with op (LOCK_SH or LOCK_EX, optionally | LOCK_NB; EINTR is retried). On
+ * success *fd_r holds the lock until the caller closes it. COFFER_ETEMP,
+ * with no message, when LOCK_NB finds it held: the caller says by whom.
+ */
+int coffer_store_lock(struct coffer_store *st, const char *name, int op, int *fd_r);
+
 /* STORE/blobs/<acct hex> */
 int coffer_store_account_dir(const struct coffer_store *st, const unsigned char *acct,
                              struct coffer_buf *out);

@@ -23,7 +23,6 @@
 #include "snapshots/snapshot.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,27 +32,12 @@
 
 int coffer_worker_lock(struct coffer_store *st, int *fd_r)
 {
-	char *path;
-	int fd;
+	int rc = coffer_store_lock(st, "worker", LOCK_EX | LOCK_NB, fd_r);
 
-	if (asprintf(&path, "%s/locks/worker.lock", coffer_store_path(st)) < 0)
-		return coffer_err_set(COFFER_ENOMEM, "worker: out of memory");
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	free(path);
-	if (fd < 0)
-		return coffer_err_set(coffer_err_from_errno(errno), "worker: cannot open its lock: %s",
-		                      strerror(errno));
-	coffer_store_adopt(st, fd, NULL);
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		close(fd);
-		if (errno == EWOULDBLOCK)
-			return coffer_err_set(COFFER_ETEMP,
-			                      "another coffer worker is already running on this store");
-		return coffer_err_set(coffer_err_from_errno(errno), "worker: cannot lock: %s",
-		                      strerror(errno));
-	}
-	*fd_r = fd;
-	return 0;
+	if (rc == COFFER_ETEMP)
+		return coffer_err_set(COFFER_ETEMP,
+		                      "another coffer worker is already running on this store");
+	return rc;
 }
 
 int64_t coffer_worker_last_slot(const struct coffer_store *st, int64_t now)

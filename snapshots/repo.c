@@ -11,7 +11,6 @@
 #include "engine/record.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -293,28 +292,13 @@ void coffer_repo_close(struct coffer_repo **rp)
 
 int coffer_repo_lock(struct coffer_repo *r, struct coffer_store *st)
 {
-	char *path;
-	int fd;
+	int rc = coffer_store_lock(st, "snapshot", LOCK_EX | LOCK_NB, &r->lock_fd);
 
-	if (asprintf(&path, "%s/locks/snapshot.lock", coffer_store_path(st)) < 0)
-		return coffer_err_set(COFFER_ENOMEM, "snapshot: out of memory");
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	free(path);
-	if (fd < 0)
-		return coffer_err_set(coffer_err_from_errno(errno), "snapshot: cannot open its lock: %s",
-		                      strerror(errno));
-	coffer_store_adopt(st, fd, NULL);
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		close(fd);
-		if (errno == EWOULDBLOCK)
-			return coffer_err_set(COFFER_ETEMP,
-			                      "another snapshot, prune, purge or restore is running on this "
-			                      "store; try again when it has finished");
-		return coffer_err_set(coffer_err_from_errno(errno), "snapshot: cannot lock: %s",
-		                      strerror(errno));
-	}
-	r->lock_fd = fd;
-	return 0;
+	if (rc == COFFER_ETEMP)
+		return coffer_err_set(COFFER_ETEMP,
+		                      "another snapshot, prune, purge or restore is running on this "
+		                      "store; try again when it has finished");
+	return rc;
 }
 
 int coffer_repo_put_sealed(struct coffer_repo *r, const char *name, uint8_t kind,
