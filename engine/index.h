@@ -41,7 +41,9 @@ enum coffer_db {
 	COFFER_DB_UNSNAPPED,
 	COFFER_DB_TRASH,
 	COFFER_DB_MSG_NAMES,
-	COFFER_DB_SNAPFREED,
+	COFFER_DB_SNAPFREED, /* retired, always empty: snapshots derive the blobs
+	                      * they free by comparing states; the number stays
+	                      * because state records name databases by it */
 	COFFER_DB_CTLFILES,
 	COFFER_DB_AUTH,
 	COFFER_DB_EVENTS,

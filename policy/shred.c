@@ -23,6 +23,7 @@
 #include "audit.h"
 
 #include "engine/account.h"
+#include "engine/buf.h"
 #include "engine/clock.h"
 #include "engine/errors.h"
 #include "engine/index.h"
@@ -45,8 +46,8 @@
 /* Sub-databases whose keys start with the account id. */
 static const enum coffer_db per_account[] = {
 	COFFER_DB_FOLDERS,   COFFER_DB_FOLDER_NAMES, COFFER_DB_KEYWORDS,  COFFER_DB_MESSAGES,
-	COFFER_DB_MSG_NAMES, COFFER_DB_BLOBS,        COFFER_DB_UNSNAPPED, COFFER_DB_SNAPFREED,
-	COFFER_DB_TRASH,     COFFER_DB_CTLFILES,     COFFER_DB_AUTH,      COFFER_DB_EVENTS,
+	COFFER_DB_MSG_NAMES, COFFER_DB_BLOBS,        COFFER_DB_UNSNAPPED, COFFER_DB_TRASH,
+	COFFER_DB_CTLFILES,  COFFER_DB_AUTH,         COFFER_DB_EVENTS,
 };
 
 struct pending {
@@ -151,15 +152,8 @@ static int collect_id(const void *k, size_t kl, const void *v, size_t vl, void *
 
 	if (kl != COFFER_ID_BYTES)
 		return 0;
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? 2 * l->cap : 64;
-		void *nv = realloc(l->ids, cap * COFFER_ID_BYTES);
-
-		if (nv == NULL)
-			return coffer_err_set(COFFER_ENOMEM, "shred: out of memory");
-		l->ids = nv;
-		l->cap = cap;
-	}
+	if (coffer_array_grow(&l->ids, &l->cap, l->n, sizeof *l->ids, 64) < 0)
+		return coffer_err_set(COFFER_ENOMEM, "shred: out of memory");
 	memcpy(l->ids[l->n++], k, COFFER_ID_BYTES);
 	return 0;
 }

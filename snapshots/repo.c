@@ -165,6 +165,11 @@ static int mark_all(const void *k, size_t kl, const void *v, size_t vl, void *ar
 	return kl == COFFER_KEY_BLOB ? coffer_txn_put(arg, COFFER_DB_UNSNAPPED, k, kl, "", 0, 0) : 0;
 }
 
+int coffer_repo_mark_all_unsnapped(struct coffer_txn *t)
+{
+	return coffer_txn_scan(t, COFFER_DB_BLOBS, NULL, 0, mark_all, t);
+}
+
 struct adopt_args {
 	const unsigned char *target_id;
 	int reset;
@@ -175,11 +180,8 @@ static int target_adopt_txn(struct coffer_txn *t, void *arg)
 	struct adopt_args *a = arg;
 	int rc = 0;
 
-	if (a->reset) {
-		rc = coffer_txn_del_prefix(t, COFFER_DB_SNAPFREED, NULL, 0, NULL);
-		if (rc == 0)
-			rc = coffer_txn_scan(t, COFFER_DB_BLOBS, NULL, 0, mark_all, t);
-	}
+	if (a->reset)
+		rc = coffer_repo_mark_all_unsnapped(t);
 	if (rc == 0)
 		rc = coffer_txn_put(t, COFFER_DB_META, "target_id", 9, a->target_id, COFFER_ID_BYTES, 0);
 	return rc;

@@ -43,7 +43,7 @@ int coffer_repo_open_keyfile(const char *path, const char *key_file, struct coff
 void coffer_repo_close(struct coffer_repo **r);
 
 /*
- * Binds the store's work lists (unsnapped, snapfreed) to this target, before
+ * Binds the store's work list (unsnapped) to this target, before
  * a snapshot is written into it. The store remembers which target its lists
  * describe: a snapshot into any other target must copy everything, so the
  * lists are reset (every blob unsnapped) when the target changes. A target
@@ -56,6 +56,9 @@ int coffer_repo_bind(struct coffer_repo *r, struct coffer_store *st, int new_tar
 /* Takes the store's snapshot lock without waiting: COFFER_ETEMP with a clear
  * message when another snapshot writer holds it. */
 int coffer_repo_lock(struct coffer_repo *r, struct coffer_store *st);
+/* In t: every blob of the store goes on the unsnapped list, so that the next
+ * snapshot copies everything (a new target, or one wiped by prune). */
+int coffer_repo_mark_all_unsnapped(struct coffer_txn *t);
 /* Crash recovery (see above); call with the lock held. */
 int coffer_repo_recover(struct coffer_repo *r);
 /* Re-reads the list of snapshot ids. */

@@ -32,6 +32,7 @@
 
 #include "engine/account.h"
 #include "engine/blob.h"
+#include "engine/buf.h"
 #include "engine/clock.h"
 #include "engine/ctlfile.h"
 #include "engine/errors.h"
@@ -57,15 +58,8 @@ static int blobkey_cmp(const void *a, const void *b)
 
 static int keylist_add(struct keylist *l, const void *k)
 {
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? 2 * l->cap : 256;
-		void *v = realloc(l->v, cap * COFFER_KEY_BLOB);
-
-		if (v == NULL)
-			return coffer_err_set(COFFER_ENOMEM, "snapshot: out of memory");
-		l->v = v;
-		l->cap = cap;
-	}
+	if (coffer_array_grow(&l->v, &l->cap, l->n, sizeof *l->v, 256) < 0)
+		return coffer_err_set(COFFER_ENOMEM, "snapshot: out of memory");
 	memcpy(l->v[l->n++], k, COFFER_KEY_BLOB);
 	return 0;
 }
@@ -214,18 +208,9 @@ static int delete_all(const char *name, uint64_t size, void *arg)
 	return coffer_target_delete(r->target, name);
 }
 
-static int mark_unsnapped(const void *k, size_t kl, const void *v, size_t vl, void *arg)
-{
-	struct coffer_txn *t = arg;
-
-	return kl == COFFER_KEY_BLOB ? coffer_txn_put(t, COFFER_DB_UNSNAPPED, k, kl, "", 0, 0) : 0;
-}
-
 static int reset_txn(struct coffer_txn *t, void *arg)
 {
-	int rc = coffer_txn_del_prefix(t, COFFER_DB_SNAPFREED, NULL, 0, NULL);
-
-	return rc == 0 ? coffer_txn_scan(t, COFFER_DB_BLOBS, NULL, 0, mark_unsnapped, t) : rc;
+	return coffer_repo_mark_all_unsnapped(t);
 }
 
 /* Everything in the target but the marker, once no snapshot is left: the
