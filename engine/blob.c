@@ -5,6 +5,7 @@
  */
 #include "blob.h"
 
+#include "buf.h"
 #include "errors.h"
 
 #include <errno.h>
@@ -101,15 +102,8 @@ static int gather(const void *k, size_t kl, const void *v, size_t vl, void *arg)
 
 	if (kl != COFFER_KEY_BLOB)
 		return 0;
-	if (a->n == a->cap) {
-		size_t cap = a->cap ? 2 * a->cap : 256;
-		void *p = realloc(a->keys, cap * COFFER_KEY_BLOB);
-
-		if (p == NULL)
-			return coffer_err_set(COFFER_ENOMEM, "blob: out of memory");
-		a->keys = p;
-		a->cap = cap;
-	}
+	if (coffer_array_grow(&a->keys, &a->cap, a->n, sizeof *a->keys, 256) < 0)
+		return coffer_err_set(COFFER_ENOMEM, "blob: out of memory");
 	memcpy(a->keys[a->n++], k, COFFER_KEY_BLOB);
 	return a->n >= 100000 ? 1 : 0; /* bounded batch; the rest next time */
 }

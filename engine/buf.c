@@ -1,10 +1,11 @@
 /*
  * buf.c: growable buffers and bounded readers (see buf.h).
  *
- * Growth doubles the capacity, so n appends cost O(n) copies in total.
- * Capacities are checked for overflow before any arithmetic. JSON strings
- * read their input as UTF-8 through utf8.h, so what they write is always
- * valid UTF-8 whatever the bytes were.
+ * Growth doubles the capacity, so n appends cost O(n) copies in total; the
+ * same holds for arrays grown by coffer_array_grow(). Capacities are checked
+ * for overflow before any arithmetic. JSON strings read their input as UTF-8
+ * through utf8.h, so what they write is always valid UTF-8 whatever the bytes
+ * were.
  */
 #include "buf.h"
 
@@ -42,6 +43,33 @@ int coffer_buf_reserve(struct coffer_buf *b, size_t extra)
 fail:
 	b->failed = 1;
 	return COFFER_ENOMEM;
+}
+
+int coffer_array_grow(void *pp, size_t *cap, size_t n, size_t size, size_t first)
+{
+	size_t max, ncap;
+	void *p, *np;
+
+	if (n < *cap)
+		return 0;
+	/* elements in the largest object (PTRDIFF_MAX bytes); n + 1 must fit */
+	max = size ? (size_t)PTRDIFF_MAX / size : 0;
+	if (n >= max)
+		return COFFER_ENOMEM;
+	if (*cap == 0)
+		ncap = first;
+	else
+		ncap = *cap > max / 2 ? max : 2 * *cap;
+	if (ncap <= n || ncap > max)
+		ncap = n + 1;
+	/* pp points at a T *, not at a void *: copy the pointer, never alias it */
+	memcpy(&p, pp, sizeof p);
+	np = realloc(p, ncap * size);
+	if (np == NULL)
+		return COFFER_ENOMEM;
+	memcpy(pp, &np, sizeof np);
+	*cap = ncap;
+	return 0;
 }
 
 int coffer_buf_append(struct coffer_buf *b, const void *p, size_t n)

@@ -7,6 +7,7 @@
  * that failed to grow keeps its old contents and every later append fails
  * with COFFER_ENOMEM, so a chain of appends needs one check at the end via
  * coffer_buf_ok(). Not for secrets: use crypto.h's secure memory for those.
+ * coffer_array_grow() grows arrays of any element type the same way.
  */
 #ifndef COFFER_BUF_H
 #define COFFER_BUF_H
@@ -49,6 +50,16 @@ int coffer_buf_ok(const struct coffer_buf *b);
 const char *coffer_buf_str(const struct coffer_buf *b);
 void coffer_buf_reset(struct coffer_buf *b); /* len = 0, keeps memory */
 void coffer_buf_free(struct coffer_buf *b);  /* frees, back to INIT */
+
+/* Makes room for element n of a growable array: pp is the address of the
+ * array pointer (a T **, passed as &a->v; NULL when nothing is allocated yet),
+ * *cap its capacity in elements of size (> 0) bytes, n the elements in use.
+ * When n == *cap the capacity doubles (to first when it was 0), so n
+ * additions cost O(n) copies in total; when n < *cap nothing changes. The
+ * byte count is checked for overflow before realloc is asked. 0, or
+ * COFFER_ENOMEM with *pp and *cap as they were (no message is set: the caller
+ * names what it was growing with coffer_err_set()). */
+int coffer_array_grow(void *pp, size_t *cap, size_t n, size_t size, size_t first);
 
 /* A bounds-checked reader over a byte range, for decoding records read from
  * disk. Every get fails (returns COFFER_ECORRUPT) once the range is short,

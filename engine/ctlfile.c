@@ -14,6 +14,7 @@
 
 #include "account.h"
 #include "blob.h"
+#include "buf.h"
 #include "envelope.h"
 #include "errors.h"
 #include "io.h"
@@ -307,15 +308,8 @@ static int collect_blob(const void *k, size_t kl, const void *val, size_t vl, vo
 	rc = rec_decode(val, vl, &rec, &box, &bl);
 	if (rc < 0 || coffer_ctlfile_is_empty_blob(rec.blob_id))
 		return rc;
-	if (a->n == a->cap) {
-		size_t cap = a->cap ? 2 * a->cap : 16;
-		void *v = realloc(a->ids, cap * sizeof *a->ids);
-
-		if (v == NULL)
-			return coffer_err_set(COFFER_ENOMEM, "ctlfile: out of memory");
-		a->ids = v;
-		a->cap = cap;
-	}
+	if (coffer_array_grow(&a->ids, &a->cap, a->n, sizeof *a->ids, 16) < 0)
+		return coffer_err_set(COFFER_ENOMEM, "ctlfile: out of memory");
 	memcpy(a->ids[a->n++], rec.blob_id, COFFER_ID_BYTES);
 	return 0;
 }

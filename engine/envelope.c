@@ -43,6 +43,7 @@
  */
 #include "envelope.h"
 
+#include "buf.h"
 #include "compress.h"
 #include "errors.h"
 #include "io.h"
@@ -536,18 +537,8 @@ static int reader_scan_one(struct coffer_blob_reader *r)
 	if (at > (uint64_t)INT64_MAX - 4 - len)
 		return coffer_err_set(COFFER_ECORRUPT, "blob %s: chunk %llu: offset out of range",
 		                      r->hex, (unsigned long long)index);
-	if (r->noffs == r->offs_cap) {
-		uint64_t *grown;
-
-		if (r->offs_cap > SIZE_MAX / 2 / sizeof *r->offs)
-			return coffer_err_set(COFFER_ENOMEM, "blob %s: too many chunks", r->hex);
-		grown = realloc(r->offs, 2 * r->offs_cap * sizeof *r->offs);
-		if (grown == NULL)
-			return coffer_err_set(COFFER_ENOMEM, "blob %s: cannot grow chunk table",
-			                      r->hex);
-		r->offs = grown;
-		r->offs_cap *= 2;
-	}
+	if (coffer_array_grow(&r->offs, &r->offs_cap, r->noffs, sizeof *r->offs, 16) < 0)
+		return coffer_err_set(COFFER_ENOMEM, "blob %s: cannot grow chunk table", r->hex);
 	r->offs[r->noffs++] = at + 4 + len;
 	return 0;
 }

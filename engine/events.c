@@ -23,6 +23,7 @@
  */
 #include "events.h"
 
+#include "engine/buf.h"
 #include "engine/clock.h"
 #include "engine/errors.h"
 #include "engine/names.h"
@@ -442,14 +443,11 @@ static int collect_one(const void *k, size_t kl, const void *v, size_t vl, void 
 	if (kl != COFFER_EVENT_KEY_BYTES)
 		return coffer_err_set(COFFER_ECORRUPT, "events: damaged event key");
 	if (c->n == c->cap) {
-		size_t ncap = c->cap ? 2 * c->cap : 32;
-		struct held *nv = realloc(c->v, ncap * sizeof *nv);
+		size_t old = c->cap;
 
-		if (nv == NULL)
+		if (coffer_array_grow(&c->v, &c->cap, c->n, sizeof *c->v, 32) < 0)
 			return coffer_err_set(COFFER_ENOMEM, "events: out of memory");
-		memset(nv + c->cap, 0, (ncap - c->cap) * sizeof *nv);
-		c->v = nv;
-		c->cap = ncap;
+		memset(c->v + old, 0, (c->cap - old) * sizeof *c->v);
 	}
 	h = &c->v[c->n++];
 	memcpy(h->key, k, kl);

@@ -7,6 +7,7 @@
  */
 #include "folder.h"
 
+#include "buf.h"
 #include "errors.h"
 #include "names.h"
 #include "record.h"
@@ -203,16 +204,9 @@ static int collect_folder(const void *k, size_t kl, const void *val, size_t vl, 
 		return coffer_err_set(COFFER_ECORRUPT, "account %s: folder %u: name cannot be decrypted",
 		                      coffer_mailbox_name(a->mb), fid);
 	}
-	if (a->n == a->cap) {
-		size_t cap = a->cap ? 2 * a->cap : 16;
-		struct folder_entry *v = realloc(a->v, cap * sizeof *v);
-
-		if (v == NULL) {
-			coffer_buf_free(&name);
-			return coffer_err_set(COFFER_ENOMEM, "folder: out of memory");
-		}
-		a->v = v;
-		a->cap = cap;
+	if (coffer_array_grow(&a->v, &a->cap, a->n, sizeof *a->v, 16) < 0) {
+		coffer_buf_free(&name);
+		return coffer_err_set(COFFER_ENOMEM, "folder: out of memory");
 	}
 	memset(&a->v[a->n], 0, sizeof a->v[a->n]);
 	a->v[a->n].name = (char *)name.data;

@@ -15,6 +15,7 @@
 
 #include "account.h"
 #include "blob.h"
+#include "buf.h"
 #include "ctlfile.h"
 #include "errors.h"
 #include "folder.h"
@@ -149,16 +150,9 @@ static int collect_sub(const void *k, size_t kl, const void *val, size_t vl, voi
 		coffer_buf_free(&name);
 		return 0;
 	}
-	if (a->n == a->cap) {
-		size_t cap = a->cap ? 2 * a->cap : 8;
-		struct sub_entry *v = realloc(a->v, cap * sizeof *v);
-
-		if (v == NULL) {
-			coffer_buf_free(&name);
-			return coffer_err_set(COFFER_ENOMEM, "mailops: out of memory");
-		}
-		a->v = v;
-		a->cap = cap;
+	if (coffer_array_grow(&a->v, &a->cap, a->n, sizeof *a->v, 8) < 0) {
+		coffer_buf_free(&name);
+		return coffer_err_set(COFFER_ENOMEM, "mailops: out of memory");
 	}
 	a->v[a->n].fid = fid;
 	a->v[a->n].name = (char *)name.data; /* NUL-terminated, owned now */
@@ -236,15 +230,8 @@ static int collect_blob(const void *k, size_t kl, const void *val, size_t vl, vo
 	rc = coffer_message_rec_decode(val, vl, &rec);
 	if (rc < 0)
 		return rc;
-	if (b->n == b->cap) {
-		size_t cap = b->cap ? 2 * b->cap : 64;
-		void *v = realloc(b->ids, cap * sizeof *b->ids);
-
-		if (v == NULL)
-			return coffer_err_set(COFFER_ENOMEM, "mailops: out of memory");
-		b->ids = v;
-		b->cap = cap;
-	}
+	if (coffer_array_grow(&b->ids, &b->cap, b->n, sizeof *b->ids, 64) < 0)
+		return coffer_err_set(COFFER_ENOMEM, "mailops: out of memory");
 	memcpy(b->ids[b->n++], rec.blob_id, COFFER_ID_BYTES);
 	return 0;
 }

@@ -9,6 +9,7 @@
 #include "message.h"
 
 #include "blob.h"
+#include "buf.h"
 #include "envelope.h"
 #include "errors.h"
 #include "folder.h"
@@ -277,15 +278,8 @@ static int collect(const void *k, size_t kl, const void *val, size_t vl, void *a
 
 	if (kl != COFFER_KEY_MESSAGE)
 		return coffer_err_set(COFFER_ECORRUPT, "index: damaged message key");
-	if (a->n == a->cap) {
-		size_t cap = a->cap ? 2 * a->cap : 64;
-		struct list_entry *v = realloc(a->v, cap * sizeof *v);
-
-		if (v == NULL)
-			return coffer_err_set(COFFER_ENOMEM, "message: out of memory");
-		a->v = v;
-		a->cap = cap;
-	}
+	if (coffer_array_grow(&a->v, &a->cap, a->n, sizeof *a->v, 64) < 0)
+		return coffer_err_set(COFFER_ENOMEM, "message: out of memory");
 	e = &a->v[a->n];
 	memset(e, 0, sizeof *e);
 	e->m.folder_id = a->fid;

@@ -79,8 +79,9 @@ struct verify {
 int verify_vreport(struct verify *v, const char *account, const char *folder, uint32_t uid,
                    const char *blob, int pending, const char *repair, const char *fmt,
                    va_list ap) __attribute__((format(printf, 8, 0)));
-/* Makes room in *p (capacity *cap elements of size bytes) for element n. */
-int verify_grow(void **p, size_t *cap, size_t n, size_t size);
+/* Makes room in the array at pp (a T **; capacity *cap elements of size
+ * bytes) for element n: coffer_array_grow() with verify's message. */
+int verify_grow(void *pp, size_t *cap, size_t n, size_t size);
 /* 1 if id is among the n sorted ids of v. */
 int verify_in_sorted(const unsigned char (*v)[ID], size_t n, const unsigned char *id);
 

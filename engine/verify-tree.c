@@ -133,7 +133,7 @@ static int list_dir(const char *dir, char ***names_r, size_t *n_r)
 	while ((de = readdir(d)) != NULL) {
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
-		rc = verify_grow((void **)&names, &cap, n, sizeof *names);
+		rc = verify_grow(&names, &cap, n, sizeof *names);
 		if (rc < 0)
 			break;
 		names[n] = strdup(de->d_name);
@@ -350,7 +350,7 @@ static int scan_subdir(struct verify *v, const struct vacct *a, const char *xx)
 			           "stray file in the blob tree (not a regular file)");
 			continue;
 		}
-		rc = verify_grow((void **)&cands, &capcands, ncands, sizeof *cands);
+		rc = verify_grow(&cands, &capcands, ncands, sizeof *cands);
 		if (rc < 0)
 			break;
 		unhex(names[i], cands[ncands].id, ID);

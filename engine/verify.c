@@ -35,6 +35,7 @@
 
 #include "account.h"
 #include "blob.h"
+#include "buf.h"
 #include "clock.h"
 #include "ctlfile.h"
 #include "envelope.h"
@@ -131,21 +132,10 @@ static int report(struct verify *v, const struct vacct *a, const char *folder, u
 
 /* ---- helpers ---- */
 
-int verify_grow(void **p, size_t *cap, size_t n, size_t size)
+int verify_grow(void *pp, size_t *cap, size_t n, size_t size)
 {
-	size_t ncap;
-	void *np;
-
-	if (n < *cap)
-		return 0;
-	ncap = *cap ? 2 * *cap : 64;
-	if (ncap > SIZE_MAX / size)
+	if (coffer_array_grow(pp, cap, n, size, 64) < 0)
 		return coffer_err_set(COFFER_ENOMEM, "verify: out of memory");
-	np = realloc(*p, ncap * size);
-	if (np == NULL)
-		return coffer_err_set(COFFER_ENOMEM, "verify: out of memory");
-	*p = np;
-	*cap = ncap;
 	return 0;
 }
 
@@ -312,7 +302,7 @@ static int p1_folder(const void *k, size_t kl, const void *val, size_t vl, void 
 
 	if (kl != COFFER_KEY_FOLDER)
 		return report(c->v, a, NULL, 0, NULL, "a folder record has a damaged key");
-	rc = verify_grow((void **)&a->folders, &a->capfolders, a->nfolders, sizeof *a->folders);
+	rc = verify_grow(&a->folders, &a->capfolders, a->nfolders, sizeof *a->folders);
 	if (rc < 0)
 		return rc;
 	f = &a->folders[a->nfolders++];
@@ -451,7 +441,7 @@ static int p1_message(const void *k, size_t kl, const void *val, size_t vl, void
 	}
 	if (rc < 0)
 		return rc;
-	rc = verify_grow((void **)&a->refs, &a->caprefs, a->nrefs, sizeof *a->refs);
+	rc = verify_grow(&a->refs, &a->caprefs, a->nrefs, sizeof *a->refs);
 	if (rc < 0)
 		return rc;
 	r = &a->refs[a->nrefs++];
@@ -519,7 +509,7 @@ static int p1_ctl(const void *k, size_t kl, const void *val, size_t vl, void *ar
 			              (unsigned long long)rec.size);
 		return 0;
 	}
-	rc = verify_grow((void **)&a->ctls, &a->capctls, a->nctls, sizeof *a->ctls);
+	rc = verify_grow(&a->ctls, &a->capctls, a->nctls, sizeof *a->ctls);
 	if (rc < 0)
 		return rc;
 	x = &a->ctls[a->nctls++];
@@ -539,7 +529,7 @@ static int p1_trash(const void *k, size_t kl, const void *val, size_t vl, void *
 
 	if (kl != COFFER_KEY_BLOB)
 		return report(c->v, a, NULL, 0, NULL, "a trash record has a damaged key");
-	rc = verify_grow((void **)&a->trash, &a->captrash, a->ntrash, sizeof *a->trash);
+	rc = verify_grow(&a->trash, &a->captrash, a->ntrash, sizeof *a->trash);
 	if (rc < 0)
 		return rc;
 	memcpy(a->trash[a->ntrash++], (const unsigned char *)k + ID, ID);
@@ -636,8 +626,7 @@ static int p1_blob(const void *k, size_t kl, const void *val, size_t vl, void *a
 			              "a control file points at a message blob");
 		if (count == 0) {
 			/* reported after the transaction, with a look at the file */
-			rc = verify_grow((void **)&a->unref, &a->capunref, a->nunref,
-			                 sizeof *a->unref);
+			rc = verify_grow(&a->unref, &a->capunref, a->nunref, sizeof *a->unref);
 			if (rc < 0)
 				return rc;
 			memcpy(a->unref[a->nunref].blob, id, ID);
@@ -652,8 +641,7 @@ static int p1_blob(const void *k, size_t kl, const void *val, size_t vl, void *a
 			return report(c->v, a, folder_label(a, a->refs[first].fid, tmp),
 			              a->refs[first].uid, id, "message points at a control-file blob");
 		if (ctls == 0) {
-			rc = verify_grow((void **)&a->unref, &a->capunref, a->nunref,
-			                 sizeof *a->unref);
+			rc = verify_grow(&a->unref, &a->capunref, a->nunref, sizeof *a->unref);
 			if (rc < 0)
 				return rc;
 			memcpy(a->unref[a->nunref].blob, id, ID);
@@ -1063,7 +1051,7 @@ static int p0_account(const void *k, size_t kl, const void *val, size_t vl, void
 
 	if (kl != ID)
 		return report(v, NULL, NULL, 0, NULL, "an account record has a damaged key");
-	rc = verify_grow((void **)&v->accts, &v->capaccts, v->naccts, sizeof *v->accts);
+	rc = verify_grow(&v->accts, &v->capaccts, v->naccts, sizeof *v->accts);
 	if (rc == 0)
 		memcpy(v->accts[v->naccts++], k, ID);
 	return rc;

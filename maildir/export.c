@@ -27,6 +27,7 @@
 #include "archive.h"
 #include "name.h"
 
+#include "engine/buf.h"
 #include "engine/clock.h"
 #include "engine/errors.h"
 #include "engine/folder.h"
@@ -185,15 +186,8 @@ static int collect_folder(const struct coffer_export_folder *info, void *arg)
 	struct folders *f = arg;
 	struct folder_entry *e;
 
-	if (f->n == f->cap) {
-		size_t cap = f->cap ? 2 * f->cap : 16;
-		struct folder_entry *v = realloc(f->v, cap * sizeof *v);
-
-		if (v == NULL)
-			return oom();
-		f->v = v;
-		f->cap = cap;
-	}
+	if (coffer_array_grow(&f->v, &f->cap, f->n, sizeof *f->v, 16) < 0)
+		return oom();
 	e = &f->v[f->n];
 	memset(e, 0, sizeof *e);
 	e->f.id = info->id;

@@ -17,6 +17,7 @@
 #include "mount-private.h"
 
 #include "engine/blob.h"
+#include "engine/buf.h"
 #include "engine/clock.h"
 #include "engine/ctlfile.h"
 #include "engine/errors.h"
@@ -445,26 +446,17 @@ int mnt_ctl_persist(struct mnt *m, struct mfile *only)
 	struct macct *a = only->a;
 	struct ctl_put_args p = { m, NULL, NULL, 0 };
 	struct coffer_buf path = COFFER_BUF_INIT;
-	size_t cap = 0, written = 0;
+	size_t capv = 0, caprecs = 0, written = 0;
 	int rc = 0;
 
 	for (int i = 0; i < MNT_HASH; i++) {
 		for (struct mfile *f = m->files[i]; f; f = f->next) {
 			if (f->type != MF_CTL || f->a != a || !f->dirty)
 				continue;
-			if (p.n == cap) {
-				size_t nc = cap ? 2 * cap : 16;
-				void *v = realloc(p.v, nc * sizeof *p.v);
-				void *r = v ? realloc(p.recs, nc * sizeof *p.recs) : NULL;
-
-				if (v)
-					p.v = v;
-				if (r == NULL) {
-					rc = COFFER_ENOMEM;
-					goto out;
-				}
-				p.recs = r;
-				cap = nc;
+			if (coffer_array_grow(&p.v, &capv, p.n, sizeof *p.v, 16) < 0 ||
+			    coffer_array_grow(&p.recs, &caprecs, p.n, sizeof *p.recs, 16) < 0) {
+				rc = COFFER_ENOMEM;
+				goto out;
 			}
 			p.v[p.n++] = f;
 		}
@@ -922,14 +914,8 @@ static void invalidate_changed(struct mnt *m)
 
 	pthread_mutex_lock(&m->acct_lock);
 	for (struct macct *a = m->accts; a; a = a->next) {
-		if (n == cap) {
-			struct macct **nl = realloc(list, (cap ? 2 * cap : 16) * sizeof *list);
-
-			if (nl == NULL)
-				break;
-			list = nl;
-			cap = cap ? 2 * cap : 16;
-		}
+		if (coffer_array_grow(&list, &cap, n, sizeof *list, 16) < 0)
+			break;
 		list[n++] = a;
 	}
 	pthread_mutex_unlock(&m->acct_lock);

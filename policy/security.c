@@ -16,6 +16,7 @@
 #include "security.h"
 
 #include "engine/account.h"
+#include "engine/buf.h"
 #include "engine/clock.h"
 #include "engine/errors.h"
 #include "engine/names.h"
@@ -52,15 +53,8 @@ static int add_finding(struct coffer_security_report *r, const struct coffer_fin
 {
 	struct coffer_finding *d;
 
-	if (r->n == r->cap) {
-		size_t ncap = r->cap ? 2 * r->cap : 16;
-		struct coffer_finding *nv = realloc(r->v, ncap * sizeof *nv);
-
-		if (nv == NULL)
-			return coffer_err_set(COFFER_ENOMEM, "security: out of memory");
-		r->v = nv;
-		r->cap = ncap;
-	}
+	if (coffer_array_grow(&r->v, &r->cap, r->n, sizeof *r->v, 16) < 0)
+		return coffer_err_set(COFFER_ENOMEM, "security: out of memory");
 	d = &r->v[r->n];
 	*d = *f;
 	d->account = strdup(account);
@@ -193,16 +187,9 @@ static int network_rule(const char *account, const struct coffer_login_sample *s
 					break;
 			}
 			if (k == nn) {
-				if (nn == cap) {
-					size_t ncap = cap ? 2 * cap : 8;
-					struct net_seen *nv = realloc(nets, ncap * sizeof *nv);
-
-					if (nv == NULL) {
-						rc = coffer_err_set(COFFER_ENOMEM, "security: out of memory");
-						break;
-					}
-					nets = nv;
-					cap = ncap;
+				if (coffer_array_grow(&nets, &cap, nn, sizeof *nets, 8) < 0) {
+					rc = coffer_err_set(COFFER_ENOMEM, "security: out of memory");
+					break;
 				}
 				nets[nn++].ip = s[i].ip;
 			}
@@ -374,15 +361,8 @@ static int collect_sample(const struct coffer_event *ev, void *arg)
 
 	if (ev->type != COFFER_EVENT_LOGIN)
 		return 0;
-	if (sv->n == sv->cap) {
-		size_t ncap = sv->cap ? 2 * sv->cap : 64;
-		struct coffer_login_sample *nv = realloc(sv->v, ncap * sizeof *nv);
-
-		if (nv == NULL)
-			return coffer_err_set(COFFER_ENOMEM, "security: out of memory");
-		sv->v = nv;
-		sv->cap = ncap;
-	}
+	if (coffer_array_grow(&sv->v, &sv->cap, sv->n, sizeof *sv->v, 64) < 0)
+		return coffer_err_set(COFFER_ENOMEM, "security: out of memory");
 	s = &sv->v[sv->n++];
 	memset(s, 0, sizeof *s);
 	s->at = ev->at;
@@ -405,15 +385,8 @@ static int collect_name(const struct coffer_account_info *info, void *arg)
 
 	if (info->state != COFFER_ACCOUNT_ACTIVE || info->name == NULL)
 		return 0;
-	if (nl->n == nl->cap) {
-		size_t ncap = nl->cap ? 2 * nl->cap : 64;
-		char **nv = realloc(nl->v, ncap * sizeof *nv);
-
-		if (nv == NULL)
-			return coffer_err_set(COFFER_ENOMEM, "security: out of memory");
-		nl->v = nv;
-		nl->cap = ncap;
-	}
+	if (coffer_array_grow(&nl->v, &nl->cap, nl->n, sizeof *nl->v, 64) < 0)
+		return coffer_err_set(COFFER_ENOMEM, "security: out of memory");
 	nl->v[nl->n] = strdup(info->name);
 	if (nl->v[nl->n] == NULL)
 		return coffer_err_set(COFFER_ENOMEM, "security: out of memory");
@@ -480,16 +453,9 @@ int coffer_security_check(struct coffer_store *st, const char *name, size_t nlen
 		for (size_t i = 0; i < sv.n; i++) {
 			if (sv.v[i].success || sv.v[i].ip.len == 0)
 				continue;
-			if (fl.n == fl.cap) {
-				size_t ncap = fl.cap ? 2 * fl.cap : 256;
-				struct failure *nv = realloc(fl.v, ncap * sizeof *nv);
-
-				if (nv == NULL) {
-					rc = coffer_err_set(COFFER_ENOMEM, "security: out of memory");
-					goto out;
-				}
-				fl.v = nv;
-				fl.cap = ncap;
+			if (coffer_array_grow(&fl.v, &fl.cap, fl.n, sizeof *fl.v, 256) < 0) {
+				rc = coffer_err_set(COFFER_ENOMEM, "security: out of memory");
+				goto out;
 			}
 			fl.v[fl.n++] = (struct failure){ sv.v[i].ip, sv.v[i].at, (uint32_t)a };
 		}

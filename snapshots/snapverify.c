@@ -9,6 +9,7 @@
 #include "snapverify.h"
 
 #include "engine/account.h"
+#include "engine/buf.h"
 #include "engine/ctlfile.h"
 #include "engine/envelope.h"
 #include "engine/errors.h"
@@ -66,15 +67,8 @@ static int collect_blobs(struct blobset *b, const struct coffer_state *s, const 
 		           coffer_message_rec_decode(s->v[i].val, s->v[i].vlen, &m) < 0) {
 			continue;
 		}
-		if (b->n == b->cap) {
-			size_t cap = b->cap ? 2 * b->cap : 256;
-			void *v = realloc(b->v, cap * sizeof *b->v);
-
-			if (v == NULL)
-				return coffer_err_set(COFFER_ENOMEM, "snapshot verify: out of memory");
-			b->v = v;
-			b->cap = cap;
-		}
+		if (coffer_array_grow(&b->v, &b->cap, b->n, sizeof *b->v, 256) < 0)
+			return coffer_err_set(COFFER_ENOMEM, "snapshot verify: out of memory");
 		memcpy(b->v[b->n].id, m.blob_id, COFFER_ID_BYTES);
 		b->v[b->n].size = m.size;
 		b->v[b->n].kind = kind;

@@ -9,6 +9,7 @@
  */
 #include "state.h"
 
+#include "engine/buf.h"
 #include "engine/errors.h"
 #include "engine/record.h"
 
@@ -30,15 +31,8 @@ void coffer_state_free(struct coffer_state *s)
 
 static int push(struct coffer_state *s, struct coffer_rec r)
 {
-	if (s->n == s->cap) {
-		size_t cap = s->cap ? 2 * s->cap : 256;
-		struct coffer_rec *v = realloc(s->v, cap * sizeof *v);
-
-		if (v == NULL)
-			return coffer_err_set(COFFER_ENOMEM, "snapshot: out of memory");
-		s->v = v;
-		s->cap = cap;
-	}
+	if (coffer_array_grow(&s->v, &s->cap, s->n, sizeof *s->v, 256) < 0)
+		return coffer_err_set(COFFER_ENOMEM, "snapshot: out of memory");
 	s->v[s->n++] = r;
 	return 0;
 }

@@ -13,6 +13,7 @@
  */
 #include "target.h"
 
+#include "engine/buf.h"
 #include "engine/crypto.h"
 #include "engine/errors.h"
 #include "engine/io.h"
@@ -357,17 +358,10 @@ static int walk_dir(struct coffer_target *t, const char *rel, struct walk *w)
 			rc = walk_dir(t, child, w);
 			free(child);
 		} else if (S_ISREG(st.st_mode)) {
-			if (w->n == w->cap) {
-				size_t cap = w->cap ? 2 * w->cap : 64;
-				struct entry *v = realloc(w->v, cap * sizeof *v);
-
-				if (v == NULL) {
-					free(child);
-					rc = coffer_err_set(COFFER_ENOMEM, "snapshot target: out of memory");
-					break;
-				}
-				w->v = v;
-				w->cap = cap;
+			if (coffer_array_grow(&w->v, &w->cap, w->n, sizeof *w->v, 64) < 0) {
+				free(child);
+				rc = coffer_err_set(COFFER_ENOMEM, "snapshot target: out of memory");
+				break;
 			}
 			w->v[w->n].name = child;
 			w->v[w->n].size = (uint64_t)st.st_size;

@@ -5,8 +5,10 @@
  * characters, quotes, backslash, NUL, UTF-8 passed through, each invalid
  * UTF-8 sequence replaced by U+FFFD so the output is always valid JSON), growth with a
  * bounded number of reallocations, the sticky failure of an impossible
- * reservation, readers that fail (and stay failed) on short input, and the
- * big-endian key helpers, whose byte order must be numeric order.
+ * reservation, growable arrays (coffer_array_grow: first allocation, doubling,
+ * overflow refused with the array untouched), readers that fail (and stay
+ * failed) on short input, and the big-endian key helpers, whose byte order
+ * must be numeric order.
  */
 #include "engine/buf.h"
 #include "engine/errors.h"
@@ -153,6 +155,87 @@ static void test_failure(void)
 	ok(coffer_buf_reserve(&b, SIZE_MAX - 1) == COFFER_ENOMEM && b.data == NULL,
 	   "reserve(SIZE_MAX - 1) on an empty buffer fails cleanly, without asking malloc");
 	coffer_buf_free(&b);
+}
+
+static void test_array_grow(void)
+{
+	struct elem {
+		uint64_t x;
+		char tag[12];
+	} *v = NULL, *before;
+	size_t cap = 0, n, caps = 0, bad = 0;
+	unsigned char *bytes = NULL;
+	size_t bcap = 0;
+
+	ok(coffer_array_grow(&v, &cap, 0, sizeof *v, 16) == 0 && v != NULL && cap == 16,
+	   "growth from an empty array allocates first elements");
+	before = v;
+	ok(coffer_array_grow(&v, &cap, 5, sizeof *v, 16) == 0 && v == before && cap == 16,
+	   "n < cap: nothing changes");
+	for (n = 0; n < 16; n++) {
+		v[n].x = n * 0x0101010101010101ull;
+		snprintf(v[n].tag, sizeof v[n].tag, "e%zu", n);
+	}
+	ok(coffer_array_grow(&v, &cap, 16, sizeof *v, 16) == 0 && cap == 32,
+	   "n == cap: the capacity doubles");
+	{
+		size_t wrong = 0;
+		char tag[12];
+
+		for (size_t i = 0; i < 16; i++) {
+			snprintf(tag, sizeof tag, "e%zu", i);
+			if (v[i].x != i * 0x0101010101010101ull || strcmp(v[i].tag, tag) != 0)
+				wrong++;
+		}
+		ok(wrong == 0, "the elements survive the reallocation");
+	}
+	for (size_t last = cap; n < 100000; n++) {
+		if (coffer_array_grow(&v, &cap, n, sizeof *v, 16) < 0)
+			break;
+		if (cap != last) {
+			if (cap != 2 * last)
+				bad++;
+			caps++;
+			last = cap;
+		}
+		v[n].x = n;
+	}
+	ok(n == 100000 && bad == 0, "100000 additions, every growth a doubling");
+	ok(caps <= 13 && cap >= n, "capacity changed %zu times (16 << 13 covers 100000)", caps);
+
+	/* refusals at n == cap: nothing is asked of realloc, the array is as it was */
+	{
+		size_t full = cap;
+
+		before = v;
+		ok(coffer_array_grow(&v, &cap, full, SIZE_MAX / 2, 16) == COFFER_ENOMEM &&
+		       v == before && cap == full,
+		   "n * size past SIZE_MAX: COFFER_ENOMEM, array and capacity untouched");
+		ok(coffer_array_grow(&v, &cap, full, (size_t)PTRDIFF_MAX / full, 16) ==
+		           COFFER_ENOMEM &&
+		       v == before && cap == full,
+		   "(n + 1) * size past PTRDIFF_MAX: refused, untouched");
+		ok(v[0].x == 0 && v[n - 1].x == n - 1, "the contents are intact after refusals");
+	}
+	free(v);
+
+	v = NULL;
+	cap = 0;
+	ok(coffer_array_grow(&v, &cap, 0, (size_t)PTRDIFF_MAX + 1, 16) == COFFER_ENOMEM &&
+	       v == NULL && cap == 0,
+	   "an element larger than any object: refused on an empty array, still NULL");
+	ok(coffer_array_grow(&v, &cap, 0, 0, 16) == COFFER_ENOMEM && v == NULL && cap == 0,
+	   "size 0 is refused");
+
+	ok(coffer_array_grow(&bytes, &bcap, 0, 1, 0) == 0 && bytes != NULL && bcap == 1,
+	   "first 0 starts at one element");
+	ok(coffer_array_grow(&bytes, &bcap, 1, 1, 0) == 0 && bcap == 2, "and then doubles");
+	free(bytes);
+	bytes = NULL;
+	bcap = 0;
+	ok(coffer_array_grow(&bytes, &bcap, 0, 1, SIZE_MAX) == 0 && bytes != NULL && bcap == 1,
+	   "a first beyond the largest object falls back to n + 1");
+	free(bytes);
 }
 
 static void test_json(void)
@@ -402,6 +485,7 @@ int main(void)
 	test_appends();
 	test_growth();
 	test_failure();
+	test_array_grow();
 	test_json();
 	test_json_invalid_utf8();
 	test_reader();
