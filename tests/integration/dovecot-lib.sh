@@ -38,15 +38,15 @@ dc_require() {
 	return 0
 }
 
-# A free TCP port on 127.0.0.1.
+# A free TCP port on 127.0.0.1 (lib.sh's free_port).
 dc_free_port() {
-	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+	free_port
 }
 
 dc_start() {
 	local dir=$1 location=$2 mail_user=$3
 	shift 3
-	local uid gid login_user internal_user up u p i
+	local uid gid login_user internal_user up u p
 	uid=$(id -u "$mail_user") || return 1
 	gid=$(id -g "$mail_user") || return 1
 	DC_DIR=$dir
@@ -120,12 +120,7 @@ EOF
 		sed 's/^/# /' "$DC_LOG" >&2 2>/dev/null
 		return 1
 	fi
-	for i in $(seq 1 100); do
-		if python3 -c "import socket,sys; socket.create_connection(('127.0.0.1', $DC_IMAP_PORT), 1).close()" 2>/dev/null; then
-			return 0
-		fi
-		sleep 0.1
-	done
+	wait_port "$DC_IMAP_PORT" 100 && return 0
 	echo "# dovecot did not listen on port $DC_IMAP_PORT" >&2
 	return 1
 }

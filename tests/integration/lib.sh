@@ -7,8 +7,15 @@
 #
 # Environment: COFFER_BIN (the built command; the meson runner sets it),
 # COFFER_SOURCE_ROOT (the checkout), KEEP_TMP=1 keeps the temp dir for debugging.
+# A test that runs thousands of fsyncing commands and checks policy, not
+# durability, sets T_SHM=1 before sourcing: its temp dir is then in /dev/shm
+# (when TMPDIR is unset and /dev/shm is writable).
 
 set -uo pipefail
+
+if [ "${T_SHM:-0}" = 1 ] && [ -z "${TMPDIR:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ]; then
+	export TMPDIR=/dev/shm
+fi
 
 T_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 COFFER_SOURCE_ROOT=${COFFER_SOURCE_ROOT:-$(cd "$T_HERE/../.." && pwd)}
@@ -161,6 +168,36 @@ not_crashed() {
 		return 1
 	fi
 	return 0
+}
+
+# require_jq: skip the test (77) unless jq is installed.
+require_jq() {
+	command -v jq >/dev/null || { echo "1..0 # SKIP jq not installed"; exit 77; }
+}
+# require_shred_helper: jq, and the build's tests/test-shred helper (what the
+# command line cannot do: expunge, ...) as HELPER; skip the test (77) otherwise.
+require_shred_helper() {
+	require_jq
+	HELPER=${COFFER_BUILD_ROOT:-$COFFER_SOURCE_ROOT/build}/tests/test-shred
+	[ -x "$HELPER" ] || { echo "1..0 # SKIP tests/test-shred helper not built"; exit 77; }
+}
+# day_iso DAY [SECONDS]: the time BASE (epoch seconds, set by the test) + DAY
+# days + SECONDS, in the ISO 8601 UTC form COFFER_NOW takes.
+day_iso() { date -u -d "@$((BASE + $1 * 86400 + ${2:-0}))" +%Y-%m-%dT%H:%M:%SZ; }
+
+# free_port: a free TCP port on 127.0.0.1.
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+# wait_port PORT [TRIES]: wait until something accepts connections on
+# 127.0.0.1:PORT, trying every 0.1 s, TRIES times (default 50); 1 if nothing does.
+wait_port() {
+	local port=$1 tries=${2:-50} i
+	for i in $(seq "$tries"); do
+		python3 -c "import socket; socket.create_connection(('127.0.0.1',$port)).close()" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
 }
 
 # new_store NAME: init a store at $T_TMP/NAME/store with key $T_TMP/NAME/coffer.key,

@@ -1,17 +1,29 @@
 # Helpers for the tests of `coffer mount`: source after lib.sh.
 #
-#   mnt_require          skip (77) unless /dev/fuse and fusermount3 work here
+#   mnt_require [dovecot]  skip (77) unless /dev/fuse and fusermount3 work here
+#                        (and, with "dovecot", mnt_dovecot_require)
 #   mnt_store NAME       a store with S, K set, exported as COFFER_STORE/KEY_FILE
+#   mnt_account ACCOUNT  mnt_store s and ACCOUNT added to it (one TAP line)
+#   mnt_user NAME        a system user NAME (no home, no shell), made if missing
 #   mnt_start [ARGS]     coffer mount $MNT ARGS (daemon; log in $MNT_LOG)
 #   mnt_stop             coffer umount $MNT (waits for the daemon to flush and exit)
 #   mnt_kill9            kill -9 the daemon, then clear the dead mount
 #   mnt_pid              the daemon's pid (from STORE/locks/mount.lock)
-#   mnt_dovecot USER     Dovecot (IMAP, POP3, LMTP on loopback, private base_dir
-#                        under $T_TMP/dovecot) on the mount as mail user USER;
-#                        passwords from mnt_dovecot_user; sets DV_IMAP DV_POP3
-#                        DV_LMTP (ports); stopped on exit. Skips (77) when
-#                        Dovecot is missing or we are not root.
+#   mnt_dovecot_require  skip (77) unless Dovecot is installed and we are root
+#   mnt_dovecot USER [MAILDIRS]
+#                        Dovecot (IMAP, POP3, LMTP on loopback, private base_dir
+#                        under $T_TMP/dovecot = $DV) on the mount (or MAILDIRS)
+#                        as mail user USER; passwords from mnt_dovecot_user;
+#                        sets DV_IMAP DV_POP3 DV_LMTP (ports); stopped on exit.
+#                        Skips (77) when Dovecot is missing or we are not root.
+#                        DV_PROTOCOLS, DV_PASSDB, DV_EXTRA_CONF adapt it.
+#   mnt_dovecot_run      (re)start that Dovecot; 0 once it listens
+#   mnt_dovecot_stop     stop it
 #   mnt_dovecot_user NAME PASS   adds a login (before or after mnt_dovecot)
+#   mnt_dovecot_mount MAILUSER ACCOUNT PASS
+#                        ACCOUNT's login, the mount for MAILUSER and Dovecot on
+#                        it (two TAP lines)
+#   mnt_dovecot_log_check  no panic or fatal in Dovecot's log
 # Every mount is cleared on exit, whatever happened.
 
 mnt_require() {
@@ -23,6 +35,7 @@ mnt_require() {
 		echo "1..0 # SKIP python3 missing"
 		exit 77
 	fi
+	[ "${1:-}" != dovecot ] || mnt_dovecot_require
 }
 
 MNT=$T_TMP/mnt
@@ -50,8 +63,8 @@ mnt_dovecot_stop() {
 	return 0
 }
 
-mnt_free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+mnt_user() {
+	id "$1" >/dev/null 2>&1 || useradd -r -M -s /usr/sbin/nologin "$1"
 }
 
 mnt_dovecot_user() {
@@ -61,9 +74,7 @@ mnt_dovecot_user() {
 	return 0
 }
 
-# The configuration of docs/dovecot.md: default Maildir settings.
-mnt_dovecot() {
-	DV_USER=$1
+mnt_dovecot_require() {
 	if ! command -v dovecot >/dev/null 2>&1; then
 		echo "1..0 # SKIP dovecot missing (Debian: dovecot-imapd dovecot-pop3d dovecot-lmtpd)"
 		exit 77
@@ -72,15 +83,32 @@ mnt_dovecot() {
 		echo "1..0 # SKIP needs root (Dovecot switches to the mail user)"
 		exit 77
 	fi
-	id "$DV_USER" >/dev/null 2>&1 || useradd -r -M -s /usr/sbin/nologin "$DV_USER"
+}
+
+# The configuration of docs/dovecot.md: default Maildir settings.
+# mnt_dovecot USER [MAILDIRS]: mail_location = maildir:MAILDIRS/%u (default
+# the mount). Set before the call to adapt it:
+#   DV_PROTOCOLS   the protocols, each with a loopback listener (default
+#                  "imap pop3 lmtp")
+#   DV_PASSDB      the passdb block's lines (default: passwd-file $DV/passwd,
+#                  the logins of mnt_dovecot_user)
+#   DV_EXTRA_CONF  lines appended to the configuration (a setting given again
+#                  there replaces the one above)
+mnt_dovecot() {
+	DV_USER=$1
+	local maildirs=${2:-$MNT} protocols=${DV_PROTOCOLS:-imap pop3 lmtp}
+	local passdb=${DV_PASSDB:-"driver = passwd-file
+  args = scheme=PLAIN username_format=%u $DV/passwd"}
+	mnt_dovecot_require
+	mnt_user "$DV_USER"
 	mkdir -p "$DV/run" "$DV/state" "$DV/home"
 	touch "$DV/passwd"
 	chown -R "$DV_USER" "$DV/home"
 	chmod 0755 "$DV"
-	DV_IMAP=$(mnt_free_port) DV_POP3=$(mnt_free_port) DV_LMTP=$(mnt_free_port)
+	DV_IMAP=$(free_port) DV_POP3=$(free_port) DV_LMTP=$(free_port)
 	export DV_IMAP DV_POP3 DV_LMTP
 	cat >"$DV/dovecot.conf" <<CONF
-protocols = imap pop3 lmtp
+protocols = $protocols
 listen = 127.0.0.1
 base_dir = $DV/run
 state_dir = $DV/state
@@ -89,16 +117,14 @@ ssl = no
 disable_plaintext_auth = no
 auth_mechanisms = plain
 first_valid_uid = 1
-postmaster_address = postmaster@example.org
 passdb {
-  driver = passwd-file
-  args = scheme=PLAIN username_format=%u $DV/passwd
+  $passdb
 }
 userdb {
   driver = static
   args = uid=$DV_USER gid=$(id -gn "$DV_USER") home=$DV/home/%u
 }
-mail_location = maildir:$MNT/%u
+mail_location = maildir:$maildirs/%u
 namespace inbox {
   inbox = yes
 }
@@ -110,6 +136,9 @@ service imap-login {
     port = 0
   }
 }
+CONF
+	case " $protocols " in *" pop3 "*)
+		cat >>"$DV/dovecot.conf" <<CONF
 service pop3-login {
   inet_listener pop3 {
     port = $DV_POP3
@@ -118,6 +147,11 @@ service pop3-login {
     port = 0
   }
 }
+CONF
+	esac
+	case " $protocols " in *" lmtp "*)
+		cat >>"$DV/dovecot.conf" <<CONF
+postmaster_address = postmaster@example.org
 service lmtp {
   inet_listener lmtp {
     address = 127.0.0.1
@@ -125,14 +159,22 @@ service lmtp {
   }
 }
 CONF
+	esac
+	printf '%s\n' "${DV_EXTRA_CONF:-}" >>"$DV/dovecot.conf"
+	mnt_dovecot_run
+}
+
+mnt_dovecot_run() {
 	dovecot -c "$DV/dovecot.conf" || return 1
 	trap 'mnt_dovecot_stop; mnt_cleanup' EXIT
-	local i
-	for i in $(seq 50); do
-		python3 -c "import socket; socket.create_connection(('127.0.0.1',$DV_IMAP))" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	return 1
+	wait_port "$DV_IMAP"
+}
+
+mnt_dovecot_mount() {
+	mnt_dovecot_user "$2" "$3"
+	mnt_user "$1"
+	mnt_start --allow-user "$1"; ok $? "mount --allow-user $1"
+	mnt_dovecot "$1"; ok $? "dovecot starts on the mount"
 }
 
 # mnt_dovecot_log_check: no panic or fatal in Dovecot's log (errors shown).
@@ -146,6 +188,11 @@ mnt_dovecot_log_check() {
 mnt_store() {
 	new_store "$1" || return 1
 	export COFFER_STORE=$S COFFER_KEY_FILE=$K
+}
+
+mnt_account() {
+	mnt_store s || { fail "store"; done_testing; }
+	c account add "$1"; expect_success && pass "account" || fail "account"
 }
 
 mnt_pid() {

@@ -10,6 +10,7 @@
 # refused. Then `coffer logins` shows exactly those attempts, with IP and
 # service, and no log holds the canary password.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/mount-lib.sh"
 if ! command -v dovecot >/dev/null 2>&1 || [ ! -x /usr/lib/dovecot/checkpassword-reply ]; then
 	echo "1..0 # SKIP dovecot missing (Debian: dovecot-imapd dovecot-pop3d)"
 	exit 77
@@ -29,9 +30,8 @@ done
 A=alice@example.org
 B=bob@example.org
 CANARY=CanaryCheckpw-5b8e21
-D=$T_TMP/dovecot
 VM=coffer-cpw
-id "$VM" >/dev/null 2>&1 || useradd -r -M -s /usr/sbin/nologin "$VM"
+mnt_user "$VM"
 
 new_store s || { fail "store"; done_testing; }
 c account add "$A"; expect_success && pass "account $A" || fail "account $A"
@@ -41,95 +41,40 @@ ok $? "passwd from stdin"
 printf '%s\n' "bob-pw-$CANARY" | "$COFFER_BIN" --store "$S" --key-file "$K" passwd "$B" 2>>"$T_TMP/passwd.err"
 ok $? "passwd bob"
 
-mkdir -p "$D/run" "$D/state" "$D/home" "$D/mail"
-chown -R "$VM" "$D/home" "$D/mail"
-chmod 0755 "$D"
-MAIL=$D/mail
+mkdir -p "$DV/mail"
+chown "$VM" "$DV/mail"
+MAIL=$DV/mail
 MOUNTED=0
 if [ -c /dev/fuse ] && command -v fusermount3 >/dev/null 2>&1 &&
-	"$COFFER_BIN" mount --help >/dev/null 2>&1; then
-	MNT=$T_TMP/mnt
-	mkdir -p "$MNT"
-	if "$COFFER_BIN" --store "$S" --key-file "$K" mount "$MNT" --allow-user "$VM" \
-		2>>"$T_TMP/mount.log"; then
-		MAIL=$MNT
-		MOUNTED=1
-	fi
+	"$COFFER_BIN" mount --help >/dev/null 2>&1 && mnt_start --allow-user "$VM"; then
+	MAIL=$MNT
+	MOUNTED=1
 fi
 diag "mail store: $MAIL (mount: $MOUNTED)"
 
 # The wrapper Dovecot runs: the store and key file are its configuration.
-cat >"$D/checkpassword" <<SH
+cat >"$DV/checkpassword" <<SH
 #!/bin/sh
-exec "$COFFER_BIN" --store "$S" --key-file "$K" checkpassword "\$@" 2>>"$D/checkpassword.err"
+exec "$COFFER_BIN" --store "$S" --key-file "$K" checkpassword "\$@" 2>>"$DV/checkpassword.err"
 SH
-chmod 0755 "$D/checkpassword"
+chmod 0755 "$DV/checkpassword"
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-PI=$(free_port) PP=$(free_port)
-cat >"$D/dovecot.conf" <<CONF
-protocols = imap pop3
-listen = 127.0.0.1
-base_dir = $D/run
-state_dir = $D/state
-log_path = $D/dovecot.log
-ssl = no
-disable_plaintext_auth = no
-auth_mechanisms = plain login
+# Mostly the settings of mount-lib.sh's mnt_dovecot, with only IMAP and POP3,
+# and coffer checkpassword as the passdb.
+DV_PROTOCOLS="imap pop3"
+DV_PASSDB="driver = checkpassword
+  args = $DV/checkpassword"
+DV_EXTRA_CONF="auth_mechanisms = plain login
 auth_failure_delay = 0
 auth_cache_size = 0
-first_valid_uid = 1
 # Dovecot limits its processes' address space (256 MiB by default); a coffer
 # built with AddressSanitizer (the CI build) reserves terabytes of shadow
 # memory and cannot start under it. Production builds need no such setting.
 default_vsz_limit = 0
-passdb {
-  driver = checkpassword
-  args = $D/checkpassword
-}
-userdb {
-  driver = static
-  args = uid=$VM gid=$(id -gn $VM) home=$D/home/%u
-}
-mail_location = maildir:$MAIL/%u
-namespace inbox {
-  inbox = yes
-}
 service auth {
   user = root
-}
-service imap-login {
-  inet_listener imap {
-    port = $PI
-  }
-  inet_listener imaps {
-    port = 0
-  }
-}
-service pop3-login {
-  inet_listener pop3 {
-    port = $PP
-  }
-  inet_listener pop3s {
-    port = 0
-  }
-}
-CONF
-dovecot -c "$D/dovecot.conf"; ok $? "dovecot starts"
-stop_all() {
-	dovecot -c "$D/dovecot.conf" stop 2>/dev/null
-	sleep 0.5
-	if [ "$MOUNTED" = 1 ]; then
-		"$COFFER_BIN" --store "$S" --key-file "$K" umount "$MNT" 2>/dev/null ||
-			umount -l "$MNT" 2>/dev/null
-	fi
-	t_cleanup
-}
-trap stop_all EXIT
-for i in $(seq 50); do
-	python3 -c "import socket; socket.create_connection(('127.0.0.1',$PI))" 2>/dev/null && break
-	sleep 0.1
-done
+}"
+mnt_dovecot "$VM" "$MAIL"; ok $? "dovecot starts"
 
 # imap USER: password on stdin; exit 0 logged in (and INBOX selected), 1 refused.
 imap() {
@@ -144,7 +89,7 @@ except imaplib.IMAP4.error:
 typ, _ = m.select("INBOX")
 m.logout()
 sys.exit(0 if typ == "OK" else 3)
-' "$1" "$PI"
+' "$1" "$DV_IMAP"
 }
 pop3() {
 	python3 -c '
@@ -156,12 +101,12 @@ try:
 except poplib.error_proto:
     sys.exit(1)
 p.stat(); p.quit()
-' "$1" "$PP"
+' "$1" "$DV_POP3"
 }
 # curl_login PROTO USER PASSWORD-FILE: credentials through a netrc file.
 curl_login() {
 	local proto=$1 user=$2 pwfile=$3 port
-	[ "$proto" = imap ] && port=$PI || port=$PP
+	[ "$proto" = imap ] && port=$DV_IMAP || port=$DV_POP3
 	printf 'machine 127.0.0.1 login %s password %s\n' "$user" "$(cat "$pwfile")" >"$T_TMP/netrc"
 	curl -s --max-time 20 --netrc-file "$T_TMP/netrc" "$proto://127.0.0.1:$port/" \
 		>"$T_TMP/curl.out" 2>&1
@@ -254,9 +199,9 @@ sys.exit(0 if any(f["kind"]=="revoked-app-password" and f["app_password"]=="thun
 ok $? "coffer security reports the revoked application password's use"
 
 # No secret in any log.
-dovecot -c "$D/dovecot.conf" stop 2>/dev/null; sleep 0.5
+mnt_dovecot_stop
 leak=0
-for f in "$D"/dovecot.log "$D"/checkpassword.err "$T_TMP"/passwd.err "$T_TMP"/.err "$T_TMP"/mount.log; do
+for f in "$DV"/dovecot.log "$DV"/checkpassword.err "$T_TMP"/passwd.err "$T_TMP"/.err "$T_TMP"/mount.log; do
 	[ -f "$f" ] || continue
 	if grep -qaF -- "$CANARY" "$f" || grep -qaF -- "$APP" "$f" || grep -qaF -- '$2b$' "$f"; then
 		diag "secret found in $f"
@@ -264,6 +209,7 @@ for f in "$D"/dovecot.log "$D"/checkpassword.err "$T_TMP"/passwd.err "$T_TMP"/.e
 	fi
 done
 [ $leak = 0 ]; ok $? "no password or hash in Dovecot's log, checkpassword's stderr or coffer's"
-grep -q "login refused" "$D/checkpassword.err"; ok $? "refusals are explained on stderr (Dovecot's log)"
+grep -q "login refused" "$DV/checkpassword.err"; ok $? "refusals are explained on stderr (Dovecot's log)"
 if grep -aq -- "$CANARY" "$S/index/data.mdb"; then fail "canary in the index"; else pass "no canary in the index"; fi
+[ "$MOUNTED" = 1 ] && mnt_stop
 done_testing

@@ -68,16 +68,13 @@ printf '+OK bye\r\n'
 SH
 chmod 0755 "$T_TMP/pop3d.sh"
 
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+PORT=$(free_port)
 tcpserver -q -H -R -l localhost 127.0.0.1 "$PORT" \
 	python3 "$T_TMP/popup.py" "$COFFER_BIN" --store "$S" --key-file "$K" checkpassword \
 	--service pop3 --home "$T_TMP/home/%u" "$T_TMP/pop3d.sh" Maildir 2>"$T_TMP/tcpserver.err" &
 TS=$!
 trap 'kill $TS 2>/dev/null; t_cleanup' EXIT
-for i in $(seq 50); do
-	python3 -c "import socket; socket.create_connection(('127.0.0.1',$PORT))" 2>/dev/null && break
-	sleep 0.1
-done
+wait_port "$PORT"
 
 # pop USER: password on stdin; prints the server's answer to PASS.
 pop() {

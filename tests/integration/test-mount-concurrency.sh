@@ -11,7 +11,7 @@
 # COFFER_CONCURRENCY_CLIENTS the number of clients (default and minimum 8).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/mount-lib.sh"
-mnt_require
+mnt_require dovecot
 
 SECS=${COFFER_CONCURRENCY_SECONDS:-60}
 CLIENTS=${COFFER_CONCURRENCY_CLIENTS:-8}
@@ -19,12 +19,8 @@ CLIENTS=${COFFER_CONCURRENCY_CLIENTS:-8}
 VM=coffer-mnt-a
 A=carol@example.org
 PASS=conc-pw
-mnt_store s || { fail "store"; done_testing; }
-c account add "$A"; expect_success && pass "account" || fail "account"
-mnt_dovecot_user "$A" "$PASS"
-id "$VM" >/dev/null 2>&1 || useradd -r -M -s /usr/sbin/nologin "$VM"
-mnt_start --allow-user "$VM"; ok $? "mount --allow-user $VM"
-mnt_dovecot "$VM"; ok $? "dovecot starts on the mount"
+mnt_account "$A"
+mnt_dovecot_mount "$VM" "$A" "$PASS"
 
 export A PASS SECS CLIENTS
 W=$T_TMP/work

@@ -6,84 +6,16 @@
 # kill -9 of the mount daemon during an APPEND storm.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/mount-lib.sh"
-mnt_require
-if ! command -v dovecot >/dev/null 2>&1; then
-	echo "1..0 # SKIP dovecot missing (Debian: dovecot-imapd dovecot-pop3d dovecot-lmtpd)"
-	exit 77
-fi
-if [ "$(id -u)" != 0 ]; then
-	echo "1..0 # SKIP needs root (Dovecot switches to the mail user)"
-	exit 77
-fi
+mnt_require dovecot
 
 VM=coffer-mnt-a
-id "$VM" >/dev/null 2>&1 || useradd -r -M -s /usr/sbin/nologin "$VM"
 A=alice@example.org
 PASS=secret-pw
 CANARY=CanaryDovecotQuux9931
-mnt_store s || { fail "store"; done_testing; }
-c account add "$A"; expect_success && pass "account" || fail "account"
-mnt_start --allow-user "$VM"; ok $? "mount --allow-user $VM"
+mnt_account "$A"
+mnt_dovecot_mount "$VM" "$A" "$PASS"
 
-D=$T_TMP/dovecot
-mkdir -p "$D/run" "$D/state" "$D/home/$A"
-chown -R "$VM" "$D/home"
-chmod 0755 "$D"
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-PI=$(free_port) PP=$(free_port) PL=$(free_port)
-echo "$A:{PLAIN}$PASS" >"$D/passwd"
-cat >"$D/dovecot.conf" <<CONF
-protocols = imap pop3 lmtp
-listen = 127.0.0.1
-base_dir = $D/run
-state_dir = $D/state
-log_path = $D/dovecot.log
-ssl = no
-disable_plaintext_auth = no
-auth_mechanisms = plain
-first_valid_uid = 1
-postmaster_address = postmaster@example.org
-passdb {
-  driver = passwd-file
-  args = scheme=PLAIN username_format=%u $D/passwd
-}
-userdb {
-  driver = static
-  args = uid=$VM gid=$(id -gn $VM) home=$D/home/%u
-}
-mail_location = maildir:$MNT/%u
-namespace inbox {
-  inbox = yes
-}
-service imap-login {
-  inet_listener imap {
-    port = $PI
-  }
-  inet_listener imaps {
-    port = 0
-  }
-}
-service pop3-login {
-  inet_listener pop3 {
-    port = $PP
-  }
-  inet_listener pop3s {
-    port = 0
-  }
-}
-service lmtp {
-  inet_listener lmtp {
-    address = 127.0.0.1
-    port = $PL
-  }
-}
-CONF
-dovecot -c "$D/dovecot.conf"; ok $? "dovecot starts"
-dv_stop() { dovecot -c "$D/dovecot.conf" stop 2>/dev/null; sleep 0.5; }
-trap 'dv_stop; mnt_cleanup' EXIT
-for i in $(seq 50); do python3 -c "import socket; socket.create_connection(('127.0.0.1',$PI))" 2>/dev/null && break; sleep 0.1; done
-
-export PI PP PL A PASS CANARY MNT T_N
+export A PASS CANARY MNT T_N
 T_N0=$T_N
 python3 - "$T_TMP/state.json" <<'PY' | tee "$T_TMP/imap.tap"
 import imaplib, json, os, re, sys, time
@@ -96,7 +28,7 @@ def t(cond, desc, info=None):
     if not cond and info is not None:
         print("# got:", repr(info)[:600], flush=True)
 def imap():
-    m = imaplib.IMAP4("127.0.0.1", int(os.environ["PI"]))
+    m = imaplib.IMAP4("127.0.0.1", int(os.environ["DV_IMAP"]))
     m.login(A, P)
     return m
 def msg(subj, body="body\r\n"):
@@ -182,7 +114,7 @@ python3 - <<'PY' >"$T_TMP/pop.out"
 import poplib, os
 A, P = os.environ["A"], os.environ["PASS"]
 def pop():
-    p = poplib.POP3("127.0.0.1", int(os.environ["PP"]))
+    p = poplib.POP3("127.0.0.1", int(os.environ["DV_POP3"]))
     p.user(A); p.pass_(P)
     return p
 p = pop()
@@ -206,7 +138,7 @@ grep -q "^uidl True True" "$T_TMP/pop.out"; ok $? "POP3 DELE; UIDLs stable acros
 # LMTP delivery into the mount
 python3 - <<'PY'
 import smtplib, os
-s = smtplib.LMTP("127.0.0.1", int(os.environ["PL"]))
+s = smtplib.LMTP("127.0.0.1", int(os.environ["DV_LMTP"]))
 s.sendmail("bob@example.org", [os.environ["A"]], b"From: bob@example.org\r\nTo: alice@example.org\r\nSubject: via lmtp\r\n\r\nhi\r\n")
 s.quit()
 PY
@@ -219,7 +151,7 @@ setpriv --reuid="$VM" --regid="$(id -g $VM)" --clear-groups sh -c "printf 'From:
 ok $? "qmail-style link+unlink as the mail user"
 python3 - <<'PY'
 import imaplib, os
-m = imaplib.IMAP4("127.0.0.1", int(os.environ["PI"])); m.login(os.environ["A"], os.environ["PASS"])
+m = imaplib.IMAP4("127.0.0.1", int(os.environ["DV_IMAP"])); m.login(os.environ["A"], os.environ["PASS"])
 m.select("INBOX")
 typ, d = m.search(None, "SUBJECT", '"via qmail"')
 assert typ == "OK" and len(d[0].split()) == 1, d
@@ -231,7 +163,7 @@ ok $? "IMAP sees the qmail and LMTP deliveries"
 "$COFFER_BIN" deliver "$A" <<<"$(printf 'From: c@x\nSubject: via coffer deliver\n\nx')"
 python3 - <<'PY'
 import imaplib, os
-m = imaplib.IMAP4("127.0.0.1", int(os.environ["PI"])); m.login(os.environ["A"], os.environ["PASS"])
+m = imaplib.IMAP4("127.0.0.1", int(os.environ["DV_IMAP"])); m.login(os.environ["A"], os.environ["PASS"])
 m.select("INBOX")
 typ, d = m.search(None, "SUBJECT", '"via coffer deliver"')
 assert typ == "OK" and len(d[0].split()) == 1, d
@@ -244,7 +176,7 @@ python3 - "$T_TMP/acked" <<'PY' &
 import imaplib, os, sys, time
 out = open(sys.argv[1], "w")
 try:
-    m = imaplib.IMAP4("127.0.0.1", int(os.environ["PI"])); m.login(os.environ["A"], os.environ["PASS"])
+    m = imaplib.IMAP4("127.0.0.1", int(os.environ["DV_IMAP"])); m.login(os.environ["A"], os.environ["PASS"])
     for i in range(2000):
         r = m.append("INBOX", None, None, ("From: s@x\r\nSubject: storm %d\r\nMessage-ID: <storm%d@t>\r\n\r\nx\r\n" % (i, i)).encode())
         if r[0] != "OK":
@@ -266,7 +198,7 @@ while read -r line; do grep -qF "$line	" "$T_TMP/ls.after" || grep -qF "$line"$'
 [ "$missing" = 0 ]; ok $? "every acknowledged APPEND is still there (missing: $missing)"
 python3 - <<'PY'
 import imaplib, os
-m = imaplib.IMAP4("127.0.0.1", int(os.environ["PI"])); m.login(os.environ["A"], os.environ["PASS"])
+m = imaplib.IMAP4("127.0.0.1", int(os.environ["DV_IMAP"])); m.login(os.environ["A"], os.environ["PASS"])
 typ, d = m.select("INBOX")
 assert typ == "OK", d
 typ, d = m.search(None, "SUBJECT", "hello")
@@ -279,13 +211,10 @@ ok $? "Dovecot works on the remounted store"
 canary_free "$S" "$CANARY" "KwCanary" "via lmtp" "dovecot-uidlist" "storm 1"; ok $? "no canary (body, folder, keyword, subject) in plaintext under the store"
 
 # Access: a user other than the mail user gets EACCES
-id coffer-mnt-b >/dev/null 2>&1 || useradd -r -M -s /usr/sbin/nologin coffer-mnt-b
+mnt_user coffer-mnt-b
 out=$(setpriv --reuid="$(id -u coffer-mnt-b)" --regid="$(id -g coffer-mnt-b)" --clear-groups ls "$M" 2>&1)
 echo "$out" | grep -q "Permission denied"; ok $? "another local user gets EACCES ($out)"
-if grep -qi "error\|panic\|fatal" "$D/dovecot.log"; then
-	diag "dovecot log: $(grep -i 'error\|panic\|fatal' "$D/dovecot.log" | tail -n 15)"
-fi
-! grep -qi "panic\|fatal" "$D/dovecot.log"; ok $? "no panic or fatal in Dovecot's log"
-dv_stop
+mnt_dovecot_log_check; ok $? "no panic or fatal in Dovecot's log"
+mnt_dovecot_stop
 mnt_stop; ok $? "umount"
 done_testing

@@ -10,19 +10,15 @@
 # APPEND gets the old UIDNEXT.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/mount-lib.sh"
-mnt_require
+mnt_require dovecot
 
 VM=coffer-mnt-a
 A=dave@example.org
 PASS=dr-pw
-mnt_store s || { fail "store"; done_testing; }
-c account add "$A"; expect_success && pass "account" || fail "account"
+mnt_account "$A"
 "$COFFER_BIN" deliver "$A" <<<"$(printf 'From: x@example.org\nSubject: delivered-before\n\nbody\n')"
 ok $? "a delivery before the mount"
-mnt_dovecot_user "$A" "$PASS"
-id "$VM" >/dev/null 2>&1 || useradd -r -M -s /usr/sbin/nologin "$VM"
-mnt_start --allow-user "$VM"; ok $? "mount"
-mnt_dovecot "$VM"; ok $? "dovecot starts on the mount"
+mnt_dovecot_mount "$VM" "$A" "$PASS"
 export A PASS
 
 # state.py record|check FILE: the account as IMAP shows it
@@ -108,8 +104,7 @@ export COFFER_STORE=$NEW
 mnt_start --allow-user "$VM"; ok $? "mount the new store"
 cmp -s "$M/dovecot-uidlist" "$T_TMP/uidlist.before" && cmp -s "$M/.Projects.2024/dovecot-uidlist" "$T_TMP/uidlist2.before"
 ok $? "dovecot-uidlist (INBOX and a folder) came back byte for byte"
-dovecot -c "$DV/dovecot.conf"; ok $? "dovecot starts on the restored mount"
-for i in $(seq 50); do python3 -c "import socket; socket.create_connection(('127.0.0.1',$DV_IMAP))" 2>/dev/null && break; sleep 0.1; done
+mnt_dovecot_run; ok $? "dovecot starts on the restored mount"
 python3 "$T_TMP/state.py" check "$T_TMP/state.json"; ok $? "over IMAP: same folders, subscriptions, UIDVALIDITY, UIDNEXT, UIDs, flags, keywords, dates, sizes"
 cmp -s "$M/dovecot-uidlist" "$T_TMP/uidlist.before"; ok $? "Dovecot did not rewrite dovecot-uidlist (no UID re-assignment)"
 uidnext=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["INBOX"]["uidnext"])' "$T_TMP/state.json")

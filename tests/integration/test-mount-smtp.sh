@@ -11,7 +11,7 @@
 # test exits 77 when node/npm are missing or npm cannot install Haraka.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/mount-lib.sh"
-mnt_require
+mnt_require dovecot
 
 HVER=${COFFER_HARAKA_VERSION:-3.3.4}
 HCACHE=${COFFER_HARAKA_CACHE:-${HOME:-/tmp}/.cache/coffer/haraka}
@@ -35,17 +35,13 @@ fi
 VM=coffer-mnt-a
 A=erin@example.org
 PASS=smtp-pw
-mnt_store s || { fail "store"; done_testing; }
-c account add "$A"; expect_success && pass "account" || fail "account"
-mnt_dovecot_user "$A" "$PASS"
-id "$VM" >/dev/null 2>&1 || useradd -r -M -s /usr/sbin/nologin "$VM"
-mnt_start --allow-user "$VM"; ok $? "mount"
-mnt_dovecot "$VM"; ok $? "dovecot starts on the mount"
+mnt_account "$A"
+mnt_dovecot_mount "$VM" "$A" "$PASS"
 export A PASS
 
 H=$T_TMP/haraka
 "$HARAKA" -i "$H" >/dev/null 2>&1; ok $? "haraka -i (a fresh Haraka config)"
-HPORT=$(mnt_free_port)
+HPORT=$(free_port)
 export HPORT
 mkdir -p "$H/plugins" "$H/queue"
 cat >"$H/config/smtp.ini" <<INI
@@ -95,11 +91,7 @@ haraka_start() { # PLUGINS...
 	printf '%s\n' rcpt_to.in_host_list "$@" >"$H/config/plugins"
 	COFFER_STORE=$S COFFER_KEY_FILE=$K "$HARAKA" -c "$H" >>"$T_TMP/haraka.log" 2>&1 &
 	harakad=$!
-	for i in $(seq 100); do
-		python3 -c "import socket; socket.create_connection(('127.0.0.1',$HPORT))" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	return 1
+	wait_port "$HPORT" 100
 }
 haraka_stop() {
 	[ -n "$harakad" ] && kill "$harakad" 2>/dev/null && wait "$harakad" 2>/dev/null

@@ -13,11 +13,8 @@
 # - bad usage: unknown format, --sign-cert without --sign-key, signing to
 #   stdout (exit 64); a wrong key (the error names the file).
 # AJV_CACHE (default ~/.cache/coffer-ajv) is where ajv-cli is installed.
-if [ -z "${TMPDIR:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ]; then
-	export TMPDIR=/dev/shm
-fi
-. "$(dirname "$0")/lib.sh"
-command -v jq >/dev/null || { echo "1..0 # SKIP jq not installed"; exit 77; }
+T_SHM=1 . "$(dirname "$0")/lib.sh"
+require_jq
 SCHEMA=$COFFER_SOURCE_ROOT/docs/report.schema.json
 
 new_store rp || done_testing

@@ -23,18 +23,11 @@
 # Thousands of coffer commands each fsync; the store lives in /dev/shm when
 # it can (this test checks policy, not durability), so the 200 days take
 # about a minute.
-if [ -z "${TMPDIR:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ]; then
-	export TMPDIR=/dev/shm
-fi
-. "$(dirname "$0")/lib.sh"
-
-command -v jq >/dev/null || { echo "1..0 # SKIP jq not installed"; exit 77; }
-HELPER=${COFFER_BUILD_ROOT:-$COFFER_SOURCE_ROOT/build}/tests/test-shred
-[ -x "$HELPER" ] || { echo "1..0 # SKIP tests/test-shred helper not built"; exit 77; }
+T_SHM=1 . "$(dirname "$0")/lib.sh"
+require_shred_helper
 
 DAYS=${RETENTION_DAYS:-200}
 BASE=$(date -u -d 2026-01-01T00:00:00Z +%s)
-day_iso() { date -u -d "@$((BASE + $1 * 86400 + ${2:-0}))" +%Y-%m-%dT%H:%M:%SZ; }
 to_s() { date -u -d "$1" +%s; }
 
 new_store tt || { done_testing; }

@@ -14,14 +14,10 @@
 # shredded one (79), with a missing or unreadable key file (66/77), of an
 # active account without --terminate, without --yes off a terminal: none of
 # them shreds anything (the account is intact afterwards).
-if [ -z "${TMPDIR:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ]; then
-	export TMPDIR=/dev/shm
-fi
-. "$(dirname "$0")/lib.sh"
-command -v jq >/dev/null || { echo "1..0 # SKIP jq not installed"; exit 77; }
+T_SHM=1 . "$(dirname "$0")/lib.sh"
+require_jq
 
 BASE=$(date -u -d 2026-05-01T00:00:00Z +%s)
-day_iso() { date -u -d "@$((BASE + $1 * 86400 + ${2:-0}))" +%Y-%m-%dT%H:%M:%SZ; }
 
 new_store sc || done_testing
 TGT=$T_TMP/sc/target

@@ -8,17 +8,11 @@
 # --read-data` must pass, and nothing of the other accounts may be lost.
 # Two workers at once: the second exits 75 with a clear message.
 # WORKER_KILLS (default 10) sets the kills per job.
-if [ -z "${TMPDIR:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ]; then
-	export TMPDIR=/dev/shm
-fi
-. "$(dirname "$0")/lib.sh"
-command -v jq >/dev/null || { echo "1..0 # SKIP jq not installed"; exit 77; }
-HELPER=${COFFER_BUILD_ROOT:-$COFFER_SOURCE_ROOT/build}/tests/test-shred
-[ -x "$HELPER" ] || { echo "1..0 # SKIP tests/test-shred helper not built"; exit 77; }
+T_SHM=1 . "$(dirname "$0")/lib.sh"
+require_shred_helper
 KILLS=${WORKER_KILLS:-10}
 
 BASE=$(date -u -d 2026-02-01T00:00:00Z +%s)
-day_iso() { date -u -d "@$((BASE + $1 * 86400 + ${2:-0}))" +%Y-%m-%dT%H:%M:%SZ; }
 
 new_store wk || done_testing
 echo "snapshot_target = \"$T_TMP/wk/target\"" >>"$S/coffer.conf"
