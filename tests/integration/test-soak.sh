@@ -216,6 +216,9 @@ nerr() { cat "$@" 2>/dev/null | wc -l; }
 imap_errs=$(nerr "$W"/imap-errors-*)
 [ "$imap_errs" = 0 ]; ok $? "IMAP clients: no error ($imap_errs)"
 [ "$imap_errs" = 0 ] || diag "$(cat "$W"/imap-errors-* | sort | uniq -c | sort -rn | head -10)"
+if [ "$imap_errs" != 0 ] && [ -n "${DC_LOG:-}" ]; then
+	diag "Dovecot's errors: $(grep -E 'Error|Fatal|Panic|killed|signal' "$DC_LOG" | tail -20)"
+fi
 [ -s "$W/deliver-errors" ] && diag "deliver errors: $(sort "$W/deliver-errors" | uniq -c | head -5)"
 [ ! -s "$W/deliver-errors" ]; ok $? "deliver: no error ($(wc -l <"$W/deliver-acked") delivered)"
 [ ! -s "$W/snap-errors" ]; ok $? "snapshot create/prune: no error ($(grep -c "create 0" "$W/snap-log") snapshots, $(grep -c " 75$" "$W/snap-log") deferred for the lock)"
