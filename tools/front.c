@@ -5,7 +5,10 @@
  * cost is part of every delivery. This front runs it directly and links only
  * what delivery needs (LMDB, zstd, libsodium): no libarchive with its
  * libxml2 and ICU, no OpenSSL, FUSE, libqrencode or libcrypt, whose dynamic
- * relocations cost more than a delivery's own CPU time. Every other
+ * relocations cost more than a delivery's own CPU time. Where the toolchain
+ * allows (not under sanitizers), tools/meson.build links it as a static PIE
+ * against static LMDB, zstd and libsodium, so no dynamic loading is left at
+ * all. Every other
  * subcommand, and --help and --version, is handed to coffer-full (the whole
  * command) with execv(), unchanged: same arguments, same environment, same
  * exit code.
