@@ -237,7 +237,7 @@ if [ "$MOUNT_OK" = 1 ]; then
 	out=$(imap_append "imap-full-2" 64)
 	case "$out" in NO*) pass "APPEND is still refused once the reserve is released (NO)" ;; *) fail "APPEND after the reserve was released answered NO: got $out" ;; esac
 	c deliver "$A" <"$W/fill-1.eml"
-	[ "$R_RC" = 75 ]; ok $? "deliver still exits 75 once the reserve is released (exit $R_RC)"
+	[ "$R_RC" = 75 ]; ok $? "deliver still exits 75 once the reserve is released (exit $R_RC: $(head -c 200 "$R_ERR"))"
 fi
 
 # ---- free space: everything works again, nothing lost ----
