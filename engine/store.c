@@ -8,7 +8,8 @@
  *   3. the LMDB environment is created and its meta records (format,
  *      store id, index key) committed;
  *   4. coffer.conf is written atomically, last: a directory without
- *      coffer.conf is not a store, and init may reuse it if it is empty.
+ *      coffer.conf is not a store, and init may reuse it if it is empty;
+ *   5. then, best effort, the space reserve (reserve.h) is allocated.
  * On failure, init removes what it made in steps 1-4.
  *
  * The index key is in the store (meta), not in the key file, because
@@ -20,6 +21,7 @@
 #include "errors.h"
 #include "io.h"
 #include "record.h"
+#include "reserve.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -341,6 +343,9 @@ static int store_init(const char *path, const char *key_file, const struct init_
 		rc = coffer_io_fsync_dir(path);
 	if (rc < 0)
 		goto fail;
+	/* best effort: a store on a disk too small for it keeps none */
+	if (coffer_reserve_fill(st, 0) < 0)
+		coffer_err_clear();
 	free(conf);
 	free(kdir);
 	*st_r = st;

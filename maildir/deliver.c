@@ -14,6 +14,11 @@
  *
  * The first bytes are checked before anything is written: the input must
  * start like a message. Up to one chunk is buffered to decide.
+ *
+ * Once the mount has released the store's space reserve (engine/reserve.h),
+ * the space it gave back is for the index and Dovecot's control files, not
+ * for new mail: delivery is refused (NOSPACE, exit 75) before the blob is
+ * made, and again before the commit if the blob ate into that space.
  */
 #include "deliver.h"
 
@@ -26,6 +31,7 @@
 #include "engine/io.h"
 #include "engine/message.h"
 #include "engine/names.h"
+#include "engine/reserve.h"
 #include "maildir/name.h"
 
 #include <errno.h>
@@ -156,6 +162,9 @@ int coffer_deliver(struct coffer_store *st, const char *name, const char *folder
 		goto out;
 	}
 
+	rc = coffer_reserve_check(st, len);
+	if (rc < 0)
+		goto out;
 	coffer_random(ids.blob_id, sizeof ids.blob_id);
 	ids.kind = COFFER_BLOB_MESSAGE;
 	rc = coffer_store_blob_create(st, ids.account_id, ids.blob_id, 1, &bfd, &path);
@@ -193,6 +202,8 @@ int coffer_deliver(struct coffer_store *st, const char *name, const char *folder
 		rc = coffer_io_fsync(bfd);
 	if (rc == 0)
 		rc = coffer_io_fsync_dir(coffer_buf_str(&dir));
+	if (rc == 0)
+		rc = coffer_reserve_check(st, 0);
 	if (rc < 0)
 		goto out;
 

@@ -37,6 +37,7 @@
 #include "engine/errors.h"
 #include "engine/folder.h"
 #include "engine/message.h"
+#include "engine/reserve.h"
 
 #include <errno.h>
 #include <fuse.h>
@@ -564,19 +565,39 @@ static int op_read(const char *path, char *buf, size_t size, off_t off, struct f
  * durable. A full disk must not surface only then: Dovecot expects ENOSPC
  * from write() and fsync(), and refuses the APPEND cleanly when it gets it
  * there. So writes and fsyncs check that the store's file system still has
- * room for the whole file, with a margin for the index and the envelope.
+ * room for the whole file, with a margin:
+ *   - a tmp/ file (new mail) needs room for itself, a margin for the index
+ *     and the envelope, and whatever the space reserve lacks: the space a
+ *     released reserve gave back is not for new mail;
+ *   - a control file needs room for its new blob and its index records
+ *     only; without it the reserve is released (engine/reserve.h). Dovecot
+ *     must rewrite dovecot-uidlist and its indexes even to SELECT, and on a
+ *     full disk it must keep serving the mail it has.
  */
 #define ROOM_MARGIN (4u << 20)
+#define CTL_ROOM_MARGIN (256u << 10)
 
 static int room_for(struct mnt *m, uint64_t bytes)
 {
-	struct statvfs sv;
+	uint64_t free_bytes = coffer_reserve_free_bytes(m->st);
 
-	if (statvfs(coffer_store_path(m->st), &sv) < 0)
+	if (free_bytes == UINT64_MAX)
 		return 0; /* cannot tell: the write will report what happens */
-	if ((uint64_t)sv.f_bavail * sv.f_frsize < bytes + bytes / 16 + ROOM_MARGIN)
+	if (free_bytes < bytes + bytes / 16 + ROOM_MARGIN + coffer_reserve_missing(m->st))
 		return -ENOSPC;
 	return 0;
+}
+
+static int ctl_room_for(struct mnt *m, uint64_t bytes)
+{
+	for (int released = 0;; released = 1) {
+		uint64_t free_bytes = coffer_reserve_free_bytes(m->st);
+
+		if (free_bytes == UINT64_MAX || free_bytes >= bytes + bytes / 16 + CTL_ROOM_MARGIN)
+			return 0;
+		if (released || mnt_reserve_release(m) <= 0)
+			return -ENOSPC;
+	}
 }
 
 static int do_write(struct mnt *m, const char *path, const char *buf, size_t size, off_t off)
@@ -593,7 +614,8 @@ static int do_write(struct mnt *m, const char *path, const char *buf, size_t siz
 	if (rc == 0)
 		rc = data_file(m, &r, &f);
 	if (rc == 0 && (uint64_t)off + size > f->size)
-		rc = room_for(m, (uint64_t)off + size);
+		rc = f->type == MF_CTL ? ctl_room_for(m, (uint64_t)off + size)
+		                       : room_for(m, (uint64_t)off + size);
 	if (rc == 0)
 		rc = mnt_errno(mnt_file_write(m, f, buf, size, (uint64_t)off));
 	if (rc < 0)

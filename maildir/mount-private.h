@@ -114,6 +114,7 @@ struct mnt {
 	size_t tmp_mem_max;                  /* per tmp file, before spilling */
 	uint64_t max_message;
 	int gc_pending;
+	int reserve_released;                /* by this daemon, not refilled yet */
 	int stop;
 	pthread_cond_t stop_cond;
 };
@@ -162,8 +163,14 @@ int mnt_ctl_get(struct mnt *m, struct macct *a, uint32_t fid, const char *name, 
  * keyword names in folder fid at the file's indexes (see mount.c). */
 int mnt_keywords_sync_txn(struct coffer_txn *t, struct macct *a, uint32_t fid, const char *name,
                           size_t n, const struct coffer_buf *data);
-/* Writes a dirty control file out (new blob, one transaction). */
+/* Writes a dirty control file out (new blob, one transaction); on a full
+ * disk, releases the store's space reserve and tries once more. */
 int mnt_ctl_persist(struct mnt *m, struct mfile *f);
+/* The store's space reserve (engine/reserve.h), under the tree lock held
+ * exclusively: release gives its space to control files (1 if it did, with
+ * one log line), refill takes it back once the disk has room again. */
+int mnt_reserve_release(struct mnt *m);
+void mnt_reserve_refill(struct mnt *m);
 int mnt_file_write(struct mnt *m, struct mfile *f, const void *p, size_t n, uint64_t off);
 int mnt_file_truncate(struct mnt *m, struct mfile *f, uint64_t size);
 int mnt_file_read(struct mnt *m, struct mfile *f, void *p, size_t n, uint64_t off, size_t *got_r);

@@ -9,6 +9,12 @@
  * dirty for a second, and at unmount. Messages become durable in the
  * rename()/link() that moves them out of tmp/ (mount-rename.c).
  *
+ * A full disk refuses new mail and keeps serving what is stored: control
+ * files (which Dovecot must rewrite even to SELECT) may use the store's
+ * space reserve (engine/reserve.h), which a write-out that finds no room
+ * releases; tmp/ files never may (mount-ops.c, room checks). The flusher
+ * refills the reserve once the disk has room again.
+ *
  * Plaintext never reaches the disk: tmp files live in memory up to
  * tmp_mem_max bytes, then stream into a staging blob (encrypted like any
  * message, under the account's data key) which becomes the message's blob.
@@ -25,6 +31,7 @@
 #include "engine/message.h"
 #include "maildir/name.h"
 #include "engine/names.h"
+#include "engine/reserve.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -441,7 +448,7 @@ static int ctl_put_txn(struct coffer_txn *t, void *arg)
  * fsync() and rename() of a control file (so all that was written before
  * is durable when they return) and by the flusher.
  */
-int mnt_ctl_persist(struct mnt *m, struct mfile *only)
+static int ctl_persist_once(struct mnt *m, struct mfile *only)
 {
 	struct macct *a = only->a;
 	struct ctl_put_args p = { m, NULL, NULL, 0 };
@@ -503,6 +510,56 @@ out:
 	free(p.recs);
 	coffer_buf_free(&path);
 	return rc;
+}
+
+/*
+ * On a full disk the write-out fails with NOSPACE: the reserve is released
+ * for it, and it runs again. Nothing of the failed attempt is left (its
+ * blobs are unlinked, the files stay dirty).
+ */
+int mnt_ctl_persist(struct mnt *m, struct mfile *only)
+{
+	int rc = ctl_persist_once(m, only);
+
+	if (rc == COFFER_ENOSPACE && mnt_reserve_release(m) > 0)
+		rc = ctl_persist_once(m, only);
+	return rc;
+}
+
+int mnt_reserve_release(struct mnt *m)
+{
+	int rc = coffer_reserve_release(m->st);
+
+	if (rc < 0) {
+		mnt_log("reserve", "", rc);
+		return rc;
+	}
+	if (rc > 0) {
+		m->reserve_released = 1;
+		fprintf(stderr, "coffer mount: the disk of %s is full: released the space reserve "
+		                "(%u KiB) for the index and control files; new mail is refused "
+		                "until there is room again\n",
+		        coffer_store_path(m->st), COFFER_RESERVE_BYTES >> 10);
+	}
+	return rc;
+}
+
+/* Takes the reserve back once the disk has room for it and twice as much
+ * again, so that a disk on the edge does not release and refill it in turn. */
+void mnt_reserve_refill(struct mnt *m)
+{
+	int rc;
+
+	if (coffer_reserve_missing(m->st) == 0)
+		return;
+	rc = coffer_reserve_fill(m->st, 2 * (uint64_t)COFFER_RESERVE_BYTES);
+	if (rc < 0)
+		mnt_log("reserve", "", rc);
+	if (rc > 0 && m->reserve_released) {
+		m->reserve_released = 0;
+		fprintf(stderr, "coffer mount: the disk of %s has room again: space reserve refilled\n",
+		        coffer_store_path(m->st));
+	}
 }
 
 /* Moves a tmp file's content from memory into a staging blob. */
@@ -978,6 +1035,7 @@ static void *flusher(void *arg)
 		}
 		gc = m->gc_pending;
 		m->gc_pending = 0;
+		mnt_reserve_refill(m);
 		pthread_rwlock_unlock(&m->lock);
 		if (m->fuse)
 			invalidate_changed(m);
@@ -1085,6 +1143,9 @@ int coffer_mount_run(const struct coffer_mount_opts *o)
 	if (rc < 0)
 		goto out;
 	m->max_message = coffer_store_config(m->st)->max_message_size;
+	/* a store made before the reserve existed gets one here, if it fits */
+	if (coffer_reserve_fill(m->st, 0) < 0)
+		coffer_err_clear();
 	/* loaded once, before any thread: the store's lazy load is not
 	 * thread-safe */
 	rc = coffer_store_keyfile(m->st, &kf);
