@@ -4,15 +4,18 @@
 # copy that makes each file durable the usual way (write tmp/, fsync, rename
 # into cur/, as bench/plain-copy.py does), and, when Dovecot is installed,
 # against `doveadm import` into a Dovecot Maildir with mail_crypt + zstd
-# (docs: /work/shared/anchors.md). Same disk for all. Reports wall time,
-# messages/s and the ratio, plus coffer's peak RSS for each size, as a
-# markdown table on stdout.
+# (docs: /work/shared/anchors.md; Dovecot runs as the unprivileged user
+# coffer-bench, made when missing, so the script needs root). Same disk for
+# all; the three run alternately, ROUNDS times. Reports wall time and the
+# ratios, plus coffer's peak RSS for each size, split into anonymous memory,
+# LMDB's map and the binary, as a markdown table on stdout.
 #
 #   bash bench/import.sh
 #
 # Environment: COFFER_BIN (default: a release build in ./build-bench),
 # BENCH_DIR (scratch, default ./var/bench-import; removed unless BENCH_KEEP=1),
-# ROUNDS (default 3; the median is reported), SCALES (default "1 10").
+# ROUNDS (default 3; the median is reported), SCALES (default "1 10"; Dovecot
+# runs at scale 1 only), SKIP_DOVECOT=1 (leave Dovecot out).
 set -euo pipefail
 
 # shellcheck source=SCRIPTDIR/lib.sh
@@ -21,6 +24,8 @@ cd "$ROOT"
 ROUNDS=${ROUNDS:-3}
 SCALES=${SCALES:-1 10}
 BENCH_DIR=${BENCH_DIR:-$ROOT/var/bench-import}
+
+mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 
 need_coffer_bin
 need "apt-get install time" /usr/bin/time
@@ -50,6 +55,51 @@ os.fsync(dfd)
 os.close(dfd)
 PY
 
+# The split of coffer's peak RSS: /usr/bin/time's %M counts every resident
+# page, including the clean pages of LMDB's read-only map of data.mdb (page
+# cache the kernel may drop at will) and of the binary and its libraries.
+# rss-sampler.py TIME_PID follows the child of /usr/bin/time and reads its
+# /proc/PID/smaps every 10 ms: it prints the peak anonymous RSS (heap, stack,
+# LMDB's dirty-page buffers: the memory the import really owns), the peak
+# RSS of the data.mdb map, and of the other files (binary, libraries), in KiB.
+cat >"$BENCH_DIR/rss-sampler.py" <<'PY'
+import sys, time
+tpid = sys.argv[1]
+pid = None
+while pid is None:
+    try:
+        kids = open('/proc/%s/task/%s/children' % (tpid, tpid)).read().split()
+    except OSError:
+        break
+    if kids:
+        pid = kids[0]
+    else:
+        time.sleep(0.001)
+peak = {'anon': 0, 'lmdb': 0, 'files': 0}
+while pid:
+    try:
+        text = open('/proc/%s/smaps' % pid).read()
+    except OSError:
+        break
+    now = {'anon': 0, 'lmdb': 0, 'files': 0}
+    kind = 'anon'
+    for line in text.splitlines():
+        f = line.split()
+        if not f:
+            continue
+        if '-' in f[0] and not f[0].endswith(':'):
+            path = f[5] if len(f) > 5 else ''
+            kind = 'lmdb' if path.endswith('/data.mdb') else 'files' if path.startswith('/') else 'anon'
+        elif f[0] == 'Rss:':
+            now[kind] += int(f[1])
+    if now['anon'] + now['lmdb'] + now['files'] == 0:
+        break  # a zombie
+    for k in peak:
+        peak[k] = max(peak[k], now[k])
+    time.sleep(0.01)
+print(peak['anon'], peak['lmdb'], peak['files'])
+PY
+
 # layout SCALE: the corpus SCALE times into BENCH_DIR/md-SCALE/cur (flags S).
 layout() {
 	local scale=$1 md=$BENCH_DIR/md-$1 r rel size sha i=0
@@ -63,13 +113,16 @@ layout() {
 	echo "$md"
 }
 
-coffer_round() { # MD -> "seconds peak_kib"
-	local md=$1 st=$BENCH_DIR/store key=$BENCH_DIR/coffer.key
+coffer_round() { # MD -> "seconds peak_kib anon_kib lmdb_kib files_kib"
+	local md=$1 st=$BENCH_DIR/store key=$BENCH_DIR/coffer.key tpid split
 	new_store "$st" "$key" bench@example.org
 	sync
 	/usr/bin/time -f "%e %M" -o "$BENCH_DIR/time.out" \
-		"$COFFER_BIN" --store "$st" --key-file "$key" import bench@example.org "$md" >/dev/null
-	cat "$BENCH_DIR/time.out"
+		"$COFFER_BIN" --store "$st" --key-file "$key" import bench@example.org "$md" >/dev/null &
+	tpid=$!
+	split=$(python3 "$BENCH_DIR/rss-sampler.py" "$tpid")
+	wait "$tpid"
+	echo "$(cat "$BENCH_DIR/time.out") $split"
 }
 
 plain_round() {
@@ -163,22 +216,26 @@ dovecot_check() {
 }
 
 have_dovecot=0
-if command -v doveadm >/dev/null && [ -f /usr/lib/dovecot/modules/lib10_mail_crypt_plugin.so ] &&
+if [ "${SKIP_DOVECOT:-0}" != 1 ] && command -v doveadm >/dev/null && [ -f /usr/lib/dovecot/modules/lib10_mail_crypt_plugin.so ] &&
 	[ -f /usr/lib/dovecot/modules/lib20_zlib_plugin.so ]; then
 	have_dovecot=1
 	dovecot_setup
 fi
 
-echo "| messages | coffer import (s) | plain Maildir copy, fsync each (s) | coffer / plain throughput | doveadm import, mail_crypt+zstd (s) | coffer speed-up vs Dovecot | coffer peak RSS |"
-echo "|---|---|---|---|---|---|---|"
+echo "| messages | coffer import (s) | plain Maildir copy, fsync each (s) | coffer / plain throughput | doveadm import, mail_crypt+zstd (s) | coffer speed-up vs Dovecot | coffer peak RSS | of which anonymous (heap) / data.mdb map / binary+libs |"
+echo "|---|---|---|---|---|---|---|---|"
 for scale in $SCALES; do
 	md=$(layout "$scale")
 	n=$(find "$md/cur" -type f | wc -l)
 	: >"$BENCH_DIR/c" ; : >"$BENCH_DIR/p" ; : >"$BENCH_DIR/d" ; : >"$BENCH_DIR/rss"
+	: >"$BENCH_DIR/anon" ; : >"$BENCH_DIR/lmdb" ; : >"$BENCH_DIR/files"
 	for r in $(seq 1 "$ROUNDS"); do
-		read -r secs kib < <(coffer_round "$md")
+		read -r secs kib anon lmdb files < <(coffer_round "$md")
 		echo "$secs" >>"$BENCH_DIR/c"
 		echo "$kib" >>"$BENCH_DIR/rss"
+		echo "$anon" >>"$BENCH_DIR/anon"
+		echo "$lmdb" >>"$BENCH_DIR/lmdb"
+		echo "$files" >>"$BENCH_DIR/files"
 		p=$(plain_round "$md")
 		echo "$p" >>"$BENCH_DIR/p"
 		dv=n/a
@@ -186,11 +243,14 @@ for scale in $SCALES; do
 			dv=$(dovecot_round "$md")
 			[ "$dv" = n/a ] || echo "$dv" >>"$BENCH_DIR/d"
 		fi
-		log "$n messages, round $r: coffer $secs s (peak $kib KiB), plain $p s, dovecot $dv s"
+		log "$n messages, round $r: coffer $secs s (peak $kib KiB: anon $anon, data.mdb $lmdb, binary+libs $files), plain $p s, dovecot $dv s"
 	done
 	c=$(median <"$BENCH_DIR/c")
 	p=$(median <"$BENCH_DIR/p")
 	rss=$(sort -n "$BENCH_DIR/rss" | tail -1)
+	anon=$(sort -n "$BENCH_DIR/anon" | tail -1)
+	lmdb=$(sort -n "$BENCH_DIR/lmdb" | tail -1)
+	files=$(sort -n "$BENCH_DIR/files" | tail -1)
 	if [ -s "$BENCH_DIR/d" ]; then
 		dv=$(median <"$BENCH_DIR/d")
 		sp=$(awk -v a="$dv" -v b="$c" 'BEGIN { printf "%.1f×", a / b }')
@@ -198,6 +258,6 @@ for scale in $SCALES; do
 		dv=n/a sp=n/a
 	fi
 	ratio=$(awk -v a="$p" -v b="$c" 'BEGIN { printf "%.2f×", a / b }')
-	echo "| $n | $c | $p | $ratio | $dv | $sp | $((rss / 1024)) MiB |"
+	echo "| $n | $c | $p | $ratio | $dv | $sp | $(mib "$rss") MiB | $(mib "$anon") / $(mib "$lmdb") / $(mib "$files") MiB |"
 	rm -rf "$md"
 done
