@@ -15,7 +15,10 @@
 # Environment: COFFER_BIN (default: a release build in ./build-bench),
 # BENCH_DIR (scratch, default ./var/bench-import; removed unless BENCH_KEEP=1),
 # ROUNDS (default 3; the median is reported), SCALES (default "1 10"; Dovecot
-# runs at scale 1 only), SKIP_DOVECOT=1 (leave Dovecot out).
+# runs at scale 1 only), SKIP_DOVECOT=1 (leave Dovecot out),
+# DOVECOT_MAIL_FSYNC (default optimized, Dovecot's default; "never" gives
+# Dovecot no disk waits at all, a stricter baseline than coffer's durable
+# import), RSS_SERIES=FILE (see rss-sampler.py below).
 set -euo pipefail
 
 # shellcheck source=SCRIPTDIR/lib.sh
@@ -62,9 +65,14 @@ PY
 # /proc/PID/smaps every 10 ms: it prints the peak anonymous RSS (heap, stack,
 # LMDB's dirty-page buffers: the memory the import really owns), the peak
 # RSS of the data.mdb map, and of the other files (binary, libraries), in KiB.
+# With RSS_SERIES=FILE it also appends "seconds anon lmdb files" to FILE about
+# once a second (whether the anonymous part levels off as the import goes on).
 cat >"$BENCH_DIR/rss-sampler.py" <<'PY'
-import sys, time
+import os, sys, time
 tpid = sys.argv[1]
+series = open(os.environ['RSS_SERIES'], 'a') if os.environ.get('RSS_SERIES') else None
+t0 = time.monotonic()
+last = -1.0
 pid = None
 while pid is None:
     try:
@@ -96,6 +104,10 @@ while pid:
         break  # a zombie
     for k in peak:
         peak[k] = max(peak[k], now[k])
+    if series and time.monotonic() - last >= 1.0:
+        last = time.monotonic()
+        series.write('%.1f %d %d %d\n' % (last - t0, now['anon'], now['lmdb'], now['files']))
+        series.flush()
     time.sleep(0.01)
 print(peak['anon'], peak['lmdb'], peak['files'])
 PY
@@ -177,6 +189,7 @@ passdb {
   args = nopassword=y
 }
 mail_location = maildir:$d/mail/bench
+mail_fsync = ${DOVECOT_MAIL_FSYNC:-optimized}
 namespace inbox {
   inbox = yes
 }
