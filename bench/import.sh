@@ -114,10 +114,10 @@ PY
 
 # layout SCALE: the corpus SCALE times into BENCH_DIR/md-SCALE/cur (flags S).
 layout() {
-	local scale=$1 md=$BENCH_DIR/md-$1 r rel size sha i=0
+	local scale=$1 md=$BENCH_DIR/md-$1 r rel size i=0
 	mkdir -p "$md/cur" "$md/new" "$md/tmp"
 	for r in $(seq 1 "$scale"); do
-		while IFS=$'\t' read -r rel size sha; do
+		while IFS=$'\t' read -r rel size _; do
 			i=$((i + 1))
 			cp "$CORPUS/$rel" "$md/cur/$((1000000000 + i)).M${i}R$r.bench,S=$size:2,S"
 		done <"$CORPUS/index.tsv"
