@@ -39,10 +39,16 @@ struct coffer_keyfile {
 	unsigned char *pseudonym;    /* secure: COFFER_KEY_BYTES */
 };
 
+/* *kf_r is set on every path (NULL on failure): the failure returns are
+ * coffer_err_set()'s value, which the compiler cannot see is negative, so
+ * without this a caller's "rc < 0" test leaves an apparent path on which its
+ * handle is read uninitialised (-Wmaybe-uninitialized at -O2). */
 static int kf_alloc(struct coffer_keyfile **kf_r)
 {
-	struct coffer_keyfile *kf = calloc(1, sizeof *kf);
+	struct coffer_keyfile *kf;
 
+	*kf_r = NULL;
+	kf = calloc(1, sizeof *kf);
 	if (kf == NULL)
 		return coffer_err_set(COFFER_ENOMEM, "key file: out of memory");
 	kf->master = coffer_secure_alloc(MAX_EPOCHS * COFFER_KEY_BYTES);
@@ -70,7 +76,7 @@ void coffer_keyfile_free(struct coffer_keyfile **kfp)
 int coffer_keyfile_generate(const unsigned char store_id[COFFER_ID_BYTES],
                             struct coffer_keyfile **kf_r)
 {
-	struct coffer_keyfile *kf;
+	struct coffer_keyfile *kf = NULL;
 	int rc;
 
 	rc = kf_alloc(&kf);

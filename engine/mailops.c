@@ -36,6 +36,12 @@ static int find_folder(struct coffer_txn *t, struct coffer_store *st, const unsi
 	size_t n;
 	int rc;
 
+	/* Set on every path, as in next_uid(): a failure returns
+	 * coffer_err_set()'s value, which the compiler cannot see is negative,
+	 * so callers testing rc < 0 look to it (-Wmaybe-uninitialized at -O2)
+	 * as if they could go on with *fid_r unset. UINT32_MAX names no folder:
+	 * coffer_folder_resolve_txn() never hands it out. */
+	*fid_r = UINT32_MAX;
 	rc = coffer_folder_name_key(st, acct, canon, key);
 	if (rc == 0)
 		rc = coffer_txn_get(t, COFFER_DB_FOLDER_NAMES, key, sizeof key, &v, &n);
@@ -282,6 +288,7 @@ static int next_uid(struct coffer_txn *t, const unsigned char *acct, uint32_t fi
 	struct coffer_folder_rec frec;
 	int rc;
 
+	*uid_r = 0; /* no message has uid 0; see find_folder() for why */
 	rc = coffer_folder_get_txn(t, acct, fid, &frec);
 	if (rc < 0)
 		return rc;
