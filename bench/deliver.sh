@@ -75,6 +75,14 @@ sp=$(du -sb "$BENCH_DIR/maildir" | cut -f1)
 sc=$(du -sb "$BENCH_DIR/store" | cut -f1)
 ap=$(du -s --block-size=1 "$BENCH_DIR/maildir" | cut -f1)
 ac=$(du -s --block-size=1 "$BENCH_DIR/store" | cut -f1)
+# The store's space reserve (engine/reserve.h) is a fixed 4 MiB whatever the
+# mail: reported apart, so the ratio measures what the mail costs.
+rs=0 ra=0
+if [ -f "$BENCH_DIR/store/reserve" ]; then
+	rs=$(du -sb "$BENCH_DIR/store/reserve" | cut -f1)
+	ra=$(du -s --block-size=1 "$BENCH_DIR/store/reserve" | cut -f1)
+fi
+sc=$((sc - rs)) ac=$((ac - ra))
 sratio=$(awk -v a="$sc" -v b="$sp" 'BEGIN { printf "%.2f", a / b }')
 aratio=$(awk -v a="$ac" -v b="$ap" 'BEGIN { printf "%.2f", a / b }')
 
@@ -108,8 +116,8 @@ Rounds (s): plain $(tr '\n' ' ' <"$BENCH_DIR/plain.times")/ coffer $(tr '\n' ' '
 |---|---|---|---|
 | time to deliver all | $(printf %.2f "$tp") s | $(printf %.2f "$tc") s | |
 | messages/s | $(printf %.0f "$rp") | $(printf %.0f "$rc") | ${ratio}x (>= 0.7x) |
-| size, du -sb (apparent) | $sp B | $sc B | ${sratio}x (<= 0.6x) |
-| size, du -s (allocated) | $ap B | $ac B | ${aratio}x |
+| size, du -sb (apparent), without the $rs B space reserve | $sp B | $sc B | ${sratio}x (<= 0.6x) |
+| size, du -s (allocated), without the $ra B space reserve | $ap B | $ac B | ${aratio}x |
 $(printf '%s\n' "${rss_rows[@]}")
 EOF
 
