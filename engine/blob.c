@@ -91,9 +91,12 @@ int coffer_blob_gc_lock_exclusive(struct coffer_store *st, int *fd_r)
 	return coffer_store_lock(st, "blobgc", LOCK_EX, fd_r);
 }
 
+#define FORGET_BATCH 2000 /* trash records per write transaction: deliveries wait on it */
+
 struct collect_args {
 	unsigned char (*keys)[COFFER_KEY_BLOB];
 	size_t n, cap;
+	size_t from, to; /* the batch forget_txn removes */
 };
 
 static int gather(const void *k, size_t kl, const void *v, size_t vl, void *arg)
@@ -126,7 +129,7 @@ static int forget_txn(struct coffer_txn *t, void *arg)
 	struct collect_args *a = arg;
 	int rc;
 
-	for (size_t i = 0; i < a->n; i++) {
+	for (size_t i = a->from; i < a->to; i++) {
 		rc = coffer_txn_del(t, COFFER_DB_TRASH, a->keys[i], COFFER_KEY_BLOB);
 		if (rc < 0 && rc != COFFER_ENOTFOUND)
 			return rc;
@@ -136,7 +139,7 @@ static int forget_txn(struct coffer_txn *t, void *arg)
 
 int coffer_blob_collect(struct coffer_store *st, const unsigned char *acct, uint64_t *removed_r)
 {
-	struct collect_args c = { NULL, 0, 0 };
+	struct collect_args c = { NULL, 0, 0, 0, 0 };
 	struct scan_args s = { &c, acct };
 	struct coffer_buf path = COFFER_BUF_INIT;
 	int fd, rc;
@@ -155,8 +158,10 @@ int coffer_blob_collect(struct coffer_store *st, const unsigned char *acct, uint
 			rc = coffer_err_set(coffer_err_from_errno(errno), "blob: cannot remove %s: %s",
 			                    coffer_buf_str(&path), strerror(errno));
 	}
-	if (rc == 0 && c.n > 0)
+	for (c.from = 0; rc == 0 && c.from < c.n; c.from = c.to) {
+		c.to = c.n - c.from > FORGET_BATCH ? c.from + FORGET_BATCH : c.n;
 		rc = coffer_index_update(coffer_store_index(st), forget_txn, &c);
+	}
 	if (rc == 0 && removed_r)
 		*removed_r = c.n;
 	close(fd);

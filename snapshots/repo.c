@@ -19,6 +19,7 @@
 
 #define MARKER "coffer-target"
 #define MANIFEST_MAX (256u << 20)
+#define MARK_BATCH 2000 /* blobs per write transaction: deliveries wait on it */
 
 void coffer_repo_obj_name(char *out, size_t cap, const unsigned char *acct, const char *kind,
                           const char *leaf)
@@ -160,38 +161,71 @@ static int target_id_get(struct coffer_txn *t, void *arg)
 	return rc;
 }
 
-static int mark_all(const void *k, size_t kl, const void *v, size_t vl, void *arg)
-{
-	return kl == COFFER_KEY_BLOB ? coffer_txn_put(arg, COFFER_DB_UNSNAPPED, k, kl, "", 0, 0) : 0;
-}
-
-int coffer_repo_mark_all_unsnapped(struct coffer_txn *t)
-{
-	return coffer_txn_scan(t, COFFER_DB_BLOBS, NULL, 0, mark_all, t);
-}
-
-struct adopt_args {
-	const unsigned char *target_id;
-	int reset;
+/* One batch of mark-all: up to MARK_BATCH blob keys from `start` on. */
+struct mark_args {
+	struct coffer_txn *t;
+	unsigned char start[COFFER_KEY_BLOB], next[COFFER_KEY_BLOB];
+	size_t start_len, next_len; /* 0: from the first key / no more keys */
+	size_t n;
 };
+
+static int mark_one(const void *k, size_t kl, const void *v, size_t vl, void *arg)
+{
+	struct mark_args *m = arg;
+
+	if (kl != COFFER_KEY_BLOB)
+		return 0;
+	if (m->n == MARK_BATCH) {
+		memcpy(m->next, k, COFFER_KEY_BLOB); /* where the next batch starts */
+		m->next_len = COFFER_KEY_BLOB;
+		return 1;
+	}
+	m->n++;
+	return coffer_txn_put(m->t, COFFER_DB_UNSNAPPED, k, kl, "", 0, 0);
+}
+
+/* May run twice for one batch (map growth): it only reads start. */
+static int mark_batch_txn(struct coffer_txn *t, void *arg)
+{
+	struct mark_args *m = arg;
+
+	m->t = t;
+	m->n = 0;
+	m->next_len = 0;
+	return coffer_txn_scan_from(t, COFFER_DB_BLOBS, NULL, 0, m->start, m->start_len, mark_one,
+	                            m);
+}
+
+/*
+ * In batches, so a delivery waits at most one batch commit however large the
+ * store. Each batch reads the blobs table afresh: a blob delivered meanwhile
+ * is on the list already (deliveries add their own), one removed meanwhile
+ * has left both tables, so the union is every blob whatever the interleaving.
+ */
+int coffer_repo_mark_all_unsnapped(struct coffer_store *st)
+{
+	struct mark_args m;
+	int rc;
+
+	memset(&m, 0, sizeof m);
+	for (;;) {
+		rc = coffer_index_update(coffer_store_index(st), mark_batch_txn, &m);
+		if (rc < 0 || m.next_len == 0)
+			return rc;
+		memcpy(m.start, m.next, m.next_len);
+		m.start_len = m.next_len;
+	}
+}
 
 static int target_adopt_txn(struct coffer_txn *t, void *arg)
 {
-	struct adopt_args *a = arg;
-	int rc = 0;
-
-	if (a->reset)
-		rc = coffer_repo_mark_all_unsnapped(t);
-	if (rc == 0)
-		rc = coffer_txn_put(t, COFFER_DB_META, "target_id", 9, a->target_id, COFFER_ID_BYTES, 0);
-	return rc;
+	return coffer_txn_put(t, COFFER_DB_META, "target_id", 9, arg, COFFER_ID_BYTES, 0);
 }
 
 int coffer_repo_bind(struct coffer_repo *r, struct coffer_store *st, int new_target)
 {
 	unsigned char known[COFFER_ID_BYTES];
-	struct adopt_args a = { r->target_id, 0 };
-	int rc;
+	int rc, reset;
 
 	rc = coffer_index_view(coffer_store_index(st), target_id_get, known);
 	if (rc < 0 && rc != COFFER_ENOTFOUND)
@@ -206,14 +240,19 @@ int coffer_repo_bind(struct coffer_repo *r, struct coffer_store *st, int new_tar
 		                      coffer_target_path(r->target));
 	/* the store's first target (its work lists hold every blob), or a new
 	 * or another one (the next snapshot into it must be whole) */
-	a.reset = rc == 0;
+	reset = rc == 0;
 	if (r->fresh) {
 		rc = write_marker(r);
 		if (rc < 0)
 			return rc;
 		r->fresh = 0;
 	}
-	return coffer_index_update(coffer_store_index(st), target_adopt_txn, &a);
+	/* target_id last: a crash while marking leaves the old one, so the next
+	 * run marks everything again */
+	rc = reset ? coffer_repo_mark_all_unsnapped(st) : 0;
+	if (rc == 0)
+		rc = coffer_index_update(coffer_store_index(st), target_adopt_txn, r->target_id);
+	return rc;
 }
 
 static int alloc_repo(struct coffer_repo **r_r)

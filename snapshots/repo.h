@@ -56,9 +56,12 @@ int coffer_repo_bind(struct coffer_repo *r, struct coffer_store *st, int new_tar
 /* Takes the store's snapshot lock without waiting: COFFER_ETEMP with a clear
  * message when another snapshot writer holds it. */
 int coffer_repo_lock(struct coffer_repo *r, struct coffer_store *st);
-/* In t: every blob of the store goes on the unsnapped list, so that the next
- * snapshot copies everything (a new target, or one wiped by prune). */
-int coffer_repo_mark_all_unsnapped(struct coffer_txn *t);
+/* Every blob of the store goes on the unsnapped list, so that the next
+ * snapshot copies everything (a new target, or one wiped by prune). Runs
+ * in short write transactions, not one: a crash part-way leaves part of the
+ * store marked, which is harmless (copies skip existing objects); callers
+ * record what the marking is for only after it returns 0. */
+int coffer_repo_mark_all_unsnapped(struct coffer_store *st);
 /* Crash recovery (see above); call with the lock held. */
 int coffer_repo_recover(struct coffer_repo *r);
 /* Re-reads the list of snapshot ids. */

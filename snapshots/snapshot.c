@@ -208,17 +208,12 @@ static int delete_all(const char *name, uint64_t size, void *arg)
 	return coffer_target_delete(r->target, name);
 }
 
-static int reset_txn(struct coffer_txn *t, void *arg)
-{
-	return coffer_repo_mark_all_unsnapped(t);
-}
-
 /* Everything in the target but the marker, once no snapshot is left: the
  * store's blobs are marked unsnapped first, so that a crash at any point
  * leaves the next snapshot complete. */
 static int wipe(struct coffer_store *st, struct coffer_repo *repo, struct coffer_prune_result *res)
 {
-	int rc = coffer_index_update(coffer_store_index(st), reset_txn, NULL);
+	int rc = coffer_repo_mark_all_unsnapped(st);
 
 	if (rc == 0)
 		rc = coffer_target_list(repo->target, "a/", delete_all, repo);

@@ -1356,6 +1356,72 @@ static void test_expunge_during_snapshot(void)
 	   "from the target (rc %d, still there: %d)", rc, exists_after);
 }
 
+/* ---- marking every blob unsnapped, in batches ---- */
+
+struct fake_blobs {
+	uint32_t from, to;
+};
+
+/* Blob records whose keys are all that the marking reads. */
+static int fake_blobs_txn(struct coffer_txn *t, void *arg)
+{
+	struct fake_blobs *f = arg;
+	unsigned char key[COFFER_KEY_BLOB];
+	int rc = 0;
+
+	memset(key, 0x5a, COFFER_ID_BYTES);
+	for (uint32_t i = f->from; rc == 0 && i < f->to; i++) {
+		memset(key + COFFER_ID_BYTES, 0, COFFER_ID_BYTES);
+		memcpy(key + COFFER_KEY_BLOB - sizeof i, &i, sizeof i);
+		rc = coffer_txn_put(t, COFFER_DB_BLOBS, key, sizeof key, "x", 1, 0);
+	}
+	return rc;
+}
+
+static int count_unsnapped_txn(struct coffer_txn *t, void *arg)
+{
+	return coffer_txn_count(t, COFFER_DB_UNSNAPPED, arg);
+}
+
+static int clear_unsnapped_txn(struct coffer_txn *t, void *arg)
+{
+	return coffer_txn_del_prefix(t, COFFER_DB_UNSNAPPED, NULL, 0, NULL);
+}
+
+/* A batch ends where the next starts: no blob is skipped or marked twice at a
+ * batch boundary, whether the count is a multiple of the batch or not. */
+static void test_mark_all_batches(const char *dir)
+{
+	static const uint32_t totals[] = { 0, 1999, 2000, 2001, 4000, 5001 };
+	struct coffer_store *ms = NULL;
+	char path[1100], key[1100];
+	uint32_t have = 0;
+	int rc;
+
+	snprintf(path, sizeof path, "%s/markstore", dir);
+	snprintf(key, sizeof key, "%s/mark.key", dir);
+	rc = coffer_store_init(path, key, &ms);
+	ok(rc == 0, "mark-all: a second store");
+	if (rc < 0)
+		return;
+	for (size_t k = 0; k < sizeof totals / sizeof totals[0]; k++) {
+		struct fake_blobs f = { have, totals[k] };
+		uint64_t n = UINT64_MAX;
+
+		rc = coffer_index_update(coffer_store_index(ms), fake_blobs_txn, &f);
+		have = totals[k];
+		if (rc == 0)
+			rc = coffer_index_update(coffer_store_index(ms), clear_unsnapped_txn, NULL);
+		if (rc == 0)
+			rc = coffer_repo_mark_all_unsnapped(ms);
+		if (rc == 0)
+			rc = coffer_index_view(coffer_store_index(ms), count_unsnapped_txn, &n);
+		ok(rc == 0 && n == have, "mark-all over %u blobs marks %llu", have,
+		   (unsigned long long)n);
+	}
+	coffer_store_close(&ms);
+}
+
 int main(void)
 {
 	const char *dir = tap_tmpdir();
@@ -1383,6 +1449,7 @@ int main(void)
 	test_simulation();
 	test_disaster_recovery();
 	test_expunge_during_snapshot();
+	test_mark_all_batches(dir);
 	for (int a = 0; a < NACCT; a++)
 		coffer_mailbox_close(&mbs[a]);
 	coffer_store_close(&st);

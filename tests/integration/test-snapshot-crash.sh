@@ -17,7 +17,7 @@
 # some, and all of them, which deletes every object), kills the prune after a
 # random delay, then:
 #   - snapshot verify --read-data=10 passes right after the kill (every
-#     snapshot still listed must be intact: BUG otherwise, see below);
+#     snapshot still listed must be intact);
 #   - the next prune completes, verify passes, the next create completes and
 #     verifies.
 # CRASH_ITERS (default 4) rounds of each in CI (< 3 minutes); the issue's
@@ -184,13 +184,9 @@ for ((it = 1; it <= ITERS; it++)); do
 	kill -9 "$pid" 2>/dev/null && killed_mid=$((killed_mid + 1))
 	wait "$pid" 2>/dev/null
 	bad=""
-	# BUG (snapshots/snapshot.c coffer_snapshot_prune): prune deletes the
-	# objects an expired snapshot P alone holds (its successor's freed list,
-	# or all of a/ when every snapshot expired) before it deletes snap/P; a
-	# kill in between leaves P listed with objects missing, and verify fails
-	# until the next prune. Suggested fix: delete snap/P first (the commit
-	# point of the prune) and, on every run, delete again the freed list of
-	# the oldest retained snapshot (idempotent), or journal the prune.
+	# every snapshot still listed must be intact right after the kill:
+	# prune deletes snap/P (its commit point) after P's own freed list, and
+	# re-deletes the oldest retained one's on every run (docs/reliability.md)
 	if verify10; then
 		verify_after_kill_ok=$((verify_after_kill_ok + 1))
 	else

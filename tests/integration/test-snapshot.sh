@@ -5,7 +5,9 @@
 #   - no plaintext: the canary subject, body, account and folder names never
 #     appear in the target (grep -r, and strings over every file);
 #   - concurrency: deliveries in a loop while a snapshot runs all succeed;
-#     the longest one is reported (the issue asks for <= 100 ms);
+#     their latency (p50, max) is reported beside that of the same deliveries
+#     with no snapshot running (the issue asks that none waits > 100 ms on
+#     the snapshot; bench/snapshot.sh measures it);
 #   - a second snapshot writer gets a clear error while one runs;
 #   - disaster recovery: restore --all into a new store with only the target
 #     and the key file; every account, folder (UIDVALIDITY, uidnext via
@@ -89,20 +91,33 @@ for n in $(seq 1 40); do msg "$W/msgs/live$n.eml" "during snapshot $n"; done
 while IFS= read -r f; do
 	"$COFFER_BIN" --store "$S" --key-file "$K" deliver "$A" --folder Archive <"$f" || true
 done < <(head -n 150 "$W/files")
+# latency: the same deliveries with no snapshot running first, on the same
+# disk at the same moment, so the report separates what the snapshot adds
+# from a loaded disk's own fsync latency (bench/snapshot.sh has the figures;
+# nothing here is timed, it would only flake on a busy machine)
+for n in $(seq 41 60); do msg "$W/msgs/live$n.eml" "before snapshot $n"; done
+timed_deliver() { # FILE: appends its wall time in ms to $W/lat.$phase
+	local t0 t1
+	t0=$(date +%s%N)
+	"$COFFER_BIN" --store "$S" --key-file "$K" deliver "$B" <"$1" || dfail=$((dfail + 1))
+	t1=$(date +%s%N)
+	echo $(((t1 - t0) / 1000000)) >>"$W/lat.$phase"
+}
+latency() { # PHASE: "p50 X max Y ms over N"
+	sort -n "$W/lat.$1" | awk '{a[NR]=$1} END {printf "p50 %d max %d ms over %d", a[int((NR+1)/2)], a[NR], NR}'
+}
+dfail=0
+phase=idle
+for n in $(seq 41 60); do timed_deliver "$W/msgs/live$n.eml"; done
+phase=snapshot
 "$COFFER_BIN" --store "$S" --key-file "$K" snapshot create --target "$TGT" >"$W/create.out" 2>"$W/create.err" &
 cpid=$!
-maxms=0
-dfail=0
 n=0
 second=""
 while kill -0 "$cpid" 2>/dev/null || [ "$n" -lt 5 ]; do
 	n=$((n + 1))
 	[ "$n" -gt 40 ] && break
-	t0=$(date +%s%N)
-	"$COFFER_BIN" --store "$S" --key-file "$K" deliver "$B" <"$W/msgs/live$n.eml" || dfail=$((dfail + 1))
-	t1=$(date +%s%N)
-	ms=$(((t1 - t0) / 1000000))
-	[ "$ms" -gt "$maxms" ] && maxms=$ms
+	timed_deliver "$W/msgs/live$n.eml"
 	if [ -z "$second" ] && kill -0 "$cpid" 2>/dev/null; then
 		"$COFFER_BIN" --store "$S" --key-file "$K" snapshot create --target "$TGT" >/dev/null 2>"$W/second.err"
 		second=$?
@@ -112,18 +127,11 @@ while kill -0 "$cpid" 2>/dev/null || [ "$n" -lt 5 ]; do
 done
 wait "$cpid"
 crc=$?
-# BUG (snapshots/target.c coffer_target_open -> clean_tmp): opening a target
-# deletes every file in DIR/.tmp, including the in-flight puts of a snapshot
-# running in another process. The second `snapshot create` above (refused by
-# the lock, but only after coffer_repo_open) -- or any `snapshot list`,
-# `verify` or `restore` -- makes the running create fail with "cannot store
-# a/.../b/...: No such file or directory". Suggested fix: remove leftover
-# temporary files only under the snapshot lock (in coffer_repo_recover), or
-# name them by pid and remove only those of dead processes.
 [ "$crc" = 0 ] && pass "snapshot create while delivering" || { diag "$(cat "$W/create.err")"; fail "snapshot create while delivering"; }
-[ "$dfail" = 0 ] && pass "all $n deliveries during the snapshot succeeded (max latency ${maxms} ms)" ||
-	fail "$dfail of $n deliveries failed during the snapshot"
-diag "delivery latency during snapshot: max ${maxms} ms over $n deliveries"
+[ "$dfail" = 0 ] && pass "all $n deliveries during the snapshot (and 20 before it) succeeded" ||
+	fail "$dfail of $((n + 20)) deliveries failed around the snapshot"
+diag "delivery latency with no snapshot running: $(latency idle)"
+diag "delivery latency during the snapshot:      $(latency snapshot)"
 if [ -n "$second" ] && [ "$second" != 0 ]; then
 	grep -q "snapshot" "$W/second.err" && pass "a second snapshot writer is refused (exit $second): $(head -1 "$W/second.err")" ||
 		fail "second writer: unclear message: $(cat "$W/second.err")"
