@@ -114,8 +114,12 @@ FIRST_ID=$(ids | sed -n 1p)
 FIRST_AS_OF=$(date -u -d "2026-01-01 +$day days +30 minutes" +%Y-%m-%dT%H:%M:%SZ)
 
 # ---- create ----
+# A kill drawn after the process has ended lands nowhere: the next round of
+# the same kind then draws below that delay, so the kills converge on the
+# part of the run the process is really in.
 create_ok=0
 killed_mid=0
+est_create=$((FULL_MS * BATCH / NMSG + 50))
 for ((it = 1; it <= ITERS; it++)); do
 	day=$((day + 1))
 	now_day
@@ -123,12 +127,15 @@ for ((it = 1; it <= ITERS; it++)); do
 	before=$(ids)
 	export_live
 	# the create copies BATCH blobs (or everything after a full reset)
-	est=$((FULL_MS * BATCH / NMSG + 50))
-	delay=$((RANDOM % est))
+	delay=$((RANDOM % est_create))
 	"$COFFER_BIN" --store "$S" --key-file "$K" snapshot create --target "$TGT" >/dev/null 2>"$W/kill.err" &
 	pid=$!
-	sleep "$(printf '0.%03d' "$delay")"
-	kill -9 "$pid" 2>/dev/null && killed_mid=$((killed_mid + 1))
+	sleep "$(printf '%d.%03d' $((delay / 1000)) $((delay % 1000)))"
+	if kill -9 "$pid" 2>/dev/null; then
+		killed_mid=$((killed_mid + 1))
+	else
+		est_create=$((delay > 20 ? delay : 20))
+	fi
 	wait "$pid" 2>/dev/null
 	bad=""
 	after=$(ids)
@@ -142,7 +149,7 @@ for ((it = 1; it <= ITERS; it++)); do
 	check_recovery || bad="$bad recovery"
 	# an older snapshot still restores (its messages are live: all present)
 	run --store "$S" --key-file "$K" restore "$A" --as-of "$FIRST_AS_OF" --target "$TGT" --into "Check/$it"
-	if ids | grep -qx "$FIRST_ID"; then
+	if ids | grep -x "$FIRST_ID" >/dev/null; then
 		expect_success && grep -q "restored 0 messages ($NMSG already present)" "$R_OUT" ||
 			{ diag_run; bad="$bad old-restore"; }
 	fi
@@ -160,6 +167,7 @@ done
 prune_ok=0
 verify_after_kill_ok=0
 killed_mid=0
+est_prune=($((FULL_MS + 50)) $((FULL_MS + 50))) # [it % 2]: the two kinds of round
 for ((it = 1; it <= ITERS; it++)); do
 	if [ $((it % 2)) = 0 ]; then
 		# every snapshot expires: prune deletes every object (long)
@@ -176,12 +184,15 @@ for ((it = 1; it <= ITERS; it++)); do
 	fi
 	now_day
 	before=$(ids | wc -l)
-	est=$((FULL_MS + 50))
-	delay=$((RANDOM % est))
+	delay=$((RANDOM % est_prune[it % 2]))
 	"$COFFER_BIN" --store "$S" --key-file "$K" snapshot prune --target "$TGT" >/dev/null 2>"$W/kill.err" &
 	pid=$!
 	sleep "$(printf '%d.%03d' $((delay / 1000)) $((delay % 1000)))"
-	kill -9 "$pid" 2>/dev/null && killed_mid=$((killed_mid + 1))
+	if kill -9 "$pid" 2>/dev/null; then
+		killed_mid=$((killed_mid + 1))
+	else
+		est_prune[it % 2]=$((delay > 20 ? delay : 20))
+	fi
 	wait "$pid" 2>/dev/null
 	bad=""
 	# every snapshot still listed must be intact right after the kill:
