@@ -56,6 +56,23 @@ deliver_timed() {
 RESULTS=$BENCH_DIR/results.md
 echo "| messages | phase | deliveries | p50 ms | p99 ms | max ms | snapshot s |" >"$RESULTS"
 echo "|---:|---|---:|---:|---:|---:|---:|" >>"$RESULTS"
+# deliveries_during TAG SNAPSHOT-ARGS...: one delivery after another into
+# $W/TAG (deliver_timed) while `snapshot create SNAPSHOT-ARGS` runs; prints
+# the snapshot's seconds.
+deliveries_during() {
+	local tag=$1 t0 cpid n=0
+	shift
+	t0=$(now)
+	"$COFFER_BIN" --store "$W/store" --key-file "$W/key" snapshot create "$@" >/dev/null &
+	cpid=$!
+	while kill -0 "$cpid" 2>/dev/null; do
+		n=$((n + 1))
+		deliver_timed "$W/store" "$W/key" "$W/$tag" "$tag $n"
+	done
+	wait "$cpid"
+	elapsed "$t0" "$(now)"
+}
+
 for SIZE in $SIZES; do
 	W=$BENCH_DIR/x$SIZE
 	mkdir -p "$W"
@@ -70,29 +87,9 @@ for SIZE in $SIZES; do
 	log "size x$SIZE: $IDLE deliveries with no snapshot"
 	for n in $(seq 1 "$IDLE"); do deliver_timed "$W/store" "$W/key" "$W/idle" "idle $n"; done
 	log "size x$SIZE: deliveries during the full snapshot"
-	t0=$(now)
-	"$COFFER_BIN" --store "$W/store" --key-file "$W/key" snapshot create --target "$W/target" \
-		>/dev/null &
-	cpid=$!
-	n=0
-	while kill -0 "$cpid" 2>/dev/null; do
-		n=$((n + 1))
-		deliver_timed "$W/store" "$W/key" "$W/during" "during $n"
-	done
-	wait "$cpid"
-	secs=$(elapsed "$t0" "$(now)")
+	secs=$(deliveries_during during --target "$W/target")
 	log "size x$SIZE: deliveries during a full snapshot into a new target"
-	t0=$(now)
-	"$COFFER_BIN" --store "$W/store" --key-file "$W/key" snapshot create --target "$W/target2" \
-		--new-target >/dev/null &
-	cpid=$!
-	n=0
-	while kill -0 "$cpid" 2>/dev/null; do
-		n=$((n + 1))
-		deliver_timed "$W/store" "$W/key" "$W/during2" "during2 $n"
-	done
-	wait "$cpid"
-	secs2=$(elapsed "$t0" "$(now)")
+	secs2=$(deliveries_during during2 --target "$W/target2" --new-target)
 	read -r c50 c99 cmax < <(percentiles "$W/idle" | cut -d' ' -f2-)
 	echo "| $NMSG | no snapshot | $(wc -l <"$W/idle") | $c50 | $c99 | $cmax | |" >>"$RESULTS"
 	read -r dn d50 d99 dmax < <(percentiles "$W/during")
