@@ -133,6 +133,7 @@ map_before=$(stat -c %s "$S/index/data.mdb")
 rm -f "$FS1/filler"
 i=0
 grow_rc=
+grow_err=
 small_ok=0
 while [ "$i" -lt 3000 ]; do
 	i=$((i + 1))
@@ -143,12 +144,13 @@ while [ "$i" -lt 3000 ]; do
 		small_ok=$((small_ok + 1))
 	else
 		grow_rc=$R_RC
+		grow_err=$(head -c 400 "$R_ERR")
 		break
 	fi
 done
 map_after=$(stat -c %s "$S/index/data.mdb")
 diag "small deliveries before the index could not grow: $small_ok; data.mdb $map_before -> $map_after bytes"
-[ "$grow_rc" = 75 ]; ok $? "index growth on the full disk is a temporary failure (exit ${grow_rc:-none})"
+[ "$grow_rc" = 75 ]; ok $? "index growth on the full disk is a temporary failure (exit ${grow_rc:-none}: ${grow_err:-})"
 not_crashed; ok $? "not fatal: no crash"
 c ls "$A" --json
 expect_rc 0 && pass "reading works on the full disk (ls)" || fail "ls on the full disk"
