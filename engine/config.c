@@ -59,6 +59,8 @@
 #define MAP_SIZE_MAX TIB
 #define MSG_SIZE_MIN KIB
 #define MSG_SIZE_MAX (16 * GIB)
+#define CACHE_SIZE_MIN MIB
+#define CACHE_SIZE_MAX (64 * GIB)
 
 enum key_id {
 	K_KEY_FILE,
@@ -69,6 +71,7 @@ enum key_id {
 	K_SNAPSHOT_TIME,
 	K_INDEX_MAP_SIZE,
 	K_MAX_MESSAGE_SIZE,
+	K_MOUNT_CACHE_SIZE,
 	K_COUNT
 };
 
@@ -81,6 +84,7 @@ static const char *const key_names[K_COUNT] = {
 	[K_SNAPSHOT_TIME] = "snapshot_time",
 	[K_INDEX_MAP_SIZE] = "index_map_size",
 	[K_MAX_MESSAGE_SIZE] = "max_message_size",
+	[K_MOUNT_CACHE_SIZE] = "mount_cache_size",
 };
 
 void coffer_config_defaults(struct coffer_config *c)
@@ -92,6 +96,7 @@ void coffer_config_defaults(struct coffer_config *c)
 	c->termination_grace_days = 30;
 	c->snapshot_time_min = 2 * 60;
 	c->index_map_size = 64 * MIB;
+	c->mount_cache_size = 256 * MIB;
 	c->max_message_size = 256 * MIB;
 }
 
@@ -313,6 +318,9 @@ static int parse_line(struct parser *ps, struct coffer_config *c, size_t *seen, 
 	case K_MAX_MESSAGE_SIZE:
 		return set_size(ps, key_names[id], v, vn, MSG_SIZE_MIN, MSG_SIZE_MAX,
 				&c->max_message_size);
+	case K_MOUNT_CACHE_SIZE:
+		return set_size(ps, key_names[id], v, vn, CACHE_SIZE_MIN, CACHE_SIZE_MAX,
+				&c->mount_cache_size);
 	case K_COUNT:
 		break;
 	}
@@ -472,6 +480,8 @@ static int check_config(const struct coffer_config *c)
 		return coffer_err_set(COFFER_EINVAL, "config: index_map_size is out of range");
 	if (c->max_message_size < MSG_SIZE_MIN || c->max_message_size > MSG_SIZE_MAX)
 		return coffer_err_set(COFFER_EINVAL, "config: max_message_size is out of range");
+	if (c->mount_cache_size < CACHE_SIZE_MIN || c->mount_cache_size > CACHE_SIZE_MAX)
+		return coffer_err_set(COFFER_EINVAL, "config: mount_cache_size is out of range");
 	return 0;
 }
 
@@ -531,6 +541,9 @@ int coffer_config_save(const struct coffer_config *c, const char *path)
 	coffer_buf_puts(&b, "\n# Largest message accepted; K, M, G, T suffixes.\n"
 			    "max_message_size = ");
 	put_size(&b, c->max_message_size);
+	coffer_buf_puts(&b, "\n# Decrypted messages the mount keeps in memory; K, M, G, T suffixes.\n"
+			    "mount_cache_size = ");
+	put_size(&b, c->mount_cache_size);
 
 	r = coffer_buf_ok(&b);
 	if (r < 0) {

@@ -26,6 +26,7 @@ struct coffer_config {
 	int snapshot_time_min;       /* minutes after 00:00 UTC; "02:00" -> 120 */
 	uint64_t index_map_size;     /* bytes, default 64 MiB; "64M", "1G" accepted */
 	uint64_t max_message_size;   /* bytes, default 256 MiB */
+	uint64_t mount_cache_size;   /* bytes, default 256 MiB: the mount's decrypted LRU */
 };
 
 /* Fills defaults. Owns no memory until a string field is set. */

@@ -1137,12 +1137,12 @@ int coffer_mount_run(const struct coffer_mount_opts *o)
 	m->uid = o->uid;
 	m->gid = o->gid;
 	m->started_at = mnt_now();
-	m->cache_max = 256u << 20;
 	m->tmp_mem_max = 8u << 20;
 	rc = coffer_store_open(o->store_path, o->key_file, &m->st);
 	if (rc < 0)
 		goto out;
 	m->max_message = coffer_store_config(m->st)->max_message_size;
+	m->cache_max = coffer_store_config(m->st)->mount_cache_size;
 	/* a store made before the reserve existed gets one here, if it fits */
 	if (coffer_reserve_fill(m->st, 0) < 0)
 		coffer_err_clear();

@@ -34,7 +34,8 @@ static int is_default(const struct coffer_config *c)
 	return c->key_file == NULL && c->snapshot_target == NULL &&
 	       c->data_retention_days == 30 && c->metadata_retention_days == 180 &&
 	       c->termination_grace_days == 30 && c->snapshot_time_min == 120 &&
-	       c->index_map_size == 64 * MIB && c->max_message_size == 256 * MIB;
+	       c->index_map_size == 64 * MIB && c->max_message_size == 256 * MIB &&
+	       c->mount_cache_size == 256 * MIB;
 }
 
 static void test_defaults(void)
@@ -64,7 +65,8 @@ static void test_every_key(void)
 			   "termination_grace_days = 0\n"
 			   "snapshot_time = 23:59\n"
 			   "index_map_size = 1G\n"
-			   "max_message_size = 512k\n";
+			   "max_message_size = 512k\n"
+			   "mount_cache_size = 32M\n";
 	int r;
 
 	r = parse(&c, text);
@@ -78,6 +80,7 @@ static void test_every_key(void)
 	ok(c.snapshot_time_min == 23 * 60 + 59, "snapshot_time 23:59");
 	ok(c.index_map_size == 1024 * MIB, "index_map_size 1G");
 	ok(c.max_message_size == 512 * 1024, "max_message_size 512k");
+	ok(c.mount_cache_size == 32 * MIB, "mount_cache_size 32M");
 	coffer_config_free(&c);
 	ok(c.key_file == NULL && c.snapshot_target == NULL, "free clears the strings");
 
@@ -166,6 +169,8 @@ static void test_errors(void)
 	BAD("index_map_size = 17179869184G\n", 1, "index_map_size must be between");
 	BAD("max_message_size = 17G\n", 1, "max_message_size must be between");
 	BAD("max_message_size = 1023\n", 1, "max_message_size must be between");
+	BAD("mount_cache_size = 1023K\n", 1, "mount_cache_size must be between");
+	BAD("mount_cache_size = 65G\n", 1, "mount_cache_size must be between");
 	BAD("retention_days = 30\n", 1, "unknown key \"retention_days\"");
 	BAD("Data_Retention_Days = 30\n", 1, "unknown key");
 	BAD("data_retention_days = 30\ndata_retention_days = 40\n", 2,
@@ -265,7 +270,8 @@ static int same(const struct coffer_config *a, const struct coffer_config *b)
 	       a->metadata_retention_days == b->metadata_retention_days &&
 	       a->termination_grace_days == b->termination_grace_days &&
 	       a->snapshot_time_min == b->snapshot_time_min &&
-	       a->index_map_size == b->index_map_size && a->max_message_size == b->max_message_size;
+	       a->index_map_size == b->index_map_size && a->max_message_size == b->max_message_size &&
+	       a->mount_cache_size == b->mount_cache_size;
 }
 
 static void test_load_save(void)
