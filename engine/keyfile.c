@@ -20,6 +20,7 @@
 #include "errors.h"
 #include "io.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -181,6 +182,47 @@ static int parent_fsync(const char *path)
 	return rc;
 }
 
+/* Removes "<path>.tmp.<16 hex>" files that a write killed before its rename
+ * left beside the key file (never our own: the caller's is renamed or
+ * unlinked first). They hold a master that a later crypto-shredding rotation
+ * retires, so one left behind would keep shredded accounts decryptable. */
+static int sweep_temps(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	const char *base = slash ? slash + 1 : path;
+	size_t bn = strlen(base);
+	char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
+	DIR *d;
+	struct dirent *e;
+	int rc = 0;
+
+	if (dir == NULL)
+		return coffer_err_set(COFFER_ENOMEM, "key file: out of memory");
+	d = opendir(dir);
+	if (d == NULL) {
+		rc = coffer_err_set(coffer_err_from_errno(errno), "key file %s: cannot list %s: %s",
+		                    path, dir, strerror(errno));
+		free(dir);
+		return rc;
+	}
+	while ((e = readdir(d)) != NULL) {
+		const char *n = e->d_name;
+
+		if (strncmp(n, base, bn) != 0 || strncmp(n + bn, ".tmp.", 5) != 0 ||
+		    strlen(n + bn + 5) != 16 || strspn(n + bn + 5, "0123456789abcdef") != 16)
+			continue;
+		if (unlinkat(dirfd(d), n, 0) < 0 && errno != ENOENT) {
+			rc = coffer_err_set(coffer_err_from_errno(errno),
+			                    "key file %s: cannot remove the stale temporary %s: %s",
+			                    path, n, strerror(errno));
+			break;
+		}
+	}
+	closedir(d);
+	free(dir);
+	return rc;
+}
+
 static int write_file(const char *path, const struct coffer_keyfile *kf, int replace)
 {
 	char *text = NULL, *tmp = NULL;
@@ -213,6 +255,9 @@ static int write_file(const char *path, const struct coffer_keyfile *kf, int rep
 	if (!replace)
 		unlink(tmp);
 	free(tmp);
+	rc = sweep_temps(path);
+	if (rc < 0)
+		return rc;
 	return parent_fsync(path);
 }
 

@@ -15,7 +15,10 @@
  * Crash safety: coffer_keyfile_create() never replaces an existing file
  * (link(2) of a fully written, fsynced temporary file); coffer_keyfile_
  * replace() is an atomic rename of a fsynced temporary file, so a reader sees
- * the old or the new file, never a mix.
+ * the old or the new file, never a mix. A write killed before its rename
+ * leaves "<path>.tmp.<16 hex>" behind, with the masters of its day; every
+ * later create or replace removes such files before its directory fsync, so
+ * a crypto-shredding rotation leaves no copy of the retired master.
  */
 #ifndef COFFER_KEYFILE_H
 #define COFFER_KEYFILE_H

@@ -386,7 +386,22 @@ static void test_wrap(void)
 	coffer_keyfile_end_rotation(kf);
 	ok(coffer_keyfile_epoch(kf) == 2, "end without a rotation changes nothing");
 
+	/* a write killed before its rename left a temporary holding epoch 1 */
+	{
+		size_t n;
+		char *t = slurp(path_of("rot.key"), &n);
+		FILE *f = fopen(path_of("rot.key.tmp.0123456789abcdef"), "w");
+		FILE *g = fopen(path_of("rot.key.bak"), "w");
+
+		ok(t && f && g && fwrite(t, 1, n, f) == n && fclose(f) == 0 && fclose(g) == 0,
+		   "a stale temporary with epoch 1 beside the key file");
+		free(t);
+	}
 	ok(coffer_keyfile_replace(path_of("rot.key"), kf) == 0, "replace the file after the rotation");
+	ok(access(path_of("rot.key.tmp.0123456789abcdef"), F_OK) < 0 && errno == ENOENT,
+	   "the replace removed the stale temporary (it held the retired master)");
+	ok(access(path_of("rot.key.bak"), F_OK) == 0, "and nothing else");
+	unlink(path_of("rot.key.bak"));
 	{
 		struct stat sb;
 		size_t n;
