@@ -229,6 +229,13 @@ static int any_object(const char *name, uint64_t size, void *arg)
 	return 1;
 }
 
+/* Lists keyring/ in name order: the last one seen is the newest. */
+static int newest_ring_name(const char *name, uint64_t size, void *arg)
+{
+	snprintf(arg, 64, "%s", name);
+	return 0;
+}
+
 /* ---- create ---- */
 
 struct create_ctx {
@@ -506,7 +513,7 @@ int coffer_snapshot_create_ex(struct coffer_store *st, const char *target, unsig
 	struct coffer_manifest prev;
 	struct acct_list l = { NULL, 0, { 0, NULL } };
 	struct coffer_buf enc = COFFER_BUF_INIT;
-	char name[64];
+	char name[64], newest_ring[64] = "";
 	int64_t now;
 	int rc, gc_fd = -1, have_prev = 0;
 
@@ -546,16 +553,23 @@ int coffer_snapshot_create_ex(struct coffer_store *st, const char *target, unsig
 		c.prev = &prev;
 		c.oldest = c.repo->ids[0];
 	}
-	/* a unique id, later than every existing one */
+	/* A unique id, later than every existing one, and whose ring name
+	 * keyring/<id> sorts after every ring: a rotation (rekey, below) names
+	 * its ring like a snapshot id of its time, and this snapshot's ring must
+	 * neither overwrite that one nor lose "newest name wins" to it. */
+	rc = coffer_target_list(c.repo->target, "keyring/", newest_ring_name, newest_ring);
+	if (rc < 0)
+		goto out;
 	for (unsigned n = 0;; n++) {
 		coffer_snapid_format(now, n, c.m.id);
-		if (!have_prev || strcmp(c.m.id, prev.id) > 0)
+		snprintf(name, sizeof name, "keyring/%s", c.m.id);
+		if ((!have_prev || strcmp(c.m.id, prev.id) > 0) && strcmp(name, newest_ring) > 0)
 			break;
 		if (n > 1000) {
 			rc = coffer_err_set(COFFER_EINVAL,
-			                    "the clock is before the newest snapshot (%s); refusing to "
-			                    "write an older one",
-			                    prev.id);
+			                    "the clock is before the newest snapshot or key ring (%s); "
+			                    "refusing to write an older one",
+			                    newest_ring[0] ? newest_ring : prev.id);
 			goto out;
 		}
 	}
@@ -759,11 +773,6 @@ static int delete_counted(const char *name, uint64_t size, void *arg)
 	return coffer_target_delete(a->repo->target, name);
 }
 
-static int newest_ring_name(const char *name, uint64_t size, void *arg)
-{
-	snprintf(arg, 64, "%s", name);
-	return 0;
-}
 
 int coffer_snapshot_rekey(struct coffer_store *st, const char *target,
                           const unsigned char *shredded, uint64_t *deleted_r)
