@@ -413,7 +413,7 @@ int coffer_repo_get_keyring(struct coffer_repo *r, struct coffer_keyring *k, cha
 	memset(k, 0, sizeof *k);
 	rc = coffer_target_list(r->target, "keyring/", remember_last, &l);
 	if (rc == 0 && !l.found)
-		rc = COFFER_ENOTFOUND;
+		rc = coffer_err_set(COFFER_ENOTFOUND, "the target holds no key ring (keyring/)");
 	if (rc == 0)
 		rc = coffer_repo_get_sealed(r, name, COFFER_OBJ_KEYRING, r->meta_key, &pt);
 	if (rc == 0)
