@@ -135,6 +135,8 @@ int mnt_do_mkdir(struct mnt *m, const char *path, mode_t mode)
 	struct mfile *f;
 	int rc;
 
+	if (mnt_hidden_name(path))
+		return -EPERM; /* libfuse's names for unlinked open files */
 	rc = mnt_resolve(m, path, &r);
 	if (rc < 0)
 		goto out;

@@ -24,10 +24,12 @@
  * a folder's rename) and mount-rename.c (rename and link of files, the
  * Maildir write paths); init and the table.
  *
- * open() answers ENOSYS so the kernel stops sending open/release for every
- * file (FUSE no_open): all state is therefore kept per path, not per handle.
- * flush is left unimplemented (ENOSYS) for the same reason. POSIX and flock
- * locks are handled by the kernel (no lock operations: FUSE's local locking).
+ * All state is kept per path, not per handle: open() only lets libfuse count
+ * opens (so that a file unlinked while open is hidden until its last close,
+ * mount-hidden.c) and asks the kernel to keep its page cache and not to send
+ * flush. POSIX and flock locks are handled by the kernel (no lock
+ * operations: FUSE's local locking). Paths ending in libfuse's hidden names
+ * are served by mount-hidden.c.
  */
 #define FUSE_USE_VERSION 35
 #include "mount-private.h"
@@ -218,6 +220,8 @@ int mnt_entry_file(struct mnt *m, struct mres *r, struct mfile **f_r)
 	int rc;
 
 	*f_r = NULL;
+	if (f && f->gone)
+		return -ENOENT; /* unlinked while open (mount-hidden.c) */
 	if (f) {
 		*f_r = f;
 		return 0;
@@ -232,6 +236,14 @@ static int do_getattr(struct mnt *m, const char *path, struct stat *st)
 	struct mfile *f;
 	int rc;
 
+	if (mnt_hidden_name(path)) {
+		f = mnt_hidden_find(m, path);
+		if (f == NULL)
+			return -ENOENT;
+		stat_file(m, st, f->linked ? f->lrec.size : f->size,
+		          f->linked ? f->lrec.internal_date : f->mtime, f->mode);
+		return 0;
+	}
 	rc = mnt_resolve(m, path, &r);
 	if (rc < 0)
 		goto out;
@@ -341,8 +353,9 @@ static int fill_ctl(const char *name, size_t n, const struct coffer_ctlfile_rec 
 	struct fill *c = arg;
 	struct mfile *f = mnt_file_find(c->m, MF_CTL, c->a, c->fid, name, n);
 
-	/* in memory and persisted: listed from the index, here */
-	if (f == NULL || f->type == MF_CTL)
+	/* in memory and persisted: listed from the index, here; a tombstone
+	 * (unlinked while open) is not listed */
+	if (f == NULL || (f->type == MF_CTL && !f->gone))
 		c->filler(c->buf, name, NULL, 0, 0);
 	return 0;
 }
@@ -446,6 +459,8 @@ static int do_create(struct mnt *m, const char *path, mode_t mode)
 		return -EPERM;
 	if (mode & (S_ISUID | S_ISGID | S_ISVTX))
 		return -EPERM;
+	if (mnt_hidden_name(path))
+		return -EPERM; /* libfuse's names for unlinked open files */
 	rc = mnt_resolve(m, path, &r);
 	if (rc < 0)
 		goto out;
@@ -459,10 +474,21 @@ static int do_create(struct mnt *m, const char *path, mode_t mode)
 		if (r.is_folder) {
 			rc = -EEXIST;
 		} else {
+			struct mfile *tomb = mnt_file_find(m, MF_CTL, r.a, r.fid, r.p.name, r.p.name_n);
+
 			rc = mnt_entry_file(m, &r, &f);
 			if (rc == 0)
 				rc = -EEXIST;
-			else if (rc == -ENOENT &&
+			else if (rc == -ENOENT && tomb && tomb->gone) {
+				/* the name of a file unlinked while open: a new,
+				 * empty file that replaces its index entry */
+				f = tomb;
+				f->gone = 0;
+				f->loaded = 1;
+				f->size = 0;
+				f->mtime = mnt_now();
+				rc = 0;
+			} else if (rc == -ENOENT &&
 			         (f = mnt_file_new(m, MF_CTL, r.a, r.fid, r.p.name, r.p.name_n)) == NULL)
 				rc = -ENOMEM;
 			else if (rc == -ENOENT)
@@ -499,11 +525,15 @@ static int op_mknod(const char *path, mode_t mode, dev_t dev)
 	LOCKED(do_create(m, path, mode));
 }
 
-/* No per-open state: ENOSYS makes the kernel stop sending open and release
- * (FUSE_CAP_NO_OPEN_SUPPORT); it then keeps its page cache across opens. */
+/* No per-open state here; answering lets libfuse count a file's opens, so
+ * that one unlinked while open is hidden, not lost (mount-hidden.c). The
+ * kernel keeps its page cache across opens (file contents change only
+ * through it), and close() needs no flush. */
 static int op_open(const char *path, struct fuse_file_info *fi)
 {
-	return -ENOSYS;
+	fi->keep_cache = 1;
+	fi->noflush = 1;
+	return 0;
 }
 
 /* The in-memory file a FILE in tmp/ or an ENTRY control file names. */
@@ -533,6 +563,11 @@ static int do_read(struct mnt *m, const char *path, char *buf, size_t size, off_
 
 	if (off < 0)
 		return -EINVAL;
+	if (mnt_hidden_name(path)) {
+		f = mnt_hidden_find(m, path);
+		rc = f ? mnt_errno(mnt_file_read(m, f, buf, size, (uint64_t)off, &got)) : -ENOENT;
+		return rc < 0 ? rc : (int)got;
+	}
 	rc = mnt_resolve(m, path, &r);
 	if (rc < 0)
 		goto out;
@@ -608,6 +643,11 @@ static int do_write(struct mnt *m, const char *path, const char *buf, size_t siz
 
 	if (off < 0)
 		return -EINVAL;
+	if (mnt_hidden_name(path)) {
+		f = mnt_hidden_find(m, path);
+		rc = f ? mnt_errno(mnt_file_write(m, f, buf, size, (uint64_t)off)) : -ENOENT;
+		return rc < 0 ? rc : (int)size;
+	}
 	rc = mnt_resolve(m, path, &r);
 	if (rc == 0 && r.p.kind == COFFER_MP_FILE && r.p.sub != COFFER_MP_TMP)
 		rc = r.is_msg ? -EPERM : -ENOENT; /* messages never change */
@@ -636,6 +676,8 @@ static int do_fsync(struct mnt *m, const char *path)
 	struct mfile *f;
 	int rc;
 
+	if (mnt_hidden_name(path))
+		return mnt_hidden_find(m, path) ? 0 : -ENOENT; /* never written out */
 	rc = mnt_resolve(m, path, &r);
 	if (rc == 0 && r.p.kind == COFFER_MP_ENTRY && !r.is_folder &&
 	    mnt_entry_file(m, &r, &f) == 0 && f->type == MF_CTL)
@@ -693,6 +735,14 @@ static int do_utimens(struct mnt *m, const char *path, const struct timespec tv[
 	struct mfile *f;
 	int rc;
 
+	if (mnt_hidden_name(path)) {
+		f = mnt_hidden_find(m, path);
+		if (f && f->linked)
+			f->lrec.internal_date = ts_ns(&tv[1], f->lrec.internal_date);
+		else if (f)
+			f->mtime = ts_ns(&tv[1], f->mtime);
+		return f ? 0 : -ENOENT;
+	}
 	rc = mnt_resolve(m, path, &r);
 	if (rc < 0)
 		goto out;
@@ -741,6 +791,10 @@ static int do_truncate(struct mnt *m, const char *path, off_t size)
 
 	if (size < 0)
 		return -EINVAL;
+	if (mnt_hidden_name(path)) {
+		f = mnt_hidden_find(m, path);
+		return f ? mnt_errno(mnt_file_truncate(m, f, (uint64_t)size)) : -ENOENT;
+	}
 	rc = mnt_resolve(m, path, &r);
 	if (rc == 0 && r.p.kind == COFFER_MP_FILE && r.p.sub != COFFER_MP_TMP)
 		rc = !r.is_msg ? -ENOENT : (uint64_t)size == r.rec.size ? 0 : -EPERM;
@@ -765,6 +819,12 @@ static int do_chmod(struct mnt *m, const char *path, mode_t mode)
 
 	if (mode & (S_ISUID | S_ISGID))
 		return -EPERM;
+	if (mnt_hidden_name(path)) {
+		f = mnt_hidden_find(m, path);
+		if (f)
+			f->mode = mode & 0700 ? mode & 0700 : 0600;
+		return f ? 0 : -ENOENT;
+	}
 	rc = mnt_resolve(m, path, &r);
 	if (rc == 0 && (r.p.kind == COFFER_MP_ENTRY || (r.p.kind == COFFER_MP_FILE &&
 	                                                r.p.sub == COFFER_MP_TMP)) &&
@@ -836,27 +896,34 @@ static int ctl_del_txn(struct coffer_txn *t, void *arg)
 	return rc == COFFER_ENOTFOUND ? 0 : rc;
 }
 
+int mnt_expunge(struct mnt *m, struct mres *r)
+{
+	struct expunge_args e = { m, r };
+	int rc;
+
+	if (!r->is_msg)
+		return -ENOENT;
+	rc = mnt_errno(coffer_index_update(coffer_store_index(m->st), expunge_txn, &e));
+	if (rc == 0) {
+		m->gc_pending = 1;
+		mnt_touch(r->a);
+	}
+	return rc;
+}
+
 static int do_unlink(struct mnt *m, const char *path)
 {
 	struct mres r;
 	struct mfile *f;
 	int rc;
 
+	if (mnt_hidden_name(path))
+		return mnt_hidden_unlink(m, path); /* the last close */
 	rc = mnt_resolve(m, path, &r);
 	if (rc < 0)
 		goto out;
 	if (r.p.kind == COFFER_MP_FILE && r.p.sub != COFFER_MP_TMP) {
-		struct expunge_args e = { m, &r };
-
-		if (!r.is_msg) {
-			rc = -ENOENT;
-			goto out;
-		}
-		rc = mnt_errno(coffer_index_update(coffer_store_index(m->st), expunge_txn, &e));
-		if (rc == 0) {
-			m->gc_pending = 1;
-			mnt_touch(r.a);
-		}
+		rc = mnt_expunge(m, &r);
 		goto out;
 	}
 	rc = data_file(m, &r, &f);
@@ -918,9 +985,9 @@ static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	 * open(), which answers ENOSYS */
 	conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
 	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
-	/* an unlinked open file must not be renamed to .fuse_hidden* inside
-	 * cur/ (that would be a message rename) */
-	cfg->hard_remove = 1;
+	/* an unlinked open file is renamed to .fuse_hidden* and kept until its
+	 * last close (mount-hidden.c) */
+	cfg->hard_remove = 0;
 	cfg->nullpath_ok = 0;
 	cfg->use_ino = 0;
 	return coffer_mnt;

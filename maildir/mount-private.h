@@ -73,6 +73,10 @@ struct mfile {
 	uint32_t mode;
 	int dirty;                     /* ctl: content newer than the index */
 	int persisted;                 /* ctl: has an index entry */
+	/* ctl: unlinked while open (mount-hidden.c): the name is gone for
+	 * lookups; a write-out deletes its index entry, a rename or create
+	 * onto the name replaces it */
+	int gone;
 	int64_t dirty_since, used_at;
 	/* tmp files linked to an existing message (Dovecot's hard-link copy,
 	 * or after qmail's link): content is that message's blob */
@@ -108,6 +112,7 @@ struct mnt {
 	int64_t started_at;
 	struct macct *accts;
 	struct mfile *files[MNT_HASH];
+	struct mfile *hidden;                /* open files unlinked (mount-hidden.c) */
 	struct centry *cache[MNT_HASH];
 	struct centry *lru_head, *lru_tail; /* head = most recent */
 	size_t cache_bytes, cache_max;
@@ -221,6 +226,24 @@ int mnt_do_mkdir(struct mnt *m, const char *path, mode_t mode);
 int mnt_do_rmdir(struct mnt *m, const char *path);
 /* rename() of src, an ENTRY that is a folder, to dst: 0 or -errno. */
 int mnt_rename_folder(struct mnt *m, struct mres *src, struct mres *dst, unsigned flags);
+
+/* Files unlinked or renamed over while open (mount-hidden.c), under
+ * m->lock: libfuse renames such a file to ".fuse_hidden<16 hex>" in its
+ * directory and unlinks that name at its last close. mnt_hidden_name: 1 if
+ * path's last component has that form (such names are libfuse's alone);
+ * mnt_hidden_find: the file under that path, or NULL; mnt_hide: the rename
+ * to it (0 or -errno); mnt_hidden_unlink: its last close; mnt_hidden_free_all
+ * at unmount. */
+int mnt_hidden_name(const char *path);
+struct mfile *mnt_hidden_find(struct mnt *m, const char *path);
+int mnt_hide(struct mnt *m, const char *from, const char *to);
+int mnt_hidden_unlink(struct mnt *m, const char *path);
+void mnt_hidden_free_all(struct mnt *m);
+/* Frees control files whose deletion has been written out (gone, clean);
+ * under m->lock exclusive, where no iteration of the table is under way. */
+void mnt_sweep_gone(struct mnt *m);
+/* Expunges the message a resolved cur/ or new/ FILE names: 0 or -errno. */
+int mnt_expunge(struct mnt *m, struct mres *r);
 
 /* rename() (keep 0) or link() (keep 1), with m->lock held exclusive; it is
  * dropped and taken again while a tmp file is delivered (mount-rename.c).

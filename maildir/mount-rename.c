@@ -24,6 +24,8 @@
  *                           transaction that also drops the replaced file;
  *                           link(): a copy in memory under the new name
  *                           (dotlocks), never replacing anything.
+ *   X to .fuse_hidden*      libfuse hiding a file unlinked or renamed over
+ *                           while open: mount-hidden.c.
  *
  * Across accounts: EXDEV. RENAME_EXCHANGE: EINVAL.
  */
@@ -231,10 +233,16 @@ static int ctl_rename_txn(struct coffer_txn *t, void *arg)
 static int rename_ctl(struct mnt *m, struct mfile *f, struct mres *dst, int keep)
 {
 	struct mfile *old = NULL, *copy;
+	struct mfile *tomb = mnt_file_find(m, MF_CTL, dst->a, dst->fid, dst->p.name, dst->p.name_n);
 	int rc;
 
 	if (mnt_entry_file(m, dst, &old) == 0 && old->type == MF_XDIR)
 		return -EISDIR;
+	/* the name of a file unlinked while open (mount-hidden.c): whatever
+	 * lands there replaces its index entry, as the transaction below, or
+	 * the copy's write-out, does for any file */
+	if (tomb && tomb->gone)
+		mnt_file_free(m, tomb);
 	if (keep) {
 		/* link(): a copy under the new name (dotlocks); never replaces */
 		if (old)
@@ -292,6 +300,10 @@ int mnt_do_rename(struct mnt *m, const char *from, const char *to, unsigned flag
 	memset(&dst, 0, sizeof dst);
 	if (flags & RENAME_EXCHANGE)
 		return -EINVAL;
+	if (mnt_hidden_name(to))
+		return keep ? -EPERM : mnt_hide(m, from, to); /* unlinked while open */
+	if (mnt_hidden_name(from))
+		return -EPERM;
 	rc = mnt_resolve(m, from, &src);
 	if (rc < 0)
 		goto out;

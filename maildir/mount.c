@@ -432,6 +432,14 @@ static int ctl_put_txn(struct coffer_txn *t, void *arg)
 	int rc = 0;
 
 	for (size_t i = 0; rc == 0 && i < p->n; i++) {
+		if (p->v[i]->gone) {
+			/* unlinked while open (mount-hidden.c) */
+			rc = coffer_ctlfile_del_txn(t, p->m->st, p->v[i]->a->id, p->v[i]->fid,
+			                            p->v[i]->name, p->v[i]->name_n, now);
+			if (rc == COFFER_ENOTFOUND)
+				rc = 0;
+			continue;
+		}
 		rc = coffer_ctlfile_put_txn(t, p->m->st, p->v[i]->a->id, p->v[i]->fid, p->v[i]->name,
 		                            p->v[i]->name_n, &p->recs[i], p->v[i]->a->secret, 0, now);
 		if (rc == 0)
@@ -474,10 +482,12 @@ static int ctl_persist_once(struct mnt *m, struct mfile *only)
 		struct mfile *f = p.v[written];
 		struct coffer_ctlfile_rec *r = &p.recs[written];
 
+		memset(r, 0, sizeof *r);
+		if (f->gone)
+			continue; /* its deletion needs no blob */
 		rc = mnt_ctl_load(m, f);
 		if (rc < 0)
 			break;
-		memset(r, 0, sizeof *r);
 		rc = coffer_ctlfile_blob_write(m->st, a->id, COFFER_BLOB_CONTROL, a->secret,
 		                               f->data.data, f->data.len, r->blob_id, &r->stored_size);
 		if (rc < 0)
@@ -491,7 +501,7 @@ static int ctl_persist_once(struct mnt *m, struct mfile *only)
 		rc = coffer_index_update(coffer_store_index(m->st), ctl_put_txn, &p);
 	if (rc < 0) {
 		for (size_t i = 0; i < written; i++) {
-			if (coffer_ctlfile_is_empty_blob(p.recs[i].blob_id))
+			if (p.v[i]->gone || coffer_ctlfile_is_empty_blob(p.recs[i].blob_id))
 				continue;
 			coffer_buf_reset(&path);
 			if (coffer_store_blob_path(m->st, a->id, p.recs[i].blob_id, &path) == 0)
@@ -502,7 +512,7 @@ static int ctl_persist_once(struct mnt *m, struct mfile *only)
 	for (size_t i = 0; i < p.n; i++) {
 		memcpy(p.v[i]->lrec.blob_id, p.recs[i].blob_id, COFFER_ID_BYTES);
 		p.v[i]->dirty = 0;
-		p.v[i]->persisted = 1;
+		p.v[i]->persisted = !p.v[i]->gone; /* a tombstone: freed by mnt_sweep_gone */
 	}
 	m->gc_pending = 1;
 out:
@@ -1033,6 +1043,7 @@ static void *flusher(void *arg)
 				}
 			}
 		}
+		mnt_sweep_gone(m);
 		gc = m->gc_pending;
 		m->gc_pending = 0;
 		mnt_reserve_refill(m);
@@ -1070,6 +1081,7 @@ static void flush_all(struct mnt *m)
 
 static void free_all(struct mnt *m)
 {
+	mnt_hidden_free_all(m);
 	for (int i = 0; i < MNT_HASH; i++) {
 		while (m->files[i])
 			mnt_file_free(m, m->files[i]);

@@ -126,7 +126,8 @@ mount_check() {
 	# shellcheck source=/dev/null
 	. "$HERE/integration/dovecot-lib.sh"
 	trap - EXIT
-	if ! dc_start "$T/dc" "maildir:$MNT/%u" "$VM" "$A=pw"; then
+	mkdir -p "$T/volatile" && chown "$VM" "$T/volatile"
+	if ! dc_start "$T/dc" "maildir:$MNT/%u:VOLATILEDIR=$T/volatile/%u" "$VM" "$A=pw"; then
 		tap 1 "mount under valgrind: dovecot"
 	else
 		DC_IMAP_PORT=$DC_IMAP_PORT A=$A python3 - <<'PY'

@@ -773,9 +773,10 @@ class MountWriter(DeliverWriter):
         self.log = open(os.path.join(self.st.dir, "mount.log"), "ab")
         self.mount()
         d = self.dc = os.path.join(self.st.dir, "dovecot")
-        for sub in ("run", "state", "home/" + self.acct):
+        for sub in ("run", "state", "home/" + self.acct, "volatile"):
             os.makedirs(os.path.join(d, sub), exist_ok=True)
-        subprocess.run(["chown", "-R", self.vm, os.path.join(d, "home")], check=True)
+        subprocess.run(["chown", "-R", self.vm, os.path.join(d, "home"), os.path.join(d, "volatile")],
+                       check=True)
         os.chmod(d, 0o755)
         self.port = free_port()
         with open(os.path.join(d, "passwd"), "w") as f:
@@ -800,7 +801,7 @@ userdb {{
   driver = static
   args = uid={vm} gid={gid} home={d}/home/%u
 }}
-mail_location = maildir:{mnt}/%u
+mail_location = maildir:{mnt}/%u:VOLATILEDIR={d}/volatile/%u
 namespace inbox {{
   inbox = yes
 }}

@@ -85,7 +85,8 @@ mnt_dovecot_require() {
 	fi
 }
 
-# The configuration of docs/dovecot.md: default Maildir settings.
+# The configuration of docs/dovecot.md: default Maildir settings, lock files
+# in a local VOLATILEDIR (docs/dovecot.md says why).
 # mnt_dovecot USER [MAILDIRS]: mail_location = maildir:MAILDIRS/%u (default
 # the mount). Set before the call to adapt it:
 #   DV_PROTOCOLS   the protocols, each with a loopback listener (default
@@ -101,9 +102,9 @@ mnt_dovecot() {
   args = scheme=PLAIN username_format=%u $DV/passwd"}
 	mnt_dovecot_require
 	mnt_user "$DV_USER"
-	mkdir -p "$DV/run" "$DV/state" "$DV/home"
+	mkdir -p "$DV/run" "$DV/state" "$DV/home" "$DV/volatile"
 	touch "$DV/passwd"
-	chown -R "$DV_USER" "$DV/home"
+	chown -R "$DV_USER" "$DV/home" "$DV/volatile"
 	chmod 0755 "$DV"
 	DV_IMAP=$(free_port) DV_POP3=$(free_port) DV_LMTP=$(free_port)
 	export DV_IMAP DV_POP3 DV_LMTP
@@ -124,7 +125,7 @@ userdb {
   driver = static
   args = uid=$DV_USER gid=$(id -gn "$DV_USER") home=$DV/home/%u
 }
-mail_location = maildir:$maildirs/%u
+mail_location = maildir:$maildirs/%u:VOLATILEDIR=$DV/volatile/%u
 namespace inbox {
   inbox = yes
 }

@@ -265,6 +265,51 @@ assert v["ok"] and v["problems"] == [] and v["messages"] >= 5, v
 PY
 [ $? = 0 ] && [ $vrc = 0 ]; ok $? "coffer verify passes on the mounted store with control files (rc $vrc)"
 
+# files unlinked or renamed over while open live on until their last close,
+# as on a local file system (mount-hidden.c): fstat, read, mmap
+py <<'PY'
+import mmap, os, sys
+M = sys.argv[1]
+c = M + "/dovecot.list.index.log"
+with open(c, "wb") as f:
+    f.write(b"old log " * 512)
+fd = os.open(c, os.O_RDONLY)
+mm = mmap.mmap(fd, 0, prot=mmap.PROT_READ)
+with open(M + "/log.tmp", "wb") as f:
+    f.write(b"new log")
+os.rename(M + "/log.tmp", c)
+st = os.fstat(fd)
+assert st.st_size == 4096 and st.st_nlink == 0, st
+assert os.pread(fd, 8, 4088) == b"old log ", "read of the replaced file"
+assert mm[:8] == b"old log " and mm[4088:] == b"old log ", "mmap of the replaced file"
+assert open(c, "rb").read() == b"new log", "the name has the new content"
+mm.close(); os.close(fd)
+lk = M + "/mailboxes.lock"
+fd = os.open(lk, os.O_RDWR | os.O_CREAT, 0o600)
+os.write(fd, b"pid")
+os.unlink(lk)
+assert os.fstat(fd).st_nlink == 0 and not os.path.exists(lk), "unlinked lock"
+os.close(fd)
+m = sorted(os.listdir(M + "/cur"))[0]
+want = open(M + "/cur/" + m, "rb").read()
+fd = os.open(M + "/cur/" + m, os.O_RDONLY)
+os.unlink(M + "/cur/" + m)
+assert m not in os.listdir(M + "/cur"), "expunged"
+assert os.fstat(fd).st_size == len(want) and os.pread(fd, len(want) + 1, 0) == want, "expunged message still reads"
+os.close(fd)
+names = os.listdir(M) + os.listdir(M + "/cur") + os.listdir(M + "/tmp")
+assert not [n for n in names if n.startswith(".fuse_hidden")], names
+for bad in (M + "/.fuse_hidden0000000100000001", M + "/tmp/.fuse_hidden0000000100000002"):
+    try:
+        os.mkdir(bad) if bad.count("/") == M.count("/") + 1 else os.close(os.open(bad, os.O_CREAT | os.O_WRONLY))
+        sys.exit("created " + bad)
+    except PermissionError:
+        pass
+PY
+ok $? "a file unlinked or replaced while open still fstat()s, reads and maps (old content, nlink 0), and vanishes at its last close"
+sleep 1.5 # the flusher writes the tombstones out
+c ls "$A" --json; expect_success || fail "ls"
+
 # no plaintext on disk
 canary_free "$S" "$CANARY" "dovecot-uidlist" "1700000000.M1P1.host" "Sent Items" "maildirfolder"
 ok $? "no canary, file name or folder name in plaintext under the store"

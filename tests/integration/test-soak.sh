@@ -9,7 +9,8 @@
 #   - the LMDB reader table under pressure: every 20 s, SOAK_READERS (200)
 #     parallel `coffer ls`;
 #   - the mount daemon's VmRSS and open fds sampled every 10 s.
-# At the end: no client or command error, every acknowledged message (deliver
+# At the end: no client or command error, no Error, Fatal or Panic line in
+# Dovecot's log, every acknowledged message (deliver
 # exit 0, APPEND OK and not expunged by its client) present, verify clean,
 # snapshot verify --read-data=10 clean, RSS bounded and stable, no fd growth
 # (last sample <= first + 4). The daemon's decrypted-message cache is an LRU
@@ -69,7 +70,8 @@ if [ "$IMAP" = 1 ]; then
 	VM=coffer-soak-vm
 	id "$VM" >/dev/null 2>&1 || useradd -r -M -s /usr/sbin/nologin "$VM"
 	mnt_start --allow-user "$VM"; ok $? "mount"
-	dc_start "$T_TMP/dc" "maildir:$MNT/%u" "$VM" "$A=pw"; ok $? "dovecot on the mount"
+	mkdir -p "$T_TMP/volatile" && chown "$VM" "$T_TMP/volatile"
+	dc_start "$T_TMP/dc" "maildir:$MNT/%u:VOLATILEDIR=$T_TMP/volatile/%u" "$VM" "$A=pw"; ok $? "dovecot on the mount"
 	export DC_IMAP_PORT
 else
 	pass "IMAP clients: # SKIP $why"
@@ -222,6 +224,13 @@ imap_errs=$(nerr "$W"/imap-errors-*)
 [ "$imap_errs" = 0 ] || diag "$(cat "$W"/imap-errors-* | sort | uniq -c | sort -rn | head -10)"
 if [ "$imap_errs" != 0 ] && [ -n "${DC_LOG:-}" ]; then
 	diag "Dovecot's errors: $(grep -E 'Error|Fatal|Panic|killed|signal' "$DC_LOG" | tail -20)"
+fi
+if [ -n "${DC_LOG:-}" ]; then
+	dv_errs=$(grep -cE ': (Error|Fatal|Panic): ' "$DC_LOG")
+	[ "$dv_errs" = 0 ]; ok $? "Dovecot logged no error, fatal or panic ($dv_errs)"
+	[ "$dv_errs" = 0 ] || diag "$(grep -E ': (Error|Fatal|Panic): ' "$DC_LOG" |
+		sed -E 's/^.*: (Error|Fatal|Panic): /\1: /; s/[0-9]{3,}/N/g; s/coffer-it\.[A-Za-z0-9]+/T/g' |
+		sort | uniq -c | sort -rn | head -10)"
 fi
 [ -s "$W/deliver-errors" ] && diag "deliver errors: $(sort "$W/deliver-errors" | uniq -c | head -5)"
 [ ! -s "$W/deliver-errors" ]; ok $? "deliver: no error ($(wc -l <"$W/deliver-acked") delivered)"
