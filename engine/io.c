@@ -5,7 +5,7 @@
  *   1. the ops table (system calls by default; tests swap in fakes that fail
  *      with EIO or ENOSPC, return short counts or EINTR);
  *   2. whole-buffer transfers: write_all, pwrite_all, read_full, pread_full;
- *   3. fsync of files and directories, mkdir -p;
+ *   3. fsync and fdatasync of files, syncfs, fsync of directories, mkdir -p;
  *   4. atomic replacement of a file, and reading a whole (bounded) file.
  *
  * Invariants. Every helper retries EINTR and short transfers; a transfer that
@@ -76,6 +76,11 @@ static int sys_syncfs(int fd)
 	return syncfs(fd);
 }
 
+static int sys_fdatasync(int fd)
+{
+	return fdatasync(fd);
+}
+
 static const struct coffer_io_ops sys_ops = {
 	.write = sys_write,
 	.pwrite = sys_pwrite,
@@ -83,6 +88,7 @@ static const struct coffer_io_ops sys_ops = {
 	.pread = sys_pread,
 	.fsync = sys_fsync,
 	.syncfs = sys_syncfs,
+	.fdatasync = sys_fdatasync,
 };
 
 static const struct coffer_io_ops *cur_ops = &sys_ops;
@@ -301,6 +307,17 @@ int coffer_io_fsync(int fd)
 {
 	if (fsync_retry(fd) < 0)
 		return fd_error(errno, "fsync", fd);
+	return 0;
+}
+
+int coffer_io_fdatasync(int fd)
+{
+	int (*fn)(int) = cur_ops->fdatasync ? cur_ops->fdatasync : sys_fdatasync;
+
+	while (fn(fd) < 0) {
+		if (errno != EINTR)
+			return fd_error(errno, "fdatasync", fd);
+	}
 	return 0;
 }
 

@@ -558,9 +558,8 @@ static int journal_write(struct importer *im)
 		rc = coffer_io_pwrite_all(im->journal_fd, text.data, text.len, 0);
 	if (rc == 0 && ftruncate(im->journal_fd, (off_t)text.len) < 0)
 		rc = coffer_err_set(coffer_err_from_errno(errno), "import: journal: %s", strerror(errno));
-	if (rc == 0 && fdatasync(im->journal_fd) < 0)
-		rc = coffer_err_set(coffer_err_from_errno(errno), "import: journal: fdatasync: %s",
-		                    strerror(errno));
+	if (rc == 0 && (rc = coffer_io_fdatasync(im->journal_fd)) < 0)
+		coffer_err_prefix(rc, "import: journal: ");
 	if (rc == 0)
 		im->journaled = 1;
 	coffer_buf_free(&text);

@@ -155,39 +155,60 @@ static int head_txn_put(struct coffer_txn *t, void *arg)
 }
 
 /* Reads the log's last complete entry: its seq and MAC; cuts a partial
- * tail. *cut_r tells whether it did. */
-static int read_tail(int fd, uint64_t *seq_r, unsigned char *mac_r, int *cut_r)
+ * tail. *cut_r tells whether it did, *size_r is the log's size after it. The
+ * reads and the sync go through engine/io.h (faultable). */
+static int read_tail(int fd, uint64_t *seq_r, unsigned char *mac_r, int *cut_r, off_t *size_r)
 {
 	struct stat st;
 	char buf[COFFER_AUDIT_LINE_MAX + 1], v[80];
 	off_t end, start;
-	ssize_t got;
+	size_t got;
 	char *last;
+	int rc;
 
 	*seq_r = 0;
 	memset(mac_r, 0, 32);
 	*cut_r = 0;
+	*size_r = 0;
 	if (fstat(fd, &st) < 0)
 		return coffer_err_set(coffer_err_from_errno(errno), "audit: %s", strerror(errno));
 	end = st.st_size;
 	if (end == 0)
 		return 0;
 	start = end > COFFER_AUDIT_LINE_MAX ? end - COFFER_AUDIT_LINE_MAX : 0;
-	got = pread(fd, buf, (size_t)(end - start), start);
-	if (got < 0)
-		return coffer_err_set(coffer_err_from_errno(errno), "audit: %s", strerror(errno));
+	rc = coffer_io_pread_full(fd, buf, (size_t)(end - start), start, &got);
+	if (rc < 0)
+		return coffer_err_prefix(rc, "audit: reading the last entry: ");
+	if (got == 0) /* shrunk since fstat: nobody truncates it but us */
+		return coffer_err_set(COFFER_EIO, "audit: the log shrank while it was read");
+	end = start + (off_t)got;
+	*size_r = end;
 	buf[got] = '\0';
 	if (buf[got - 1] != '\n') {
 		/* a crash cut the last entry: drop it */
-		char *nl = memrchr(buf, '\n', (size_t)got);
+		char *nl = memrchr(buf, '\n', got);
 		off_t keep = nl ? start + (nl - buf) + 1 : 0;
 
-		if (ftruncate(fd, keep) < 0 || fsync(fd) < 0)
-			return coffer_err_set(coffer_err_from_errno(errno), "audit: %s", strerror(errno));
+		/* An entry takes at most COFFER_AUDIT_LINE_MAX bytes with its
+		 * newline, so a cut one ends less than that after the previous
+		 * newline. Anything longer is not a crash's doing: say so rather
+		 * than cut the whole log. */
+		if (nl == NULL && start > 0)
+			return coffer_err_set(COFFER_ECORRUPT,
+			                      "audit: the last %d bytes of the log hold no complete "
+			                      "entry",
+			                      COFFER_AUDIT_LINE_MAX);
+		if (ftruncate(fd, keep) < 0)
+			return coffer_err_set(coffer_err_from_errno(errno),
+			                      "audit: cutting a partial entry: %s", strerror(errno));
+		*size_r = keep;
+		rc = coffer_io_fsync(fd);
+		if (rc < 0)
+			return coffer_err_prefix(rc, "audit: cutting a partial entry: ");
 		*cut_r = 1;
 		if (nl == NULL)
 			return 0;
-		got = nl - buf + 1;
+		got = (size_t)(nl - buf) + 1;
 		buf[got] = '\0';
 	}
 	buf[got - 1] = '\0';
@@ -211,9 +232,10 @@ static int append_locked(struct coffer_store *st, int fd, const unsigned char *k
 	char prevhex[65], machex[65], when[COFFER_CLOCK_ISO_MAX], user[300];
 	uint64_t seq;
 	int64_t now;
+	off_t size;
 	int rc, cut;
 
-	rc = read_tail(fd, &seq, prev, &cut);
+	rc = read_tail(fd, &seq, prev, &cut, &size);
 	if (rc == 0)
 		rc = coffer_clock_now(&now);
 	if (rc < 0)
@@ -240,8 +262,14 @@ static int append_locked(struct coffer_store *st, int fd, const unsigned char *k
 	coffer_buf_printf(&line, ", \"mac\": \"%s\"}\n", machex);
 	if (rc == 0 && line.len > COFFER_AUDIT_LINE_MAX)
 		rc = coffer_err_set(COFFER_ELIMIT, "audit: entry too long");
-	if (rc == 0)
+	if (rc == 0) {
 		rc = coffer_io_write_all(fd, line.data, line.len);
+		/* a write that failed part-way (a full disk) leaves a torn line:
+		 * cut it now, so that the log verifies after a failed append */
+		if (rc < 0 && ftruncate(fd, size) < 0) {
+			/* the next append cuts it, as after a crash */
+		}
+	}
 	if (rc == 0)
 		rc = coffer_io_fsync(fd);
 	if (rc == 0) {

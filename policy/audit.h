@@ -17,7 +17,11 @@
  *
  * Crash safety: an entry is appended with one write and fsynced before the
  * index head moves. A crash may leave a partial last line (without its
- * newline); the next append cuts it off and says so in a recovery entry.
+ * newline); the next append cuts it off and says so in a recovery entry. A
+ * write that fails (EIO, a full disk) is cut off at once, so a failed append
+ * leaves no torn line; one whose fsync fails stays, and the next entry chains
+ * on it. The reads, writes and syncs go through engine/io.h, so
+ * tests/test-faults.c can fail each of them.
  */
 #ifndef COFFER_AUDIT_H
 #define COFFER_AUDIT_H
