@@ -3,9 +3,11 @@
  *
  * This file implements io.h. Sections:
  *   1. the ops table (system calls by default; tests swap in fakes that fail
- *      with EIO or ENOSPC, return short counts or EINTR);
+ *      with EIO or ENOSPC, return short counts or EINTR, or report a full
+ *      disk);
  *   2. whole-buffer transfers: write_all, pwrite_all, read_full, pread_full;
- *   3. fsync of files and directories, mkdir -p;
+ *   3. fsync and fdatasync of files, syncfs, statvfs, fsync of directories,
+ *      mkdir -p;
  *   4. atomic replacement of a file, and reading a whole (bounded) file.
  *
  * Invariants. Every helper retries EINTR and short transfers; a transfer that
@@ -41,6 +43,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -76,6 +79,16 @@ static int sys_syncfs(int fd)
 	return syncfs(fd);
 }
 
+static int sys_fdatasync(int fd)
+{
+	return fdatasync(fd);
+}
+
+static int sys_statvfs(const char *path, struct statvfs *sv)
+{
+	return statvfs(path, sv);
+}
+
 static const struct coffer_io_ops sys_ops = {
 	.write = sys_write,
 	.pwrite = sys_pwrite,
@@ -83,6 +96,8 @@ static const struct coffer_io_ops sys_ops = {
 	.pread = sys_pread,
 	.fsync = sys_fsync,
 	.syncfs = sys_syncfs,
+	.fdatasync = sys_fdatasync,
+	.statvfs = sys_statvfs,
 };
 
 static const struct coffer_io_ops *cur_ops = &sys_ops;
@@ -301,6 +316,29 @@ int coffer_io_fsync(int fd)
 {
 	if (fsync_retry(fd) < 0)
 		return fd_error(errno, "fsync", fd);
+	return 0;
+}
+
+int coffer_io_fdatasync(int fd)
+{
+	int (*fn)(int) = cur_ops->fdatasync ? cur_ops->fdatasync : sys_fdatasync;
+
+	while (fn(fd) < 0) {
+		if (errno != EINTR)
+			return fd_error(errno, "fdatasync", fd);
+	}
+	return 0;
+}
+
+int coffer_io_statvfs(const char *path, struct statvfs *sv)
+{
+	int (*fn)(const char *, struct statvfs *) = cur_ops->statvfs ? cur_ops->statvfs
+	                                                               : sys_statvfs;
+
+	while (fn(path, sv) < 0) {
+		if (errno != EINTR)
+			return path_error(errno, "statvfs", path);
+	}
 	return 0;
 }
 

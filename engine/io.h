@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+struct statvfs;
+
 struct coffer_io_ops {
 	ssize_t (*write)(int fd, const void *p, size_t n);
 	ssize_t (*pwrite)(int fd, const void *p, size_t n, off_t off);
@@ -23,6 +25,10 @@ struct coffer_io_ops {
 	ssize_t (*pread)(int fd, void *p, size_t n, off_t off);
 	int (*fsync)(int fd);
 	int (*syncfs)(int fd); /* NULL in a fake table: the system call */
+	int (*fdatasync)(int fd); /* likewise */
+	/* free space, for the space reserve's checks: a fake can play a full
+	 * disk (likewise) */
+	int (*statvfs)(const char *path, struct statvfs *sv);
 };
 
 /* Replace the table (NULL restores the system calls). For tests only; not
@@ -36,10 +42,15 @@ int coffer_io_pwrite_all(int fd, const void *p, size_t n, off_t off);
 int coffer_io_read_full(int fd, void *p, size_t n, size_t *got_r);
 int coffer_io_pread_full(int fd, void *p, size_t n, off_t off, size_t *got_r);
 int coffer_io_fsync(int fd);
+/* fdatasync(2): the data and the size, not the other metadata (the import
+ * journal's one sync per batch). */
+int coffer_io_fdatasync(int fd);
 /* syncfs(2) on the file system of fd: makes every write and directory entry
  * made so far durable at once (the bulk writers' single durability point).
  * what names the place in the detail. */
 int coffer_io_syncfs(int fd, const char *what);
+/* statvfs(2) of path (EINTR retried). */
+int coffer_io_statvfs(const char *path, struct statvfs *sv);
 /* Opens the directory read-only, fsyncs it, closes it. */
 int coffer_io_fsync_dir(const char *path);
 /* mkdir -p with mode for each created component; existing dirs are fine. */

@@ -10,8 +10,10 @@
  *   - `coffer init` and the mount at start fill it (best effort);
  *   - the mount releases it (truncates it to 0) when a control file has no
  *     room, and refills it once the file system has room again;
- *   - writers of new mail (`coffer deliver`, the mount's tmp/ files) never
- *     take what a released reserve gave back: coffer_reserve_check().
+ *   - writers of new mail never take what a released reserve gave back:
+ *     coffer_reserve_check(), which `coffer deliver` and `coffer import` run
+ *     through coffer_store_mail_blob_create() (store.h) and the mount's
+ *     tmp/ files through their room checks.
  * While the reserve is whole, mail writers run into ENOSPC as on any disk.
  *
  * The file holds zeros and no secret; `coffer verify` ignores it (it walks

@@ -573,6 +573,16 @@ int coffer_store_blob_create(struct coffer_store *st, const unsigned char *acct,
 	return 0;
 }
 
+int coffer_store_mail_blob_create(struct coffer_store *st, const unsigned char *acct,
+                                  const unsigned char *blob_id, int durable, uint64_t bytes,
+                                  int *fd_r, struct coffer_buf *path_r)
+{
+	int rc = coffer_reserve_check(st, bytes);
+
+	*fd_r = -1;
+	return rc < 0 ? rc : coffer_store_blob_create(st, acct, blob_id, durable, fd_r, path_r);
+}
+
 int coffer_store_account_dir(const struct coffer_store *st, const unsigned char *acct,
                              struct coffer_buf *out)
 {

@@ -19,6 +19,8 @@
 #include "index.h"
 #include "keyfile.h"
 
+#include <stdint.h>
+
 #define COFFER_STORE_FORMAT 1
 #define COFFER_DEFAULT_STORE "/var/lib/coffer"
 #define COFFER_DEFAULT_KEY_FILE "/etc/coffer/coffer.key"
@@ -79,6 +81,19 @@ int coffer_store_blob_path(const struct coffer_store *st, const unsigned char *a
 int coffer_store_blob_create(struct coffer_store *st, const unsigned char *acct,
                              const unsigned char *blob_id, int durable, int *fd_r,
                              struct coffer_buf *path_r);
+
+/*
+ * coffer_store_blob_create() for a new message (`coffer deliver`, `coffer
+ * import`): first coffer_reserve_check(st, bytes) (engine/reserve.h), so
+ * that once the space reserve has been released, new mail that would take
+ * the space it gave back is refused with COFFER_ENOSPACE before anything is
+ * created. bytes is what the caller expects the blob to hold: the message's
+ * size, or as much of it as it has read. Control files and restores, which
+ * may use that space, call coffer_store_blob_create() directly.
+ */
+int coffer_store_mail_blob_create(struct coffer_store *st, const unsigned char *acct,
+                                  const unsigned char *blob_id, int durable, uint64_t bytes,
+                                  int *fd_r, struct coffer_buf *path_r);
 
 /*
  * Gives a file or directory this process just made (by fd when fd >= 0, else

@@ -18,7 +18,11 @@
  * Once the mount has released the store's space reserve (engine/reserve.h),
  * the space it gave back is for the index and Dovecot's control files, not
  * for new mail: delivery is refused (NOSPACE, exit 75) before the blob is
- * made, and again before the commit if the blob ate into that space.
+ * made (coffer_store_mail_blob_create(), shared with import). So that this
+ * one check sees the whole message where it can, the first chunk (64 KiB)
+ * is read before the blob is made: most mail fits in it. A longer message
+ * could still eat into that space, so for it alone the room is checked
+ * again before the commit.
  */
 #include "deliver.h"
 
@@ -127,7 +131,7 @@ int coffer_deliver(struct coffer_store *st, const char *name, const char *folder
 	uint64_t max = coffer_store_config(st)->max_message_size, total = 0;
 	size_t len;
 	int64_t now;
-	int rc, eof, bfd = -1, made = 0;
+	int rc, eof, whole, bfd = -1, made = 0;
 
 	memset(res_r, 0, sizeof *res_r);
 	rc = coffer_names_account(name, strlen(name), &canon);
@@ -162,12 +166,23 @@ int coffer_deliver(struct coffer_store *st, const char *name, const char *folder
 		goto out;
 	}
 
-	rc = coffer_reserve_check(st, len);
-	if (rc < 0)
-		goto out;
+	/* the rest of the first chunk: what the room check can see of it */
+	if (!eof) {
+		size_t got;
+
+		rc = coffer_io_read_full(fd, buf + len, READ_CHUNK - len, &got);
+		if (rc < 0) {
+			coffer_err_prefix(rc, "deliver: reading the message: ");
+			goto out;
+		}
+		len += got;
+		eof = len < READ_CHUNK;
+	}
+	whole = eof;
+
 	coffer_random(ids.blob_id, sizeof ids.blob_id);
 	ids.kind = COFFER_BLOB_MESSAGE;
-	rc = coffer_store_blob_create(st, ids.account_id, ids.blob_id, 1, &bfd, &path);
+	rc = coffer_store_mail_blob_create(st, ids.account_id, ids.blob_id, 1, len, &bfd, &path);
 	if (rc == 0)
 		rc = coffer_store_blob_dir(st, ids.account_id, ids.blob_id, &dir);
 	if (rc < 0)
@@ -202,8 +217,8 @@ int coffer_deliver(struct coffer_store *st, const char *name, const char *folder
 		rc = coffer_io_fsync(bfd);
 	if (rc == 0)
 		rc = coffer_io_fsync_dir(coffer_buf_str(&dir));
-	if (rc == 0)
-		rc = coffer_reserve_check(st, 0);
+	if (rc == 0 && !whole)
+		rc = coffer_reserve_check(st, 0); /* longer than the bytes checked */
 	if (rc < 0)
 		goto out;
 

@@ -59,6 +59,14 @@
  * than once (map growth), so everything it computes lives in fields it
  * resets at its start.
  *
+ * A full disk. Each blob is made by coffer_store_mail_blob_create(), as
+ * `coffer deliver` makes its own: once the store's space reserve has been
+ * released (engine/reserve.h), a file that would take the space it gave
+ * back stops the import with COFFER_ENOSPACE (exit 75) before its blob is
+ * made. The batch in progress is dropped like any failed batch (its blobs
+ * unlinked, nothing of it in the index); the committed batches stay, and
+ * the next run resumes after them.
+ *
  * Concurrency: the import writes only new blobs and new index entries, in
  * short transactions, so deliveries, the mount and readers go on meanwhile;
  * a delivery waits at most one batch commit.
@@ -558,9 +566,8 @@ static int journal_write(struct importer *im)
 		rc = coffer_io_pwrite_all(im->journal_fd, text.data, text.len, 0);
 	if (rc == 0 && ftruncate(im->journal_fd, (off_t)text.len) < 0)
 		rc = coffer_err_set(coffer_err_from_errno(errno), "import: journal: %s", strerror(errno));
-	if (rc == 0 && fdatasync(im->journal_fd) < 0)
-		rc = coffer_err_set(coffer_err_from_errno(errno), "import: journal: fdatasync: %s",
-		                    strerror(errno));
+	if (rc == 0 && (rc = coffer_io_fdatasync(im->journal_fd)) < 0)
+		coffer_err_prefix(rc, "import: journal: ");
 	if (rc == 0)
 		im->journaled = 1;
 	coffer_buf_free(&text);
@@ -731,11 +738,14 @@ static int find_txn(struct coffer_txn *t, void *arg)
 	                                    &a->uid);
 }
 
-/* Streams fd (whose first len bytes are in im->buf) into a new blob. Returns
- * 0, 1 with *why set for a file to skip (nothing left behind), or < 0 on a
- * store error. */
-static int write_blob(struct importer *im, int fd, size_t len, const unsigned char *blob_id,
-                      uint64_t *size_r, uint64_t *stored_r, enum coffer_import_skip *why)
+/* Streams fd (whose first len bytes are in im->buf, file_size in all) into
+ * a new blob. Returns 0, 1 with *why set for a file to skip (nothing left
+ * behind), or < 0 on a store error: COFFER_ENOSPACE, before the blob is
+ * made, when the file would take the space a released space reserve gave
+ * back (coffer_store_mail_blob_create(), as for `coffer deliver`). */
+static int write_blob(struct importer *im, int fd, size_t len, uint64_t file_size,
+                      const unsigned char *blob_id, uint64_t *size_r, uint64_t *stored_r,
+                      enum coffer_import_skip *why)
 {
 	struct coffer_blob_writer *w = NULL;
 	struct coffer_blob_ids ids;
@@ -746,9 +756,11 @@ static int write_blob(struct importer *im, int fd, size_t len, const unsigned ch
 	memcpy(ids.blob_id, blob_id, COFFER_ID_BYTES);
 	ids.kind = COFFER_BLOB_MESSAGE;
 	/* its directories' durability comes with the batch's syncfs */
-	rc = coffer_store_blob_create(im->st, im->acct, blob_id, 0, &bfd, &im->path);
-	if (rc < 0)
+	rc = coffer_store_mail_blob_create(im->st, im->acct, blob_id, 0, file_size, &bfd, &im->path);
+	if (rc < 0) {
+		coffer_err_prefix(rc, "import into %s: ", im->acct_name);
 		goto out;
+	}
 	made = 1;
 	rc = coffer_blob_writer_new(bfd, &ids, NULL, im->secret, 0, &w);
 	while (rc == 0 && len > 0) {
@@ -863,7 +875,8 @@ static int import_file(struct importer *im, int dirfd, const char *name, unsigne
 	it = &im->items[im->n];
 	memset(it, 0, sizeof *it);
 	memcpy(it->blob_id, im->ids[im->n], COFFER_ID_BYTES);
-	rc = write_blob(im, fd, len, it->blob_id, &it->size, &it->stored_size, &why);
+	rc = write_blob(im, fd, len, (uint64_t)sb.st_size, it->blob_id, &it->size, &it->stored_size,
+	                &why);
 	if (rc == 1)
 		goto skip;
 	if (rc < 0)

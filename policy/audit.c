@@ -6,6 +6,12 @@
  * The MAC covers prev_mac (32 bytes) || the line's bytes up to and including
  * the "prev" field (the part before ", \"mac\""). The first entry's prev is
  * 64 zeros.
+ *
+ * Reading: coffer_audit_line_parse() takes one line apart (seq, prev, mac
+ * and the descriptive fields) for the walk behind verify and list, which
+ * bounds each line to COFFER_AUDIT_LINE_MAX first. Lines are untrusted:
+ * every field is copied into a bounded buffer, a missing one reads as "".
+ * tests/fuzz/fuzz-audit.c fuzzes it.
  */
 #include "audit.h"
 
@@ -28,7 +34,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define LINE_MAX_BYTES 8192
 #define LOG_MAX (1ull << 34)
 
 static int audit_key(struct coffer_store *st, unsigned char **key_r)
@@ -150,39 +155,60 @@ static int head_txn_put(struct coffer_txn *t, void *arg)
 }
 
 /* Reads the log's last complete entry: its seq and MAC; cuts a partial
- * tail. *cut_r tells whether it did. */
-static int read_tail(int fd, uint64_t *seq_r, unsigned char *mac_r, int *cut_r)
+ * tail. *cut_r tells whether it did, *size_r is the log's size after it. The
+ * reads and the sync go through engine/io.h (faultable). */
+static int read_tail(int fd, uint64_t *seq_r, unsigned char *mac_r, int *cut_r, off_t *size_r)
 {
 	struct stat st;
-	char buf[LINE_MAX_BYTES + 1], v[80];
+	char buf[COFFER_AUDIT_LINE_MAX + 1], v[80];
 	off_t end, start;
-	ssize_t got;
+	size_t got;
 	char *last;
+	int rc;
 
 	*seq_r = 0;
 	memset(mac_r, 0, 32);
 	*cut_r = 0;
+	*size_r = 0;
 	if (fstat(fd, &st) < 0)
 		return coffer_err_set(coffer_err_from_errno(errno), "audit: %s", strerror(errno));
 	end = st.st_size;
 	if (end == 0)
 		return 0;
-	start = end > LINE_MAX_BYTES ? end - LINE_MAX_BYTES : 0;
-	got = pread(fd, buf, (size_t)(end - start), start);
-	if (got < 0)
-		return coffer_err_set(coffer_err_from_errno(errno), "audit: %s", strerror(errno));
+	start = end > COFFER_AUDIT_LINE_MAX ? end - COFFER_AUDIT_LINE_MAX : 0;
+	rc = coffer_io_pread_full(fd, buf, (size_t)(end - start), start, &got);
+	if (rc < 0)
+		return coffer_err_prefix(rc, "audit: reading the last entry: ");
+	if (got == 0) /* shrunk since fstat: nobody truncates it but us */
+		return coffer_err_set(COFFER_EIO, "audit: the log shrank while it was read");
+	end = start + (off_t)got;
+	*size_r = end;
 	buf[got] = '\0';
 	if (buf[got - 1] != '\n') {
 		/* a crash cut the last entry: drop it */
-		char *nl = memrchr(buf, '\n', (size_t)got);
+		char *nl = memrchr(buf, '\n', got);
 		off_t keep = nl ? start + (nl - buf) + 1 : 0;
 
-		if (ftruncate(fd, keep) < 0 || fsync(fd) < 0)
-			return coffer_err_set(coffer_err_from_errno(errno), "audit: %s", strerror(errno));
+		/* An entry takes at most COFFER_AUDIT_LINE_MAX bytes with its
+		 * newline, so a cut one ends less than that after the previous
+		 * newline. Anything longer is not a crash's doing: say so rather
+		 * than cut the whole log. */
+		if (nl == NULL && start > 0)
+			return coffer_err_set(COFFER_ECORRUPT,
+			                      "audit: the last %d bytes of the log hold no complete "
+			                      "entry",
+			                      COFFER_AUDIT_LINE_MAX);
+		if (ftruncate(fd, keep) < 0)
+			return coffer_err_set(coffer_err_from_errno(errno),
+			                      "audit: cutting a partial entry: %s", strerror(errno));
+		*size_r = keep;
+		rc = coffer_io_fsync(fd);
+		if (rc < 0)
+			return coffer_err_prefix(rc, "audit: cutting a partial entry: ");
 		*cut_r = 1;
 		if (nl == NULL)
 			return 0;
-		got = nl - buf + 1;
+		got = (size_t)(nl - buf) + 1;
 		buf[got] = '\0';
 	}
 	buf[got - 1] = '\0';
@@ -206,9 +232,10 @@ static int append_locked(struct coffer_store *st, int fd, const unsigned char *k
 	char prevhex[65], machex[65], when[COFFER_CLOCK_ISO_MAX], user[300];
 	uint64_t seq;
 	int64_t now;
+	off_t size;
 	int rc, cut;
 
-	rc = read_tail(fd, &seq, prev, &cut);
+	rc = read_tail(fd, &seq, prev, &cut, &size);
 	if (rc == 0)
 		rc = coffer_clock_now(&now);
 	if (rc < 0)
@@ -233,10 +260,16 @@ static int append_locked(struct coffer_store *st, int fd, const unsigned char *k
 		                              line.len);
 	coffer_hex(machex, mac, 32);
 	coffer_buf_printf(&line, ", \"mac\": \"%s\"}\n", machex);
-	if (rc == 0 && line.len > LINE_MAX_BYTES)
+	if (rc == 0 && line.len > COFFER_AUDIT_LINE_MAX)
 		rc = coffer_err_set(COFFER_ELIMIT, "audit: entry too long");
-	if (rc == 0)
+	if (rc == 0) {
 		rc = coffer_io_write_all(fd, line.data, line.len);
+		/* a write that failed part-way (a full disk) leaves a torn line:
+		 * cut it now, so that the log verifies after a failed append */
+		if (rc < 0 && ftruncate(fd, size) < 0) {
+			/* the next append cuts it, as after a crash */
+		}
+	}
 	if (rc == 0)
 		rc = coffer_io_fsync(fd);
 	if (rc == 0) {
@@ -307,53 +340,65 @@ struct walk {
 	unsigned char prev[32];
 };
 
-static int walk_line(struct walk *w, char *line, uint64_t lineno)
+int coffer_audit_line_parse(const char *line, uint64_t lineno, struct coffer_audit_line *l_r)
 {
-	char seqs[32], prevhex[80], machex[80], *macfield;
-	char when[64], action[64], account[64], detail[LINE_MAX_BYTES];
-	unsigned char mac[32], want[32];
-	struct coffer_audit_record r;
-	uint64_t seq;
+	char seqs[32], machex[80];
+	const char *macfield;
 
-	if (field(line, "seq", seqs, sizeof seqs) < 0 || field(line, "prev", prevhex, sizeof prevhex) < 0 ||
+	memset(l_r, 0, sizeof *l_r);
+	if (field(line, "seq", seqs, sizeof seqs) < 0 ||
+	    field(line, "prev", l_r->prev, sizeof l_r->prev) < 0 ||
 	    field(line, "mac", machex, sizeof machex) < 0 || strlen(machex) != 64 ||
-	    unhex32(machex, mac) < 0 || (macfield = strstr(line, ", \"mac\": ")) == NULL)
+	    unhex32(machex, l_r->mac) < 0 || (macfield = strstr(line, ", \"mac\": ")) == NULL)
 		return coffer_err_set(COFFER_ECORRUPT, "audit: line %llu is not an audit entry",
 		                      (unsigned long long)lineno);
-	seq = strtoull(seqs, NULL, 10);
+	l_r->seq = strtoull(seqs, NULL, 10);
+	l_r->signed_len = (size_t)(macfield - line);
+	/* descriptive fields: a missing one reads as "" */
+	field(line, "time", l_r->time, sizeof l_r->time);
+	field(line, "action", l_r->action, sizeof l_r->action);
+	field(line, "account", l_r->account, sizeof l_r->account);
+	field(line, "detail", l_r->detail, sizeof l_r->detail);
+	return 0;
+}
+
+static int walk_line(struct walk *w, char *line, uint64_t lineno)
+{
+	struct coffer_audit_line l;
+	unsigned char want[32];
+	struct coffer_audit_record r;
+	int rc;
+
+	rc = coffer_audit_line_parse(line, lineno, &l);
+	if (rc < 0)
+		return rc;
 	if (w->verify) {
 		char expect[65];
 
 		coffer_hex(expect, w->prev, 32);
-		if (seq != w->entries + 1)
+		if (l.seq != w->entries + 1)
 			return coffer_err_set(COFFER_ECORRUPT,
 			                      "audit: entry %llu (line %llu) is out of sequence: entries "
 			                      "were removed or reordered before it",
-			                      (unsigned long long)seq, (unsigned long long)lineno);
-		if (strcmp(prevhex, expect) != 0)
+			                      (unsigned long long)l.seq, (unsigned long long)lineno);
+		if (strcmp(l.prev, expect) != 0)
 			return coffer_err_set(COFFER_ECORRUPT,
 			                      "audit: entry %llu (line %llu) does not follow its "
 			                      "predecessor: the chain is broken there",
-			                      (unsigned long long)seq, (unsigned long long)lineno);
-		coffer_crypto_hash_keyed(want, sizeof want, w->key, w->prev, 32, line,
-		                         (size_t)(macfield - line));
-		if (!coffer_ct_equal(want, mac, 32))
+			                      (unsigned long long)l.seq, (unsigned long long)lineno);
+		coffer_crypto_hash_keyed(want, sizeof want, w->key, w->prev, 32, line, l.signed_len);
+		if (!coffer_ct_equal(want, l.mac, 32))
 			return coffer_err_set(COFFER_ECORRUPT,
 			                      "audit: entry %llu (line %llu) was altered: its MAC does "
 			                      "not match",
-			                      (unsigned long long)seq, (unsigned long long)lineno);
+			                      (unsigned long long)l.seq, (unsigned long long)lineno);
 	}
-	memcpy(w->prev, mac, 32);
+	memcpy(w->prev, l.mac, 32);
 	w->entries++;
 	if (w->fn) {
-		field(line, "time", when, sizeof when);
-		field(line, "action", action, sizeof action);
-		if (field(line, "account", account, sizeof account) < 0)
-			account[0] = '\0';
-		field(line, "detail", detail, sizeof detail);
-		if (w->pseudonym && strcmp(w->pseudonym, account) != 0)
+		if (w->pseudonym && strcmp(w->pseudonym, l.account) != 0)
 			return 0;
-		r = (struct coffer_audit_record){ seq, when, action, account, detail, line };
+		r = (struct coffer_audit_record){ l.seq, l.time, l.action, l.account, l.detail, line };
 		return w->fn(&r, w->arg);
 	}
 	return 0;
@@ -387,7 +432,7 @@ static int walk_log(struct walk *w)
 			break;
 		}
 		line[n - 1] = '\0';
-		if (n > LINE_MAX_BYTES) {
+		if (n > COFFER_AUDIT_LINE_MAX) {
 			rc = coffer_err_set(COFFER_ECORRUPT, "audit: line %llu is too long",
 			                    (unsigned long long)lineno);
 			break;

@@ -17,13 +17,18 @@
  *
  * Crash safety: an entry is appended with one write and fsynced before the
  * index head moves. A crash may leave a partial last line (without its
- * newline); the next append cuts it off and says so in a recovery entry.
+ * newline); the next append cuts it off and says so in a recovery entry. A
+ * write that fails (EIO, a full disk) is cut off at once, so a failed append
+ * leaves no torn line; one whose fsync fails stays, and the next entry chains
+ * on it. The reads, writes and syncs go through engine/io.h, so
+ * tests/test-faults.c can fail each of them.
  */
 #ifndef COFFER_AUDIT_H
 #define COFFER_AUDIT_H
 
 #include "engine/store.h"
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define COFFER_AUDIT_PSEUDONYM_MAX 40
@@ -50,6 +55,36 @@ struct coffer_audit_record {
 	const char *detail;
 	const char *line;    /* the whole line */
 };
+
+/* The longest line an entry may take, its newline included. */
+#define COFFER_AUDIT_LINE_MAX 8192
+
+/*
+ * One log line as read back: what coffer_audit_line_parse() takes out of it.
+ * The strings are NUL-terminated copies (unescaped only for the characters
+ * the writer escapes), cut to their buffer when longer; a field the line
+ * lacks is "". The caller owns the struct; nothing in it points into the
+ * line or is allocated.
+ */
+struct coffer_audit_line {
+	uint64_t seq;
+	unsigned char mac[32];
+	size_t signed_len;          /* bytes of the line the MAC covers */
+	char prev[80];              /* the predecessor's MAC, in hex as written */
+	char time[64], action[64], account[64];
+	char detail[COFFER_AUDIT_LINE_MAX];
+};
+
+/*
+ * Parses one line of the log (NUL-terminated, its newline removed): the
+ * reader behind coffer_audit_verify() and coffer_audit_list(), exposed for
+ * tests/fuzz/fuzz-audit.c. The line is untrusted (anyone who can write the
+ * store can write the log): it needs "seq", "prev" and a "mac" of 64 hex
+ * digits after ", \"mac\": ", else COFFER_ECORRUPT naming lineno. It checks
+ * no MAC and no sequence: that is the chain's job. Reads nothing past the
+ * line's NUL; allocates nothing.
+ */
+int coffer_audit_line_parse(const char *line, uint64_t lineno, struct coffer_audit_line *l_r);
 
 /* Checks the chain. Returns 0 when intact; COFFER_ECORRUPT with a detail
  * naming the first broken entry (its seq and line number) otherwise.

@@ -5,7 +5,8 @@
  * detail, its action, its time), deleting one, reordering two, cutting the
  * tail, or splicing in an entry from another store are each detected, and
  * the error names the first broken entry. A partial last line (a crash
- * mid-append) is reported and repaired by the next append. Pseudonyms are
+ * mid-append) is reported and repaired by the next append; a tail longer
+ * than an entry without a newline is refused, not cut. Pseudonyms are
  * stable, differ per account and per store, and never contain the name.
  */
 #include "tap.h"
@@ -228,6 +229,34 @@ static void test_partial(void)
 	free(b);
 	b = slurp(log_path, &n);
 	ok(b && strstr(b, "\"action\": \"recovery\""), "a recovery entry is in the log");
+	free(b);
+
+	/* more than an entry's worth of bytes without a newline is no crash's
+	 * doing: the append refuses rather than cut the log down to nothing */
+	b = slurp(log_path, &n);
+	{
+		FILE *f = fopen(log_path, "ab");
+
+		for (int i = 0; f && i < COFFER_AUDIT_LINE_MAX + 10; i++)
+			fputc('x', f);
+		if (f)
+			fclose(f);
+	}
+	rc = coffer_audit_append(st, "snapshot", NULL, "after junk");
+	ok(rc == COFFER_ECORRUPT && strstr(coffer_errmsg(), "no complete entry"),
+	   "a tail longer than an entry without a newline is refused: %s", coffer_errmsg());
+	{
+		size_t n2;
+		char *b2 = slurp(log_path, &n2);
+
+		ok(b2 && n2 == n + COFFER_AUDIT_LINE_MAX + 10 && memcmp(b, b2, n) == 0,
+		   "and the log is left as it was (%zu bytes)", n2);
+		free(b2);
+	}
+	spit(log_path, b, n);
+	rc = verify(detail, sizeof detail, &entries);
+	ok(rc == 0 && entries == 12, "without the junk it verifies (%llu): %s",
+	   (unsigned long long)entries, detail);
 	free(b);
 }
 

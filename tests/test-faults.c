@@ -1,13 +1,14 @@
 /*
  * test-faults.c: I/O fault injection through the replaceable system-call
  * table of engine/io.h (coffer_io_set_ops), against the writers that route
- * their file I/O through it: delivery, import, snapshot create and export
- * (directory and tar).
+ * their file I/O through it: delivery, import, snapshot create, export
+ * (directory and tar) and the audit log's append with its tail repair.
  *
  * Method (as SQLite's I/O error tests): each operation is first run once with
- * a counting table, which gives the number of write (write + pwrite), fsync
- * and read (read + pread) calls it makes. It is then run again once per call
- * number k and per fault kind, with a table that fails the k-th call:
+ * a counting table, which gives the number of write (write + pwrite), sync
+ * (fsync + fdatasync) and read (read + pread) calls it makes. It is then run
+ * again once per call number k and per fault kind, with a table that fails
+ * the k-th call:
  *
  *   EIO           the k-th write fails with EIO
  *   ENOSPC        the k-th write fails with ENOSPC
@@ -15,7 +16,8 @@
  *                 (what a filling disk does)
  *   SHORT         the k-th write stores half its bytes (benign: retried)
  *   EINTR         the k-th write fails with EINTR (benign: retried)
- *   FSYNC-EIO     the k-th fsync fails with EIO
+ *   FSYNC-EIO     the k-th fsync or fdatasync fails with EIO
+ *   FSYNC-ENOSPC  the k-th fsync or fdatasync fails with ENOSPC
  *   READ-EIO      the k-th read fails with EIO
  *
  * After every run, with the system calls restored:
@@ -27,13 +29,15 @@
  *     message and no blob file; a failed import leaves the committed batches
  *     and the next import completes it with no orphan left; a failed snapshot
  *     leaves the target verifying clean (100% of the data read) and the next
- *     snapshot succeeds; a failed export leaves no directory or tar file.
+ *     snapshot succeeds; a failed export leaves no directory or tar file; a
+ *     failed audit append leaves the log as the crash before it left it, or
+ *     verifying with every earlier entry, and the next append repairs it.
  *
  * The store's LMDB index does its own I/O (not through the table); the
- * points faulted here are every blob, journal, target object and export file
- * write and every fsync the layer makes. syncfs(2) (import, export, snapshot
- * target) is not in the table, so it cannot be faulted here (see
- * docs/reliability.md).
+ * points faulted here are every blob, journal (its fdatasync included),
+ * target object, export file and audit log write, read and fsync the layer
+ * makes. syncfs(2) (import, export, snapshot target) goes through the table
+ * but is not faulted here: see docs/reliability.md, I/O faults.
  */
 #include "engine/account.h"
 #include "engine/errors.h"
@@ -45,6 +49,7 @@
 #include "maildir/deliver.h"
 #include "maildir/export.h"
 #include "maildir/import.h"
+#include "policy/audit.h"
 #include "snapshots/repo.h"
 #include "snapshots/snapshot.h"
 #include "snapshots/snapverify.h"
@@ -70,18 +75,21 @@ enum fault_kind {
 	F_SHORT,
 	F_EINTR,
 	F_FSYNC_EIO,
+	F_FSYNC_NOSPC,
 	F_READ_EIO,
 	F_KINDS
 };
 
 static const char *const kind_name[F_KINDS] = {
-	"none", "EIO", "ENOSPC", "SHORT+ENOSPC", "SHORT", "EINTR", "FSYNC-EIO", "READ-EIO",
+	"none", "EIO", "ENOSPC", "SHORT+ENOSPC", "SHORT", "EINTR", "FSYNC-EIO", "FSYNC-ENOSPC",
+	"READ-EIO",
 };
 
 static struct {
 	enum fault_kind kind;
 	long at;          /* the call number that fails (1-based) */
 	long writes, fsyncs, reads;
+	long datasyncs;   /* of fsyncs, those made with fdatasync */
 	int fired;        /* the fault happened */
 	int nospc_next;   /* SHORT+ENOSPC: the next write fails */
 } fx;
@@ -89,6 +97,15 @@ static struct {
 static int is_benign(enum fault_kind k)
 {
 	return k == F_SHORT || k == F_EINTR;
+}
+
+/* How many calls a kind of fault can hit, of the counting run's writes,
+ * syncs and reads. */
+static long calls_of(enum fault_kind k, long writes, long syncs, long reads)
+{
+	if (k == F_FSYNC_EIO || k == F_FSYNC_NOSPC)
+		return syncs;
+	return k == F_READ_EIO ? reads : writes;
 }
 
 static ssize_t fault_write_common(int fd, const void *p, size_t n, off_t off, int positional)
@@ -162,16 +179,28 @@ static ssize_t fault_pread(int fd, void *p, size_t n, off_t off)
 	return read_fault() ? -1 : pread(fd, p, n, off);
 }
 
-static int fault_fsync(int fd)
+/* fsync and fdatasync count as one kind of call: a sync */
+static int sync_fault(void)
 {
 	long k = ++fx.fsyncs;
 
-	if (fx.kind == F_FSYNC_EIO && k == fx.at && !fx.fired) {
+	if ((fx.kind == F_FSYNC_EIO || fx.kind == F_FSYNC_NOSPC) && k == fx.at && !fx.fired) {
 		fx.fired = 1;
-		errno = EIO;
-		return -1;
+		errno = fx.kind == F_FSYNC_EIO ? EIO : ENOSPC;
+		return 1;
 	}
-	return fsync(fd);
+	return 0;
+}
+
+static int fault_fsync(int fd)
+{
+	return sync_fault() ? -1 : fsync(fd);
+}
+
+static int fault_fdatasync(int fd)
+{
+	fx.datasyncs++;
+	return sync_fault() ? -1 : fdatasync(fd);
 }
 
 static const struct coffer_io_ops fault_ops = {
@@ -180,6 +209,7 @@ static const struct coffer_io_ops fault_ops = {
 	.read = fault_read,
 	.pread = fault_pread,
 	.fsync = fault_fsync,
+	.fdatasync = fault_fdatasync,
 };
 
 static void arm(enum fault_kind kind, long at)
@@ -260,7 +290,7 @@ static int clean_error(int rc, enum fault_kind kind)
 		return 0;
 	if (strchr(msg, '\n'))
 		return 0;
-	if (kind == F_ENOSPC || kind == F_SHORT_NOSPC)
+	if (kind == F_ENOSPC || kind == F_SHORT_NOSPC || kind == F_FSYNC_NOSPC)
 		return rc == COFFER_ENOSPACE;
 	if (kind == F_EIO || kind == F_FSYNC_EIO || kind == F_READ_EIO)
 		return rc == COFFER_EIO;
@@ -389,7 +419,7 @@ static void test_deliver(void)
 	ok(w >= 4 && f >= 2 && r >= 1, "deliver: %ld writes, %ld fsyncs, %ld reads to fault", w, f, r);
 
 	for (int kind = F_EIO; kind < F_KINDS; kind++) {
-		long limit = kind == F_FSYNC_EIO ? f : kind == F_READ_EIO ? r : w;
+		long limit = calls_of((enum fault_kind)kind, w, f, r);
 
 		for (long k = 1; k <= limit; k++) {
 			int blobs_before = blob_files(), n_before, n_after, rc;
@@ -525,9 +555,13 @@ static void test_import(void)
 	w = fx.writes, f = fx.fsyncs, r = fx.reads;
 	ok(w >= IMPORT_MSGS && r >= IMPORT_MSGS, "import: %ld writes, %ld fsyncs, %ld reads to fault",
 	   w, f, r);
+	/* 9 messages, 3 to a folder, batches of 2: 6 batches, each journaled */
+	ok(fx.datasyncs == 6 && f >= fx.datasyncs,
+	   "import: the journal's fdatasync, one per batch, is faultable (%ld of the %ld syncs)",
+	   fx.datasyncs, f);
 
 	for (int kind = F_EIO; kind < F_KINDS; kind++) {
-		long limit = kind == F_FSYNC_EIO ? f : kind == F_READ_EIO ? r : w;
+		long limit = calls_of((enum fault_kind)kind, w, f, r);
 
 		for (long k = 1; k <= limit; k++) {
 			int rc, rc2, total, files;
@@ -657,7 +691,7 @@ static void test_snapshot(void)
 	ok(w >= 3 && r >= 1, "snapshot: %ld writes, %ld fsyncs, %ld reads to fault", w, f, r);
 
 	for (int kind = F_EIO; kind < F_KINDS; kind++) {
-		long limit = kind == F_FSYNC_EIO ? f : kind == F_READ_EIO ? r : w;
+		long limit = calls_of((enum fault_kind)kind, w, f, r);
 
 		for (long k = 1; k <= limit; k++) {
 			int before, after, rc;
@@ -739,7 +773,7 @@ static void test_export(void)
 	}
 	for (int tar = 0; tar < 2; tar++) {
 		for (int kind = F_EIO; kind < F_KINDS; kind++) {
-			long limit = kind == F_FSYNC_EIO ? f[tar] : kind == F_READ_EIO ? r[tar] : w[tar];
+			long limit = calls_of((enum fault_kind)kind, w[tar], f[tar], r[tar]);
 
 			for (long k = 1; k <= limit; k++) {
 				snprintf(out, sizeof out, "%s/export-%d-%d-%ld%s", dir, tar, kind, k,
@@ -779,6 +813,153 @@ static void test_export(void)
 	ok(store_sound(NULL), "export: verify finds no problem");
 }
 
+/* ---- the audit log's tail repair ---- */
+
+#define AUDIT_PARTIAL "{\"seq\": 99, \"time\": \"2026-11-29T12:4"
+
+static char audit_log[PATH_MAX + 16];
+
+/* coffer audit verify: the entries, or -1 (with a diagnostic) when the chain
+ * does not verify. */
+static long audit_entries(void)
+{
+	uint64_t n = 0;
+	int rc = coffer_audit_verify(st, &n);
+
+	if (rc < 0) {
+		if (quiet_failures++ < 20)
+			tap_diag("audit verify: %s", coffer_errmsg());
+		return -1;
+	}
+	return (long)n;
+}
+
+static off_t file_size(const char *p)
+{
+	struct stat sb;
+
+	return stat(p, &sb) == 0 ? sb.st_size : -1;
+}
+
+/* What a crash in the middle of an append leaves: a line without its end. */
+static int add_partial_tail(void)
+{
+	int fd = open(audit_log, O_WRONLY | O_APPEND);
+	int ok_ = fd >= 0 && write(fd, AUDIT_PARTIAL, strlen(AUDIT_PARTIAL)) ==
+	                             (ssize_t)strlen(AUDIT_PARTIAL);
+
+	if (fd >= 0)
+		close(fd);
+	return ok_ ? 0 : -1;
+}
+
+struct last_entry {
+	char action[64], detail[128];
+};
+
+static int note_last(const struct coffer_audit_record *r, void *arg)
+{
+	struct last_entry *l = arg;
+
+	if (strcmp(r->action, "recovery") == 0)
+		return 0; /* written after the entry of the append that cut a tail */
+	snprintf(l->action, sizeof l->action, "%s", r->action);
+	snprintf(l->detail, sizeof l->detail, "%s", r->detail);
+	return 0;
+}
+
+/*
+ * An append that finds a partial last line cuts it (pread, ftruncate, fsync)
+ * and writes its entry and then a recovery entry (each a write and an fsync).
+ * Every one of those reads, writes and syncs is faulted. Afterwards, with the
+ * system calls back: the error is clean; the log is as the crash left it
+ * (the fault came before the cut) or it verifies, with every earlier entry;
+ * the next append works, and then the log verifies and ends with it (and
+ * the recovery entry, when that append is the one that cuts the tail).
+ */
+static void test_audit(void)
+{
+	struct last_entry last;
+	long w, f, r, before, after;
+	int bad = 0, runs = 0, fired = 0, rc;
+	char detail[64];
+
+	snprintf(audit_log, sizeof audit_log, "%s/audit.log", store_path);
+	for (int i = 0; i < 3; i++) {
+		snprintf(detail, sizeof detail, "count=%d", i);
+		if (coffer_audit_append(st, "snapshot", NULL, detail) != 0)
+			bad++;
+	}
+	ok(bad == 0 && audit_entries() == 3, "audit: a log of 3 entries verifies");
+	ok(add_partial_tail() == 0, "audit: a partial last line, as a crash leaves it");
+	arm(F_NONE, 0);
+	rc = coffer_audit_append(st, "snapshot", NULL, "counting");
+	disarm();
+	w = fx.writes, f = fx.fsyncs, r = fx.reads;
+	ok(rc == 0 && audit_entries() == 5, "audit: counting run cuts the tail, appends its entry "
+	   "and a recovery entry");
+	ok(w >= 2 && f >= 3 && r >= 2, "audit: %ld writes, %ld fsyncs, %ld reads to fault", w, f, r);
+
+	for (int kind = F_EIO; kind < F_KINDS; kind++) {
+		long limit = calls_of((enum fault_kind)kind, w, f, r);
+
+		for (long k = 1; k <= limit; k++) {
+			off_t torn_size;
+
+			before = audit_entries();
+			if (before < 0 || add_partial_tail() != 0) {
+				bad++;
+				continue;
+			}
+			torn_size = file_size(audit_log);
+			snprintf(detail, sizeof detail, "run=%d", runs);
+			arm((enum fault_kind)kind, k);
+			rc = coffer_audit_append(st, "snapshot", NULL, detail);
+			disarm();
+			runs++;
+			fired += fx.fired;
+			if (fx.fired && !is_benign((enum fault_kind)kind)) {
+				if (!clean_error(rc, (enum fault_kind)kind)) {
+					bad++;
+					tap_diag("audit %s at call %ld: rc %d (%s)", kind_name[kind], k, rc,
+					         rc < 0 ? coffer_errmsg() : "-");
+				}
+			} else if (rc != 0) {
+				bad++;
+				tap_diag("audit %s at call %ld (benign or not fired): rc %d (%s)",
+				         kind_name[kind], k, rc, coffer_errmsg());
+			}
+			/* untouched (still torn as the crash left it), or sound */
+			if (file_size(audit_log) != torn_size) {
+				after = audit_entries();
+				if (after < before || after > before + 2) {
+					bad++;
+					tap_diag("audit %s at call %ld: %ld entries before, %ld after (-1: "
+					         "does not verify)", kind_name[kind], k, before, after);
+				}
+			}
+			/* the next append repairs whatever is left */
+			memset(&last, 0, sizeof last);
+			rc = coffer_audit_append(st, "prune", NULL, detail);
+			after = audit_entries();
+			if (rc == 0)
+				rc = coffer_audit_list(st, NULL, note_last, &last);
+			if (rc != 0 || after < before + 1 || strcmp(last.action, "prune") != 0 ||
+			    strcmp(last.detail, detail) != 0) {
+				bad++;
+				tap_diag("audit %s at call %ld: the next append: rc %d (%s), %ld entries "
+				         "(before %ld), last %s %s", kind_name[kind], k, rc,
+				         rc < 0 ? coffer_errmsg() : "-", after, before, last.action,
+				         last.detail);
+			}
+		}
+	}
+	ok(bad == 0, "audit: %d faulted runs (%d faults fired) of an append that repairs a torn "
+	   "tail: clean errors, the log as the crash left it or verifying with every earlier "
+	   "entry, the next append works and the log verifies", runs, fired);
+	ok(store_sound(NULL), "audit: verify of the store finds no problem");
+}
+
 int main(void)
 {
 	/* Real durability is not what is tested here (the faults are injected
@@ -800,6 +981,7 @@ int main(void)
 	test_import();
 	test_snapshot();
 	test_export();
+	test_audit();
 	coffer_store_close(&st);
 	return tap_done();
 }
