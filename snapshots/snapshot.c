@@ -609,8 +609,22 @@ int coffer_snapshot_create_ex(struct coffer_store *st, const char *target, unsig
 	if (rc == 0)
 		rc = coffer_repo_put_sealed(c.repo, name, COFFER_OBJ_MANIFEST, c.repo->meta_key, enc.data,
 		                            enc.len);
-	if (rc == 0)
+	if (rc == 0) {
 		rc = coffer_target_sync(c.repo->target);
+		if (rc < 0) {
+			/* the manifest is not known to be durable: withdraw it, so that
+			 * a failed create leaves no snapshot (pending/ stays, and the
+			 * next run's recovery sweeps the objects) */
+			char why[512];
+
+			snprintf(why, sizeof why, "%s", coffer_errmsg());
+			if (coffer_target_delete(c.repo->target, name) < 0)
+				rc = coffer_err_set(rc, "%s; and the unsynced snapshot %s could not be "
+				                        "withdrawn: %s", why, c.m.id, coffer_errmsg());
+			else
+				rc = coffer_err_set(rc, "%s", why);
+		}
+	}
 	if (rc < 0)
 		goto out;
 	/* committed: the rest is clean-up that recovery would redo */

@@ -36,8 +36,7 @@
  * The store's LMDB index does its own I/O (not through the table); the
  * points faulted here are every blob, journal (its fdatasync included),
  * target object, export file and audit log write, read and fsync the layer
- * makes. syncfs(2) (import, export, snapshot target) goes through the table
- * but is not faulted here: see docs/reliability.md, I/O faults.
+ * makes, syncfs(2) (import, export, snapshot target) included.
  */
 #include "engine/account.h"
 #include "engine/errors.h"
@@ -203,6 +202,11 @@ static int fault_fdatasync(int fd)
 	return sync_fault() ? -1 : fdatasync(fd);
 }
 
+static int fault_syncfs(int fd)
+{
+	return sync_fault() ? -1 : syncfs(fd);
+}
+
 static const struct coffer_io_ops fault_ops = {
 	.write = fault_write,
 	.pwrite = fault_pwrite,
@@ -210,6 +214,7 @@ static const struct coffer_io_ops fault_ops = {
 	.pread = fault_pread,
 	.fsync = fault_fsync,
 	.fdatasync = fault_fdatasync,
+	.syncfs = fault_syncfs,
 };
 
 static void arm(enum fault_kind kind, long at)
