@@ -7,7 +7,9 @@
 #      warm (the second pass)
 #   3. Dovecot: `doveadm import` of the corpus Maildir into INBOX, then
 #      `doveadm fetch text all`, on ext4, gocryptfs, the mount, and on ext4
-#      with mail_crypt (EC P-256 global keys made by openssl) + zlib (zstd)
+#      with mail_crypt (EC P-256 global keys made by openssl) + zlib (zstd);
+#      on every setup Dovecot's lock files are in a local VOLATILEDIR, as
+#      docs/dovecot.md configures it for the mount
 #
 # Usage: bench/mount.sh [CORPUS_DIR]
 #   CORPUS_DIR: a directory of message files (searched recursively); default:
@@ -144,8 +146,8 @@ openssl pkey -in "$W/ec.key" -pubout -out "$W/ec.pub"
 chmod 0644 "$W/ec.key" "$W/ec.pub"
 dconf() { # NAME MAIL_LOCATION [crypt]
 	local d=$W/dv-$1
-	mkdir -p "$d/run" "$d/home"
-	chown "$VM" "$d/home"
+	mkdir -p "$d/run" "$d/home" "$d/volatile"
+	chown "$VM" "$d/home" "$d/volatile"
 	cat >"$d/dovecot.conf" <<CONF
 protocols =
 base_dir = $d/run
@@ -161,7 +163,7 @@ passdb {
   driver = static
   args = nopassword=y
 }
-mail_location = $2
+mail_location = $2:VOLATILEDIR=$d/volatile
 namespace inbox {
   inbox = yes
 }
