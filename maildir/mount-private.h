@@ -77,6 +77,17 @@ struct mfile {
 	 * lookups; a write-out deletes its index entry, a rename or create
 	 * onto the name replaces it */
 	int gone;
+	/* ctl: link(2) made a copy of this file, `peer_name` in folder
+	 * peer_fid (created as file number peer_ino; path peer_path). Writes to
+	 * this file, or to its hidden continuation, go to the copy too while
+	 * both have the same size, as they would to one inode: Dovecot links
+	 * its transaction log to .log.2, then renames a new log over the open
+	 * old one, and its processes append to the old one until they notice */
+	uint64_t ino;                  /* unique in this daemon's life */
+	uint64_t peer_ino;
+	uint32_t peer_fid;
+	char *peer_name, *peer_path;
+	size_t peer_n;
 	int64_t dirty_since, used_at;
 	/* tmp files linked to an existing message (Dovecot's hard-link copy,
 	 * or after qmail's link): content is that message's blob */
@@ -113,6 +124,11 @@ struct mnt {
 	struct macct *accts;
 	struct mfile *files[MNT_HASH];
 	struct mfile *hidden;                /* open files unlinked (mount-hidden.c) */
+	uint64_t next_ino;
+	/* paths whose kernel caches the flusher invalidates (a link copy the
+	 * daemon changed behind the kernel's back) */
+	char **inval;
+	size_t ninval, capinval;
 	struct centry *cache[MNT_HASH];
 	struct centry *lru_head, *lru_tail; /* head = most recent */
 	size_t cache_bytes, cache_max;
@@ -176,8 +192,11 @@ int mnt_ctl_persist(struct mnt *m, struct mfile *f);
  * one log line), refill takes it back once the disk has room again. */
 int mnt_reserve_release(struct mnt *m);
 void mnt_reserve_refill(struct mnt *m);
+/* Writes and truncates f, and the copy a link made of it (see mfile.peer). */
 int mnt_file_write(struct mnt *m, struct mfile *f, const void *p, size_t n, uint64_t off);
 int mnt_file_truncate(struct mnt *m, struct mfile *f, uint64_t size);
+/* Makes copy (made by link(2) from f, at path) f's peer. 0 or COFFER_ENOMEM. */
+int mnt_file_set_peer(struct mnt *m, struct mfile *f, const struct mfile *copy, const char *path);
 int mnt_file_read(struct mnt *m, struct mfile *f, void *p, size_t n, uint64_t off, size_t *got_r);
 
 /* message content through the cache */

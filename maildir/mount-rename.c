@@ -230,7 +230,7 @@ static int ctl_rename_txn(struct coffer_txn *t, void *arg)
 	return rc;
 }
 
-static int rename_ctl(struct mnt *m, struct mfile *f, struct mres *dst, int keep)
+static int rename_ctl(struct mnt *m, struct mfile *f, struct mres *dst, const char *to, int keep)
 {
 	struct mfile *old = NULL, *copy;
 	struct mfile *tomb = mnt_file_find(m, MF_CTL, dst->a, dst->fid, dst->p.name, dst->p.name_n);
@@ -262,7 +262,9 @@ static int rename_ctl(struct mnt *m, struct mfile *f, struct mres *dst, int keep
 		copy->mode = f->mode;
 		copy->dirty = 1;
 		copy->dirty_since = mnt_now();
-		return 0;
+		/* one inode on a local file system: later writes to f reach the
+		 * copy too (mfile.peer) */
+		return mnt_errno(mnt_file_set_peer(m, f, copy, to));
 	}
 	/* rename(): the source's content, durable under the new name, in one
 	 * transaction that also drops the replaced file */
@@ -398,7 +400,7 @@ int mnt_do_rename(struct mnt *m, const char *from, const char *to, unsigned flag
 			else if (strcmp(from, to) == 0)
 				rc = keep ? -EEXIST : 0;
 			else
-				rc = rename_ctl(m, f, &dst, keep);
+				rc = rename_ctl(m, f, &dst, to, keep);
 		}
 	} else {
 		rc = -EPERM;

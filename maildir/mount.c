@@ -239,6 +239,7 @@ struct mfile *mnt_file_new(struct mnt *m, int type, struct macct *a, uint32_t fi
 	f->mtime = mnt_now();
 	f->used_at = f->mtime;
 	f->loaded = 1;
+	f->ino = ++m->next_ino;
 	f->next = m->files[h];
 	m->files[h] = f;
 	return f;
@@ -269,8 +270,62 @@ void mnt_file_free(struct mnt *m, struct mfile *f)
 		coffer_wipe(f->data.data, f->data.cap);
 	coffer_buf_free(&f->data);
 	coffer_buf_free(&f->spath);
+	free(f->peer_name);
+	free(f->peer_path);
 	free(f->name);
 	free(f);
+}
+
+static void peer_forget(struct mfile *f)
+{
+	free(f->peer_name);
+	free(f->peer_path);
+	f->peer_name = f->peer_path = NULL;
+}
+
+int mnt_file_set_peer(struct mnt *m, struct mfile *f, const struct mfile *copy, const char *path)
+{
+	peer_forget(f);
+	f->peer_name = strndup(copy->name, copy->name_n);
+	f->peer_path = strdup(path);
+	if (f->peer_name == NULL || f->peer_path == NULL) {
+		peer_forget(f);
+		return COFFER_ENOMEM;
+	}
+	f->peer_n = copy->name_n;
+	f->peer_fid = copy->fid;
+	f->peer_ino = copy->ino;
+	return 0;
+}
+
+/* The copy a link made of f while it still mirrors f, whose size was
+ * size_before; else NULL (and f forgets it). */
+static struct mfile *peer_of(struct mnt *m, struct mfile *f, uint64_t size_before)
+{
+	struct mfile *y;
+
+	if (f->type != MF_CTL || f->peer_name == NULL)
+		return NULL;
+	y = mnt_file_find(m, MF_CTL, f->a, f->peer_fid, f->peer_name, f->peer_n);
+	if (y && y != f && y->type == MF_CTL && !y->gone && y->ino == f->peer_ino &&
+	    y->size == size_before)
+		return y;
+	peer_forget(f);
+	return NULL;
+}
+
+/* The kernel caches y's pages and size: the flusher invalidates them. */
+static void peer_changed(struct mnt *m, struct mfile *f)
+{
+	char *p = strdup(f->peer_path);
+
+	if (p == NULL || coffer_array_grow(&m->inval, &m->capinval, m->ninval, sizeof *m->inval,
+	                                   16) < 0) {
+		free(p);
+		return;
+	}
+	m->inval[m->ninval++] = p;
+	pthread_cond_signal(&m->stop_cond);
 }
 
 int mnt_file_rehash(struct mnt *m, struct mfile *f)
@@ -600,7 +655,7 @@ static int spill(struct mnt *m, struct mfile *f)
 	return 0;
 }
 
-int mnt_file_write(struct mnt *m, struct mfile *f, const void *p, size_t n, uint64_t off)
+static int file_write_one(struct mnt *m, struct mfile *f, const void *p, size_t n, uint64_t off)
 {
 	uint64_t end = off + n;
 	int rc;
@@ -631,7 +686,7 @@ int mnt_file_write(struct mnt *m, struct mfile *f, const void *p, size_t n, uint
 		rc = spill(m, f);
 		if (rc < 0)
 			return rc;
-		return mnt_file_write(m, f, p, n, off);
+		return file_write_one(m, f, p, n, off);
 	}
 	if (end > f->data.len) {
 		rc = coffer_buf_reserve(&f->data, (size_t)(end - f->data.len));
@@ -651,7 +706,7 @@ int mnt_file_write(struct mnt *m, struct mfile *f, const void *p, size_t n, uint
 	return 0;
 }
 
-int mnt_file_truncate(struct mnt *m, struct mfile *f, uint64_t size)
+static int file_truncate_one(struct mnt *m, struct mfile *f, uint64_t size)
 {
 	int rc;
 
@@ -683,6 +738,36 @@ int mnt_file_truncate(struct mnt *m, struct mfile *f, uint64_t size)
 		f->dirty_since = f->mtime;
 	f->dirty = 1;
 	return 0;
+}
+
+int mnt_file_write(struct mnt *m, struct mfile *f, const void *p, size_t n, uint64_t off)
+{
+	uint64_t before = f->size;
+	struct mfile *y;
+	int rc = file_write_one(m, f, p, n, off);
+
+	if (rc == 0 && (y = peer_of(m, f, before)) != NULL) {
+		if (file_write_one(m, y, p, n, off) == 0)
+			peer_changed(m, f);
+		else
+			peer_forget(f);
+	}
+	return rc;
+}
+
+int mnt_file_truncate(struct mnt *m, struct mfile *f, uint64_t size)
+{
+	uint64_t before = f->size;
+	struct mfile *y;
+	int rc = file_truncate_one(m, f, size);
+
+	if (rc == 0 && before != size && (y = peer_of(m, f, before)) != NULL) {
+		if (file_truncate_one(m, y, size) == 0)
+			peer_changed(m, f);
+		else
+			peer_forget(f);
+	}
+	return rc;
 }
 
 int mnt_file_read(struct mnt *m, struct mfile *f, void *p, size_t n, uint64_t off, size_t *got_r)
@@ -1018,6 +1103,8 @@ static void *flusher(void *arg)
 		struct timespec ts;
 		int64_t now;
 		int gc;
+		char **inv;
+		size_t ninv;
 
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_sec += 1;
@@ -1047,7 +1134,19 @@ static void *flusher(void *arg)
 		gc = m->gc_pending;
 		m->gc_pending = 0;
 		mnt_reserve_refill(m);
+		inv = m->inval;
+		ninv = m->ninval;
+		m->inval = NULL;
+		m->ninval = m->capinval = 0;
 		pthread_rwlock_unlock(&m->lock);
+		/* outside the tree lock: the kernel may wait on a request that
+		 * waits for it */
+		for (size_t i = 0; i < ninv; i++) {
+			if (m->fuse)
+				fuse_invalidate_path(m->fuse, inv[i]);
+			free(inv[i]);
+		}
+		free(inv);
 		if (m->fuse)
 			invalidate_changed(m);
 		/* outside the tree lock: the trash holds only blobs nothing names */
@@ -1082,6 +1181,9 @@ static void flush_all(struct mnt *m)
 static void free_all(struct mnt *m)
 {
 	mnt_hidden_free_all(m);
+	for (size_t i = 0; i < m->ninval; i++)
+		free(m->inval[i]);
+	free(m->inval);
 	for (int i = 0; i < MNT_HASH; i++) {
 		while (m->files[i])
 			mnt_file_free(m, m->files[i]);

@@ -307,6 +307,31 @@ for bad in (M + "/.fuse_hidden0000000100000001", M + "/tmp/.fuse_hidden000000010
         pass
 PY
 ok $? "a file unlinked or replaced while open still fstat()s, reads and maps (old content, nlink 0), and vanishes at its last close"
+
+# Dovecot's log rotation: link(log, log.2), rename a new log over the old
+# one, while a process still appends to the old one; as with one inode, the
+# appends reach log.2 (the kernel's caches of log.2 follow within a second)
+py <<'PY'
+import os, sys, time
+M = sys.argv[1]
+log = M + "/dovecot.index.log"
+with open(log, "wb") as f:
+    f.write(b"A" * 100)
+fd = os.open(log, os.O_WRONLY | os.O_APPEND)
+os.link(log, log + ".2")
+assert open(log + ".2", "rb").read() == b"A" * 100
+with open(log + ".newlock", "wb") as f:
+    f.write(b"NEW")
+os.rename(log + ".newlock", log)
+os.write(fd, b"B" * 50)
+os.close(fd)
+time.sleep(1.5)
+got = open(log + ".2", "rb").read()
+assert got == b"A" * 100 + b"B" * 50, (len(got), got[-60:])
+assert os.stat(log + ".2").st_size == 150
+assert open(log, "rb").read() == b"NEW"
+PY
+ok $? "link(log, log.2), rename over the open log, append to it: the append reaches log.2"
 sleep 1.5 # the flusher writes the tombstones out
 c ls "$A" --json; expect_success || fail "ls"
 
