@@ -805,6 +805,7 @@ userdb {{
   args = uid={vm} gid={gid} home={d}/home/%u
 }}
 mail_location = maildir:{mnt}/%u:VOLATILEDIR={d}/volatile/%u
+mmap_disable = yes
 namespace inbox {{
   inbox = yes
 }}

@@ -126,6 +126,7 @@ userdb {
   args = uid=$DV_USER gid=$(id -gn "$DV_USER") home=$DV/home/%u
 }
 mail_location = maildir:$maildirs/%u:VOLATILEDIR=$DV/volatile/%u
+mmap_disable = yes
 namespace inbox {
   inbox = yes
 }
