@@ -8,8 +8,8 @@
 #   3. Dovecot: `doveadm import` of the corpus Maildir into INBOX, then
 #      `doveadm fetch text all`, on ext4, gocryptfs, the mount, and on ext4
 #      with mail_crypt (EC P-256 global keys made by openssl) + zlib (zstd);
-#      on every setup Dovecot's lock files are in a local VOLATILEDIR, as
-#      docs/dovecot.md configures it for the mount
+#      on every setup Dovecot's lock files are in a local VOLATILEDIR and
+#      mmap_disable = yes, as docs/dovecot.md configures it for the mount
 #
 # Usage: bench/mount.sh [CORPUS_DIR]
 #   CORPUS_DIR: a directory of message files (searched recursively); default:
@@ -164,6 +164,7 @@ passdb {
   args = nopassword=y
 }
 mail_location = $2:VOLATILEDIR=$d/volatile
+mmap_disable = yes
 namespace inbox {
   inbox = yes
 }
