@@ -213,6 +213,14 @@ static void stat_file(struct mnt *m, struct stat *st, uint64_t size, int64_t mti
 	st->st_atim = st->st_mtim;
 }
 
+/* An in-memory file's attributes: a tmp file linked to a message has the
+ * message's size and internal date. */
+static void stat_mfile(struct mnt *m, struct stat *st, const struct mfile *f)
+{
+	stat_file(m, st, f->linked ? f->lrec.size : f->size,
+	          f->linked ? f->lrec.internal_date : f->mtime, f->mode);
+}
+
 /* What a mailbox-level ENTRY names, once resolved. */
 int mnt_entry_file(struct mnt *m, struct mres *r, struct mfile **f_r)
 {
@@ -240,8 +248,7 @@ static int do_getattr(struct mnt *m, const char *path, struct stat *st)
 		f = mnt_hidden_find(m, path);
 		if (f == NULL)
 			return -ENOENT;
-		stat_file(m, st, f->linked ? f->lrec.size : f->size,
-		          f->linked ? f->lrec.internal_date : f->mtime, f->mode);
+		stat_mfile(m, st, f);
 		return 0;
 	}
 	rc = mnt_resolve(m, path, &r);
@@ -281,8 +288,7 @@ static int do_getattr(struct mnt *m, const char *path, struct stat *st)
 			if (f == NULL)
 				rc = -ENOENT;
 			else
-				stat_file(m, st, f->linked ? f->lrec.size : f->size,
-				          f->linked ? f->lrec.internal_date : f->mtime, f->mode);
+				stat_mfile(m, st, f);
 		} else if (r.is_msg) {
 			stat_file(m, st, r.rec.size, r.rec.internal_date, 0600);
 		} else {
@@ -729,6 +735,22 @@ static int64_t ts_ns(const struct timespec *ts, int64_t cur)
 	return (int64_t)ts->tv_sec * COFFER_NS_PER_SEC + ts->tv_nsec;
 }
 
+/* utimensat on an in-memory file (a linked tmp file: its message's date;
+ * a control file: written out with its new mtime). */
+static void utime_mfile(struct mfile *f, const struct timespec *mt)
+{
+	if (f->linked) {
+		f->lrec.internal_date = ts_ns(mt, f->lrec.internal_date);
+		return;
+	}
+	f->mtime = ts_ns(mt, f->mtime);
+	if (f->type == MF_CTL) {
+		if (!f->dirty)
+			f->dirty_since = mnt_now();
+		f->dirty = 1;
+	}
+}
+
 static int do_utimens(struct mnt *m, const char *path, const struct timespec tv[2])
 {
 	struct mres r;
@@ -737,10 +759,8 @@ static int do_utimens(struct mnt *m, const char *path, const struct timespec tv[
 
 	if (mnt_hidden_name(path)) {
 		f = mnt_hidden_find(m, path);
-		if (f && f->linked)
-			f->lrec.internal_date = ts_ns(&tv[1], f->lrec.internal_date);
-		else if (f)
-			f->mtime = ts_ns(&tv[1], f->mtime);
+		if (f)
+			utime_mfile(f, &tv[1]);
 		return f ? 0 : -ENOENT;
 	}
 	rc = mnt_resolve(m, path, &r);
@@ -759,16 +779,8 @@ static int do_utimens(struct mnt *m, const char *path, const struct timespec tv[
 		rc = data_file(m, &r, &f);
 		if (rc == -EISDIR)
 			rc = 0;
-		else if (rc == 0 && f->linked)
-			f->lrec.internal_date = ts_ns(&tv[1], f->lrec.internal_date);
-		else if (rc == 0) {
-			f->mtime = ts_ns(&tv[1], f->mtime);
-			if (f->type == MF_CTL) {
-				if (!f->dirty)
-					f->dirty_since = mnt_now();
-				f->dirty = 1;
-			}
-		}
+		else if (rc == 0)
+			utime_mfile(f, &tv[1]);
 	}
 	/* directories: their times are generated */
 out:
