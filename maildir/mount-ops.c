@@ -641,7 +641,8 @@ static int ctl_room_for(struct mnt *m, uint64_t bytes)
 	}
 }
 
-static int do_write(struct mnt *m, const char *path, const char *buf, size_t size, off_t off)
+static int do_write(struct mnt *m, const char *path, const char *buf, size_t size, off_t off,
+                    char **inval_r)
 {
 	struct mres r;
 	struct mfile *f;
@@ -651,7 +652,7 @@ static int do_write(struct mnt *m, const char *path, const char *buf, size_t siz
 		return -EINVAL;
 	if (mnt_hidden_name(path)) {
 		f = mnt_hidden_find(m, path);
-		rc = f ? mnt_errno(mnt_file_write(m, f, buf, size, (uint64_t)off)) : -ENOENT;
+		rc = f ? mnt_errno(mnt_file_write(m, f, buf, size, (uint64_t)off, inval_r)) : -ENOENT;
 		return rc < 0 ? rc : (int)size;
 	}
 	rc = mnt_resolve(m, path, &r);
@@ -663,17 +664,28 @@ static int do_write(struct mnt *m, const char *path, const char *buf, size_t siz
 		rc = f->type == MF_CTL ? ctl_room_for(m, (uint64_t)off + size)
 		                       : room_for(m, (uint64_t)off + size);
 	if (rc == 0)
-		rc = mnt_errno(mnt_file_write(m, f, buf, size, (uint64_t)off));
+		rc = mnt_errno(mnt_file_write(m, f, buf, size, (uint64_t)off, inval_r));
 	if (rc < 0)
 		mnt_log("write", path, rc);
 	mnt_res_free(&r);
 	return rc < 0 ? rc : (int)size;
 }
 
+/* A write or truncate that reached a link copy (mfile.peer) invalidates the
+ * copy's kernel caches before it answers: a reader that saw the original
+ * grow then finds the copy grown too, as on one inode. */
 static int op_write(const char *path, const char *buf, size_t size, off_t off,
                     struct fuse_file_info *fi)
 {
-	LOCKED(do_write(m, path, buf, size, off));
+	struct mnt *m = coffer_mnt;
+	char *inval = NULL;
+	int rc;
+
+	pthread_rwlock_wrlock(&m->lock);
+	rc = do_write(m, path, buf, size, off, &inval);
+	pthread_rwlock_unlock(&m->lock);
+	mnt_inval_copy(m, inval);
+	return rc;
 }
 
 static int do_fsync(struct mnt *m, const char *path)
@@ -795,7 +807,7 @@ static int op_utimens(const char *path, const struct timespec tv[2], struct fuse
 	LOCKED(do_utimens(m, path, tv));
 }
 
-static int do_truncate(struct mnt *m, const char *path, off_t size)
+static int do_truncate(struct mnt *m, const char *path, off_t size, char **inval_r)
 {
 	struct mres r;
 	struct mfile *f;
@@ -805,13 +817,13 @@ static int do_truncate(struct mnt *m, const char *path, off_t size)
 		return -EINVAL;
 	if (mnt_hidden_name(path)) {
 		f = mnt_hidden_find(m, path);
-		return f ? mnt_errno(mnt_file_truncate(m, f, (uint64_t)size)) : -ENOENT;
+		return f ? mnt_errno(mnt_file_truncate(m, f, (uint64_t)size, inval_r)) : -ENOENT;
 	}
 	rc = mnt_resolve(m, path, &r);
 	if (rc == 0 && r.p.kind == COFFER_MP_FILE && r.p.sub != COFFER_MP_TMP)
 		rc = !r.is_msg ? -ENOENT : (uint64_t)size == r.rec.size ? 0 : -EPERM;
 	else if (rc == 0 && (rc = data_file(m, &r, &f)) == 0)
-		rc = mnt_errno(mnt_file_truncate(m, f, (uint64_t)size));
+		rc = mnt_errno(mnt_file_truncate(m, f, (uint64_t)size, inval_r));
 	if (rc < 0)
 		mnt_log("truncate", path, rc);
 	mnt_res_free(&r);
@@ -820,7 +832,15 @@ static int do_truncate(struct mnt *m, const char *path, off_t size)
 
 static int op_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 {
-	LOCKED(do_truncate(m, path, size));
+	struct mnt *m = coffer_mnt;
+	char *inval = NULL;
+	int rc;
+
+	pthread_rwlock_wrlock(&m->lock);
+	rc = do_truncate(m, path, size, &inval);
+	pthread_rwlock_unlock(&m->lock);
+	mnt_inval_copy(m, inval);
+	return rc;
 }
 
 static int do_chmod(struct mnt *m, const char *path, mode_t mode)

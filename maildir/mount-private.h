@@ -125,10 +125,6 @@ struct mnt {
 	struct mfile *files[MNT_HASH];
 	struct mfile *hidden;                /* open files unlinked (mount-hidden.c) */
 	uint64_t next_ino;
-	/* paths whose kernel caches the flusher invalidates (a link copy the
-	 * daemon changed behind the kernel's back) */
-	char **inval;
-	size_t ninval, capinval;
 	struct centry *cache[MNT_HASH];
 	struct centry *lru_head, *lru_tail; /* head = most recent */
 	size_t cache_bytes, cache_max;
@@ -192,9 +188,21 @@ int mnt_ctl_persist(struct mnt *m, struct mfile *f);
  * one log line), refill takes it back once the disk has room again. */
 int mnt_reserve_release(struct mnt *m);
 void mnt_reserve_refill(struct mnt *m);
-/* Writes and truncates f, and the copy a link made of it (see mfile.peer). */
-int mnt_file_write(struct mnt *m, struct mfile *f, const void *p, size_t n, uint64_t off);
-int mnt_file_truncate(struct mnt *m, struct mfile *f, uint64_t size);
+/*
+ * Writes and truncates f, and the copy a link made of it (see mfile.peer).
+ * When the copy changed, *inval_r is its path (caller frees): the kernel
+ * still caches its old size and pages, so the caller hands it to
+ * mnt_inval_copy() after dropping the tree lock and before answering.
+ */
+int mnt_file_write(struct mnt *m, struct mfile *f, const void *p, size_t n, uint64_t off,
+                   char **inval_r);
+int mnt_file_truncate(struct mnt *m, struct mfile *f, uint64_t size, char **inval_r);
+/* Invalidates the kernel's caches of the link copy at path and frees path.
+ * Called with no lock held, by the thread serving the write to the copy's
+ * original: that write holds the original's pages, never the copy's, and a
+ * copy's own writes mirror nowhere, so no request the kernel waits on here
+ * waits on this one. NULL is a no-op. */
+void mnt_inval_copy(struct mnt *m, char *path);
 /* Makes copy (made by link(2) from f, at path) f's peer. 0 or COFFER_ENOMEM. */
 int mnt_file_set_peer(struct mnt *m, struct mfile *f, const struct mfile *copy, const char *path);
 int mnt_file_read(struct mnt *m, struct mfile *f, void *p, size_t n, uint64_t off, size_t *got_r);

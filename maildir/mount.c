@@ -314,18 +314,18 @@ static struct mfile *peer_of(struct mnt *m, struct mfile *f, uint64_t size_befor
 	return NULL;
 }
 
-/* The kernel caches y's pages and size: the flusher invalidates them. */
-static void peer_changed(struct mnt *m, struct mfile *f)
+/* The kernel caches y's pages and size: the caller invalidates them. */
+static void peer_changed(struct mfile *f, char **inval_r)
 {
-	char *p = strdup(f->peer_path);
+	free(*inval_r);
+	*inval_r = strdup(f->peer_path); /* out of memory: the copy's cache lags */
+}
 
-	if (p == NULL || coffer_array_grow(&m->inval, &m->capinval, m->ninval, sizeof *m->inval,
-	                                   16) < 0) {
-		free(p);
-		return;
-	}
-	m->inval[m->ninval++] = p;
-	pthread_cond_signal(&m->stop_cond);
+void mnt_inval_copy(struct mnt *m, char *path)
+{
+	if (path && m->fuse)
+		fuse_invalidate_path(m->fuse, path);
+	free(path);
 }
 
 int mnt_file_rehash(struct mnt *m, struct mfile *f)
@@ -740,7 +740,8 @@ static int file_truncate_one(struct mnt *m, struct mfile *f, uint64_t size)
 	return 0;
 }
 
-int mnt_file_write(struct mnt *m, struct mfile *f, const void *p, size_t n, uint64_t off)
+int mnt_file_write(struct mnt *m, struct mfile *f, const void *p, size_t n, uint64_t off,
+                   char **inval_r)
 {
 	uint64_t before = f->size;
 	struct mfile *y;
@@ -748,14 +749,14 @@ int mnt_file_write(struct mnt *m, struct mfile *f, const void *p, size_t n, uint
 
 	if (rc == 0 && (y = peer_of(m, f, before)) != NULL) {
 		if (file_write_one(m, y, p, n, off) == 0)
-			peer_changed(m, f);
+			peer_changed(f, inval_r);
 		else
 			peer_forget(f);
 	}
 	return rc;
 }
 
-int mnt_file_truncate(struct mnt *m, struct mfile *f, uint64_t size)
+int mnt_file_truncate(struct mnt *m, struct mfile *f, uint64_t size, char **inval_r)
 {
 	uint64_t before = f->size;
 	struct mfile *y;
@@ -763,7 +764,7 @@ int mnt_file_truncate(struct mnt *m, struct mfile *f, uint64_t size)
 
 	if (rc == 0 && before != size && (y = peer_of(m, f, before)) != NULL) {
 		if (file_truncate_one(m, y, size) == 0)
-			peer_changed(m, f);
+			peer_changed(f, inval_r);
 		else
 			peer_forget(f);
 	}
@@ -1094,17 +1095,49 @@ static void invalidate_changed(struct mnt *m)
 	free(list);
 }
 
+static void ctl_unload(struct mfile *f)
+{
+	coffer_wipe(f->data.data, f->data.cap);
+	coffer_buf_free(&f->data);
+	f->loaded = 0;
+}
+
+static int by_use(const void *a, const void *b)
+{
+	const struct mfile *x = *(struct mfile *const *)a, *y = *(struct mfile *const *)b;
+
+	return x->used_at < y->used_at ? -1 : x->used_at > y->used_at;
+}
+
+/*
+ * Clean control files (bytes in all) stay loaded for 30 s after their last
+ * use, within the cache bound: beyond it the least recently used are
+ * unloaded now, and read back from their blobs when used again. Dirty ones
+ * are written out within the second, so the daemon's heap is bounded by
+ * the cache, this bound and one second of control-file writes.
+ */
+static void ctl_bound(struct mnt *m, struct mfile **clean, size_t n, size_t bytes)
+{
+	if (bytes <= m->cache_max)
+		return;
+	qsort(clean, n, sizeof *clean, by_use);
+	for (size_t i = 0; i < n && bytes > m->cache_max; i++) {
+		bytes -= clean[i]->data.cap;
+		ctl_unload(clean[i]);
+	}
+}
+
 static void *flusher(void *arg)
 {
 	struct mnt *m = arg;
+	struct mfile **clean = NULL;
+	size_t nclean, capclean = 0, clean_bytes;
 
 	pthread_mutex_lock(&m->stop_lock);
 	while (!m->stop) {
 		struct timespec ts;
 		int64_t now;
 		int gc;
-		char **inv;
-		size_t ninv;
 
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_sec += 1;
@@ -1114,6 +1147,8 @@ static void *flusher(void *arg)
 		pthread_mutex_unlock(&m->stop_lock);
 		pthread_rwlock_wrlock(&m->lock);
 		now = mnt_now();
+		nclean = 0;
+		clean_bytes = 0;
 		for (int i = 0; i < MNT_HASH; i++) {
 			for (struct mfile *f = m->files[i]; f; f = f->next) {
 				if (f->type != MF_CTL)
@@ -1123,30 +1158,24 @@ static void *flusher(void *arg)
 
 					if (rc < 0)
 						mnt_log("write-out", f->name, rc);
-				} else if (!f->dirty && f->loaded && now - f->used_at > 30 * COFFER_NS_PER_SEC) {
-					coffer_wipe(f->data.data, f->data.cap);
-					coffer_buf_free(&f->data);
-					f->loaded = 0;
+				}
+				if (f->dirty || !f->loaded)
+					continue;
+				if (now - f->used_at > 30 * COFFER_NS_PER_SEC) {
+					ctl_unload(f);
+				} else if (coffer_array_grow(&clean, &capclean, nclean, sizeof *clean,
+				                             64) == 0) {
+					clean[nclean++] = f;
+					clean_bytes += f->data.cap;
 				}
 			}
 		}
+		ctl_bound(m, clean, nclean, clean_bytes);
 		mnt_sweep_gone(m);
 		gc = m->gc_pending;
 		m->gc_pending = 0;
 		mnt_reserve_refill(m);
-		inv = m->inval;
-		ninv = m->ninval;
-		m->inval = NULL;
-		m->ninval = m->capinval = 0;
 		pthread_rwlock_unlock(&m->lock);
-		/* outside the tree lock: the kernel may wait on a request that
-		 * waits for it */
-		for (size_t i = 0; i < ninv; i++) {
-			if (m->fuse)
-				fuse_invalidate_path(m->fuse, inv[i]);
-			free(inv[i]);
-		}
-		free(inv);
 		if (m->fuse)
 			invalidate_changed(m);
 		/* outside the tree lock: the trash holds only blobs nothing names */
@@ -1160,6 +1189,7 @@ static void *flusher(void *arg)
 		pthread_mutex_lock(&m->stop_lock);
 	}
 	pthread_mutex_unlock(&m->stop_lock);
+	free(clean);
 	return NULL;
 }
 
@@ -1181,9 +1211,6 @@ static void flush_all(struct mnt *m)
 static void free_all(struct mnt *m)
 {
 	mnt_hidden_free_all(m);
-	for (size_t i = 0; i < m->ninval; i++)
-		free(m->inval[i]);
-	free(m->inval);
 	for (int i = 0; i < MNT_HASH; i++) {
 		while (m->files[i])
 			mnt_file_free(m, m->files[i]);
@@ -1278,10 +1305,12 @@ int coffer_mount_run(const struct coffer_mount_opts *o)
 	if (ftruncate(lockfd, 0) == 0)
 		dprintf(lockfd, "%ld %s\n", (long)getpid(), o->mountpoint);
 
-	/* defaults first, so that -o given by the user overrides them */
+	/* defaults first, so that -o given by the user overrides them; remember
+	 * (docs/design.md, Coordination and caching): a name keeps its inode
+	 * number while the kernel drops and looks it up again */
 	coffer_buf_printf(&opts, "fsname=coffer,subtype=coffer,default_permissions,"
 	                         "entry_timeout=60,attr_timeout=60,negative_timeout=0,"
-	                         "kernel_cache%s",
+	                         "remember=60,kernel_cache%s",
 	                  o->allow_other ? ",allow_other" : "");
 	rc = coffer_buf_ok(&opts);
 	if (rc < 0)
