@@ -59,12 +59,6 @@ fail() {
 	T_FAILED=$((T_FAILED + 1))
 	echo "not ok $T_N - $*"
 }
-# todo DESCRIPTION WHY: a check that fails for a known, documented open
-# problem (TAP's TODO: reported, not counted as a failure).
-todo() {
-	T_N=$((T_N + 1))
-	echo "not ok $T_N - $1 # TODO $2"
-}
 ok() {
 	local st=$1
 	shift

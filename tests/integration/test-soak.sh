@@ -236,22 +236,7 @@ if [ "$imap_errs" != 0 ] && [ -n "${DC_LOG:-}" ]; then
 fi
 if [ -n "${DC_LOG:-}" ]; then
 	dv_errs=$(grep -cE ': (Error|Fatal|Panic): ' "$DC_LOG")
-	# Two classes are known open problems (docs/reliability.md, Soak), both
-	# seen only under heavy load: a uidlist dotlock Dovecot finds
-	# "immediately recreated under us" right after making it, and the list
-	# index's log found short just after a rotation (the kernel still caches
-	# the old size of the .log.2 link copy; Dovecot fscks the list index).
-	# Reported as TODO when they are the only ones; any other error, and any
-	# fatal or panic, fails.
-	dv_other=$(grep -E ': (Error|Fatal|Panic): ' "$DC_LOG" | grep -Ev \
-		'dovecot-uidlist.lock was immediately recreated under us|dovecot\.list\.index(\.log)?([: ]|$)' |
-		grep -c .)
-	if [ "$dv_errs" != 0 ] && [ "$dv_other" = 0 ]; then
-		todo "Dovecot logged no error, fatal or panic ($dv_errs)" \
-			"uidlist dotlock recreated, list index log short after rotation: open problems"
-	else
-		[ "$dv_errs" = 0 ]; ok $? "Dovecot logged no error, fatal or panic ($dv_errs)"
-	fi
+	[ "$dv_errs" = 0 ]; ok $? "Dovecot logged no error, fatal or panic ($dv_errs)"
 	[ "$dv_errs" = 0 ] || diag "$(grep -E ': (Error|Fatal|Panic): ' "$DC_LOG" |
 		sed -E 's/^.*: (Error|Fatal|Panic): /\1: /; s/[0-9]{3,}/N/g; s/coffer-it\.[A-Za-z0-9]+/T/g' |
 		sort | uniq -c | sort -rn | head -10)"
