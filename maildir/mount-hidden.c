@@ -221,22 +221,3 @@ void mnt_hidden_free_all(struct mnt *m)
 	while (m->hidden)
 		hidden_drop(m, m->hidden);
 }
-
-void mnt_sweep_gone(struct mnt *m)
-{
-	for (int i = 0; i < MNT_HASH; i++) {
-		struct mfile **pp = &m->files[i];
-
-		while (*pp) {
-			struct mfile *f = *pp;
-
-			if (f->type == MF_CTL && f->gone && !f->dirty) {
-				*pp = f->next;
-				f->next = NULL;
-				mnt_file_free(m, f);
-			} else {
-				pp = &f->next;
-			}
-		}
-	}
-}

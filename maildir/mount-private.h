@@ -266,9 +266,6 @@ struct mfile *mnt_hidden_find(struct mnt *m, const char *path);
 int mnt_hide(struct mnt *m, const char *from, const char *to);
 int mnt_hidden_unlink(struct mnt *m, const char *path);
 void mnt_hidden_free_all(struct mnt *m);
-/* Frees control files whose deletion has been written out (gone, clean);
- * under m->lock exclusive, where no iteration of the table is under way. */
-void mnt_sweep_gone(struct mnt *m);
 /* Expunges the message a resolved cur/ or new/ FILE names: 0 or -errno. */
 int mnt_expunge(struct mnt *m, struct mres *r);
 

@@ -567,7 +567,7 @@ static int ctl_persist_once(struct mnt *m, struct mfile *only)
 	for (size_t i = 0; i < p.n; i++) {
 		memcpy(p.v[i]->lrec.blob_id, p.recs[i].blob_id, COFFER_ID_BYTES);
 		p.v[i]->dirty = 0;
-		p.v[i]->persisted = !p.v[i]->gone; /* a tombstone: freed by mnt_sweep_gone */
+		p.v[i]->persisted = !p.v[i]->gone; /* a tombstone: the flusher frees it */
 	}
 	m->gc_pending = 1;
 out:
@@ -1109,29 +1109,65 @@ static int by_use(const void *a, const void *b)
 	return x->used_at < y->used_at ? -1 : x->used_at > y->used_at;
 }
 
+/* The clean, loaded control files of one flusher pass. */
+struct clean_set {
+	struct mfile **v;
+	size_t n, cap, bytes;
+};
+
 /*
- * Clean control files (bytes in all) stay loaded for 30 s after their last
- * use, within the cache bound: beyond it the least recently used are
- * unloaded now, and read back from their blobs when used again. Dirty ones
- * are written out within the second, so the daemon's heap is bounded by
- * the cache, this bound and one second of control-file writes.
+ * One control file's turn in the flusher's pass: a dirty one is written
+ * out; a clean one is unloaded 30 s after its last use, or kept in cs for
+ * ctl_bound(). 1 when f is a tombstone whose deletion is now written out
+ * (by this or an earlier batch): the caller unlinks and frees it.
  */
-static void ctl_bound(struct mnt *m, struct mfile **clean, size_t n, size_t bytes)
+static int flush_ctl(struct mnt *m, struct mfile *f, int64_t now, struct clean_set *cs)
 {
+	if (f->dirty) {
+		int rc = mnt_ctl_persist(m, f);
+
+		if (rc < 0)
+			mnt_log("write-out", f->name, rc);
+	}
+	if (f->dirty)
+		return 0;
+	if (f->gone)
+		return 1;
+	if (!f->loaded)
+		return 0;
+	if (now - f->used_at > 30 * COFFER_NS_PER_SEC)
+		ctl_unload(f);
+	else if (coffer_array_grow(&cs->v, &cs->cap, cs->n, sizeof *cs->v, 64) == 0) {
+		cs->v[cs->n++] = f;
+		cs->bytes += f->data.cap;
+	}
+	return 0;
+}
+
+/*
+ * Clean control files stay loaded within the cache bound: beyond it the
+ * least recently used are unloaded now, and read back from their blobs when
+ * used again. Dirty ones are written out within the second, so the daemon's
+ * heap is bounded by the cache, this bound and one second of control-file
+ * writes.
+ */
+static void ctl_bound(struct mnt *m, struct clean_set *cs)
+{
+	size_t bytes = cs->bytes;
+
 	if (bytes <= m->cache_max)
 		return;
-	qsort(clean, n, sizeof *clean, by_use);
-	for (size_t i = 0; i < n && bytes > m->cache_max; i++) {
-		bytes -= clean[i]->data.cap;
-		ctl_unload(clean[i]);
+	qsort(cs->v, cs->n, sizeof *cs->v, by_use);
+	for (size_t i = 0; i < cs->n && bytes > m->cache_max; i++) {
+		bytes -= cs->v[i]->data.cap;
+		ctl_unload(cs->v[i]);
 	}
 }
 
 static void *flusher(void *arg)
 {
 	struct mnt *m = arg;
-	struct mfile **clean = NULL;
-	size_t nclean, capclean = 0, clean_bytes;
+	struct clean_set cs = { 0 };
 
 	pthread_mutex_lock(&m->stop_lock);
 	while (!m->stop) {
@@ -1147,31 +1183,24 @@ static void *flusher(void *arg)
 		pthread_mutex_unlock(&m->stop_lock);
 		pthread_rwlock_wrlock(&m->lock);
 		now = mnt_now();
-		nclean = 0;
-		clean_bytes = 0;
+		cs.n = 0;
+		cs.bytes = 0;
 		for (int i = 0; i < MNT_HASH; i++) {
-			for (struct mfile *f = m->files[i]; f; f = f->next) {
-				if (f->type != MF_CTL)
-					continue;
-				if (f->dirty) {
-					int rc = mnt_ctl_persist(m, f);
+			struct mfile **pp = &m->files[i];
 
-					if (rc < 0)
-						mnt_log("write-out", f->name, rc);
-				}
-				if (f->dirty || !f->loaded)
-					continue;
-				if (now - f->used_at > 30 * COFFER_NS_PER_SEC) {
-					ctl_unload(f);
-				} else if (coffer_array_grow(&clean, &capclean, nclean, sizeof *clean,
-				                             64) == 0) {
-					clean[nclean++] = f;
-					clean_bytes += f->data.cap;
+			while (*pp) {
+				struct mfile *f = *pp;
+
+				if (f->type == MF_CTL && flush_ctl(m, f, now, &cs)) {
+					*pp = f->next;
+					f->next = NULL;
+					mnt_file_free(m, f);
+				} else {
+					pp = &f->next;
 				}
 			}
 		}
-		ctl_bound(m, clean, nclean, clean_bytes);
-		mnt_sweep_gone(m);
+		ctl_bound(m, &cs);
 		gc = m->gc_pending;
 		m->gc_pending = 0;
 		mnt_reserve_refill(m);
@@ -1189,7 +1218,7 @@ static void *flusher(void *arg)
 		pthread_mutex_lock(&m->stop_lock);
 	}
 	pthread_mutex_unlock(&m->stop_lock);
-	free(clean);
+	free(cs.v);
 	return NULL;
 }
 
