@@ -391,7 +391,6 @@ int coffer_repo_get_manifest(struct coffer_repo *r, const char *id, struct coffe
 struct last_name {
 	char *name;
 	size_t cap;
-	int found;
 };
 
 static int remember_last(const char *name, uint64_t size, void *arg)
@@ -399,28 +398,41 @@ static int remember_last(const char *name, uint64_t size, void *arg)
 	struct last_name *l = arg;
 
 	snprintf(l->name, l->cap, "%s", name);
-	l->found = 1;
 	return 0;
+}
+
+int coffer_repo_newest_keyring(struct coffer_repo *r, char *name_r, size_t cap)
+{
+	struct last_name l = { name_r, cap };
+
+	name_r[0] = '\0';
+	return coffer_target_list(r->target, "keyring/", remember_last, &l);
+}
+
+int coffer_repo_read_keyring(struct coffer_repo *r, const char *name, struct coffer_keyring *k)
+{
+	struct coffer_buf pt = COFFER_BUF_INIT;
+	int rc = coffer_repo_get_sealed(r, name, COFFER_OBJ_KEYRING, r->meta_key, &pt);
+
+	memset(k, 0, sizeof *k);
+	if (rc == 0)
+		rc = coffer_keyring_decode(pt.data, pt.len, k);
+	coffer_buf_free(&pt);
+	return rc;
 }
 
 int coffer_repo_get_keyring(struct coffer_repo *r, struct coffer_keyring *k, char *name_r, size_t cap)
 {
 	char name[64];
-	struct last_name l = { name, sizeof name, 0 };
-	struct coffer_buf pt = COFFER_BUF_INIT;
-	int rc;
+	int rc = coffer_repo_newest_keyring(r, name, sizeof name);
 
 	memset(k, 0, sizeof *k);
-	rc = coffer_target_list(r->target, "keyring/", remember_last, &l);
-	if (rc == 0 && !l.found)
+	if (rc == 0 && !name[0])
 		rc = coffer_err_set(COFFER_ENOTFOUND, "the target holds no key ring (keyring/)");
 	if (rc == 0)
-		rc = coffer_repo_get_sealed(r, name, COFFER_OBJ_KEYRING, r->meta_key, &pt);
-	if (rc == 0)
-		rc = coffer_keyring_decode(pt.data, pt.len, k);
+		rc = coffer_repo_read_keyring(r, name, k);
 	if (rc == 0 && name_r)
 		snprintf(name_r, cap, "%s", name);
-	coffer_buf_free(&pt);
 	return rc;
 }
 

@@ -74,6 +74,10 @@ int coffer_repo_get_sealed(struct coffer_repo *r, const char *name, uint8_t kind
                            const unsigned char *key, struct coffer_buf *pt);
 /* The newest key ring (by name); *name_r gets its name (may be NULL). */
 int coffer_repo_get_keyring(struct coffer_repo *r, struct coffer_keyring *k, char *name_r, size_t cap);
+/* Its two halves: the newest ring's name ("keyring/<id>", "" when the
+ * target holds none), and the ring of that name. */
+int coffer_repo_newest_keyring(struct coffer_repo *r, char *name_r, size_t cap);
+int coffer_repo_read_keyring(struct coffer_repo *r, const char *name, struct coffer_keyring *k);
 
 /* An account's state as of snapshot id (which must be retained): the full
  * state named by the newest manifest, with reverse deltas applied back to id.

@@ -230,12 +230,6 @@ static int any_object(const char *name, uint64_t size, void *arg)
 }
 
 /* Lists keyring/ in name order: the last one seen is the newest. */
-static int newest_ring_name(const char *name, uint64_t size, void *arg)
-{
-	snprintf(arg, 64, "%s", name);
-	return 0;
-}
-
 /* ---- create ---- */
 
 struct create_ctx {
@@ -451,29 +445,30 @@ static int ring_cmp(const void *a, const void *b)
 	              ((const struct coffer_keyring_entry *)b)->id, COFFER_ID_BYTES);
 }
 
-/* Writes keyring/<id> unless the previous ring is identical. */
-static int write_keyring(struct create_ctx *c, struct acct_list *l)
+/* Writes keyring/<id> unless the previous ring, prev_name ("" for none),
+ * is identical. */
+static int write_keyring(struct create_ctx *c, struct acct_list *l, const char *prev_name)
 {
 	struct coffer_buf enc = COFFER_BUF_INIT, old = COFFER_BUF_INIT;
 	struct coffer_keyring prev_ring;
-	char prev_name[64] = "", name[64];
+	char name[64];
 	int rc;
 
 	qsort(l->ring.v, l->ring.n, sizeof *l->ring.v, ring_cmp);
 	rc = coffer_keyring_encode(&l->ring, &enc);
+	if (rc == 0 && prev_name[0]) {
+		rc = coffer_repo_read_keyring(c->repo, prev_name, &prev_ring);
+		if (rc == 0) {
+			coffer_keyring_encode(&prev_ring, &old);
+			coffer_keyring_free(&prev_ring);
+			if (old.len == enc.len && memcmp(old.data, enc.data, enc.len) == 0) {
+				snprintf(c->m.keyring, sizeof c->m.keyring, "%s", prev_name);
+				goto out;
+			}
+		}
+	}
 	if (rc < 0)
 		goto out;
-	rc = coffer_repo_get_keyring(c->repo, &prev_ring, prev_name, sizeof prev_name);
-	if (rc == 0) {
-		coffer_keyring_encode(&prev_ring, &old);
-		coffer_keyring_free(&prev_ring);
-		if (old.len == enc.len && memcmp(old.data, enc.data, enc.len) == 0) {
-			snprintf(c->m.keyring, sizeof c->m.keyring, "%s", prev_name);
-			goto out;
-		}
-	} else if (rc != COFFER_ENOTFOUND) {
-		goto out;
-	}
 	snprintf(name, sizeof name, "keyring/%s", c->m.id);
 	rc = coffer_repo_put_sealed(c->repo, name, COFFER_OBJ_KEYRING, c->repo->meta_key, enc.data,
 	                            enc.len);
@@ -557,7 +552,7 @@ int coffer_snapshot_create_ex(struct coffer_store *st, const char *target, unsig
 	 * keyring/<id> sorts after every ring: a rotation (rekey, below) names
 	 * its ring like a snapshot id of its time, and this snapshot's ring must
 	 * neither overwrite that one nor lose "newest name wins" to it. */
-	rc = coffer_target_list(c.repo->target, "keyring/", newest_ring_name, newest_ring);
+	rc = coffer_repo_newest_keyring(c.repo, newest_ring, sizeof newest_ring);
 	if (rc < 0)
 		goto out;
 	for (unsigned n = 0;; n++) {
@@ -600,7 +595,7 @@ int coffer_snapshot_create_ex(struct coffer_store *st, const char *target, unsig
 	}
 	res->accounts = c.m.n_accounts;
 	if (rc == 0)
-		rc = write_keyring(&c, &l);
+		rc = write_keyring(&c, &l, newest_ring);
 	if (rc == 0)
 		rc = coffer_target_sync(c.repo->target);
 	if (rc == 0)
@@ -812,7 +807,7 @@ int coffer_snapshot_rekey(struct coffer_store *st, const char *target,
 	if (rc == 0)
 		rc = coffer_repo_recover(repo);
 	if (rc == 0)
-		rc = coffer_target_list(repo->target, "keyring/", newest_ring_name, newest);
+		rc = coffer_repo_newest_keyring(repo, newest, sizeof newest);
 	if (rc == 0)
 		rc = coffer_index_view(coffer_store_index(st), list_txn, &l);
 	if (rc < 0)
