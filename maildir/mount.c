@@ -36,6 +36,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fuse.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1293,6 +1294,10 @@ int coffer_mount_run(const struct coffer_mount_opts *o)
 	int rc, lockfd = -1, mounted = 0, thread = 0, handlers = 0;
 
 	prctl(PR_SET_DUMPABLE, 0);
+	/* glibc gives each FUSE worker thread its own arena, and each arena
+	 * keeps what its thread freed: the heap grew towards workers x working
+	 * set. Two arenas bound it by about the working set (docs/design.md). */
+	mallopt(M_ARENA_MAX, 2);
 	m = calloc(1, sizeof *m);
 	if (m == NULL) {
 		rc = coffer_err_set(COFFER_ENOMEM, "mount: out of memory");
