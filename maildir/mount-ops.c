@@ -157,6 +157,21 @@ int mnt_resolve(struct mnt *m, const char *path, struct mres *r)
 		return rc_;                                       \
 	} while (0)
 #define LOCKED(body) LOCKED_AS(0, body)
+/* LOCKED for a write or truncate: one that reached a link copy
+ * (mfile.peer) sets inval, and the copy's kernel caches are invalidated
+ * after the lock is dropped and before the answer, so that a reader that
+ * saw the original grow finds the copy grown too, as on one inode. */
+#define LOCKED_MIRRORED(body)                                     \
+	do {                                                      \
+		struct mnt *m = coffer_mnt;                       \
+		char *inval = NULL;                               \
+		int rc_;                                          \
+		pthread_rwlock_wrlock(&m->lock);                  \
+		rc_ = (body);                                     \
+		pthread_rwlock_unlock(&m->lock);                  \
+		mnt_inval_copy(m, inval);                         \
+		return rc_;                                       \
+	} while (0)
 
 /*
  * Whether an operation of this kind on path only reads the tree's state
@@ -671,21 +686,10 @@ static int do_write(struct mnt *m, const char *path, const char *buf, size_t siz
 	return rc < 0 ? rc : (int)size;
 }
 
-/* A write or truncate that reached a link copy (mfile.peer) invalidates the
- * copy's kernel caches before it answers: a reader that saw the original
- * grow then finds the copy grown too, as on one inode. */
 static int op_write(const char *path, const char *buf, size_t size, off_t off,
                     struct fuse_file_info *fi)
 {
-	struct mnt *m = coffer_mnt;
-	char *inval = NULL;
-	int rc;
-
-	pthread_rwlock_wrlock(&m->lock);
-	rc = do_write(m, path, buf, size, off, &inval);
-	pthread_rwlock_unlock(&m->lock);
-	mnt_inval_copy(m, inval);
-	return rc;
+	LOCKED_MIRRORED(do_write(m, path, buf, size, off, &inval));
 }
 
 static int do_fsync(struct mnt *m, const char *path)
@@ -832,15 +836,7 @@ static int do_truncate(struct mnt *m, const char *path, off_t size, char **inval
 
 static int op_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 {
-	struct mnt *m = coffer_mnt;
-	char *inval = NULL;
-	int rc;
-
-	pthread_rwlock_wrlock(&m->lock);
-	rc = do_truncate(m, path, size, &inval);
-	pthread_rwlock_unlock(&m->lock);
-	mnt_inval_copy(m, inval);
-	return rc;
+	LOCKED_MIRRORED(do_truncate(m, path, size, &inval));
 }
 
 static int do_chmod(struct mnt *m, const char *path, mode_t mode)

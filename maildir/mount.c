@@ -18,6 +18,10 @@
  * Plaintext never reaches the disk: tmp files live in memory up to
  * tmp_mem_max bytes, then stream into a staging blob (encrypted like any
  * message, under the account's data key) which becomes the message's blob.
+ *
+ * Memory: decrypted messages (an LRU) and clean control files (unloaded
+ * least recently used first) are each bounded by mount_cache_size; dirty
+ * control files are written out within a second.
  */
 #define FUSE_USE_VERSION 35
 #include "mount-private.h"
