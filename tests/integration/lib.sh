@@ -59,6 +59,16 @@ fail() {
 	T_FAILED=$((T_FAILED + 1))
 	echo "not ok $T_N - $*"
 }
+# kill_after MS CMD...: runs CMD and kills it with SIGKILL after MS
+# milliseconds unless it ended first; its status (137 when killed). Through
+# timeout(1), which signals its own unreaped child: `CMD & sleep; kill -9 $!`
+# could kill another process that took the pid of a CMD already ended and
+# reaped (pid_max is 32768 here, and the suite spawns thousands).
+kill_after() {
+	local ms=$(($1 > 0 ? $1 : 1))
+	shift
+	timeout -s KILL "$(printf '%d.%03d' $((ms / 1000)) $((ms % 1000)))" "$@"
+}
 ok() {
 	local st=$1
 	shift

@@ -243,12 +243,9 @@ killed=0 finished=0 attempts=0
 while [ "$killed" -lt "$KILLS" ] && [ "$attempts" -lt $((KILLS * 3)) ]; do
 	attempts=$((attempts + 1))
 	batch=$(shuf -n1 -e 8 32 256)
-	"$COFFER_BIN" --store "$S" --key-file "$K" import "$ACCT" "$MD" --batch "$batch" >/dev/null 2>"$T_TMP/kill.err" &
-	pid=$!
 	ms=$((RANDOM % span_ms + 5))
-	sleep "$(awk -v m="$ms" 'BEGIN { printf "%.3f", m / 1000 }')"
-	kill -9 "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
+	kill_after "$ms" "$COFFER_BIN" --store "$S" --key-file "$K" import "$ACCT" "$MD" \
+		--batch "$batch" >/dev/null 2>"$T_TMP/kill.err"
 	st=$?
 	case $st in
 	137) killed=$((killed + 1)) ;;

@@ -128,15 +128,13 @@ for ((it = 1; it <= ITERS; it++)); do
 	export_live
 	# the create copies BATCH blobs (or everything after a full reset)
 	delay=$((RANDOM % est_create))
-	"$COFFER_BIN" --store "$S" --key-file "$K" snapshot create --target "$TGT" >/dev/null 2>"$W/kill.err" &
-	pid=$!
-	sleep "$(printf '%d.%03d' $((delay / 1000)) $((delay % 1000)))"
-	if kill -9 "$pid" 2>/dev/null; then
+	kill_after "$delay" "$COFFER_BIN" --store "$S" --key-file "$K" snapshot create \
+		--target "$TGT" >/dev/null 2>"$W/kill.err"
+	if [ $? = 137 ]; then
 		killed_mid=$((killed_mid + 1))
 	else
 		est_create=$((delay > 20 ? delay : 20))
 	fi
-	wait "$pid" 2>/dev/null
 	bad=""
 	after=$(ids)
 	for id in $before; do
@@ -185,15 +183,13 @@ for ((it = 1; it <= ITERS; it++)); do
 	now_day
 	before=$(ids | wc -l)
 	delay=$((RANDOM % est_prune[it % 2]))
-	"$COFFER_BIN" --store "$S" --key-file "$K" snapshot prune --target "$TGT" >/dev/null 2>"$W/kill.err" &
-	pid=$!
-	sleep "$(printf '%d.%03d' $((delay / 1000)) $((delay % 1000)))"
-	if kill -9 "$pid" 2>/dev/null; then
+	kill_after "$delay" "$COFFER_BIN" --store "$S" --key-file "$K" snapshot prune \
+		--target "$TGT" >/dev/null 2>"$W/kill.err"
+	if [ $? = 137 ]; then
 		killed_mid=$((killed_mid + 1))
 	else
 		est_prune[it % 2]=$((delay > 20 ? delay : 20))
 	fi
-	wait "$pid" 2>/dev/null
 	bad=""
 	# every snapshot still listed must be intact right after the kill:
 	# prune deletes snap/P (its commit point) after P's own freed list, and

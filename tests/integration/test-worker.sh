@@ -32,16 +32,13 @@ deliver() { # ACCOUNT TAG
 # after a random 0..80 ms; KILLS times. Then one clean run of the worker.
 killed=0
 kill_during() {
-	local desc=$1 now=$2 i pid ms
+	local desc=$1 now=$2 i ms
 	shift 2
 	for ((i = 0; i < KILLS; i++)); do
 		ms=$((RANDOM % 80))
-		COFFER_NOW=$now "$COFFER_BIN" --store "$S" --key-file "$K" "$@" \
-			>/dev/null 2>>"$T_TMP/killed.err" </dev/null &
-		pid=$!
-		sleep "0.$(printf '%03d' $ms)"
-		if kill -9 $pid 2>/dev/null; then killed=$((killed + 1)); fi
-		wait $pid 2>/dev/null
+		kill_after "$ms" env COFFER_NOW="$now" "$COFFER_BIN" --store "$S" --key-file "$K" "$@" \
+			>/dev/null 2>>"$T_TMP/killed.err" </dev/null
+		if [ $? = 137 ]; then killed=$((killed + 1)); fi
 	done
 }
 others_intact() { # every message of the accounts that must survive reads back
