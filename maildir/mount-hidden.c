@@ -151,9 +151,7 @@ static int hide_ctl(struct mnt *m, struct mfile *f, const char *to)
 		return 0;
 	}
 	/* a tombstone until the next write-out deletes its index entry */
-	coffer_wipe(f->data.data, f->data.cap);
-	coffer_buf_free(&f->data);
-	f->loaded = 0;
+	mnt_ctl_unload(f);
 	f->size = 0;
 	f->gone = 1;
 	if (!f->dirty)

@@ -183,6 +183,9 @@ int mnt_keywords_sync_txn(struct coffer_txn *t, struct macct *a, uint32_t fid, c
 /* Writes a dirty control file out (new blob, one transaction); on a full
  * disk, releases the store's space reserve and tries once more. */
 int mnt_ctl_persist(struct mnt *m, struct mfile *f);
+/* Wipes and frees a control file's loaded content (read back from its blob
+ * when used again). */
+void mnt_ctl_unload(struct mfile *f);
 /* The store's space reserve (engine/reserve.h), under the tree lock held
  * exclusively: release gives its space to control files (1 if it did, with
  * one log line), refill takes it back once the disk has room again. */

@@ -1100,7 +1100,7 @@ static void invalidate_changed(struct mnt *m)
 	free(list);
 }
 
-static void ctl_unload(struct mfile *f)
+void mnt_ctl_unload(struct mfile *f)
 {
 	coffer_wipe(f->data.data, f->data.cap);
 	coffer_buf_free(&f->data);
@@ -1141,7 +1141,7 @@ static int flush_ctl(struct mnt *m, struct mfile *f, int64_t now, struct clean_s
 	if (!f->loaded)
 		return 0;
 	if (now - f->used_at > 30 * COFFER_NS_PER_SEC)
-		ctl_unload(f);
+		mnt_ctl_unload(f);
 	else if (coffer_array_grow(&cs->v, &cs->cap, cs->n, sizeof *cs->v, 64) == 0) {
 		cs->v[cs->n++] = f;
 		cs->bytes += f->data.cap;
@@ -1165,7 +1165,7 @@ static void ctl_bound(struct mnt *m, struct clean_set *cs)
 	qsort(cs->v, cs->n, sizeof *cs->v, by_use);
 	for (size_t i = 0; i < cs->n && bytes > m->cache_max; i++) {
 		bytes -= cs->v[i]->data.cap;
-		ctl_unload(cs->v[i]);
+		mnt_ctl_unload(cs->v[i]);
 	}
 }
 
