@@ -141,9 +141,13 @@ struct coffer_blob_writer {
 	char hex[HEX_ID_CHARS];
 	unsigned char nonce_prefix[NONCE_PREFIX_BYTES];
 	unsigned char *key;   /* secure: content key */
-	unsigned char *chunk; /* secure: mode byte + CHUNK plaintext bytes */
+	unsigned char *chunk; /* plaintext: mode byte + CHUNK plaintext bytes */
 	size_t fill;          /* plaintext bytes buffered at chunk + 1 */
-	unsigned char *frame; /* secure: mode byte + compressed payload */
+	unsigned char *frame; /* plaintext: mode byte + compressed payload */
+	/* bytes of chunk and frame ever written: what a wipe must cover (a
+	 * small message touches a few pages of each 64 KiB buffer, and wiping
+	 * the rest would fault them in only to zero them) */
+	size_t chunk_used, frame_used;
 	unsigned char *out;   /* length prefix + ciphertext */
 	struct coffer_zstd *zstd;
 	int level;
@@ -257,6 +261,8 @@ static int writer_flush(struct coffer_blob_writer *w, int final)
 	if (w->fill > 1) {
 		rc = coffer_zstd_compress(w->zstd, w->frame + 1, w->fill - 1, w->chunk + 1, w->fill,
 		                          w->level, &zlen);
+		if (w->frame_used < w->fill) /* zstd may fill its whole capacity */
+			w->frame_used = w->fill;
 		if (rc == 0) {
 			w->frame[0] = MODE_ZSTD;
 			frame = w->frame;
@@ -315,6 +321,8 @@ int coffer_blob_writer_write(struct coffer_blob_writer *w, const void *p, size_t
 			take = n;
 		memcpy(w->chunk + 1 + w->fill, src, take);
 		w->fill += take;
+		if (w->chunk_used < 1 + w->fill)
+			w->chunk_used = 1 + w->fill;
 		w->plain_size += take;
 		src += take;
 		n -= take;
@@ -331,7 +339,8 @@ int coffer_blob_writer_finish(struct coffer_blob_writer *w, uint64_t *plain_size
 	if (rc < 0)
 		return rc;
 	rc = writer_flush(w, 1);
-	coffer_wipe(w->chunk, 1 + COFFER_BLOB_CHUNK);
+	coffer_wipe(w->chunk, w->chunk_used);
+	w->chunk_used = 0;
 	if (rc < 0) {
 		w->failed = rc;
 		return rc;
@@ -347,8 +356,8 @@ void coffer_blob_writer_free(struct coffer_blob_writer **w)
 	if (w == NULL || *w == NULL)
 		return;
 	coffer_secure_free((*w)->key);
-	coffer_wipe((*w)->chunk, (*w)->chunk ? 1 + COFFER_BLOB_CHUNK : 0);
-	coffer_wipe((*w)->frame, (*w)->frame ? 1 + COFFER_BLOB_CHUNK : 0);
+	coffer_wipe((*w)->chunk, (*w)->chunk_used);
+	coffer_wipe((*w)->frame, (*w)->frame_used);
 	free((*w)->chunk);
 	free((*w)->frame);
 	free((*w)->out);
