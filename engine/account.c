@@ -111,7 +111,10 @@ int coffer_account_touch_txn(struct coffer_txn *t, const unsigned char *id)
 	if (rc < 0)
 		return rc;
 	rec.modseq++;
-	return coffer_account_put_txn(t, id, &rec);
+	rc = coffer_account_put_txn(t, id, &rec);
+	if (rc == 0)
+		coffer_txn_note_modseq(t, id, rec.modseq - 1, rec.modseq);
+	return rc;
 }
 
 int coffer_account_lookup_txn(struct coffer_txn *t, struct coffer_store *st, const char *canon,
@@ -467,7 +470,10 @@ static int state_txn(struct coffer_txn *t, void *arg)
 		rec.terminated_at = 0;
 	}
 	rec.modseq++;
-	return coffer_account_put_txn(t, id, &rec);
+	rc = coffer_account_put_txn(t, id, &rec);
+	if (rc == 0)
+		coffer_txn_note_modseq(t, id, rec.modseq - 1, rec.modseq);
+	return rc;
 }
 
 static int set_state(struct coffer_store *st, const char *name, size_t n, int terminate)

@@ -51,12 +51,18 @@ struct coffer_index {
 	MDB_env *env;
 	MDB_dbi dbi[COFFER_DB_COUNT];
 	pthread_rwlock_t resize_lock;
+	coffer_commit_fn observer; /* set before any transaction, then read-only */
+	void *observer_arg;
 };
 
 struct coffer_txn {
 	struct coffer_index *ix;
 	MDB_txn *txn;
 	int map_full; /* a put hit MDB_MAP_FULL: grow and redo */
+	/* modseq moves, for the observer (write transactions only) */
+	struct coffer_modseq_note notes[COFFER_TXN_NOTES];
+	size_t n_notes;
+	int notes_overflow;
 };
 
 static int map_err(int rc, const char *what)
@@ -208,13 +214,41 @@ static void end(struct coffer_index *ix)
 	pthread_rwlock_unlock(&ix->resize_lock);
 }
 
+void coffer_index_set_observer(struct coffer_index *ix, coffer_commit_fn fn, void *arg)
+{
+	ix->observer = fn;
+	ix->observer_arg = arg;
+}
+
+void coffer_txn_note_modseq(struct coffer_txn *t, const unsigned char *acct, uint64_t before,
+                            uint64_t after)
+{
+	size_t i;
+
+	for (i = 0; i < t->n_notes; i++)
+		if (memcmp(t->notes[i].acct, acct, COFFER_TXN_NOTE_ID) == 0) {
+			t->notes[i].after = after;
+			return;
+		}
+	if (t->n_notes == COFFER_TXN_NOTES) {
+		t->notes_overflow = 1;
+		return;
+	}
+	memcpy(t->notes[i].acct, acct, COFFER_TXN_NOTE_ID);
+	t->notes[i].before = before;
+	t->notes[i].after = after;
+	t->n_notes++;
+}
+
 int coffer_index_update(struct coffer_index *ix, coffer_txn_fn fn, void *arg)
 {
-	struct coffer_txn t = { ix, NULL, 0 };
+	struct coffer_txn t = { ix, NULL, 0, { { { 0 }, 0, 0 } }, 0, 0 };
 	int rc, mdb_rc;
 
 	for (;;) {
 		t.map_full = 0;
+		t.n_notes = 0;
+		t.notes_overflow = 0;
 		rc = begin(ix, 0, &t.txn);
 		if (rc < 0)
 			return rc;
@@ -241,13 +275,15 @@ int coffer_index_update(struct coffer_index *ix, coffer_txn_fn fn, void *arg)
 		}
 		if (mdb_rc != 0)
 			return map_err(mdb_rc, "commit");
+		if (ix->observer && (t.n_notes > 0 || t.notes_overflow))
+			ix->observer(ix->observer_arg, t.notes, t.n_notes, t.notes_overflow);
 		return rc;
 	}
 }
 
 int coffer_index_view(struct coffer_index *ix, coffer_txn_fn fn, void *arg)
 {
-	struct coffer_txn t = { ix, NULL, 0 };
+	struct coffer_txn t = { ix, NULL, 0, { { { 0 }, 0, 0 } }, 0, 0 };
 	int rc;
 
 	rc = begin(ix, MDB_RDONLY, &t.txn);

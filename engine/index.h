@@ -91,6 +91,29 @@ int coffer_txn_del_prefix(struct coffer_txn *t, enum coffer_db db, const void *p
 /* Number of entries in db. */
 int coffer_txn_count(struct coffer_txn *t, enum coffer_db db, uint64_t *n_r);
 
+/*
+ * Commit observer. A process may ask to hear, after each write transaction
+ * of its own commits, which accounts' modseq it moved and from what to what
+ * (account.c notes every bump). The mount uses it to tell its own changes
+ * from other processes'. A transaction that moves more than
+ * COFFER_TXN_NOTES accounts reports overflow = 1 and only the first ones.
+ * The observer runs after the commit, in the committing thread, with no
+ * transaction open; it must not begin one.
+ */
+#define COFFER_TXN_NOTES 8
+#define COFFER_TXN_NOTE_ID 16
+struct coffer_modseq_note {
+	unsigned char acct[COFFER_TXN_NOTE_ID];
+	uint64_t before, after;
+};
+typedef void (*coffer_commit_fn)(void *arg, const struct coffer_modseq_note *notes, size_t n,
+                                 int overflow);
+void coffer_index_set_observer(struct coffer_index *ix, coffer_commit_fn fn, void *arg);
+/* Notes that t moved account acct's modseq from before to after (several
+ * notes of one account fold into one). */
+void coffer_txn_note_modseq(struct coffer_txn *t, const unsigned char *acct, uint64_t before,
+                            uint64_t after);
+
 /* The current map size in bytes, and the size used by data pages. */
 int coffer_index_stat(struct coffer_index *ix, uint64_t *map_size_r, uint64_t *used_r);
 

@@ -15,8 +15,9 @@
  *     take it exclusive, as does the flusher while it writes files out. A
  *     delivery out of tmp/ drops it while it encrypts, fsyncs and commits
  *     (the tmp file is taken out of the table meanwhile; mount-rename.c).
- *   - mnt.acct_lock: the account list and each account's modseq_seen;
- *     changed_at is read and written atomically (mnt_changed/mnt_touch).
+ *   - mnt.acct_lock: the account list and each account's modseq_seen and
+ *     modseq_inval; changed_at is read and written atomically
+ *     (mnt_changed/mnt_touch).
  *   - mnt.cache_lock: the decrypted-content LRU; decryption runs outside it,
  *     so cold reads of different messages decrypt in parallel.
  *   - mnt.stop_lock with stop_cond: the flusher's sleep and the stop flag.
@@ -47,8 +48,13 @@ struct macct {
 	unsigned char id[COFFER_ID_BYTES];
 	struct coffer_mailbox *mb;
 	const struct coffer_acct_secret *secret;
+	/* The account's modseq up to which changes are accounted for: in
+	 * changed_at (seen), in the kernel's caches (inval). Both follow the
+	 * daemon's own commits (mnt_observe: the kernel made those changes, or
+	 * the operation touched); a change by another process leaves them
+	 * behind, and the next check or flusher tick catches up. */
 	uint64_t modseq_seen;
-	uint64_t modseq_inval;         /* flusher only: modseq its last invalidation saw */
+	uint64_t modseq_inval;
 	int64_t changed_at;            /* ns: when a change was last noticed */
 	/* folders made by mkdir in this session whose cur/ new/ tmp/ have not
 	 * all been made yet (Dovecot's CREATE expects to make them itself) */

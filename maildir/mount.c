@@ -32,6 +32,7 @@
 #include "engine/ctlfile.h"
 #include "engine/errors.h"
 #include "engine/folder.h"
+#include "engine/index.h"
 #include "engine/message.h"
 #include "maildir/name.h"
 #include "engine/names.h"
@@ -188,7 +189,7 @@ int mnt_account_check_txn(struct coffer_txn *t, struct mnt *m, struct macct *a)
 	if (rec.state != COFFER_ACCOUNT_ACTIVE)
 		return COFFER_ENOTFOUND;
 	pthread_mutex_lock(&m->acct_lock);
-	if (rec.modseq != a->modseq_seen) {
+	if (rec.modseq > a->modseq_seen) { /* modseq only grows */
 		a->modseq_seen = rec.modseq;
 		mnt_touch(a);
 	}
@@ -1056,13 +1057,46 @@ static int inval_folder(const struct coffer_folder_info *info, void *arg)
 }
 
 /*
+ * The index's commit observer (index.h): a commit of this daemon's moved an
+ * account's modseq from before to after. Nothing else can have changed the
+ * account between the two (LMDB serialises writers), so if everything up to
+ * before was accounted for, everything up to after is: the kernel made the
+ * change itself, and operations that change a directory's listing touch the
+ * account. A control-file write-out thus costs no invalidation. Runs in the
+ * committing thread, which may hold the tree lock (order: lock, acct_lock).
+ */
+static void mnt_observe(void *arg, const struct coffer_modseq_note *notes, size_t n,
+                        int overflow)
+{
+	struct mnt *m = arg;
+
+	(void)overflow; /* accounts left out stay behind: caught up later */
+	pthread_mutex_lock(&m->acct_lock);
+	for (size_t i = 0; i < n; i++) {
+		struct macct *a;
+
+		for (a = m->accts; a; a = a->next)
+			if (memcmp(a->id, notes[i].acct, COFFER_ID_BYTES) == 0)
+				break;
+		if (a == NULL)
+			continue;
+		if (a->modseq_seen == notes[i].before)
+			a->modseq_seen = notes[i].after;
+		if (a->modseq_inval == notes[i].before)
+			a->modseq_inval = notes[i].after;
+	}
+	pthread_mutex_unlock(&m->acct_lock);
+}
+
+/*
  * The kernel caches attributes (directory mtimes included) for attr_timeout
  * seconds. Changes made through the mount invalidate them in the kernel
  * already; changes made outside it (coffer deliver, the CLI, the worker)
- * are noticed here, once a second, by the account's modseq: the account's
- * mailbox directories are then invalidated, so that Dovecot's mtime-based
- * sync sees new mail within a second whatever attr_timeout is. Runs with no
- * lock of ours held (the kernel may wait on requests we serve).
+ * are noticed here, once a second, by the account's modseq having moved
+ * past modseq_inval: the account's mailbox directories are then
+ * invalidated, so that Dovecot's mtime-based sync sees new mail within a
+ * second whatever attr_timeout is. Runs with no lock of ours held (the
+ * kernel may wait on requests we serve).
  */
 static void invalidate_changed(struct mnt *m)
 {
@@ -1081,16 +1115,22 @@ static void invalidate_changed(struct mnt *m)
 	v.m = m;
 	for (size_t i = 0; i < n; i++) {
 		v.a = list[i];
-		if (coffer_index_view(coffer_store_index(m->st), inval_acct_txn, &v) < 0 ||
-		    v.rec.modseq == v.a->modseq_inval)
+		int stale;
+
+		if (coffer_index_view(coffer_store_index(m->st), inval_acct_txn, &v) < 0)
 			continue;
-		v.a->modseq_inval = v.rec.modseq;
 		pthread_mutex_lock(&m->acct_lock);
-		if (v.rec.modseq != v.a->modseq_seen) {
+		/* > not !=: mnt_observe may have moved past this view */
+		stale = v.rec.modseq > v.a->modseq_inval;
+		if (stale)
+			v.a->modseq_inval = v.rec.modseq;
+		if (v.rec.modseq > v.a->modseq_seen) {
 			v.a->modseq_seen = v.rec.modseq;
 			mnt_touch(v.a);
 		}
 		pthread_mutex_unlock(&m->acct_lock);
+		if (!stale)
+			continue;
 		inval(&v, NULL, NULL);
 		inval(&v, "cur", NULL);
 		inval(&v, "new", NULL);
@@ -1322,6 +1362,7 @@ int coffer_mount_run(const struct coffer_mount_opts *o)
 		goto out;
 	m->max_message = coffer_store_config(m->st)->max_message_size;
 	m->cache_max = coffer_store_config(m->st)->mount_cache_size;
+	coffer_index_set_observer(coffer_store_index(m->st), mnt_observe, m);
 	/* a store made before the reserve existed gets one here, if it fits */
 	if (coffer_reserve_fill(m->st, 0) < 0)
 		coffer_err_clear();

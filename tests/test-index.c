@@ -104,6 +104,66 @@ static int get_gone(struct coffer_txn *t, void *arg)
 	return coffer_txn_get(t, COFFER_DB_META, "gone", 4, &v, &n);
 }
 
+/* The commit observer: what a transaction noted, folded per account. */
+struct obs {
+	int calls, overflow;
+	size_t n;
+	struct coffer_modseq_note notes[COFFER_TXN_NOTES];
+};
+
+static void observe(void *arg, const struct coffer_modseq_note *notes, size_t n, int overflow)
+{
+	struct obs *o = arg;
+
+	o->calls++;
+	o->overflow = overflow;
+	o->n = n;
+	memcpy(o->notes, notes, n * sizeof *notes);
+}
+
+/* arg: the number of accounts to note, each moved twice (1 -> 2 -> 3);
+ * negative: note one and fail */
+static int note_txn(struct coffer_txn *t, void *arg)
+{
+	int n = *(int *)arg;
+	unsigned char acct[COFFER_TXN_NOTE_ID];
+
+	for (int i = 0; i < (n < 0 ? 1 : n); i++) {
+		memset(acct, i + 1, sizeof acct);
+		coffer_txn_note_modseq(t, acct, 1, 2);
+		coffer_txn_note_modseq(t, acct, 2, 3);
+	}
+	return n < 0 ? COFFER_EINVAL : 0;
+}
+
+static void test_observer(struct coffer_index *ix)
+{
+	struct obs o;
+	int n;
+
+	memset(&o, 0, sizeof o);
+	coffer_index_set_observer(ix, observe, &o);
+	n = 2;
+	ok(coffer_index_update(ix, note_txn, &n) == 0 && o.calls == 1 && o.n == 2 && !o.overflow,
+	   "the observer hears one call per commit, one note per account");
+	ok(o.notes[0].acct[0] == 1 && o.notes[0].before == 1 && o.notes[0].after == 3 &&
+	   o.notes[1].acct[0] == 2 && o.notes[1].before == 1 && o.notes[1].after == 3,
+	   "an account noted twice folds into first before, last after");
+	n = -1;
+	ok(coffer_index_update(ix, note_txn, &n) == COFFER_EINVAL && o.calls == 1,
+	   "an aborted transaction is not reported");
+	n = 0;
+	ok(coffer_index_update(ix, note_txn, &n) == 0 && o.calls == 1,
+	   "a commit that moved no modseq is not reported");
+	n = COFFER_TXN_NOTES + 3;
+	ok(coffer_index_update(ix, note_txn, &n) == 0 && o.calls == 2 && o.overflow &&
+	   o.n == COFFER_TXN_NOTES,
+	   "more accounts than notes: overflow, and the first %d", COFFER_TXN_NOTES);
+	ok(coffer_index_view(ix, note_txn, &(int){ 0 }) == 0 && o.calls == 2,
+	   "read transactions are never reported");
+	coffer_index_set_observer(ix, NULL, NULL);
+}
+
 int main(void)
 {
 	char dir[4096];
@@ -178,6 +238,7 @@ int main(void)
 		ok(map > map0, "and adopted the larger map (%llu bytes)", (unsigned long long)map);
 		(void)ca;
 	}
+	test_observer(ix);
 	coffer_index_close(&ix);
 	coffer_index_close(&ix);
 	ok(ix == NULL, "close clears the handle and accepts NULL");
