@@ -1384,11 +1384,15 @@ int coffer_mount_run(const struct coffer_mount_opts *o)
 	if (ftruncate(lockfd, 0) == 0)
 		dprintf(lockfd, "%ld %s\n", (long)getpid(), o->mountpoint);
 
-	/* defaults first, so that -o given by the user overrides them; remember
-	 * (docs/design.md, Coordination and caching): a name keeps its inode
-	 * number while the kernel drops and looks it up again */
+	/* defaults first, so that -o given by the user overrides them
+	 * (docs/design.md, Coordination and caching). remember: a name keeps
+	 * its inode number while the kernel drops and looks it up again;
+	 * negative_timeout=1: a name made outside the kernel's sight (another
+	 * process's delivery) may stay hidden as long as the once-a-second
+	 * check takes to notice it anyway, and Dovecot's per-message probe of
+	 * an absent dovecot.index.cache is not a round trip each time */
 	coffer_buf_printf(&opts, "fsname=coffer,subtype=coffer,default_permissions,"
-	                         "entry_timeout=60,attr_timeout=60,negative_timeout=0,"
+	                         "entry_timeout=60,attr_timeout=60,negative_timeout=1,"
 	                         "remember=60,kernel_cache%s",
 	                  o->allow_other ? ",allow_other" : "");
 	rc = coffer_buf_ok(&opts);
