@@ -20,6 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+_Static_assert(COFFER_TXN_NOTE_ID == COFFER_ID_BYTES, "index.h notes hold account ids");
+
 struct coffer_mailbox {
 	struct coffer_store *st;
 	unsigned char id[COFFER_ID_BYTES];
