@@ -152,6 +152,10 @@ int coffer_blob_collect(struct coffer_store *st, const unsigned char *acct, uint
 	if (rc < 0)
 		return rc;
 	rc = coffer_index_view(coffer_store_index(st), gather_txn, &s);
+	/* a trash record may come from a lazy commit (index.h), which a
+	 * system crash could undo: made durable before its blob goes */
+	if (rc == 0 && c.n > 0)
+		rc = coffer_index_sync(coffer_store_index(st));
 	for (size_t i = 0; rc == 0 && i < c.n; i++) {
 		rc = coffer_store_blob_path(st, c.keys[i], c.keys[i] + COFFER_ID_BYTES, &path);
 		if (rc == 0 && unlink(coffer_buf_str(&path)) < 0 && errno != ENOENT)

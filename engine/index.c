@@ -53,6 +53,7 @@ struct coffer_index {
 	pthread_rwlock_t resize_lock;
 	coffer_commit_fn observer; /* set before any transaction, then read-only */
 	void *observer_arg;
+	int lazy;                  /* MDB_NOMETASYNC (coffer_index_set_lazy) */
 };
 
 struct coffer_txn {
@@ -242,6 +243,12 @@ void coffer_txn_note_modseq(struct coffer_txn *t, const unsigned char *acct, uin
 
 int coffer_index_update(struct coffer_index *ix, coffer_txn_fn fn, void *arg)
 {
+	return coffer_index_update_flags(ix, 0, fn, arg);
+}
+
+int coffer_index_update_flags(struct coffer_index *ix, unsigned flags, coffer_txn_fn fn,
+                              void *arg)
+{
 	struct coffer_txn t = { ix, NULL, 0, { { { 0 }, 0, 0 } }, 0, 0 };
 	int rc, mdb_rc;
 
@@ -277,8 +284,34 @@ int coffer_index_update(struct coffer_index *ix, coffer_txn_fn fn, void *arg)
 			return map_err(mdb_rc, "commit");
 		if (ix->observer && (t.n_notes > 0 || t.notes_overflow))
 			ix->observer(ix->observer_arg, t.notes, t.n_notes, t.notes_overflow);
+		if (ix->lazy && !(flags & COFFER_TXN_LAZY)) {
+			int s = coffer_index_sync(ix);
+
+			if (s < 0)
+				return s; /* committed, but not known to be durable */
+		}
 		return rc;
 	}
+}
+
+int coffer_index_set_lazy(struct coffer_index *ix)
+{
+	int rc = mdb_env_set_flags(ix->env, MDB_NOMETASYNC, 1);
+
+	if (rc != 0)
+		return map_err(rc, "set lazy commits");
+	ix->lazy = 1;
+	return 0;
+}
+
+int coffer_index_sync(struct coffer_index *ix)
+{
+	int rc = mdb_env_sync(ix->env, 1);
+
+	if (rc != 0)
+		return coffer_err_set(rc == ENOSPC ? COFFER_ENOSPACE : COFFER_EIO,
+		                      "index: sync: %s", strerror(rc));
+	return 0;
 }
 
 int coffer_index_view(struct coffer_index *ix, coffer_txn_fn fn, void *arg)

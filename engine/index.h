@@ -21,7 +21,8 @@
  * into the map: valid only until the end of the transaction.
  *
  * Durability: a write transaction returns 0 only after LMDB has synced the
- * data pages and the meta page (no MDB_NOSYNC, no MDB_NOMETASYNC).
+ * data pages and the meta page (no MDB_NOSYNC), except a lazy one (below),
+ * whose meta page is written but not synced.
  */
 #ifndef COFFER_INDEX_H
 #define COFFER_INDEX_H
@@ -64,6 +65,25 @@ typedef int (*coffer_txn_fn)(struct coffer_txn *txn, void *arg);
 /* Runs fn in a write transaction and commits it if fn returns >= 0 (the
  * return value is passed through); aborts if fn returns < 0. */
 int coffer_index_update(struct coffer_index *ix, coffer_txn_fn fn, void *arg);
+/*
+ * Lazy commits. After coffer_index_set_lazy() (before any transaction; LMDB
+ * 0.9 sets MDB_NOMETASYNC for the whole environment, not per transaction),
+ * a commit syncs the data pages and writes the meta page without syncing it;
+ * coffer_index_update() then syncs the meta page itself before it returns,
+ * while coffer_index_update_flags() with COFFER_TXN_LAZY does not. A lazy
+ * commit survives the death of this process at once, and a crash of the
+ * system once the next synced commit (anyone's: it syncs the file) or
+ * coffer_index_sync() has returned. A system crash in between rolls the
+ * index back to the commit before, consistent: the data pages were synced
+ * before the meta page that names them was written. Without set_lazy,
+ * COFFER_TXN_LAZY changes nothing.
+ */
+#define COFFER_TXN_LAZY 1u
+int coffer_index_set_lazy(struct coffer_index *ix);
+int coffer_index_update_flags(struct coffer_index *ix, unsigned flags, coffer_txn_fn fn,
+                              void *arg);
+/* Syncs the meta page of every lazy commit so far. */
+int coffer_index_sync(struct coffer_index *ix);
 /* Runs fn in a read-only transaction. */
 int coffer_index_view(struct coffer_index *ix, coffer_txn_fn fn, void *arg);
 

@@ -692,6 +692,7 @@ static int op_write(const char *path, const char *buf, size_t size, off_t off,
 	LOCKED_MIRRORED(do_write(m, path, buf, size, off, &inval));
 }
 
+/* 0, an error, or 1 for a message (whose lazy commits op_fsync syncs) */
 static int do_fsync(struct mnt *m, const char *path)
 {
 	struct mres r;
@@ -704,11 +705,14 @@ static int do_fsync(struct mnt *m, const char *path)
 	if (rc == 0 && r.p.kind == COFFER_MP_ENTRY && !r.is_folder &&
 	    mnt_entry_file(m, &r, &f) == 0 && f->type == MF_CTL)
 		rc = mnt_errno(mnt_ctl_persist(m, f));
-	/* messages are durable since their rename; tmp files become durable
-	 * in the rename that delivers them, which must have room for them */
+	/* tmp files become durable in the rename that delivers them, which
+	 * must have room for them; a message's rename (or flags) once
+	 * fsynced, it or its directory */
 	else if (rc == 0 && r.p.kind == COFFER_MP_FILE && r.p.sub == COFFER_MP_TMP &&
 	         data_file(m, &r, &f) == 0)
 		rc = room_for(m, f->size);
+	else if (rc == 0 && r.p.kind == COFFER_MP_FILE)
+		rc = 1; /* op_fsync syncs, without the tree lock */
 	if (rc < 0)
 		mnt_log("fsync", path, rc);
 	mnt_res_free(&r);
@@ -717,7 +721,32 @@ static int do_fsync(struct mnt *m, const char *path)
 
 static int op_fsync(const char *path, int datasync, struct fuse_file_info *fi)
 {
-	LOCKED(do_fsync(m, path));
+	struct mnt *m = coffer_mnt;
+	int rc;
+
+	(void)datasync;
+	(void)fi;
+	pthread_rwlock_wrlock(&m->lock);
+	rc = do_fsync(m, path);
+	pthread_rwlock_unlock(&m->lock);
+	if (rc == 1) {
+		rc = mnt_errno(mnt_lazy_sync(m));
+		if (rc < 0)
+			mnt_log("fsync", path, rc);
+	}
+	return rc;
+}
+
+/* The directory's renames, links and unlinks: every lazy commit so far. */
+static int op_fsyncdir(const char *path, int datasync, struct fuse_file_info *fi)
+{
+	int rc = mnt_errno(mnt_lazy_sync(coffer_mnt));
+
+	(void)datasync;
+	(void)fi;
+	if (rc < 0)
+		mnt_log("fsyncdir", path, rc);
+	return rc;
 }
 
 /* ---- attributes ---- */
@@ -788,7 +817,7 @@ static int do_utimens(struct mnt *m, const char *path, const struct timespec tv[
 		} else if (tv[1].tv_nsec != UTIME_OMIT) {
 			struct msg_update u = { m, &r, ts_ns(&tv[1], r.rec.internal_date) };
 
-			rc = mnt_errno(coffer_index_update(coffer_store_index(m->st), msg_update_txn, &u));
+			rc = mnt_errno(mnt_commit_lazy(m, msg_update_txn, &u));
 			mnt_touch(r.a);
 		}
 	} else if (r.p.kind == COFFER_MP_FILE || (r.p.kind == COFFER_MP_ENTRY && !r.is_folder)) {
@@ -931,7 +960,7 @@ int mnt_expunge(struct mnt *m, struct mres *r)
 
 	if (!r->is_msg)
 		return -ENOENT;
-	rc = mnt_errno(coffer_index_update(coffer_store_index(m->st), expunge_txn, &e));
+	rc = mnt_errno(mnt_commit_lazy(m, expunge_txn, &e));
 	if (rc == 0) {
 		m->gc_pending = 1;
 		mnt_touch(r->a);
@@ -1031,6 +1060,7 @@ static const struct fuse_operations ops = {
 	.read = op_read,
 	.write = op_write,
 	.fsync = op_fsync,
+	.fsyncdir = op_fsyncdir,
 	.utimens = op_utimens,
 	.truncate = op_truncate,
 	.chmod = op_chmod,

@@ -137,6 +137,7 @@ struct mnt {
 	size_t tmp_mem_max;                  /* per tmp file, before spilling */
 	uint64_t max_message;
 	int gc_pending;
+	int lazy;                            /* lazy commits not synced (atomic) */
 	int reserve_released;                /* by this daemon, not refilled yet */
 	int stop;
 	pthread_cond_t stop_cond;
@@ -155,6 +156,14 @@ int mnt_account(struct mnt *m, const char *name, size_t n, struct macct **a_r);
 /* COFFER_ENOTFOUND unless the account is active; notes a modseq change
  * (the directories' mtime). */
 int mnt_account_check_txn(struct coffer_txn *t, struct mnt *m, struct macct *a);
+/* Commits a change to the Maildir tree (a delivery out of tmp/, a flag
+ * rename or move, an expunge, a message's mtime) lazily, as a file system
+ * makes a rename durable only at the next fsync of its directory
+ * (docs/design.md, Durability); mnt_lazy_sync() makes every lazy commit so
+ * far durable: fsync of a directory or a message, the flusher's tick, the
+ * unmount. */
+int mnt_commit_lazy(struct mnt *m, coffer_txn_fn fn, void *arg);
+int mnt_lazy_sync(struct mnt *m);
 int64_t mnt_now(void);
 /* The account's directory mtime: when a change was last seen or made. */
 static inline int64_t mnt_changed(const struct macct *a)

@@ -8,7 +8,10 @@
  *                           or its staging blob) becomes an encrypted blob,
  *                           fsynced; then the message record and, for new/,
  *                           its delivery event commit in one transaction:
- *                           durable when rename() returns. link() does the
+ *                           visible, and safe from the daemon's death, when
+ *                           rename() returns; durable across a system crash
+ *                           once the directory is fsynced, or within a
+ *                           second (mnt_commit_lazy). link() does the
  *                           same and keeps the tmp file, which then refers
  *                           to the message. The slow part (encrypt, fsync,
  *                           commit) runs without the tree lock: the tmp file
@@ -137,7 +140,7 @@ static int deliver_tmp(struct mnt *m, struct mfile *f, struct mres *dst)
 		}
 		made = 1;
 	}
-	rc = coffer_index_update(coffer_store_index(m->st), deliver_txn, &d);
+	rc = mnt_commit_lazy(m, deliver_txn, &d);
 	if (rc < 0) {
 		if (made)
 			unlink(coffer_buf_str(&path));
@@ -204,7 +207,7 @@ static int place_msg(struct mnt *m, struct mres *src, struct mres *dst, int keep
 		return -EINVAL;
 	if (dst->p.sub == COFFER_MP_CUR && !dst->mn.has_info)
 		return -EINVAL;
-	rc = coffer_index_update(coffer_store_index(m->st), place_txn, &p);
+	rc = mnt_commit_lazy(m, place_txn, &p);
 	if (rc == 0)
 		mnt_touch(src->a);
 	return mnt_errno(rc);

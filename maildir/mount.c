@@ -6,8 +6,11 @@
  *
  * Durability: a control file is written out (new blob, fsync, one LMDB
  * commit) when fsync()ed, when renamed, by the flusher once it has been
- * dirty for a second, and at unmount. Messages become durable in the
- * rename()/link() that moves them out of tmp/ (mount-rename.c).
+ * dirty for a second, and at unmount. Messages are committed in the
+ * rename()/link() that moves them out of tmp/ (mount-rename.c), lazily
+ * (mnt_commit_lazy): safe from the daemon's death at once, durable across a
+ * system crash at the next fsync of a directory or message, the flusher's
+ * tick, or the unmount.
  *
  * A full disk refuses new mail and keeps serving what is stored: control
  * files (which Dovecot must rewrite even to SELECT) may use the store's
@@ -195,6 +198,29 @@ int mnt_account_check_txn(struct coffer_txn *t, struct mnt *m, struct macct *a)
 	}
 	pthread_mutex_unlock(&m->acct_lock);
 	return 0;
+}
+
+int mnt_commit_lazy(struct mnt *m, coffer_txn_fn fn, void *arg)
+{
+	int rc = coffer_index_update_flags(coffer_store_index(m->st), COFFER_TXN_LAZY, fn, arg);
+
+	/* before the operation answers: an fsync that follows the answer
+	 * sees the flag */
+	if (rc >= 0)
+		__atomic_store_n(&m->lazy, 1, __ATOMIC_RELEASE);
+	return rc;
+}
+
+int mnt_lazy_sync(struct mnt *m)
+{
+	int rc;
+
+	if (!__atomic_exchange_n(&m->lazy, 0, __ATOMIC_ACQ_REL))
+		return 0;
+	rc = coffer_index_sync(coffer_store_index(m->st));
+	if (rc < 0)
+		__atomic_store_n(&m->lazy, 1, __ATOMIC_RELEASE);
+	return rc;
 }
 
 /* ---- in-memory files ---- */
@@ -1250,6 +1276,9 @@ static void *flusher(void *arg)
 		m->gc_pending = 0;
 		mnt_reserve_refill(m);
 		pthread_rwlock_unlock(&m->lock);
+		/* lazy commits are at most a tick from durable */
+		if (mnt_lazy_sync(m) < 0)
+			mnt_log("sync", "", COFFER_EIO);
 		if (m->fuse)
 			invalidate_changed(m);
 		/* outside the tree lock: the trash holds only blobs nothing names */
@@ -1279,6 +1308,8 @@ static void flush_all(struct mnt *m)
 					mnt_log("write-out", f->name, rc);
 			}
 	pthread_rwlock_unlock(&m->lock);
+	if (mnt_lazy_sync(m) < 0)
+		mnt_log("sync", "", COFFER_EIO);
 	coffer_blob_collect(m->st, NULL, NULL);
 }
 
@@ -1363,6 +1394,9 @@ int coffer_mount_run(const struct coffer_mount_opts *o)
 	m->max_message = coffer_store_config(m->st)->max_message_size;
 	m->cache_max = coffer_store_config(m->st)->mount_cache_size;
 	coffer_index_set_observer(coffer_store_index(m->st), mnt_observe, m);
+	rc = coffer_index_set_lazy(coffer_store_index(m->st));
+	if (rc < 0)
+		goto out;
 	/* a store made before the reserve existed gets one here, if it fits */
 	if (coffer_reserve_fill(m->st, 0) < 0)
 		coffer_err_clear();

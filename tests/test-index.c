@@ -104,6 +104,28 @@ static int get_gone(struct coffer_txn *t, void *arg)
 	return coffer_txn_get(t, COFFER_DB_META, "gone", 4, &v, &n);
 }
 
+/* Counts keys from a->seen upwards in the messages prefix 7. */
+static int count_one(const void *k, size_t kl, const void *v, size_t vl, void *arg)
+{
+	struct check_args *a = arg;
+
+	if (kl != 8 || vl != a->vlen || coffer_get_u32be((const unsigned char *)k + 4) != a->seen)
+		a->bad++;
+	a->seen++;
+	return 0;
+}
+
+static int count_from(struct coffer_txn *t, void *arg)
+{
+	struct check_args *a = arg;
+	unsigned char prefix[4], start[8];
+
+	coffer_put_u32be(prefix, 7);
+	coffer_put_u32be(start, 7);
+	coffer_put_u32be(start + 4, a->seen);
+	return coffer_txn_scan_from(t, COFFER_DB_MESSAGES, prefix, 4, start, 8, count_one, a);
+}
+
 /* The commit observer: what a transaction noted, folded per account. */
 struct obs {
 	int calls, overflow;
@@ -239,6 +261,21 @@ int main(void)
 		(void)ca;
 	}
 	test_observer(ix);
+	{
+		/* lazy commits: visible at once, to this process and others */
+		struct put_args pa = { 300000, 10, 64 };
+		struct check_args ca = { 0, 64, 300000, 0 };
+
+		ok(coffer_index_set_lazy(ix) == 0, "the index takes lazy commits");
+		ok(coffer_index_update_flags(ix, COFFER_TXN_LAZY, put_many, &pa) == 0,
+		   "a lazy commit");
+		ok(coffer_index_view(ix, count_from, &ca) == 0 && ca.seen == 300010 && ca.bad == 0,
+		   "is visible at once");
+		ok(coffer_index_sync(ix) == 0, "and synced on demand");
+		pa.from = 300010;
+		ok(coffer_index_update(ix, put_many, &pa) == 0,
+		   "a plain commit in a lazy index syncs itself");
+	}
 	coffer_index_close(&ix);
 	coffer_index_close(&ix);
 	ok(ix == NULL, "close clears the handle and accepts NULL");

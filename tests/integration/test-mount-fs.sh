@@ -62,6 +62,50 @@ sleep 2.5
 m2=$(stat -c %Y.%y "$M/new")
 [ "$m1" != "$m2" ] && [ "$(ls "$M/new" | wc -l)" = 4 ]; ok $? "an outside delivery between two of the daemon's own commits is seen ($m1 -> $m2)"
 
+# A delivery through the mount commits lazily (the index's meta page written,
+# not synced), as a local file system's rename is durable once its directory
+# is fsynced: after fsync of new/, neither of the index's two meta pages is
+# dirty in the page cache (/proc/kpageflags, root only).
+python3 - "$M" "$S" <<'PY'
+import ctypes, os, struct, sys
+M, S = sys.argv[1], sys.argv[2]
+if not os.access("/proc/kpageflags", os.R_OK):
+    print("# /proc/kpageflags unreadable: nothing to check")
+    sys.exit(0)
+libc = ctypes.CDLL(None, use_errno=True)
+libc.mmap.restype = ctypes.c_void_p
+libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
+                      ctypes.c_int, ctypes.c_long]
+fd = os.open(S + "/index/data.mdb", os.O_RDONLY)
+addr = libc.mmap(None, 8192, 1, 1, fd, 0)  # PROT_READ, MAP_SHARED
+assert addr not in (None, ctypes.c_void_p(-1).value), "mmap"
+def dirty_metas():
+    n = 0
+    for i in (0, 1):
+        ctypes.string_at(addr + i * 4096, 1)  # fault the page in
+        with open("/proc/self/pagemap", "rb") as f:
+            f.seek((addr // 4096 + i) * 8)
+            e = struct.unpack("<Q", f.read(8))[0]
+        assert e >> 63, "meta page %d not present" % i
+        with open("/proc/kpageflags", "rb") as f:
+            f.seek((e & ((1 << 55) - 1)) * 8)
+            n += (struct.unpack("<Q", f.read(8))[0] >> 4) & 1  # KPF_DIRTY
+    return n
+tmp = M + "/tmp/1700000009.M9P9.lazy"
+fd2 = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+os.write(fd2, b"From: a@b\nSubject: lazy\n\nbody\n")
+os.fsync(fd2)
+os.close(fd2)
+os.rename(tmp, M + "/new/1700000009.M9P9.lazy")
+print("# dirty meta pages right after the rename: %d" % dirty_metas())
+dfd = os.open(M + "/new", os.O_RDONLY | os.O_DIRECTORY)
+os.fsync(dfd)
+os.close(dfd)
+n = dirty_metas()
+assert n == 0, "%d meta page(s) still dirty after fsync of new/" % n
+PY
+ok $? "fsync of new/ makes a delivery through the mount durable (no dirty meta page in the index)"
+
 py() { python3 - "$M" "$@"; }
 
 # tmp + write + fsync + utime + rename into cur/ with flags
@@ -229,7 +273,7 @@ python3 - "$T_TMP/dl.json" "$qsize" $((36 + 16 * 65536 * 10)) <<'PY'
 import json, sys
 ev = [e for e in json.load(open(sys.argv[1])) if e["event"] == "delivery"]
 sizes = sorted(e["size"] for e in ev)
-assert len(ev) == 6, ev             # 4 by coffer deliver, qmail link, the big rename
+assert len(ev) == 7, ev             # 4 by coffer deliver, the lazy check, qmail link, the big rename
 assert all(e["folder"] == "INBOX" for e in ev), ev
 assert int(sys.argv[2]) in sizes and int(sys.argv[3]) in sizes, (sizes, sys.argv[2:])
 PY
