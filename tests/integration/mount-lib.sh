@@ -24,6 +24,11 @@
 #                        ACCOUNT's login, the mount for MAILUSER and Dovecot on
 #                        it (two TAP lines)
 #   mnt_dovecot_log_check  no panic or fatal in Dovecot's log
+#   mnt_dovecot_location MAILDIRS VOLATILE USER
+#                        prints the mail_location docs/dovecot.md gives Dovecot
+#                        on the mount: MAILDIRS/%u, lock files in the local
+#                        VOLATILE/%u (VOLATILE made here, owned by USER); the
+#                        other settings it needs are in MNT_DOVECOT_CONF
 # Every mount is cleared on exit, whatever happened.
 
 mnt_require() {
@@ -85,8 +90,16 @@ mnt_dovecot_require() {
 	fi
 }
 
-# The configuration of docs/dovecot.md: default Maildir settings, lock files
-# in a local VOLATILEDIR (docs/dovecot.md says why).
+# What docs/dovecot.md gives Dovecot on the mount (it says why), for every
+# test that runs Dovecot there.
+MNT_DOVECOT_CONF="mmap_disable = yes"
+mnt_dovecot_location() {
+	mkdir -p "$2" && chown "$3" "$2" || return 1
+	echo "maildir:$1/%u:VOLATILEDIR=$2/%u"
+}
+
+# The configuration of docs/dovecot.md: default Maildir settings and the two
+# above.
 # mnt_dovecot USER [MAILDIRS]: mail_location = maildir:MAILDIRS/%u (default
 # the mount). Set before the call to adapt it:
 #   DV_PROTOCOLS   the protocols, each with a loopback listener (default
@@ -97,14 +110,15 @@ mnt_dovecot_require() {
 #                  there replaces the one above)
 mnt_dovecot() {
 	DV_USER=$1
-	local maildirs=${2:-$MNT} protocols=${DV_PROTOCOLS:-imap pop3 lmtp}
+	local maildirs=${2:-$MNT} protocols=${DV_PROTOCOLS:-imap pop3 lmtp} location
 	local passdb=${DV_PASSDB:-"driver = passwd-file
   args = scheme=PLAIN username_format=%u $DV/passwd"}
 	mnt_dovecot_require
 	mnt_user "$DV_USER"
-	mkdir -p "$DV/run" "$DV/state" "$DV/home" "$DV/volatile"
+	mkdir -p "$DV/run" "$DV/state" "$DV/home"
 	touch "$DV/passwd"
-	chown -R "$DV_USER" "$DV/home" "$DV/volatile"
+	chown -R "$DV_USER" "$DV/home"
+	location=$(mnt_dovecot_location "$maildirs" "$DV/volatile" "$DV_USER") || return 1
 	chmod 0755 "$DV"
 	DV_IMAP=$(free_port) DV_POP3=$(free_port) DV_LMTP=$(free_port)
 	export DV_IMAP DV_POP3 DV_LMTP
@@ -125,8 +139,8 @@ userdb {
   driver = static
   args = uid=$DV_USER gid=$(id -gn "$DV_USER") home=$DV/home/%u
 }
-mail_location = maildir:$maildirs/%u:VOLATILEDIR=$DV/volatile/%u
-mmap_disable = yes
+mail_location = $location
+$MNT_DOVECOT_CONF
 namespace inbox {
   inbox = yes
 }

@@ -164,8 +164,8 @@ if [ -c /dev/fuse ] && command -v fusermount3 >/dev/null && command -v dovecot >
 	VM=coffer-full-vm
 	id "$VM" >/dev/null 2>&1 || useradd -r -M -s /usr/sbin/nologin "$VM"
 	mnt_start --allow-user "$VM"; ok $? "mount the full store"
-	mkdir -p "$T_TMP/volatile" && chown "$VM" "$T_TMP/volatile"
-	if DC_EXTRA_CONF="mmap_disable = yes" dc_start "$T_TMP/dc" "maildir:$MNT/%u:VOLATILEDIR=$T_TMP/volatile/%u" "$VM" "$A=pw"; then
+	loc=$(mnt_dovecot_location "$MNT" "$T_TMP/volatile" "$VM")
+	if DC_EXTRA_CONF=$MNT_DOVECOT_CONF dc_start "$T_TMP/dc" "$loc" "$VM" "$A=pw"; then
 		MOUNT_OK=1
 	else
 		fail "dovecot starts"

@@ -75,8 +75,8 @@ if [ "$IMAP" = 1 ]; then
 	VM=coffer-soak-vm
 	id "$VM" >/dev/null 2>&1 || useradd -r -M -s /usr/sbin/nologin "$VM"
 	mnt_start --allow-user "$VM"; ok $? "mount"
-	mkdir -p "$T_TMP/volatile" && chown "$VM" "$T_TMP/volatile"
-	DC_EXTRA_CONF="mmap_disable = yes" dc_start "$T_TMP/dc" "maildir:$MNT/%u:VOLATILEDIR=$T_TMP/volatile/%u" "$VM" "$A=pw"; ok $? "dovecot on the mount"
+	loc=$(mnt_dovecot_location "$MNT" "$T_TMP/volatile" "$VM")
+	DC_EXTRA_CONF=$MNT_DOVECOT_CONF dc_start "$T_TMP/dc" "$loc" "$VM" "$A=pw"; ok $? "dovecot on the mount"
 	export DC_IMAP_PORT
 else
 	pass "IMAP clients: # SKIP $why"
