@@ -249,7 +249,7 @@ int coffer_index_update(struct coffer_index *ix, coffer_txn_fn fn, void *arg)
 int coffer_index_update_flags(struct coffer_index *ix, unsigned flags, coffer_txn_fn fn,
                               void *arg)
 {
-	struct coffer_txn t = { ix, NULL, 0, { { { 0 }, 0, 0 } }, 0, 0 };
+	struct coffer_txn t = { .ix = ix };
 	int rc, mdb_rc;
 
 	for (;;) {
@@ -316,7 +316,7 @@ int coffer_index_sync(struct coffer_index *ix)
 
 int coffer_index_view(struct coffer_index *ix, coffer_txn_fn fn, void *arg)
 {
-	struct coffer_txn t = { ix, NULL, 0, { { { 0 }, 0, 0 } }, 0, 0 };
+	struct coffer_txn t = { .ix = ix };
 	int rc;
 
 	rc = begin(ix, MDB_RDONLY, &t.txn);

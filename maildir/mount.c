@@ -180,6 +180,17 @@ out:
 	return rc;
 }
 
+/* The account's modseq, read in a view, is modseq: a change nobody
+ * accounted for moves the directories' mtime. > not !=: modseq only grows,
+ * and mnt_observe may have moved past that view. Under acct_lock. */
+static void acct_saw(struct macct *a, uint64_t modseq)
+{
+	if (modseq > a->modseq_seen) {
+		a->modseq_seen = modseq;
+		mnt_touch(a);
+	}
+}
+
 int mnt_account_check_txn(struct coffer_txn *t, struct mnt *m, struct macct *a)
 {
 	struct coffer_account_rec rec;
@@ -192,10 +203,7 @@ int mnt_account_check_txn(struct coffer_txn *t, struct mnt *m, struct macct *a)
 	if (rec.state != COFFER_ACCOUNT_ACTIVE)
 		return COFFER_ENOTFOUND;
 	pthread_mutex_lock(&m->acct_lock);
-	if (rec.modseq > a->modseq_seen) { /* modseq only grows */
-		a->modseq_seen = rec.modseq;
-		mnt_touch(a);
-	}
+	acct_saw(a, rec.modseq);
 	pthread_mutex_unlock(&m->acct_lock);
 	return 0;
 }
@@ -1150,10 +1158,7 @@ static void invalidate_changed(struct mnt *m)
 		stale = v.rec.modseq > v.a->modseq_inval;
 		if (stale)
 			v.a->modseq_inval = v.rec.modseq;
-		if (v.rec.modseq > v.a->modseq_seen) {
-			v.a->modseq_seen = v.rec.modseq;
-			mnt_touch(v.a);
-		}
+		acct_saw(v.a, v.rec.modseq);
 		pthread_mutex_unlock(&m->acct_lock);
 		if (!stale)
 			continue;
