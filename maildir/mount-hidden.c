@@ -6,11 +6,11 @@
  * close: fstat() answers, reads see the old content, an mmap() stays valid.
  * Dovecot relies on all three (it fstat()s open index logs and lock files to
  * see whether another process replaced them, and maps its index files).
- * libfuse's path-based API gives a file no identity but its path, so it
- * keeps the file alive by renaming it to ".fuse_hidden<16 hex>" in its
- * directory (the mount answers open(), so libfuse knows which files are
- * open; hard_remove is off) and unlinks that name at the last close. The
- * mount serves those names from memory, outside the tree:
+ * The operations work by path, so mount-ll.c keeps such a file alive by
+ * renaming it to ".fuse_hidden<16 hex>" in its directory when the kernel
+ * may still hold its inode, and unlinks that name when the kernel forgets
+ * the inode (at the last close, or at once if it was not open). The mount
+ * serves those names from memory, outside the tree:
  *
  *   - a control file: a copy of its content, while the name it had becomes
  *     a tombstone (mfile.gone): gone for every lookup, its index entry
@@ -20,10 +20,9 @@
  *     the name. So Dovecot's rewrite of dovecot-uidlist (rename over the
  *     open old one) stays one atomic transaction;
  *   - a tmp/ file: the file itself, moved out of the table;
- *   - a message in cur/ or new/: its plaintext, read before the expunge,
- *     which commits as an unlink's does (a message over HIDE_COPY_MAX
- *     bytes keeps a reference to its blob instead, readable as long as the
- *     trash holds it).
+ *   - a message in cur/ or new/: its blob, held open from before the
+ *     expunge (which commits as an unlink's does), so that the trash
+ *     collector's unlink of the file does not take it away.
  *
  * A hidden file is never written to the store: a crash forgets it, as a
  * crash forgets an unlinked file's last reference. Writes to it change the
@@ -35,11 +34,11 @@
 #include "engine/errors.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define HIDDEN_PREFIX ".fuse_hidden"
-#define HIDE_COPY_MAX (16u << 20)
 
 int mnt_hidden_name(const char *path)
 {
@@ -85,36 +84,25 @@ static void hidden_drop(struct mnt *m, struct mfile *f)
 
 static int hide_message(struct mnt *m, struct mres *r, const char *to)
 {
-	struct mfile *h = hidden_new(m, r->a, MF_TMP, to);
-	uint64_t size = r->rec.size;
-	int rc = 0;
+	struct coffer_buf path = COFFER_BUF_INIT;
+	struct mfile *h;
+	int rc;
 
-	if (h == NULL)
+	rc = coffer_store_blob_path(m->st, r->a->id, r->rec.blob_id, &path);
+	if (rc < 0)
+		return mnt_errno(rc);
+	h = hidden_new(m, r->a, MF_TMP, to);
+	if (h == NULL) {
+		coffer_buf_free(&path);
 		return -ENOMEM;
+	}
 	h->mode = 0600;
 	h->mtime = r->rec.internal_date;
-	if (size > HIDE_COPY_MAX) {
-		h->linked = 1;
-		h->lrec = r->rec;
-	} else {
-		rc = coffer_buf_reserve(&h->data, (size_t)size);
-		for (uint64_t off = 0; rc == 0 && off < size;) {
-			size_t got = 0;
-
-			rc = mnt_msg_read(m, r->a, r->fid, r->uid, &r->rec, h->data.data + off,
-			                  (size_t)(size - off), off, &got);
-			if (rc == 0 && got == 0)
-				rc = coffer_err_set(COFFER_ECORRUPT, "message shorter than its record");
-			off += got;
-		}
-		if (rc < 0) {
-			hidden_drop(m, h);
-			return mnt_errno(rc);
-		}
-		h->data.len = (size_t)size;
-		h->size = size;
-	}
-	rc = mnt_expunge(m, r);
+	h->linked = 1;
+	h->lrec = r->rec;
+	h->pin_fd = open(coffer_buf_str(&path), O_RDONLY | O_CLOEXEC);
+	coffer_buf_free(&path);
+	rc = h->pin_fd < 0 ? -EIO : mnt_expunge(m, r);
 	if (rc < 0)
 		hidden_drop(m, h);
 	return rc;

@@ -1,6 +1,6 @@
 /*
- * mount-ops.c: the FUSE operations of the mount (libfuse3 high-level API,
- * path based) and their table. docs/design.md "The mount" is the contract;
+ * mount-ops.c: the FUSE operations of the mount, by path (the table of
+ * libfuse3's high-level API; mount-ll.c calls them for the kernel's inodes) and their table. docs/design.md "The mount" is the contract;
  * in short:
  *
  *   /ACCT/                  INBOX's Maildir root; .FOLDER/ for the others
@@ -24,12 +24,11 @@
  * a folder's rename) and mount-rename.c (rename and link of files, the
  * Maildir write paths); init and the table.
  *
- * All state is kept per path, not per handle: open() only lets libfuse count
- * opens (so that a file unlinked while open is hidden until its last close,
- * mount-hidden.c) and asks the kernel to keep its page cache and not to send
- * flush. POSIX and flock locks are handled by the kernel (no lock
- * operations: FUSE's local locking). Paths ending in libfuse's hidden names
- * are served by mount-hidden.c.
+ * All state is kept per path, not per handle: the kernel never sends open()
+ * (mount-ll.c answers ENOSYS) and keeps each file's page cache. POSIX and
+ * flock locks are handled by the kernel (no lock operations: FUSE's local
+ * locking). Paths ending in the hidden names of files unlinked or renamed
+ * over while the kernel holds them are served by mount-hidden.c.
  */
 #define FUSE_USE_VERSION 35
 #include "mount-private.h"
@@ -481,7 +480,7 @@ static int do_create(struct mnt *m, const char *path, mode_t mode)
 	if (mode & (S_ISUID | S_ISGID | S_ISVTX))
 		return -EPERM;
 	if (mnt_hidden_name(path))
-		return -EPERM; /* libfuse's names for unlinked open files */
+		return -EPERM; /* the names of hidden files (mount-hidden.c) */
 	rc = mnt_resolve(m, path, &r);
 	if (rc < 0)
 		goto out;
@@ -546,17 +545,6 @@ static int op_mknod(const char *path, mode_t mode, dev_t dev)
 	LOCKED(do_create(m, path, mode));
 }
 
-/* No per-open state here; answering lets libfuse count a file's opens, so
- * that one unlinked while open is hidden, not lost (mount-hidden.c). The
- * kernel keeps its page cache across opens (file contents change only
- * through it), and close() needs no flush. */
-static int op_open(const char *path, struct fuse_file_info *fi)
-{
-	fi->keep_cache = 1;
-	fi->noflush = 1;
-	return 0;
-}
-
 /* The in-memory file a FILE in tmp/ or an ENTRY control file names. */
 static int data_file(struct mnt *m, struct mres *r, struct mfile **f_r)
 {
@@ -596,8 +584,8 @@ static int do_read(struct mnt *m, const char *path, char *buf, size_t size, off_
 		if (!r.is_msg)
 			rc = -ENOENT;
 		else
-			rc = mnt_errno(mnt_msg_read(m, r.a, r.fid, r.uid, &r.rec, buf, size,
-			                            (uint64_t)off, &got));
+			rc = mnt_errno(mnt_msg_read(m, r.a, &r.rec, -1, buf, size, (uint64_t)off,
+			                            &got));
 	} else {
 		rc = data_file(m, &r, &f);
 		if (rc == 0)
@@ -1034,29 +1022,13 @@ static int op_symlink(const char *target, const char *path)
 	return -EPERM;
 }
 
-/* ---- init and the table ---- */
-
-static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
-{
-	/* O_TRUNC must reach setattr: with atomic_o_trunc it would travel in
-	 * open(), which answers ENOSYS */
-	conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
-	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
-	/* an unlinked open file is renamed to .fuse_hidden* and kept until its
-	 * last close (mount-hidden.c) */
-	cfg->hard_remove = 0;
-	cfg->nullpath_ok = 0;
-	cfg->use_ino = 0;
-	return coffer_mnt;
-}
+/* ---- the table ---- */
 
 static const struct fuse_operations ops = {
-	.init = op_init,
 	.getattr = op_getattr,
 	.readdir = op_readdir,
 	.mknod = op_mknod,
 	.create = op_create,
-	.open = op_open,
 	.read = op_read,
 	.write = op_write,
 	.fsync = op_fsync,

@@ -99,6 +99,9 @@ struct mfile {
 	 * or after qmail's link): content is that message's blob */
 	int linked;
 	struct coffer_message_rec lrec;
+	/* a hidden message: its blob, held open so that the trash collector's
+	 * unlink cannot take it away before the last close (-1 if none) */
+	int pin_fd;
 	/* tmp files over the memory limit stream into a staging blob */
 	int spilled;
 	int sfd;
@@ -122,7 +125,8 @@ struct mnt {
 	pthread_mutex_t cache_lock;
 	pthread_mutex_t stop_lock;
 	struct coffer_store *st;
-	struct fuse *fuse;
+	struct fuse_session *se;             /* while mounted */
+	struct mnt_ll *ll;                   /* the kernel's inodes (mount-ll.c) */
 	const struct coffer_mount_opts *o;
 	uid_t uid;
 	gid_t gid;
@@ -226,14 +230,23 @@ int mnt_file_set_peer(struct mnt *m, struct mfile *f, const struct mfile *copy, 
 int mnt_file_read(struct mnt *m, struct mfile *f, void *p, size_t n, uint64_t off, size_t *got_r);
 
 /* message content through the cache */
-int mnt_msg_read(struct mnt *m, struct macct *a, uint32_t fid, uint32_t uid,
-                 const struct coffer_message_rec *rec, void *p, size_t n, uint64_t off,
-                 size_t *got_r);
+int mnt_msg_read(struct mnt *m, struct macct *a, const struct coffer_message_rec *rec,
+                 int pin_fd, void *p, size_t n, uint64_t off, size_t *got_r);
 void mnt_cache_drop(struct mnt *m, const unsigned char *acct, const unsigned char *blob);
 
-/* the FUSE operations (mount-ops.c) */
+/* the FUSE operations, by path (mount-ops.c) */
 struct fuse_operations;
 const struct fuse_operations *mnt_ops(void);
+
+/* The kernel's inodes over them (mount-ll.c): the session (NULL if the
+ * options are refused; args may be changed), the once-a-tick release of
+ * inode numbers remembered past their time, the kernel's cache of a path
+ * dropped, and the table freed at the end. */
+struct fuse_args;
+struct fuse_session *mnt_ll_session(struct mnt *m, struct fuse_args *args);
+void mnt_ll_sweep(struct mnt *m);
+void mnt_ll_invalidate(struct mnt *m, const char *path);
+void mnt_ll_free(struct mnt *m);
 
 /* A path resolved for an operation (mount-ops.c). */
 struct mres {
@@ -273,9 +286,10 @@ int mnt_do_rmdir(struct mnt *m, const char *path);
 int mnt_rename_folder(struct mnt *m, struct mres *src, struct mres *dst, unsigned flags);
 
 /* Files unlinked or renamed over while open (mount-hidden.c), under
- * m->lock: libfuse renames such a file to ".fuse_hidden<16 hex>" in its
- * directory and unlinks that name at its last close. mnt_hidden_name: 1 if
- * path's last component has that form (such names are libfuse's alone);
+ * m->lock: mount-ll.c renames such a file to ".fuse_hidden<16 hex>" in its
+ * directory and unlinks that name when the kernel forgets it.
+ * mnt_hidden_name: 1 if path's last component has that form (such names
+ * are mount-ll.c's alone);
  * mnt_hidden_find: the file under that path, or NULL; mnt_hide: the rename
  * to it (0 or -errno); mnt_hidden_unlink: its last close; mnt_hidden_free_all
  * at unmount. */

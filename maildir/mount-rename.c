@@ -27,8 +27,8 @@
  *                           transaction that also drops the replaced file;
  *                           link(): a copy in memory under the new name
  *                           (dotlocks), never replacing anything.
- *   X to .fuse_hidden*      libfuse hiding a file unlinked or renamed over
- *                           while open: mount-hidden.c.
+ *   X to .fuse_hidden*      mount-ll.c hiding a file unlinked or renamed
+ *                           over while the kernel holds it: mount-hidden.c.
  *
  * Across accounts: EXDEV. RENAME_EXCHANGE: EINVAL.
  */

@@ -43,7 +43,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <fuse.h>
+#include <fuse_lowlevel.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
@@ -275,6 +275,7 @@ struct mfile *mnt_file_new(struct mnt *m, int type, struct macct *a, uint32_t fi
 	f->fid = fid;
 	f->name_n = n;
 	f->sfd = -1;
+	f->pin_fd = -1;
 	f->mode = 0600;
 	f->mtime = mnt_now();
 	f->used_at = f->mtime;
@@ -306,6 +307,8 @@ void mnt_file_free(struct mnt *m, struct mfile *f)
 		close(f->sfd);
 		unlink(coffer_buf_str(&f->spath));
 	}
+	if (f->pin_fd >= 0)
+		close(f->pin_fd);
 	if (f->data.data)
 		coffer_wipe(f->data.data, f->data.cap);
 	coffer_buf_free(&f->data);
@@ -363,8 +366,8 @@ static void peer_changed(struct mfile *f, char **inval_r)
 
 void mnt_inval_copy(struct mnt *m, char *path)
 {
-	if (path && m->fuse)
-		fuse_invalidate_path(m->fuse, path);
+	if (path)
+		mnt_ll_invalidate(m, path);
 	free(path);
 }
 
@@ -819,7 +822,7 @@ int mnt_file_read(struct mnt *m, struct mfile *f, void *p, size_t n, uint64_t of
 	if (f->type == MF_XDIR)
 		return -EISDIR;
 	if (f->linked)
-		return mnt_msg_read(m, f->a, UINT32_MAX, 0, &f->lrec, p, n, off, got_r);
+		return mnt_msg_read(m, f->a, &f->lrec, f->pin_fd, p, n, off, got_r);
 	if (f->spilled)
 		return coffer_err_set(COFFER_EIO, "tmp file over %zu bytes cannot be read back "
 		                      "before it is delivered", m->tmp_mem_max);
@@ -905,17 +908,24 @@ void mnt_cache_drop(struct mnt *m, const unsigned char *acct, const unsigned cha
 
 /* Finds the message of a record: by (fid, uid) when known, else any
  * message whose blob it is (tmp files linked to a message). */
+/* pin_fd: the blob already open (a hidden message's, maybe unlinked since),
+ * reopened through /proc so that the reader has its own file offset. */
 static int open_reader(struct mnt *m, struct macct *a, const struct coffer_message_rec *rec,
-                       struct coffer_blob_reader **r_r, int *fd_r)
+                       int pin_fd, struct coffer_blob_reader **r_r, int *fd_r)
 {
 	struct coffer_buf path = COFFER_BUF_INIT;
 	struct coffer_blob_ids ids;
 	int rc;
 
 	*fd_r = -1;
-	rc = coffer_store_blob_path(m->st, a->id, rec->blob_id, &path);
-	if (rc < 0)
+	rc = pin_fd >= 0 ? coffer_buf_printf(&path, "/proc/self/fd/%d", pin_fd)
+	                 : coffer_store_blob_path(m->st, a->id, rec->blob_id, &path);
+	if (rc == 0)
+		rc = coffer_buf_ok(&path);
+	if (rc < 0) {
+		coffer_buf_free(&path);
 		return rc;
+	}
 	*fd_r = open(coffer_buf_str(&path), O_RDONLY | O_CLOEXEC);
 	coffer_buf_free(&path);
 	if (*fd_r < 0)
@@ -967,9 +977,8 @@ static void cache_copy(const struct centry *e, void *p, size_t n, uint64_t off, 
  * decrypt in parallel (two threads reading the same new message may both
  * decrypt it; the second insert is dropped).
  */
-int mnt_msg_read(struct mnt *m, struct macct *a, uint32_t fid, uint32_t uid,
-                 const struct coffer_message_rec *rec, void *p, size_t n, uint64_t off,
-                 size_t *got_r)
+int mnt_msg_read(struct mnt *m, struct macct *a, const struct coffer_message_rec *rec,
+                 int pin_fd, void *p, size_t n, uint64_t off, size_t *got_r)
 {
 	struct coffer_blob_reader *r = NULL;
 	struct centry *e, *have;
@@ -986,7 +995,7 @@ int mnt_msg_read(struct mnt *m, struct macct *a, uint32_t fid, uint32_t uid,
 	pthread_mutex_unlock(&m->cache_lock);
 	if (e)
 		return 0;
-	rc = open_reader(m, a, rec, &r, &fd);
+	rc = open_reader(m, a, rec, pin_fd, &r, &fd);
 	if (rc < 0)
 		goto out;
 	if (rec->size > m->cache_max / 4) {
@@ -1072,7 +1081,7 @@ static void inval(struct inval_args *v, const char *dir, const char *sub)
 	coffer_buf_printf(&v->path, "/%s%s%s%s%s", v->a->name, dir ? "/" : "", dir ? dir : "",
 	                  sub ? "/" : "", sub ? sub : "");
 	if (coffer_buf_ok(&v->path) == 0)
-		fuse_invalidate_path(v->m->fuse, coffer_buf_str(&v->path));
+		mnt_ll_invalidate(v->m, coffer_buf_str(&v->path));
 }
 
 static int inval_folder(const struct coffer_folder_info *info, void *arg)
@@ -1284,8 +1293,9 @@ static void *flusher(void *arg)
 		/* lazy commits are at most a tick from durable */
 		if (mnt_lazy_sync(m) < 0)
 			mnt_log("sync", "", COFFER_EIO);
-		if (m->fuse)
+		if (m->se)
 			invalidate_changed(m);
+		mnt_ll_sweep(m);
 		/* outside the tree lock: the trash holds only blobs nothing names */
 		if (gc) {
 			uint64_t removed;
@@ -1366,7 +1376,7 @@ int coffer_mount_run(const struct coffer_mount_opts *o)
 {
 	struct mnt *m = NULL;
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
-	struct fuse *fuse = NULL;
+	struct fuse_session *se = NULL;
 	struct coffer_keyfile *kf;
 	struct coffer_buf opts = COFFER_BUF_INIT, lpath = COFFER_BUF_INIT;
 	struct fuse_loop_config lc;
@@ -1424,15 +1434,14 @@ int coffer_mount_run(const struct coffer_mount_opts *o)
 		dprintf(lockfd, "%ld %s\n", (long)getpid(), o->mountpoint);
 
 	/* defaults first, so that -o given by the user overrides them
-	 * (docs/design.md, Coordination and caching). remember: a name keeps
-	 * its inode number while the kernel drops and looks it up again;
-	 * negative_timeout=1: a name made outside the kernel's sight (another
-	 * process's delivery) may stay hidden as long as the once-a-second
-	 * check takes to notice it anyway, and Dovecot's per-message probe of
-	 * an absent dovecot.index.cache is not a round trip each time */
+	 * (docs/design.md, Coordination and caching; the timeouts are
+	 * mount-ll.c's). negative_timeout=1: a name made outside the kernel's
+	 * sight (another process's delivery) may stay hidden as long as the
+	 * once-a-second check takes to notice it anyway, and Dovecot's
+	 * per-message probe of an absent dovecot.index.cache is not a round
+	 * trip each time */
 	coffer_buf_printf(&opts, "fsname=coffer,subtype=coffer,default_permissions,"
-	                         "entry_timeout=60,attr_timeout=60,negative_timeout=1,"
-	                         "remember=60,kernel_cache%s",
+	                         "entry_timeout=60,attr_timeout=60,negative_timeout=1%s",
 	                  o->allow_other ? ",allow_other" : "");
 	rc = coffer_buf_ok(&opts);
 	if (rc < 0)
@@ -1445,21 +1454,21 @@ int coffer_mount_run(const struct coffer_mount_opts *o)
 		goto out;
 	}
 	coffer_mnt = m;
-	fuse = fuse_new(&args, mnt_ops(), sizeof(struct fuse_operations), m);
-	m->fuse = fuse;
-	if (fuse == NULL) {
+	se = mnt_ll_session(m, &args);
+	if (se == NULL) {
 		rc = coffer_err_set(COFFER_EINVAL, "mount: FUSE refused the options (-o %s%s%s)",
 		                    coffer_buf_str(&opts), o->fuse_opts ? "," : "",
 		                    o->fuse_opts ? o->fuse_opts : "");
 		goto out;
 	}
-	if (fuse_mount(fuse, o->mountpoint) != 0) {
+	if (fuse_session_mount(se, o->mountpoint) != 0) {
 		rc = coffer_err_set(COFFER_EIO, "mount: cannot mount on %s (is /dev/fuse there, "
 		                    "and the directory empty and not mounted?)", o->mountpoint);
 		goto out;
 	}
 	mounted = 1;
-	if (fuse_set_signal_handlers(fuse_get_session(fuse)) != 0) {
+	m->se = se;
+	if (fuse_set_signal_handlers(se) != 0) {
 		rc = coffer_err_set(COFFER_EIO, "mount: cannot set signal handlers");
 		goto out;
 	}
@@ -1473,7 +1482,7 @@ int coffer_mount_run(const struct coffer_mount_opts *o)
 	memset(&lc, 0, sizeof lc);
 	lc.clone_fd = 0;
 	lc.max_idle_threads = 16;
-	rc = fuse_loop_mt(fuse, &lc);
+	rc = fuse_session_loop_mt(se, &lc);
 	rc = rc == 0 || rc == SIGTERM || rc == SIGINT || rc == SIGHUP ? 0
 	                                                              : coffer_err_set(COFFER_EIO,
 	                                                                "mount: the FUSE loop failed");
@@ -1491,17 +1500,18 @@ out:
 	}
 	if (m && m->st && mounted)
 		flush_all(m);
-	if (fuse) {
-		m->fuse = NULL;
+	if (se) {
+		m->se = NULL;
 		if (handlers)
-			fuse_remove_signal_handlers(fuse_get_session(fuse));
+			fuse_remove_signal_handlers(se);
 		if (mounted)
-			fuse_unmount(fuse);
-		fuse_destroy(fuse);
+			fuse_session_unmount(se);
+		fuse_session_destroy(se);
 	}
 	fuse_opt_free_args(&args);
 	if (m) {
 		free_all(m);
+		mnt_ll_free(m);
 		coffer_store_close(&m->st);
 		pthread_rwlock_destroy(&m->lock);
 		pthread_mutex_destroy(&m->acct_lock);
