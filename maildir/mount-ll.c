@@ -20,7 +20,10 @@
  *   - a node's name changes only after the operation that renamed or
  *     removed it returned; a request that raced with such an operation and
  *     got ENOENT for a node the kernel still holds waits for it to finish,
- *     then retries with the new path (names_busy, names_gen);
+ *     then retries with the new path (busy, gen). A request for a name in
+ *     a directory (lookup, create) waits only for renames of directories:
+ *     a new name is ENOENT in the common case, and must not queue behind
+ *     every delivery's rename;
  *   - a file the kernel may still hold (lookup count > 0) is not removed
  *     when it is unlinked or renamed over: it is renamed to a hidden name
  *     (".fuse_hidden<16 hex>", served by mount-hidden.c) and removed when
@@ -73,8 +76,10 @@ struct mnt_ll {
 	struct node root;
 	fuse_ino_t next_ino;
 	uint64_t hidden_ctr;
-	unsigned names_busy;        /* renames and removals in progress */
-	uint64_t names_gen;         /* bumped as each one finishes */
+	/* renames and removals in progress, and bumped as each finishes:
+	 * [0] all, [1] those of directories */
+	unsigned busy[2];
+	uint64_t gen[2];
 	double entry_timeout, attr_timeout, negative_timeout;
 };
 
@@ -238,7 +243,8 @@ static int node_path(struct node *n, const char *name, struct coffer_buf *out)
 	return coffer_buf_ok(out) < 0 ? -ENOMEM : 0;
 }
 
-/* Path of ino (and child name, if not NULL); gen_r: names_gen then. */
+/* Path of ino (and child name, if not NULL); gen_r: the generation
+ * (gen[1] for a child name, gen[0] for ino itself) then. */
 static int path_of(fuse_ino_t ino, const char *name, struct coffer_buf *out, uint64_t *gen_r)
 {
 	struct mnt_ll *ll = LL();
@@ -249,40 +255,46 @@ static int path_of(fuse_ino_t ino, const char *name, struct coffer_buf *out, uin
 	n = find_ino(ll, ino);
 	rc = n ? node_path(n, name, out) : -ENOENT;
 	if (gen_r)
-		*gen_r = ll->names_gen;
+		*gen_r = ll->gen[name != NULL];
 	pthread_mutex_unlock(&ll->lock);
 	return rc;
 }
 
-/* After ENOENT for a path built at gen: 1 if a rename or removal ran
- * since or runs now (waited for), so that a new path may do. */
-static int names_moved(uint64_t gen)
+/* After ENOENT for a path built at generation gen of kind k: 1 if a
+ * rename or removal of that kind ran since or runs now (waited for), so
+ * that a new path may do. */
+static int names_moved(uint64_t gen, int k)
 {
 	struct mnt_ll *ll = LL();
 	int moved;
 
 	pthread_mutex_lock(&ll->lock);
-	while (ll->names_busy && ll->names_gen == gen)
+	while (ll->busy[k] && ll->gen[k] == gen)
 		pthread_cond_wait(&ll->quiet, &ll->lock);
-	moved = ll->names_gen != gen;
+	moved = ll->gen[k] != gen;
 	pthread_mutex_unlock(&ll->lock);
 	return moved;
 }
 
-static void names_begin(void)
+static void names_begin(int dir)
 {
 	struct mnt_ll *ll = LL();
 
 	pthread_mutex_lock(&ll->lock);
-	ll->names_busy++;
+	ll->busy[0]++;
+	ll->busy[1] += dir != 0;
 	pthread_mutex_unlock(&ll->lock);
 }
 
-/* ends what names_begin began; under ll->lock */
-static void names_end_locked(struct mnt_ll *ll)
+/* ends what names_begin(dir) began; under ll->lock */
+static void names_end_locked(struct mnt_ll *ll, int dir)
 {
-	ll->names_busy--;
-	ll->names_gen++;
+	ll->busy[0]--;
+	ll->gen[0]++;
+	if (dir) {
+		ll->busy[1]--;
+		ll->gen[1]++;
+	}
 	pthread_cond_broadcast(&ll->quiet);
 }
 
@@ -302,7 +314,8 @@ static void names_end_locked(struct mnt_ll *ll)
 				break;                                    \
 			path = coffer_buf_str(&pb_);                      \
 			rc = (call);                                      \
-			if (rc != -ENOENT || try_ == RETRIES || !names_moved(gen_)) \
+			if (rc != -ENOENT || try_ == RETRIES ||           \
+			    !names_moved(gen_, (name) != NULL))           \
 				break;                                    \
 		}                                                         \
 		coffer_buf_free(&pb_);                                    \
@@ -335,6 +348,8 @@ static void set_attr_ino(struct stat *st, fuse_ino_t ino)
 	pthread_mutex_unlock(&ll->lock);
 }
 
+static void forget_unseen(struct mnt_ll *ll, fuse_ino_t ino);
+
 static int reply_entry_for(fuse_req_t req, fuse_ino_t parent, const char *name, int negative_ok)
 {
 	struct mnt_ll *ll = LL();
@@ -362,7 +377,10 @@ static int reply_entry_for(fuse_req_t req, fuse_ino_t parent, const char *name, 
 	set_attr_ino(&e.attr, e.ino);
 	e.attr_timeout = ll->attr_timeout;
 	e.entry_timeout = ll->entry_timeout;
-	return fuse_reply_entry(req, &e);
+	rc = fuse_reply_entry(req, &e);
+	if (rc == -ENOENT) /* the caller was interrupted: the kernel never saw it */
+		forget_unseen(ll, e.ino);
+	return rc;
 }
 
 static void ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -379,6 +397,8 @@ static void forget_one(struct mnt_ll *ll, fuse_ino_t ino, uint64_t count,
 
 	if (n == NULL || n == &ll->root)
 		return;
+	if (n->nlookup == 0)
+		return; /* already forgotten: the kernel never sends more */
 	n->nlookup = count >= n->nlookup ? 0 : n->nlookup - count;
 	if (n->nlookup)
 		return;
@@ -386,11 +406,9 @@ static void forget_one(struct mnt_ll *ll, fuse_ino_t ino, uint64_t count,
 		if (unlink_path && node_path(n, NULL, unlink_path) < 0)
 			coffer_buf_reset(unlink_path);
 		node_free(ll, n);
-	} else if (n->name == NULL || n->ref == 0) {
-		if (n->name == NULL) {
-			node_free(ll, n);
-			return;
-		}
+	} else if (n->name == NULL) {
+		node_free(ll, n);
+	} else if (n->ref == 0) { /* else its named children keep it */
 		n->forgot_at = mnt_now();
 		n->lprev = ll->lru_tail;
 		if (ll->lru_tail)
@@ -399,6 +417,14 @@ static void forget_one(struct mnt_ll *ll, fuse_ino_t ino, uint64_t count,
 			ll->lru_head = n;
 		ll->lru_tail = n;
 	}
+}
+
+/* One lookup the kernel never got (its reply failed): not hidden yet. */
+static void forget_unseen(struct mnt_ll *ll, fuse_ino_t ino)
+{
+	pthread_mutex_lock(&ll->lock);
+	forget_one(ll, ino, 1, NULL);
+	pthread_mutex_unlock(&ll->lock);
 }
 
 static void forget_hidden(struct coffer_buf *path)
@@ -641,9 +667,7 @@ static void ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	fi->fh = 0;
 	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
 		/* the caller was interrupted: the kernel never saw the node */
-		pthread_mutex_lock(&ll->lock);
-		forget_one(ll, e.ino, 1, NULL);
-		pthread_mutex_unlock(&ll->lock);
+		forget_unseen(ll, e.ino);
 	}
 }
 
@@ -755,7 +779,7 @@ static void remove_name(fuse_req_t req, fuse_ino_t parent, const char *name, int
 	struct node *p;
 	int rc = 1;
 
-	names_begin();
+	names_begin(dir);
 	pthread_mutex_lock(&ll->lock);
 	p = find_ino(ll, parent);
 	pthread_mutex_unlock(&ll->lock);
@@ -768,7 +792,7 @@ static void remove_name(fuse_req_t req, fuse_ino_t parent, const char *name, int
 	pthread_mutex_lock(&ll->lock);
 	if (rc == 0)
 		unname_child(parent, name);
-	names_end_locked(ll);
+	names_end_locked(ll, dir);
 	pthread_mutex_unlock(&ll->lock);
 	fuse_reply_err(req, rc < 0 ? -rc : 0);
 }
@@ -788,13 +812,17 @@ static void ll_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 {
 	struct mnt_ll *ll = LL();
 	struct coffer_buf from = COFFER_BUF_INIT;
-	struct node *np, *n, *t;
-	int rc;
+	struct node *p, *np, *n, *t;
+	int rc, dir;
 
-	names_begin();
 	pthread_mutex_lock(&ll->lock);
+	p = find_ino(ll, parent);
 	np = find_ino(ll, newparent);
+	n = p ? find_name(ll, p, name) : NULL;
+	t = np ? find_name(ll, np, newname) : NULL;
+	dir = n == NULL || n->isdir || (t && t->isdir); /* unknown: as a directory */
 	pthread_mutex_unlock(&ll->lock);
+	names_begin(dir);
 	rc = np ? path_of(parent, name, &from, NULL) : -ENOENT;
 	/* the target, if the kernel may hold it, lives on hidden */
 	if (rc == 0 && !(flags & (RENAME_EXCHANGE | RENAME_NOREPLACE))) {
@@ -805,8 +833,7 @@ static void ll_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 		ON_PATH_ONCE(newparent, newname, rc, OPS->rename(coffer_buf_str(&from), path, flags));
 	pthread_mutex_lock(&ll->lock);
 	if (rc == 0) {
-		struct node *p = find_ino(ll, parent);
-
+		p = find_ino(ll, parent);
 		np = find_ino(ll, newparent);
 		n = p ? find_name(ll, p, name) : NULL;
 		t = np ? find_name(ll, np, newname) : NULL;
@@ -833,7 +860,7 @@ static void ll_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 			maybe_free(ll, t);
 		}
 	}
-	names_end_locked(ll);
+	names_end_locked(ll, dir);
 	pthread_mutex_unlock(&ll->lock);
 	coffer_buf_free(&from);
 	fuse_reply_err(req, rc < 0 ? -rc : 0);
