@@ -952,6 +952,8 @@ int mnt_expunge(struct mnt *m, struct mres *r)
 	if (rc == 0) {
 		m->gc_pending = 1;
 		mnt_touch(r->a);
+		/* no expunged plaintext in memory (a hidden one reads its blob) */
+		mnt_cache_drop(m, r->a->id, r->rec.blob_id);
 	}
 	return rc;
 }

@@ -906,8 +906,6 @@ void mnt_cache_drop(struct mnt *m, const unsigned char *acct, const unsigned cha
 	pthread_mutex_unlock(&m->cache_lock);
 }
 
-/* Finds the message of a record: by (fid, uid) when known, else any
- * message whose blob it is (tmp files linked to a message). */
 /* pin_fd: the blob already open (a hidden message's, maybe unlinked since),
  * reopened through /proc so that the reader has its own file offset. */
 static int open_reader(struct mnt *m, struct macct *a, const struct coffer_message_rec *rec,
