@@ -1,7 +1,7 @@
 /*
- * mount-ops.c: the FUSE operations of the mount, by path (the table of
- * libfuse3's high-level API; mount-ll.c calls them for the kernel's inodes) and their table. docs/design.md "The mount" is the contract;
- * in short:
+ * mount-ops.c: the FUSE operations of the mount, by path, in the table of
+ * libfuse3's high-level API (mount-ll.c calls them for the kernel's
+ * inodes). docs/design.md "The mount" is the contract; in short:
  *
  *   /ACCT/                  INBOX's Maildir root; .FOLDER/ for the others
  *   .../cur/ .../new/       messages, generated from the index per call
@@ -14,15 +14,17 @@
  * functions here, through LOCKED), resolves the path in one read
  * transaction (mnt_resolve), and makes any change in one write transaction
  * that commits before the operation returns: a rename() or link() out of
- * tmp/ is durable when it returns (blob fsynced, then LMDB commit), as is a
- * flag rename, an unlink, a folder mkdir/rename/rmdir, and an fsync() of a
- * control file.
+ * tmp/ (blob fsynced, then LMDB commit), a flag rename, an unlink, a folder
+ * mkdir/rename/rmdir and an fsync() of a control file survive the daemon's
+ * death when they return; changes to the Maildir tree survive a crash of
+ * the system once a directory or message is fsynced (docs/design.md,
+ * Durability).
  *
- * Map: path resolution and the lock; getattr; readdir; files (create, open,
+ * Map: path resolution and the lock; getattr; readdir; files (create,
  * read, write, fsync, with the full-disk check); attributes; unlink; then
  * the directory operations, whose work is in mount-folder.c (mkdir, rmdir,
  * a folder's rename) and mount-rename.c (rename and link of files, the
- * Maildir write paths); init and the table.
+ * Maildir write paths); the table.
  *
  * All state is kept per path, not per handle: the kernel never sends open()
  * (mount-ll.c answers ENOSYS) and keeps each file's page cache. POSIX and
