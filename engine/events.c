@@ -285,7 +285,8 @@ out:
 }
 
 int coffer_events_record_delivery_txn(struct coffer_txn *t, const unsigned char *acct,
-                                      const unsigned char pk[COFFER_PK_BYTES], int64_t at,
+                                      const unsigned char pk[COFFER_PK_BYTES],
+                                      const struct coffer_acct_secret *secret, int64_t at,
                                       uint64_t size, const char *folder, size_t flen)
 {
 	struct coffer_event ev;
@@ -302,7 +303,7 @@ int coffer_events_record_delivery_txn(struct coffer_txn *t, const unsigned char 
 		ev.at = at;
 		ev.size = size;
 		ev.folder = coffer_buf_str(&f);
-		rc = coffer_events_record_txn(t, acct, pk, NULL, &ev);
+		rc = coffer_events_record_txn(t, acct, pk, secret, &ev);
 	}
 	coffer_buf_free(&f);
 	return rc;

@@ -130,11 +130,13 @@ int coffer_events_record_txn(struct coffer_txn *t, const unsigned char *acct,
                              const struct coffer_event *ev);
 
 /* For `coffer deliver` and the mount: records a delivery (at ns, size bytes
- * of plaintext, canonical folder name folder of flen bytes) sealed to pk. To
+ * of plaintext, canonical folder name folder of flen bytes), sealed to pk, or
+ * under secret when the caller holds it (the mount: no public-key work). To
  * be called inside the delivery's own write transaction, so the event exists
  * exactly when the message does. */
 int coffer_events_record_delivery_txn(struct coffer_txn *t, const unsigned char *acct,
-                                      const unsigned char pk[COFFER_PK_BYTES], int64_t at,
+                                      const unsigned char pk[COFFER_PK_BYTES],
+                                      const struct coffer_acct_secret *secret, int64_t at,
                                       uint64_t size, const char *folder, size_t flen);
 
 /* Calls fn for the events of the account opened as mb with time >= since,

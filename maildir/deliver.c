@@ -82,8 +82,9 @@ static int commit_txn(struct coffer_txn *t, void *arg)
 
 	rc = coffer_message_add_txn(t, a->st, a->canon, a->m, NULL, &a->fid, &a->uid);
 	if (rc == 0)
-		rc = coffer_events_record_delivery_txn(t, a->m->acct, a->pk, a->m->delivered_at,
-		                                       a->m->size, a->m->folder, strlen(a->m->folder));
+		rc = coffer_events_record_delivery_txn(t, a->m->acct, a->pk, NULL,
+		                                       a->m->delivered_at, a->m->size, a->m->folder,
+		                                       strlen(a->m->folder));
 	return rc;
 }
 

@@ -99,7 +99,7 @@ static int rec_txn(struct coffer_txn *t, void *arg)
 	for (size_t i = 0; i < a->n && rc == 0; i++) {
 		if (a->sealed) {
 			rc = coffer_events_record_delivery_txn(t, coffer_mailbox_id(a->mb), s->pk,
-			                                       a->times[i], i, "INBOX", 5);
+			                                       NULL, a->times[i], i, "INBOX", 5);
 		} else {
 			struct coffer_event ev;
 
