@@ -116,12 +116,8 @@ static int hide_ctl(struct mnt *m, struct mfile *f, const char *to)
 	if (rc < 0)
 		return mnt_errno(rc);
 	h = hidden_new(m, f->a, MF_CTL, to);
-	if (h == NULL || coffer_buf_append(&h->data, f->data.data, f->data.len) < 0) {
-		if (h)
-			hidden_drop(m, h);
+	if (h == NULL)
 		return -ENOMEM;
-	}
-	h->size = f->data.len;
 	h->mtime = f->mtime;
 	h->mode = f->mode;
 	/* the inode lives on: so does its link copy's mirroring (mfile.peer) */
@@ -134,6 +130,11 @@ static int hide_ctl(struct mnt *m, struct mfile *f, const char *to)
 			return -ENOMEM;
 		}
 	}
+	/* the content moves, not copied: the name keeps none (it becomes a
+	 * tombstone, or is freed) */
+	h->data = f->data;
+	f->data = (struct coffer_buf)COFFER_BUF_INIT;
+	h->size = h->data.len;
 	if (!f->persisted) {
 		mnt_file_free(m, f);
 		return 0;
