@@ -30,7 +30,10 @@
  *     the kernel forgets it. With no_open the daemon cannot tell whether it
  *     is open; a file that is not is forgotten by the kernel right away;
  *   - a node the kernel forgot keeps its number for REMEMBER_NS while its
- *     name lives (Dovecot compares inode numbers of paths it stat()s).
+ *     name lives (Dovecot compares inode numbers of paths it stat()s);
+ *   - the mount keeps default_permissions (mount.c): with no_open, pages the
+ *     kernel cached are read without asking the daemon, so only the kernel
+ *     can keep other users out of them.
  *
  * Locks: ll->lock (the table) is held only for table work, never across an
  * operation; the operations take the daemon's tree lock themselves.
@@ -671,15 +674,21 @@ static void ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	}
 }
 
+/* The answer to a request that made name in parent (rc: the operation's). */
+static void reply_made(fuse_req_t req, fuse_ino_t parent, const char *name, int rc)
+{
+	if (rc < 0)
+		fuse_reply_err(req, -rc);
+	else
+		reply_entry_for(req, parent, name, 0);
+}
+
 static void ll_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
 {
 	int rc;
 
 	ON_PATH(parent, name, rc, OPS->mknod(path, mode, rdev));
-	if (rc < 0)
-		fuse_reply_err(req, -rc);
-	else
-		reply_entry_for(req, parent, name, 0);
+	reply_made(req, parent, name, rc);
 }
 
 static void ll_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
@@ -687,10 +696,7 @@ static void ll_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 	int rc;
 
 	ON_PATH(parent, name, rc, OPS->mkdir(path, mode));
-	if (rc < 0)
-		fuse_reply_err(req, -rc);
-	else
-		reply_entry_for(req, parent, name, 0);
+	reply_made(req, parent, name, rc);
 }
 
 static void ll_symlink(fuse_req_t req, const char *target, fuse_ino_t parent, const char *name)
@@ -698,10 +704,7 @@ static void ll_symlink(fuse_req_t req, const char *target, fuse_ino_t parent, co
 	int rc;
 
 	ON_PATH(parent, name, rc, OPS->symlink(target, path));
-	if (rc < 0)
-		fuse_reply_err(req, -rc);
-	else
-		reply_entry_for(req, parent, name, 0);
+	reply_made(req, parent, name, rc);
 }
 
 static void ll_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
@@ -712,10 +715,7 @@ static void ll_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const 
 	if (rc == 0)
 		ON_PATH(newparent, newname, rc, OPS->link(coffer_buf_str(&from), path));
 	coffer_buf_free(&from);
-	if (rc < 0)
-		fuse_reply_err(req, -rc);
-	else
-		reply_entry_for(req, newparent, newname, 0);
+	reply_made(req, newparent, newname, rc);
 }
 
 /* ---- removing and renaming names ---- */

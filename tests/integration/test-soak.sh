@@ -136,7 +136,7 @@ while time.time() < end:
     except Exception as e:
         errs.write("exception: %r\n" % (e,)); errs.flush()
         time.sleep(0.5)
-print("client %d: %d messages appended" % (i, n))
+print("# client %d: %d messages appended" % (i, n))
 PY
 		BG+=($!)
 	done
