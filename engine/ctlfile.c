@@ -18,6 +18,7 @@
 #include "envelope.h"
 #include "errors.h"
 #include "io.h"
+#include "pool.h"
 #include "record.h"
 
 #include <errno.h>
@@ -140,6 +141,8 @@ int coffer_ctlfile_blob_register_txn(struct coffer_txn *t, const unsigned char *
 		                    COFFER_PUT_NOOVERWRITE);
 	if (rc == 0)
 		rc = coffer_txn_put(t, COFFER_DB_UNSNAPPED, bkey, sizeof bkey, "", 0, 0);
+	if (rc == 0)
+		rc = coffer_pool_take_txn(t, acct, blob_id);
 	coffer_buf_free(&val);
 	return rc;
 }
@@ -366,14 +369,18 @@ int coffer_ctlfile_blob_write(struct coffer_store *st, const unsigned char *acct
 	struct coffer_blob_writer *w = NULL;
 	struct coffer_blob_ids ids;
 	uint64_t plain = 0;
-	int fd = -1, rc;
+	int fd = -1, pooled, rc;
 
 	*stored_r = 0;
 	if (n == 0 && kind == COFFER_BLOB_CONTROL) {
 		memset(blob_id_r, 0, COFFER_ID_BYTES);
 		return 0;
 	}
-	rc = coffer_ctlfile_blobfile_create(st, acct, blob_id_r, &fd, &path);
+	/* a pool file's directory entry is durable already */
+	rc = coffer_pool_claim(st, acct, blob_id_r, &fd, &path);
+	pooled = rc == 0;
+	if (rc == COFFER_ENOTFOUND)
+		rc = coffer_ctlfile_blobfile_create(st, acct, blob_id_r, &fd, &path);
 	if (rc < 0)
 		goto out;
 	memcpy(ids.account_id, acct, COFFER_ID_BYTES);
@@ -385,7 +392,7 @@ int coffer_ctlfile_blob_write(struct coffer_store *st, const unsigned char *acct
 	if (rc == 0)
 		rc = coffer_blob_writer_finish(w, &plain, stored_r);
 	if (rc == 0)
-		rc = coffer_ctlfile_blobfile_sync(fd, coffer_buf_str(&path));
+		rc = pooled ? coffer_io_fsync(fd) : coffer_ctlfile_blobfile_sync(fd, coffer_buf_str(&path));
 out:
 	coffer_blob_writer_free(&w);
 	if (fd >= 0)

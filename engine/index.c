@@ -45,6 +45,7 @@ static const char *const db_names[COFFER_DB_COUNT] = {
 	[COFFER_DB_CTLFILES] = "ctlfiles",
 	[COFFER_DB_AUTH] = "auth",
 	[COFFER_DB_EVENTS] = "events",
+	[COFFER_DB_POOL] = "pool",
 };
 
 struct coffer_index {
@@ -93,11 +94,30 @@ static int map_err(int rc, const char *what)
 	return coffer_err_set(COFFER_EIO, "index: %s: %s", what, mdb_strerror(rc));
 }
 
+/* Sub-databases added after the format's first release: a store made
+ * before has none, and gets them, empty, from the first open. */
+#define FIRST_LATE_DB COFFER_DB_POOL
+
+static int open_late(struct coffer_index *ix)
+{
+	MDB_txn *txn = NULL;
+	int rc;
+
+	rc = mdb_txn_begin(ix->env, NULL, 0, &txn);
+	for (int i = FIRST_LATE_DB; rc == 0 && i < COFFER_DB_COUNT; i++)
+		rc = mdb_dbi_open(txn, db_names[i], MDB_CREATE, &ix->dbi[i]);
+	if (rc == 0)
+		return mdb_txn_commit(txn);
+	if (txn)
+		mdb_txn_abort(txn);
+	return rc;
+}
+
 int coffer_index_open(const char *dir, uint64_t map_size, int create, struct coffer_index **ix_r)
 {
 	struct coffer_index *ix;
 	MDB_txn *txn = NULL;
-	int rc, dead;
+	int rc, dead, late = 0;
 
 	*ix_r = NULL;
 	ix = calloc(1, sizeof *ix);
@@ -135,6 +155,10 @@ int coffer_index_open(const char *dir, uint64_t map_size, int create, struct cof
 	}
 	for (int i = 0; i < COFFER_DB_COUNT; i++) {
 		rc = mdb_dbi_open(txn, db_names[i], create ? MDB_CREATE : 0, &ix->dbi[i]);
+		if (rc == MDB_NOTFOUND && i >= FIRST_LATE_DB) {
+			late = 1;
+			continue;
+		}
 		if (rc != 0) {
 			rc = rc == MDB_NOTFOUND ? coffer_err_set(COFFER_ECORRUPT,
 			                                          "index: sub-database %s missing",
@@ -145,6 +169,8 @@ int coffer_index_open(const char *dir, uint64_t map_size, int create, struct cof
 		}
 	}
 	rc = mdb_txn_commit(txn);
+	if (rc == 0 && late)
+		rc = open_late(ix);
 	if (rc != 0) {
 		rc = map_err(rc, "commit");
 		goto fail;

@@ -48,6 +48,7 @@ enum coffer_db {
 	COFFER_DB_CTLFILES,
 	COFFER_DB_AUTH,
 	COFFER_DB_EVENTS,
+	COFFER_DB_POOL, /* engine/pool.h; added later: made on first open */
 	COFFER_DB_COUNT
 };
 

@@ -13,6 +13,7 @@
 #include "envelope.h"
 #include "errors.h"
 #include "folder.h"
+#include "pool.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -123,6 +124,8 @@ int coffer_message_add_txn(struct coffer_txn *t, struct coffer_store *st, const 
 		                    COFFER_PUT_NOOVERWRITE);
 	if (rc == 0)
 		rc = coffer_txn_put(t, COFFER_DB_UNSNAPPED, bkey, sizeof bkey, "", 0, 0);
+	if (rc == 0)
+		rc = coffer_pool_take_txn(t, m->acct, m->blob_id);
 	if (rc < 0)
 		goto out;
 	rc = coffer_account_touch_txn(t, m->acct);

@@ -14,7 +14,9 @@
  *      RENAME_NOREPLACE, ".N" appended on a clash, both directories fsynced
  *      after): an operator's file is never deleted;
  *   3. orphans: blob files with neither a blobs nor a trash record, looked up
- *      in one read transaction per <xx> directory. One younger than the
+ *      in one read transaction per <xx> directory (an EMPTY file with a pool
+ *      record is no orphan: a writer will fill it, engine/pool.h; it is not
+ *      counted as a blob either). One younger than the
  *      grace period (by mtime) may belong to a write in progress and is
  *      reported as pending; an older one is what a crash between writing a
  *      blob and committing its transaction leaves. On repair it is unlinked
@@ -35,6 +37,7 @@
 #include "errors.h"
 #include "index.h"
 #include "io.h"
+#include "pool.h"
 #include "record.h"
 
 #include <dirent.h>
@@ -238,11 +241,12 @@ out:
 
 /* ---- 3. Orphans ---- */
 
-enum { FILE_LIVE, FILE_TRASH, FILE_ORPHAN };
+enum { FILE_LIVE, FILE_TRASH, FILE_POOL, FILE_ORPHAN };
 
 struct candidate {
 	unsigned char id[ID];
 	int64_t mtime;
+	int empty;
 	int state;
 };
 
@@ -266,6 +270,12 @@ static int classify_txn(struct coffer_txn *t, void *arg)
 		if (rc == COFFER_ENOTFOUND) {
 			rc = coffer_txn_get(t, COFFER_DB_TRASH, key, sizeof key, &val, &vl);
 			s->c[i].state = rc == 0 ? FILE_TRASH : FILE_ORPHAN;
+			/* an empty file made ahead for a writer (engine/pool.h) */
+			if (s->c[i].state == FILE_ORPHAN && s->c[i].empty &&
+			    (rc = coffer_pool_has_txn(t, s->acct, s->c[i].id)) == 1) {
+				s->c[i].state = FILE_POOL;
+				rc = 0;
+			}
 		} else {
 			s->c[i].state = FILE_LIVE;
 		}
@@ -355,6 +365,7 @@ static int scan_subdir(struct verify *v, const struct vacct *a, const char *xx)
 			break;
 		unhex(names[i], cands[ncands].id, ID);
 		cands[ncands].mtime = mtime_ns(&sb);
+		cands[ncands].empty = sb.st_size == 0;
 		cands[ncands].state = FILE_LIVE;
 		ncands++;
 		v->s->blobs++;
@@ -366,6 +377,8 @@ static int scan_subdir(struct verify *v, const struct vacct *a, const char *xx)
 	for (size_t i = 0; rc == 0 && i < ncands; i++) {
 		struct candidate *cand = &cands[i];
 
+		if (cand->state == FILE_POOL)
+			v->s->blobs--; /* not a blob yet */
 		if (cand->state != FILE_ORPHAN)
 			continue;
 		if (find_ref(a, cand->id))

@@ -3,14 +3,17 @@
  *
  * Order of operations (docs/design.md section 6):
  *   1. resolve the account in a read transaction: its id, public key, state;
- *   2. create the blob file at its final path with O_EXCL (a random blob id
- *      never collides), stream stdin through the envelope writer into it;
- *   3. fsync the blob, then its directory (and the directories made for it);
+ *   2. claim an empty file of the account's blob pool (engine/pool.h), or
+ *      create the blob file at its final path with O_EXCL (a random blob id
+ *      never collides); stream stdin through the envelope writer into it;
+ *   3. fsync the blob, then its directory (and the directories made for
+ *      it), unless it came from the pool, whose entries are durable;
  *   4. one write transaction: re-check the account is active, resolve or
- *      create the folder, allocate the uid, insert the records; commit.
- * A failure after 2 unlinks the blob. A crash between 2 and 4 leaves an
- * orphan blob that no index entry names: invisible to readers, removed by
- * `coffer verify --repair`.
+ *      create the folder, allocate the uid, insert the records (and drop
+ *      the pool record); commit.
+ * A failure after 2 unlinks the blob (a pool file is emptied and stays in
+ * the pool). A crash between 2 and 4 leaves an orphan blob that no index
+ * entry names: invisible to readers, removed by `coffer verify --repair`.
  *
  * The first bytes are checked before anything is written: the input must
  * start like a message. Up to one chunk is buffered to decide.
@@ -18,7 +21,7 @@
  * Once the mount has released the store's space reserve (engine/reserve.h),
  * the space it gave back is for the index and Dovecot's control files, not
  * for new mail: delivery is refused (NOSPACE, exit 75) before the blob is
- * made (coffer_store_mail_blob_create(), shared with import). So that this
+ * made (coffer_reserve_check(), as import does). So that this
  * one check sees the whole message where it can, the first chunk (64 KiB)
  * is read before the blob is made: most mail fits in it. A longer message
  * could still eat into that space, so for it alone the room is checked
@@ -35,6 +38,7 @@
 #include "engine/io.h"
 #include "engine/message.h"
 #include "engine/names.h"
+#include "engine/pool.h"
 #include "engine/reserve.h"
 #include "maildir/name.h"
 
@@ -132,7 +136,7 @@ int coffer_deliver(struct coffer_store *st, const char *name, const char *folder
 	uint64_t max = coffer_store_config(st)->max_message_size, total = 0;
 	size_t len;
 	int64_t now;
-	int rc, eof, whole, bfd = -1, made = 0;
+	int rc, eof, whole, pooled = 0, bfd = -1, made = 0;
 
 	memset(res_r, 0, sizeof *res_r);
 	rc = coffer_names_account(name, strlen(name), &canon);
@@ -183,7 +187,13 @@ int coffer_deliver(struct coffer_store *st, const char *name, const char *folder
 
 	coffer_random(ids.blob_id, sizeof ids.blob_id);
 	ids.kind = COFFER_BLOB_MESSAGE;
-	rc = coffer_store_mail_blob_create(st, ids.account_id, ids.blob_id, 1, len, &bfd, &path);
+	/* a pool file (engine/pool.h) spares the directory's fsync */
+	rc = coffer_reserve_check(st, len);
+	if (rc == 0)
+		rc = coffer_pool_claim(st, ids.account_id, ids.blob_id, &bfd, &path);
+	pooled = rc == 0;
+	if (rc == COFFER_ENOTFOUND)
+		rc = coffer_store_blob_create(st, ids.account_id, ids.blob_id, 1, &bfd, &path);
 	if (rc == 0)
 		rc = coffer_store_blob_dir(st, ids.account_id, ids.blob_id, &dir);
 	if (rc < 0)
@@ -216,7 +226,7 @@ int coffer_deliver(struct coffer_store *st, const char *name, const char *folder
 		rc = coffer_blob_writer_finish(w, &m.size, &m.stored_size);
 	if (rc == 0)
 		rc = coffer_io_fsync(bfd);
-	if (rc == 0)
+	if (rc == 0 && !pooled)
 		rc = coffer_io_fsync_dir(coffer_buf_str(&dir));
 	if (rc == 0 && !whole)
 		rc = coffer_reserve_check(st, 0); /* longer than the bytes checked */
@@ -239,6 +249,9 @@ int coffer_deliver(struct coffer_store *st, const char *name, const char *folder
 	res_r->size = m.size;
 out:
 	coffer_blob_writer_free(&w);
+	/* a pool file goes back to the pool, empty (we still hold its lock) */
+	if (made && pooled && ftruncate(bfd, 0) == 0)
+		made = 0;
 	if (bfd >= 0)
 		close(bfd);
 	if (made)

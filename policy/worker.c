@@ -17,6 +17,7 @@
 #include "engine/blob.h"
 #include "engine/clock.h"
 #include "engine/errors.h"
+#include "engine/pool.h"
 #include "engine/record.h"
 #include "snapshots/objects.h"
 #include "snapshots/repo.h"
@@ -299,6 +300,13 @@ int coffer_worker_run(struct coffer_store *st, int64_t now, coffer_worker_log_fn
 		return coffer_err_prefix(rc, "worker: trash: ");
 	if (res->blobs_collected)
 		say(log, arg, "trash: %llu blob files removed", (unsigned long long)res->blobs_collected);
+	/* empty files made ahead for accounts that got no mail since */
+	rc = coffer_pool_trim(st, now - COFFER_NS_PER_DAY, &res->pool_trimmed);
+	if (rc < 0)
+		return coffer_err_prefix(rc, "worker: blob pool: ");
+	if (res->pool_trimmed)
+		say(log, arg, "pool: %llu unused blob files removed",
+		    (unsigned long long)res->pool_trimmed);
 	if (res->next_due == 0 || slot + COFFER_NS_PER_DAY < res->next_due)
 		res->next_due = slot + COFFER_NS_PER_DAY;
 	return 0;

@@ -28,6 +28,7 @@ struct coffer_worker_result {
 	uint64_t events_expired;
 	uint32_t shredded;
 	uint64_t blobs_collected;
+	uint64_t pool_trimmed;    /* unused pool files (engine/pool.h) removed */
 	int64_t next_due;         /* when the next job falls due (ns) */
 };
 

@@ -38,12 +38,13 @@ static struct coffer_store *st;
 static int nfiles;
 static int count_one(const char *p, const struct stat *sb, int type, struct FTW *f)
 {
-	if (type == FTW_F)
+	if (type == FTW_F && sb->st_size > 0)
 		nfiles++;
 	return 0;
 }
 
-/* Files under STORE/blobs. */
+/* Files under STORE/blobs with content (the blob pool's files, made ahead
+ * for writers, are empty: engine/pool.h). */
 static int blob_files(void)
 {
 	char p[PATH_MAX + 16];

@@ -237,7 +237,8 @@ ls_json() {
 	"$COFFER_BIN" --store "$S" --key-file "$K" ls "$@" --json
 }
 
-# all_blobs: list every blob file under the store, sorted.
+# all_blobs: list every blob file under the store, sorted. The blob pool's
+# files (engine/pool.h: empty files made ahead for writers) are no blobs yet.
 all_blobs() {
-	find "$S/blobs" -type f 2>/dev/null | sort
+	find "$S/blobs" -type f -size +0 2>/dev/null | sort
 }

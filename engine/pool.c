@@ -1,0 +1,337 @@
+/*
+ * pool.c: empty blob files made ahead of writers (see pool.h).
+ */
+#include "pool.h"
+
+#include "clock.h"
+#include "crypto.h"
+#include "errors.h"
+#include "io.h"
+#include "record.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define PICK 8             /* records a claim considers */
+#define TRIM_BATCH 4096    /* records one trim pass looks at */
+#define ID COFFER_ID_BYTES
+
+struct pick {
+	unsigned char ids[PICK][ID];
+	size_t n;
+};
+
+static int pick_one(const void *k, size_t kl, const void *v, size_t vl, void *arg)
+{
+	struct pick *p = arg;
+
+	(void)v;
+	(void)vl;
+	if (kl != COFFER_KEY_BLOB)
+		return 0;
+	memcpy(p->ids[p->n++], (const unsigned char *)k + ID, ID);
+	return p->n == PICK;
+}
+
+struct pick_args {
+	const unsigned char *acct;
+	struct pick *p;
+};
+
+static int pick_txn(struct coffer_txn *t, void *arg)
+{
+	struct pick_args *a = arg;
+
+	a->p->n = 0;
+	return coffer_txn_scan(t, COFFER_DB_POOL, a->acct, ID, pick_one, a->p);
+}
+
+enum { CLAIMED, BUSY, STALE };
+
+/* CLAIMED with *fd_r open and locked on an empty, linked file; BUSY (another
+ * claimant holds it); STALE (gone, or filled: its record is of no use). */
+static int try_claim(struct coffer_store *st, const unsigned char *acct, const unsigned char *id,
+                     int *fd_r, struct coffer_buf *path)
+{
+	struct stat sb;
+	int fd, rc;
+
+	rc = coffer_store_blob_path(st, acct, id, path);
+	if (rc < 0)
+		return rc;
+	fd = open(coffer_buf_str(path), O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return errno == ENOENT ? STALE : BUSY;
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		close(fd);
+		return BUSY;
+	}
+	/* under the lock: still empty (nobody filled it) and still linked
+	 * (coffer_pool_trim unlinks holding the same lock) */
+	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode) || sb.st_size != 0 || sb.st_nlink == 0) {
+		close(fd);
+		return STALE;
+	}
+	*fd_r = fd;
+	return CLAIMED;
+}
+
+/* A batch, if it can be made: a writer that finds none creates its blob the
+ * usual way, and meets any real trouble (a full disk) there. */
+static void fill(struct coffer_store *st, const unsigned char *acct)
+{
+	if (coffer_pool_fill(st, acct) < 0)
+		coffer_err_clear();
+}
+
+struct drop_args {
+	unsigned char (*keys)[COFFER_KEY_BLOB];
+	size_t n;
+};
+
+static int drop_txn(struct coffer_txn *t, void *arg)
+{
+	struct drop_args *d = arg;
+	int rc = 0;
+
+	for (size_t i = 0; rc == 0 && i < d->n; i++) {
+		rc = coffer_txn_del(t, COFFER_DB_POOL, d->keys[i], COFFER_KEY_BLOB);
+		if (rc == COFFER_ENOTFOUND)
+			rc = 0;
+	}
+	return rc;
+}
+
+int coffer_pool_claim(struct coffer_store *st, const unsigned char *acct,
+                      unsigned char *blob_id_r, int *fd_r, struct coffer_buf *path_r)
+{
+	unsigned char stale[PICK][COFFER_KEY_BLOB];
+	struct pick p;
+	struct pick_args a = { acct, &p };
+	size_t nstale = 0;
+	int rc = 0, got = 0;
+
+	*fd_r = -1;
+	for (int round = 0, filled = 0; rc == 0 && !got && round < 3; round++) {
+		int dropped = 0;
+
+		size_t start;
+
+		rc = coffer_index_view(coffer_store_index(st), pick_txn, &a);
+		/* concurrent writers start at different files */
+		coffer_random(&start, sizeof start);
+		for (size_t i = 0; rc == 0 && !got && i < p.n; i++) {
+			const unsigned char *id = p.ids[(start + i) % p.n];
+
+			rc = try_claim(st, acct, id, fd_r, path_r);
+			if (rc == CLAIMED) {
+				memcpy(blob_id_r, id, ID);
+				got = 1;
+			} else if (rc == STALE) {
+				coffer_key_blob(stale[nstale++], acct, id);
+			}
+			rc = rc < 0 ? rc : 0;
+		}
+		/* stale records would be tried first again: dropped (rare; if
+		 * that fails, they are tried again next time) */
+		if (rc == 0 && nstale > 0) {
+			struct drop_args d = { stale, nstale };
+
+			if (coffer_index_update(coffer_store_index(st), drop_txn, &d) < 0)
+				coffer_err_clear();
+			else
+				dropped = 1;
+			nstale = 0;
+		}
+		/* none to claim: one batch (unless stale ones made room to look again) */
+		if (rc == 0 && !got && !dropped && !filled) {
+			fill(st, acct);
+			filled = 1;
+		}
+	}
+	return rc < 0 ? rc : got ? 0 : COFFER_ENOTFOUND;
+}
+
+int coffer_pool_take_txn(struct coffer_txn *t, const unsigned char *acct,
+                         const unsigned char *blob_id)
+{
+	unsigned char key[COFFER_KEY_BLOB];
+	int rc;
+
+	coffer_key_blob(key, acct, blob_id);
+	rc = coffer_txn_del(t, COFFER_DB_POOL, key, sizeof key);
+	return rc == COFFER_ENOTFOUND ? 0 : rc;
+}
+
+int coffer_pool_has_txn(struct coffer_txn *t, const unsigned char *acct,
+                        const unsigned char *blob_id)
+{
+	unsigned char key[COFFER_KEY_BLOB];
+	const void *v;
+	size_t n;
+	int rc;
+
+	coffer_key_blob(key, acct, blob_id);
+	rc = coffer_txn_get(t, COFFER_DB_POOL, key, sizeof key, &v, &n);
+	if (rc == COFFER_ENOTFOUND)
+		return 0;
+	return rc < 0 ? rc : 1;
+}
+
+struct record_args {
+	const unsigned char *acct;
+	unsigned char (*ids)[ID];
+	size_t n;
+	int64_t now;
+};
+
+static int record_txn(struct coffer_txn *t, void *arg)
+{
+	struct record_args *a = arg;
+	unsigned char key[COFFER_KEY_BLOB], when[8];
+	int rc = 0;
+
+	for (int i = 0; i < 8; i++)
+		when[i] = (unsigned char)((uint64_t)a->now >> (8 * i));
+	for (size_t i = 0; rc == 0 && i < a->n; i++) {
+		coffer_key_blob(key, a->acct, a->ids[i]);
+		rc = coffer_txn_put(t, COFFER_DB_POOL, key, sizeof key, when, sizeof when, 0);
+	}
+	return rc;
+}
+
+int coffer_pool_fill(struct coffer_store *st, const unsigned char *acct)
+{
+	static const unsigned char zero[ID];
+	unsigned char ids[COFFER_POOL_BATCH][ID], first;
+	struct coffer_buf path = COFFER_BUF_INIT;
+	struct record_args ra;
+	size_t n = 0;
+	int64_t now;
+	int lock = -1, fd, rc;
+
+	rc = coffer_store_lock(st, "pool", LOCK_EX | LOCK_NB, &lock);
+	if (rc == COFFER_ETEMP)
+		return 0; /* another writer is making a batch */
+	if (rc == 0)
+		rc = coffer_clock_now(&now);
+	if (rc < 0)
+		goto out;
+	/* one directory, so that one fsync makes every entry durable */
+	coffer_random(&first, 1);
+	while (rc == 0 && n < COFFER_POOL_BATCH) {
+		coffer_random(ids[n], ID);
+		ids[n][0] = first;
+		if (memcmp(ids[n], zero, ID) == 0) /* the empty control file's id */
+			continue;
+		rc = coffer_store_blob_create(st, acct, ids[n], 1, &fd, &path);
+		if (rc == COFFER_EEXIST) {
+			rc = 0;
+			continue;
+		}
+		if (rc == 0) {
+			close(fd);
+			n++;
+		}
+	}
+	if (rc == 0 && n > 0)
+		rc = coffer_store_blob_dir(st, acct, ids[0], &path);
+	if (rc == 0 && n > 0)
+		rc = coffer_io_fsync_dir(coffer_buf_str(&path));
+	if (rc == 0 && n > 0) {
+		ra = (struct record_args){ acct, ids, n, now };
+		rc = coffer_index_update(coffer_store_index(st), record_txn, &ra);
+	}
+	if (rc < 0) /* files no record names: verify's orphans, or removed here */
+		for (size_t i = 0; i < n; i++)
+			if (coffer_store_blob_path(st, acct, ids[i], &path) == 0)
+				unlink(coffer_buf_str(&path));
+out:
+	if (lock >= 0)
+		close(lock);
+	coffer_buf_free(&path);
+	return rc;
+}
+
+/* ---- trimming ---- */
+
+struct old {
+	unsigned char (*keys)[COFFER_KEY_BLOB];
+	size_t n, cap;
+	int64_t before;
+};
+
+static int gather_old(const void *k, size_t kl, const void *v, size_t vl, void *arg)
+{
+	struct old *o = arg;
+	int64_t made = 0;
+
+	if (kl != COFFER_KEY_BLOB || vl != 8)
+		return 0;
+	for (int i = 0; i < 8; i++)
+		made |= (int64_t)((uint64_t)((const unsigned char *)v)[i] << (8 * i));
+	if (made >= o->before)
+		return 0;
+	if (coffer_array_grow(&o->keys, &o->cap, o->n, sizeof *o->keys, 64) < 0)
+		return coffer_err_set(COFFER_ENOMEM, "pool: out of memory");
+	memcpy(o->keys[o->n++], k, COFFER_KEY_BLOB);
+	return o->n >= TRIM_BATCH;
+}
+
+static int gather_txn(struct coffer_txn *t, void *arg)
+{
+	return coffer_txn_scan(t, COFFER_DB_POOL, NULL, 0, gather_old, arg);
+}
+
+int coffer_pool_trim(struct coffer_store *st, int64_t before, uint64_t *removed_r)
+{
+	struct coffer_buf path = COFFER_BUF_INIT;
+	struct old o = { NULL, 0, 0, before };
+	struct drop_args d;
+	size_t keep = 0;
+	int rc;
+
+	if (removed_r)
+		*removed_r = 0;
+	rc = coffer_index_view(coffer_store_index(st), gather_txn, &o);
+	for (size_t i = 0; rc == 0 && i < o.n; i++) {
+		const unsigned char *acct = o.keys[i], *id = o.keys[i] + ID;
+		struct stat sb;
+		int fd;
+
+		rc = coffer_store_blob_path(st, acct, id, &path);
+		if (rc < 0)
+			break;
+		fd = open(coffer_buf_str(&path), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd >= 0) {
+			/* in use (being filled): not now; filled: an orphan for
+			 * verify, only the record goes; empty: unlinked under the
+			 * lock a claimant checks */
+			if (flock(fd, LOCK_EX | LOCK_NB) < 0 || fstat(fd, &sb) < 0) {
+				close(fd);
+				continue;
+			}
+			if (S_ISREG(sb.st_mode) && sb.st_size == 0 &&
+			    unlink(coffer_buf_str(&path)) < 0 && errno != ENOENT) {
+				close(fd);
+				continue;
+			}
+			close(fd);
+		}
+		memmove(o.keys[keep++], o.keys[i], COFFER_KEY_BLOB);
+	}
+	if (rc == 0 && keep > 0) {
+		d = (struct drop_args){ o.keys, keep };
+		rc = coffer_index_update(coffer_store_index(st), drop_txn, &d);
+		if (rc == 0 && removed_r)
+			*removed_r = keep;
+	}
+	free(o.keys);
+	coffer_buf_free(&path);
+	return rc;
+}
