@@ -7,6 +7,7 @@
  *   1. init, secure memory, randomness, constant-time compare
  *   2. keyed BLAKE2b, key pairs
  *   3. AEAD (XChaCha20-Poly1305-IETF) and sealed boxes
+ *   3b. sealers: several boxes under one ephemeral key (crypto.h)
  *   4. account secrets and account boxes (docs/format.md "Account box")
  *
  * Every plaintext scratch buffer is secure memory and is freed (wiped) on
@@ -201,6 +202,143 @@ int coffer_crypto_seal_open(unsigned char *pt, const unsigned char *ct, size_t c
 	return 0;
 }
 
+/* 3b. sealers */
+
+struct coffer_sealer {
+	unsigned char *k; /* secure: crypto_box_beforenm(pk, esk) */
+	unsigned char epk[COFFER_PK_BYTES];
+	unsigned char pk[COFFER_PK_BYTES];
+	unsigned n; /* boxes made (distinct nonces below) */
+	struct {
+		unsigned char nonce[crypto_box_NONCEBYTES];
+		/* BLAKE2b-128(key = k, pt): tells a repeat of the same box (the
+		 * same bytes again, harmless) from a second plaintext under one
+		 * nonce (refused) without keeping the plaintext */
+		unsigned char digest[16];
+	} made[COFFER_SEALER_MAX_BOXES];
+};
+
+static const char shared_seal_tag[] = "coffer-shared-seal-v1";
+
+/* nonce = BLAKE2b-192(tag || epk || pk || ad): every part before ad has a
+ * fixed length, so distinct ads give distinct inputs. */
+static int shared_nonce(unsigned char nonce[crypto_box_NONCEBYTES],
+                        const unsigned char epk[COFFER_PK_BYTES],
+                        const unsigned char pk[COFFER_PK_BYTES], const void *ad, size_t adlen)
+{
+	crypto_generichash_state st;
+	int rc = 0;
+
+	if (crypto_generichash_init(&st, NULL, 0, crypto_box_NONCEBYTES) != 0 ||
+	    crypto_generichash_update(&st, (const unsigned char *)shared_seal_tag,
+	                              sizeof shared_seal_tag - 1) != 0 ||
+	    crypto_generichash_update(&st, epk, COFFER_PK_BYTES) != 0 ||
+	    crypto_generichash_update(&st, pk, COFFER_PK_BYTES) != 0 ||
+	    (adlen > 0 && crypto_generichash_update(&st, ad, adlen) != 0) ||
+	    crypto_generichash_final(&st, nonce, crypto_box_NONCEBYTES) != 0)
+		rc = coffer_err_set(COFFER_EINVAL, "crypto: deriving a box nonce failed");
+	return rc;
+}
+
+int coffer_sealer_new(const unsigned char pk[COFFER_PK_BYTES], struct coffer_sealer **s_r)
+{
+	struct coffer_sealer *s;
+	unsigned char *esk;
+	int rc = 0;
+
+	*s_r = NULL;
+	if (sodium_init() < 0)
+		return coffer_err_set(COFFER_EIO, "crypto: libsodium initialisation failed");
+	s = calloc(1, sizeof *s);
+	if (s == NULL)
+		return coffer_err_set(COFFER_ENOMEM, "crypto: cannot allocate a sealer");
+	/* one slot of secure memory: esk, then k */
+	esk = coffer_secure_alloc(crypto_box_SECRETKEYBYTES + crypto_box_BEFORENMBYTES);
+	if (esk == NULL) {
+		free(s);
+		return coffer_err_set(COFFER_ENOMEM, "crypto: cannot allocate secure memory");
+	}
+	s->k = esk + crypto_box_SECRETKEYBYTES;
+	memcpy(s->pk, pk, COFFER_PK_BYTES);
+	if (crypto_box_keypair(s->epk, esk) != 0)
+		rc = coffer_err_set(COFFER_EIO, "crypto: key pair generation failed");
+	else if (crypto_box_beforenm(s->k, pk, esk) != 0)
+		rc = coffer_err_set(COFFER_EINVAL, "crypto: the public key is not usable "
+		                    "(low order point)");
+	sodium_memzero(esk, crypto_box_SECRETKEYBYTES); /* k is all the sealer needs */
+	if (rc < 0) {
+		coffer_sealer_free(&s);
+		return rc;
+	}
+	*s_r = s;
+	return 0;
+}
+
+void coffer_sealer_free(struct coffer_sealer **s)
+{
+	if (s == NULL || *s == NULL)
+		return;
+	/* k sits after esk in one secure block; freeing wipes both */
+	coffer_secure_free((*s)->k - crypto_box_SECRETKEYBYTES);
+	sodium_memzero(*s, sizeof **s);
+	free(*s);
+	*s = NULL;
+}
+
+int coffer_sealer_seal(struct coffer_sealer *s, unsigned char *ct, const void *pt, size_t n,
+                       const void *ad, size_t adlen)
+{
+	unsigned char nonce[crypto_box_NONCEBYTES], digest[16];
+	unsigned i;
+	int rc;
+
+	if (n > SIZE_MAX - COFFER_SEAL_OVERHEAD || n > crypto_box_MESSAGEBYTES_MAX)
+		return coffer_err_set(COFFER_ELIMIT, "crypto: message too long to seal");
+	rc = shared_nonce(nonce, s->epk, s->pk, ad, adlen);
+	if (rc < 0)
+		return rc;
+	if (crypto_generichash(digest, sizeof digest, pt, n, s->k, crypto_box_BEFORENMBYTES) != 0)
+		return coffer_err_set(COFFER_EINVAL, "crypto: hashing a box failed");
+	for (i = 0; i < s->n; i++)
+		if (memcmp(s->made[i].nonce, nonce, sizeof nonce) == 0)
+			break;
+	if (i < s->n && memcmp(s->made[i].digest, digest, sizeof digest) != 0)
+		return coffer_err_set(COFFER_EINVAL, "crypto: sealer asked for two boxes with the "
+		                      "same context (nonce reuse refused)");
+	if (i == s->n && s->n == COFFER_SEALER_MAX_BOXES)
+		return coffer_err_set(COFFER_EINVAL, "crypto: sealer has made its %u boxes",
+		                      COFFER_SEALER_MAX_BOXES);
+	memcpy(ct, s->epk, COFFER_PK_BYTES);
+	if (crypto_box_easy_afternm(ct + COFFER_PK_BYTES, pt, n, nonce, s->k) != 0)
+		return coffer_err_set(COFFER_EINVAL, "crypto: sealing to public key failed");
+	if (i == s->n) {
+		memcpy(s->made[i].nonce, nonce, sizeof nonce);
+		memcpy(s->made[i].digest, digest, sizeof digest);
+		s->n++;
+	}
+	return 0;
+}
+
+int coffer_crypto_shared_open(unsigned char *pt, const unsigned char *ct, size_t ctlen,
+                              const void *ad, size_t adlen,
+                              const unsigned char pk[COFFER_PK_BYTES], const unsigned char *sk)
+{
+	unsigned char nonce[crypto_box_NONCEBYTES], k[crypto_box_BEFORENMBYTES];
+	int rc = 0;
+
+	if (ctlen < COFFER_SEAL_OVERHEAD)
+		return coffer_err_set(COFFER_ECORRUPT, "crypto: sealed box too short");
+	rc = shared_nonce(nonce, ct, pk, ad, adlen);
+	if (rc < 0)
+		return rc;
+	if (crypto_box_beforenm(k, ct, sk) != 0 ||
+	    crypto_box_open_easy_afternm(pt, ct + COFFER_PK_BYTES, ctlen - COFFER_PK_BYTES, nonce,
+	                                 k) != 0)
+		rc = coffer_err_set(COFFER_ECORRUPT, "crypto: sealed box cannot be opened");
+	sodium_memzero(k, sizeof k);
+	return rc;
+}
+
 /* 4. account secrets and account boxes */
 
 static const char data_key_context[] = "coffer-data-v1";
@@ -245,8 +383,10 @@ static int box_ad_hash(unsigned char out[BOX_AD_HASH_BYTES], const void *ad, siz
 	return 0;
 }
 
-int coffer_box_seal(struct coffer_buf *out, const void *pt, size_t n, const void *ad,
-                    size_t adlen, const unsigned char pk[COFFER_PK_BYTES])
+/* Tags 1 and 3: BLAKE2b-128(ad) || pt, sealed to pk (sealer NULL) or by
+ * the sealer. */
+static int box_seal_any(struct coffer_buf *out, const void *pt, size_t n, const void *ad,
+                        size_t adlen, const unsigned char *pk, struct coffer_sealer *sealer)
 {
 	unsigned char *inner = NULL;
 	size_t inner_len, box_len;
@@ -271,8 +411,14 @@ int coffer_box_seal(struct coffer_buf *out, const void *pt, size_t n, const void
 		goto out;
 	if (n > 0)
 		memcpy(inner + BOX_AD_HASH_BYTES, pt, n);
-	out->data[out->len] = COFFER_BOX_SEALED;
-	rc = coffer_crypto_seal(out->data + out->len + 1, inner, inner_len, pk);
+	if (sealer != NULL) {
+		out->data[out->len] = COFFER_BOX_SHARED;
+		rc = coffer_sealer_seal(sealer, out->data + out->len + 1, inner, inner_len, ad,
+		                        adlen);
+	} else {
+		out->data[out->len] = COFFER_BOX_SEALED;
+		rc = coffer_crypto_seal(out->data + out->len + 1, inner, inner_len, pk);
+	}
 	if (rc < 0)
 		goto out;
 	out->len += box_len;
@@ -280,6 +426,18 @@ int coffer_box_seal(struct coffer_buf *out, const void *pt, size_t n, const void
 out:
 	coffer_secure_free(inner);
 	return rc;
+}
+
+int coffer_box_seal(struct coffer_buf *out, const void *pt, size_t n, const void *ad,
+                    size_t adlen, const unsigned char pk[COFFER_PK_BYTES])
+{
+	return box_seal_any(out, pt, n, ad, adlen, pk, NULL);
+}
+
+int coffer_box_seal_with(struct coffer_buf *out, const void *pt, size_t n, const void *ad,
+                         size_t adlen, struct coffer_sealer *s)
+{
+	return box_seal_any(out, pt, n, ad, adlen, NULL, s);
 }
 
 int coffer_box_sym(struct coffer_buf *out, const void *pt, size_t n, const void *ad,
@@ -306,8 +464,10 @@ int coffer_box_sym(struct coffer_buf *out, const void *pt, size_t n, const void 
 	return 0;
 }
 
+/* Tags 1 and 3 (shared: a sealer's box, whose nonce also binds ad). */
 static int box_open_sealed(struct coffer_buf *out, const unsigned char *body, size_t n,
-                           const void *ad, size_t adlen, const struct coffer_acct_secret *secret)
+                           const void *ad, size_t adlen, const struct coffer_acct_secret *secret,
+                           int shared)
 {
 	unsigned char expect[BOX_AD_HASH_BYTES];
 	unsigned char *inner = NULL;
@@ -321,10 +481,12 @@ static int box_open_sealed(struct coffer_buf *out, const unsigned char *body, si
 	inner = coffer_secure_alloc(inner_len);
 	if (inner == NULL)
 		return coffer_err_set(COFFER_ENOMEM, "crypto: cannot allocate secure memory");
-	rc = coffer_crypto_seal_open(inner, body, n, secret->pk, secret->sk);
+	rc = shared ? coffer_crypto_shared_open(inner, body, n, ad, adlen, secret->pk, secret->sk)
+	            : coffer_crypto_seal_open(inner, body, n, secret->pk, secret->sk);
 	if (rc < 0) {
 		rc = coffer_err_set(COFFER_ECORRUPT,
-		                    "crypto: account box cannot be opened with this account's key");
+		                    "crypto: account box cannot be opened with this account's key%s",
+		                    shared ? " or context" : "");
 		goto out;
 	}
 	rc = box_ad_hash(expect, ad, adlen);
@@ -372,9 +534,11 @@ int coffer_box_open(struct coffer_buf *out, const unsigned char *box, size_t n,
 		return coffer_err_set(COFFER_ECORRUPT, "crypto: empty account box");
 	switch (box[0]) {
 	case COFFER_BOX_SEALED:
-		return box_open_sealed(out, box + 1, n - 1, ad, adlen, secret);
+		return box_open_sealed(out, box + 1, n - 1, ad, adlen, secret, 0);
 	case COFFER_BOX_SYM:
 		return box_open_sym(out, box + 1, n - 1, ad, adlen, secret);
+	case COFFER_BOX_SHARED:
+		return box_open_sealed(out, box + 1, n - 1, ad, adlen, secret, 1);
 	}
 	return coffer_err_set(COFFER_ECORRUPT, "crypto: unknown account box type %u",
 	                      (unsigned)box[0]);

@@ -6,9 +6,10 @@
  *   - keyed BLAKE2b-256 for key derivation and name MACs;
  *   - XChaCha20-Poly1305-IETF for symmetric AEAD;
  *   - X25519 sealed boxes (crypto_box_seal) for writers that hold only a
- *     public key;
+ *     public key, and "sealers" (below): several boxes to one public key
+ *     under one ephemeral key, for a writer that makes a few at once;
  *   - "account boxes": small values encrypted to an account, tagged so a
- *     reader knows which of the two a writer used.
+ *     reader knows which kind a writer used.
  *
  * Secrets (secret keys, data keys, masters) live in memory from
  * coffer_secure_alloc(): sodium_malloc, guarded and mlock'd, wiped on free.
@@ -72,6 +73,44 @@ int coffer_crypto_seal_open(unsigned char *pt, const unsigned char *ct, size_t c
                             const unsigned char pk[COFFER_PK_BYTES], const unsigned char *sk);
 
 /*
+ * A sealer: the boxes one writer makes to one public key pk (one delivery's
+ * content-key wrap, event, folder name) share one ephemeral X25519 key pair,
+ * so they cost one key pair and one X25519 between them instead of one of
+ * each per box (docs/format.md "Shared-key sealed boxes"). The sealer holds
+ * k = crypto_box_beforenm(pk, esk) in secure memory (esk itself is wiped as
+ * soon as k is made) and the public epk. A box is
+ *     epk (32) || crypto_box_easy_afternm(pt, nonce, k)   (16 + n)
+ * as long as a crypto_box_seal() box (n + COFFER_SEAL_OVERHEAD), with
+ *     nonce = BLAKE2b-192("coffer-shared-seal-v1" || epk || pk || ad)
+ * so each box's associated data ad (not stored) both binds the box to its
+ * context and keeps nonces apart: the ads of one sealer's boxes must differ.
+ * The sealer remembers its nonces and refuses (COFFER_EINVAL) to use one
+ * again for a different plaintext, and to make more than
+ * COFFER_SEALER_MAX_BOXES boxes. Sealing the same (ad, plaintext) again is
+ * allowed and gives the same bytes (a write transaction run again after
+ * LMDB grew its map does that).
+ *
+ * Ownership: coffer_sealer_new() allocates; the caller owns the sealer and
+ * releases it with coffer_sealer_free() (wipes k, clears *s; accepts NULL).
+ * Functions that take a sealer only borrow it for the call. One thread at a
+ * time.
+ */
+#define COFFER_SEALER_MAX_BOXES 16
+struct coffer_sealer;
+
+int coffer_sealer_new(const unsigned char pk[COFFER_PK_BYTES], struct coffer_sealer **s_r);
+void coffer_sealer_free(struct coffer_sealer **s);
+/* One box of pt bound to ad: ct has room for n + COFFER_SEAL_OVERHEAD. */
+int coffer_sealer_seal(struct coffer_sealer *s, unsigned char *ct, const void *pt, size_t n,
+                       const void *ad, size_t adlen);
+/* Opens a sealer's box with the account's key pair and the same ad: pt has
+ * room for ctlen - COFFER_SEAL_OVERHEAD. COFFER_ECORRUPT on any mismatch
+ * (box, ad, key); the key derived from epk and sk is wiped. */
+int coffer_crypto_shared_open(unsigned char *pt, const unsigned char *ct, size_t ctlen,
+                              const void *ad, size_t adlen,
+                              const unsigned char pk[COFFER_PK_BYTES], const unsigned char *sk);
+
+/*
  * argon2id / argon2i password hashes (PHC strings "$argon2id$v=19$m=...,t=...,
  * p=...$salt$hash"), for migrated passwords; libcrypt cannot verify them.
  * A string asking for more than COFFER_ARGON2_MAX_KIB of memory is refused
@@ -105,15 +144,21 @@ void coffer_acct_secret_free(struct coffer_acct_secret **s);
  * context, e.g. its LMDB key) so they cannot be moved between records.
  *   tag 1: sealed box to pk of  BLAKE2b-128(ad) || pt   (writer without secrets)
  *   tag 2: nonce(24) || XChaCha20-Poly1305(pt, ad) under data_key
- * The output is appended to out.
+ *   tag 3: a sealer's box (above), bound to ad, of BLAKE2b-128(ad) || pt
+ *          (writer without secrets making several boxes: `coffer deliver`)
+ * The output is appended to out (nothing is appended on failure).
  */
 #define COFFER_BOX_SEALED 1
 #define COFFER_BOX_SYM 2
+#define COFFER_BOX_SHARED 3
 int coffer_box_seal(struct coffer_buf *out, const void *pt, size_t n, const void *ad,
                     size_t adlen, const unsigned char pk[COFFER_PK_BYTES]);
 int coffer_box_sym(struct coffer_buf *out, const void *pt, size_t n, const void *ad,
                    size_t adlen, const struct coffer_acct_secret *secret);
-/* Opens either kind into out (appended). COFFER_ECORRUPT on any mismatch. */
+/* Tag 3 with sealer s (borrowed; its rules on ad apply). */
+int coffer_box_seal_with(struct coffer_buf *out, const void *pt, size_t n, const void *ad,
+                         size_t adlen, struct coffer_sealer *s);
+/* Opens any kind into out (appended). COFFER_ECORRUPT on any mismatch. */
 int coffer_box_open(struct coffer_buf *out, const unsigned char *box, size_t n,
                     const void *ad, size_t adlen, const struct coffer_acct_secret *secret);
 

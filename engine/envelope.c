@@ -5,7 +5,7 @@
  *
  *   header  "CFBL" | version u8 = 1 | kind u8 | wrap type u8 | flags u8 = 0 |
  *           chunk size u32le = 65536 | nonce prefix (16) | wrap length u16le |
- *           wrapped content key (80 bytes sealed, 72 symmetric)
+ *           wrapped content key (80 bytes sealed or shared-sealed, 72 symmetric)
  *   chunks  ciphertext length u32le | XChaCha20-Poly1305(mode u8 || payload)
  *
  * Every header byte is either compared with the one value it may hold or
@@ -58,6 +58,7 @@ static const unsigned char wrap_ad_tag[4] = { 'C', 'F', 'K', '1' };
 
 #define WRAP_SEALED 1
 #define WRAP_SYM 2
+#define WRAP_SHARED 3 /* a sealer's box (crypto.h), bound to the wrap AD */
 #define NONCE_PREFIX_BYTES 16
 #define HEADER_FIXED_BYTES 30 /* up to and including the wrap length */
 #define WRAP_SEALED_BYTES (COFFER_KEY_BYTES + COFFER_SEAL_OVERHEAD)
@@ -158,8 +159,11 @@ struct coffer_blob_writer {
 	int finished;
 };
 
+/* The key is wrapped under secret if given, else by sealer if given, else
+ * sealed to pk. */
 static int writer_put_header(struct coffer_blob_writer *w, const unsigned char *pk,
-                             const struct coffer_acct_secret *secret)
+                             const struct coffer_acct_secret *secret,
+                             struct coffer_sealer *sealer)
 {
 	unsigned char hdr[HEADER_FIXED_BYTES + WRAP_SEALED_BYTES];
 	unsigned char ad[WRAP_AD_BYTES];
@@ -170,18 +174,20 @@ static int writer_put_header(struct coffer_blob_writer *w, const unsigned char *
 	memcpy(hdr, blob_magic, 4);
 	hdr[4] = COFFER_BLOB_VERSION;
 	hdr[5] = w->ids.kind;
-	hdr[6] = secret != NULL ? WRAP_SYM : WRAP_SEALED;
+	hdr[6] = secret != NULL ? WRAP_SYM : sealer != NULL ? WRAP_SHARED : WRAP_SEALED;
 	hdr[7] = 0;
 	put_u32le(hdr + 8, COFFER_BLOB_CHUNK);
 	memcpy(hdr + 12, w->nonce_prefix, NONCE_PREFIX_BYTES);
 	hdr[28] = wrap_len & 0xff;
 	hdr[29] = wrap_len >> 8;
+	wrap_ad(ad, &w->ids);
 	if (secret != NULL) {
-		wrap_ad(ad, &w->ids);
 		coffer_random(wrap, COFFER_AEAD_NONCE_BYTES);
 		rc = coffer_crypto_aead_seal(wrap + COFFER_AEAD_NONCE_BYTES, w->key,
 		                             COFFER_KEY_BYTES, ad, sizeof ad, wrap,
 		                             secret->data_key);
+	} else if (sealer != NULL) {
+		rc = coffer_sealer_seal(sealer, wrap, w->key, COFFER_KEY_BYTES, ad, sizeof ad);
 	} else {
 		rc = coffer_crypto_seal(wrap, w->key, COFFER_KEY_BYTES, pk);
 	}
@@ -194,10 +200,9 @@ static int writer_put_header(struct coffer_blob_writer *w, const unsigned char *
 	return 0;
 }
 
-int coffer_blob_writer_new(int fd, const struct coffer_blob_ids *ids,
-                           const unsigned char pk[COFFER_PK_BYTES],
-                           const struct coffer_acct_secret *secret, int zstd_level,
-                           struct coffer_blob_writer **w_r)
+static int writer_new(int fd, const struct coffer_blob_ids *ids, const unsigned char *pk,
+                      const struct coffer_acct_secret *secret, struct coffer_sealer *sealer,
+                      int zstd_level, struct coffer_blob_writer **w_r)
 {
 	struct coffer_blob_writer *w;
 	int rc;
@@ -205,7 +210,7 @@ int coffer_blob_writer_new(int fd, const struct coffer_blob_ids *ids,
 	*w_r = NULL;
 	if (!kind_valid(ids->kind))
 		return coffer_err_set(COFFER_EINVAL, "blob: unknown kind %u", (unsigned)ids->kind);
-	if (secret == NULL && pk == NULL)
+	if (secret == NULL && sealer == NULL && pk == NULL)
 		return coffer_err_set(COFFER_EINVAL, "blob: neither public key nor secret given");
 	rc = coffer_compress_check_level(zstd_level);
 	if (rc < 0)
@@ -236,7 +241,7 @@ int coffer_blob_writer_new(int fd, const struct coffer_blob_ids *ids,
 		goto out;
 	coffer_random(w->key, COFFER_KEY_BYTES);
 	coffer_random(w->nonce_prefix, NONCE_PREFIX_BYTES);
-	rc = writer_put_header(w, pk, secret);
+	rc = writer_put_header(w, pk, secret, sealer);
 out:
 	if (rc < 0) {
 		coffer_blob_writer_free(&w);
@@ -244,6 +249,24 @@ out:
 	}
 	*w_r = w;
 	return 0;
+}
+
+int coffer_blob_writer_new(int fd, const struct coffer_blob_ids *ids,
+                           const unsigned char pk[COFFER_PK_BYTES],
+                           const struct coffer_acct_secret *secret, int zstd_level,
+                           struct coffer_blob_writer **w_r)
+{
+	return writer_new(fd, ids, pk, secret, NULL, zstd_level, w_r);
+}
+
+int coffer_blob_writer_new_sealed(int fd, const struct coffer_blob_ids *ids,
+                                  struct coffer_sealer *sealer, int zstd_level,
+                                  struct coffer_blob_writer **w_r)
+{
+	*w_r = NULL;
+	if (sealer == NULL)
+		return coffer_err_set(COFFER_EINVAL, "blob: no sealer given");
+	return writer_new(fd, ids, NULL, NULL, sealer, zstd_level, w_r);
 }
 
 /* Seals the buffered plaintext as chunk w->index and writes it. */
@@ -399,11 +422,14 @@ static int reader_unwrap(struct coffer_blob_reader *r, uint8_t wrap_type,
 	unsigned char ad[WRAP_AD_BYTES];
 	int rc;
 
+	wrap_ad(ad, &r->ids);
 	if (wrap_type == WRAP_SEALED) {
 		rc = coffer_crypto_seal_open(r->key, wrap, WRAP_SEALED_BYTES, secret->pk,
 		                             secret->sk);
+	} else if (wrap_type == WRAP_SHARED) {
+		rc = coffer_crypto_shared_open(r->key, wrap, WRAP_SEALED_BYTES, ad, sizeof ad,
+		                               secret->pk, secret->sk);
 	} else {
-		wrap_ad(ad, &r->ids);
 		rc = coffer_crypto_aead_open(r->key, wrap + COFFER_AEAD_NONCE_BYTES,
 		                             COFFER_KEY_BYTES + COFFER_AEAD_TAG_BYTES, ad,
 		                             sizeof ad, wrap, secret->data_key);
@@ -438,7 +464,7 @@ static int reader_header(struct coffer_blob_reader *r, const struct coffer_acct_
 		return coffer_err_set(COFFER_ECORRUPT, "blob %s: header: kind %u, expected %u",
 		                      r->hex, (unsigned)hdr[5], (unsigned)r->ids.kind);
 	wrap_type = hdr[6];
-	if (wrap_type == WRAP_SEALED)
+	if (wrap_type == WRAP_SEALED || wrap_type == WRAP_SHARED)
 		expect_len = WRAP_SEALED_BYTES;
 	else if (wrap_type == WRAP_SYM)
 		expect_len = WRAP_SYM_BYTES;

@@ -53,6 +53,15 @@ int coffer_blob_writer_new(int fd, const struct coffer_blob_ids *ids,
                            const unsigned char pk[COFFER_PK_BYTES],
                            const struct coffer_acct_secret *secret, int zstd_level,
                            struct coffer_blob_writer **w_r);
+/*
+ * The same with the content key wrapped by sealer (wrap type 3: a sealer's
+ * box bound to the ids; the writer of a delivery makes its other boxes with
+ * the same sealer). The sealer is borrowed for this call only; it refuses a
+ * second blob for the same ids.
+ */
+int coffer_blob_writer_new_sealed(int fd, const struct coffer_blob_ids *ids,
+                                  struct coffer_sealer *sealer, int zstd_level,
+                                  struct coffer_blob_writer **w_r);
 /* Appends plaintext. May write complete chunks to fd. */
 int coffer_blob_writer_write(struct coffer_blob_writer *w, const void *p, size_t n);
 /* Writes the final chunk. Returns the plaintext size and the bytes written
@@ -66,9 +75,9 @@ struct coffer_blob_reader;
 
 /*
  * Reads and checks the header of the blob on fd, and unwraps its content key
- * with secret (sealed or symmetric, whichever the header says). ids must be
- * the ids the index expects; a blob written for other ids fails with
- * COFFER_ECORRUPT. The reader does not own fd.
+ * with secret (sealed, shared-sealed or symmetric, whichever the header
+ * says). ids must be the ids the index expects; a blob written for other ids
+ * fails with COFFER_ECORRUPT. The reader does not own fd.
  */
 int coffer_blob_reader_open(int fd, const struct coffer_blob_ids *ids,
                             const struct coffer_acct_secret *secret,

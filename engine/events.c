@@ -250,10 +250,9 @@ static int64_t key_time(const unsigned char *k)
 	return t > INT64_MAX ? INT64_MAX : (int64_t)t;
 }
 
-int coffer_events_record_txn(struct coffer_txn *t, const unsigned char *acct,
-                             const unsigned char pk[COFFER_PK_BYTES],
-                             const struct coffer_acct_secret *secret,
-                             const struct coffer_event *ev)
+static int record_txn(struct coffer_txn *t, const unsigned char *acct, const unsigned char *pk,
+                      const struct coffer_acct_secret *secret, struct coffer_sealer *sealer,
+                      const struct coffer_event *ev)
 {
 	struct coffer_buf plain = COFFER_BUF_INIT, box = COFFER_BUF_INIT;
 	unsigned char key[COFFER_EVENT_KEY_BYTES];
@@ -269,8 +268,13 @@ int coffer_events_record_txn(struct coffer_txn *t, const unsigned char *acct,
 		coffer_random(&rnd, sizeof rnd);
 		event_key(key, acct, ev->at, rnd);
 		coffer_buf_reset(&box);
-		rc = secret ? coffer_box_sym(&box, plain.data, plain.len, key, sizeof key, secret)
-		            : coffer_box_seal(&box, plain.data, plain.len, key, sizeof key, pk);
+		if (secret)
+			rc = coffer_box_sym(&box, plain.data, plain.len, key, sizeof key, secret);
+		else if (sealer)
+			rc = coffer_box_seal_with(&box, plain.data, plain.len, key, sizeof key,
+			                          sealer);
+		else
+			rc = coffer_box_seal(&box, plain.data, plain.len, key, sizeof key, pk);
 		if (rc < 0)
 			goto out;
 		rc = coffer_txn_put(t, COFFER_DB_EVENTS, key, sizeof key, box.data, box.len,
@@ -284,9 +288,18 @@ out:
 	return rc;
 }
 
+int coffer_events_record_txn(struct coffer_txn *t, const unsigned char *acct,
+                             const unsigned char pk[COFFER_PK_BYTES],
+                             const struct coffer_acct_secret *secret,
+                             const struct coffer_event *ev)
+{
+	return record_txn(t, acct, pk, secret, NULL, ev);
+}
+
 int coffer_events_record_delivery_txn(struct coffer_txn *t, const unsigned char *acct,
                                       const unsigned char pk[COFFER_PK_BYTES],
-                                      const struct coffer_acct_secret *secret, int64_t at,
+                                      const struct coffer_acct_secret *secret,
+                                      struct coffer_sealer *sealer, int64_t at,
                                       uint64_t size, const char *folder, size_t flen)
 {
 	struct coffer_event ev;
@@ -303,7 +316,7 @@ int coffer_events_record_delivery_txn(struct coffer_txn *t, const unsigned char 
 		ev.at = at;
 		ev.size = size;
 		ev.folder = coffer_buf_str(&f);
-		rc = coffer_events_record_txn(t, acct, pk, secret, &ev);
+		rc = record_txn(t, acct, pk, secret, sealer, &ev);
 	}
 	coffer_buf_free(&f);
 	return rc;

@@ -7,8 +7,9 @@
  * Value: an account box (crypto.h) of the encoded event, with the key as its
  *        associated data, so a box cannot be moved to another account or time.
  *        Writers that hold the account's secret (checkpassword, `coffer auth`,
- *        the CLI) write a secretbox; writers that hold only its public key
- *        (`coffer deliver`, the mount's new/) write a sealed box.
+ *        the CLI, the mount) write a secretbox; `coffer deliver`, which holds
+ *        only its public key, a box of the delivery's sealer (tag 3); the
+ *        login check of a terminated account a sealed box (tag 1).
  *
  * Only the account id and the time are in the clear: a copy of the store
  * tells how many events an account had and when, not what they were.
@@ -130,13 +131,15 @@ int coffer_events_record_txn(struct coffer_txn *t, const unsigned char *acct,
                              const struct coffer_event *ev);
 
 /* For `coffer deliver` and the mount: records a delivery (at ns, size bytes
- * of plaintext, canonical folder name folder of flen bytes), sealed to pk, or
- * under secret when the caller holds it (the mount: no public-key work). To
- * be called inside the delivery's own write transaction, so the event exists
- * exactly when the message does. */
+ * of plaintext, canonical folder name folder of flen bytes): under secret
+ * when the caller holds it (the mount: no public-key work), else with sealer
+ * (borrowed; `coffer deliver`: the sealer that wrapped the blob's key), else
+ * sealed to pk. To be called inside the delivery's own write transaction, so
+ * the event exists exactly when the message does. */
 int coffer_events_record_delivery_txn(struct coffer_txn *t, const unsigned char *acct,
                                       const unsigned char pk[COFFER_PK_BYTES],
-                                      const struct coffer_acct_secret *secret, int64_t at,
+                                      const struct coffer_acct_secret *secret,
+                                      struct coffer_sealer *sealer, int64_t at,
                                       uint64_t size, const char *folder, size_t flen);
 
 /* Calls fn for the events of the account opened as mb with time >= since,

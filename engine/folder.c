@@ -32,15 +32,26 @@ int coffer_folder_name_key(struct coffer_store *st, const unsigned char *acct, c
 	                             key + COFFER_ID_BYTES);
 }
 
-int coffer_folder_name_box(struct coffer_buf *out, const unsigned char *acct, uint32_t fid,
-                           const char *canon, const struct coffer_acct_secret *secret,
-                           const unsigned char *pk)
+/* Under secret if given, else with sealer if given, else sealed to pk. */
+static int name_box(struct coffer_buf *out, const unsigned char *acct, uint32_t fid,
+                    const char *canon, const struct coffer_acct_secret *secret,
+                    struct coffer_sealer *sealer, const unsigned char *pk)
 {
 	unsigned char ad[NAME_AD_LEN];
 
 	folder_name_ad(ad, acct, fid);
-	return secret ? coffer_box_sym(out, canon, strlen(canon), ad, sizeof ad, secret)
-	              : coffer_box_seal(out, canon, strlen(canon), ad, sizeof ad, pk);
+	if (secret)
+		return coffer_box_sym(out, canon, strlen(canon), ad, sizeof ad, secret);
+	if (sealer)
+		return coffer_box_seal_with(out, canon, strlen(canon), ad, sizeof ad, sealer);
+	return coffer_box_seal(out, canon, strlen(canon), ad, sizeof ad, pk);
+}
+
+int coffer_folder_name_box(struct coffer_buf *out, const unsigned char *acct, uint32_t fid,
+                           const char *canon, const struct coffer_acct_secret *secret,
+                           const unsigned char *pk)
+{
+	return name_box(out, acct, fid, canon, secret, NULL, pk);
 }
 
 int coffer_folder_name_open(const unsigned char *acct, uint32_t fid, const unsigned char *box,
@@ -95,10 +106,10 @@ static int max_uidvalidity(const void *k, size_t kl, const void *v, size_t vl, v
 	return 0;
 }
 
-int coffer_folder_resolve_txn(struct coffer_txn *t, struct coffer_store *st,
-                              const unsigned char *acct, const char *canon, int create,
-                              const struct coffer_acct_secret *secret, int64_t now,
-                              uint32_t *fid_r, int *created_r)
+static int resolve_txn(struct coffer_txn *t, struct coffer_store *st, const unsigned char *acct,
+                       const char *canon, int create, const struct coffer_acct_secret *secret,
+                       struct coffer_sealer *sealer, int64_t now, uint32_t *fid_r,
+                       int *created_r)
 {
 	unsigned char key[COFFER_KEY_FOLDER_NAME], fidbuf[4];
 	struct coffer_account_rec arec;
@@ -142,7 +153,7 @@ int coffer_folder_resolve_txn(struct coffer_txn *t, struct coffer_store *st,
 	                     &uidvalidity);
 	if (rc < 0)
 		return rc;
-	rc = coffer_folder_name_box(&box, acct, fid, canon, secret, arec.pk);
+	rc = name_box(&box, acct, fid, canon, secret, sealer, arec.pk);
 	if (rc < 0)
 		goto out;
 	memset(&frec, 0, sizeof frec);
@@ -168,6 +179,22 @@ int coffer_folder_resolve_txn(struct coffer_txn *t, struct coffer_store *st,
 out:
 	coffer_buf_free(&box);
 	return rc;
+}
+
+int coffer_folder_resolve_txn(struct coffer_txn *t, struct coffer_store *st,
+                              const unsigned char *acct, const char *canon, int create,
+                              const struct coffer_acct_secret *secret, int64_t now,
+                              uint32_t *fid_r, int *created_r)
+{
+	return resolve_txn(t, st, acct, canon, create, secret, NULL, now, fid_r, created_r);
+}
+
+int coffer_folder_resolve_sealed_txn(struct coffer_txn *t, struct coffer_store *st,
+                                     const unsigned char *acct, const char *canon,
+                                     struct coffer_sealer *sealer, int64_t now,
+                                     uint32_t *fid_r, int *created_r)
+{
+	return resolve_txn(t, st, acct, canon, 1, NULL, sealer, now, fid_r, created_r);
 }
 
 struct folder_entry {

@@ -34,6 +34,12 @@ int coffer_folder_resolve_txn(struct coffer_txn *t, struct coffer_store *st,
                               const unsigned char *acct, const char *canon, int create,
                               const struct coffer_acct_secret *secret, int64_t now,
                               uint32_t *fid_r, int *created_r);
+/* The same with create, a new folder's name boxed by sealer (borrowed; see
+ * crypto.h): `coffer deliver`, whose other boxes share the sealer. */
+int coffer_folder_resolve_sealed_txn(struct coffer_txn *t, struct coffer_store *st,
+                                     const unsigned char *acct, const char *canon,
+                                     struct coffer_sealer *sealer, int64_t now,
+                                     uint32_t *fid_r, int *created_r);
 
 /* The folder_names key of canonical name canon in account acct. */
 int coffer_folder_name_key(struct coffer_store *st, const unsigned char *acct, const char *canon,

@@ -31,6 +31,22 @@ static void msg_name_ad(unsigned char *ad, const unsigned char *acct, const unsi
 	memcpy(ad + 8 + COFFER_ID_BYTES, blob, COFFER_ID_BYTES);
 }
 
+/* Under secret if given, else with sealer if given, else sealed to pk. */
+static int name_box(struct coffer_buf *out, const unsigned char *acct,
+                    const unsigned char *blob_id, const char *unique, size_t n,
+                    const struct coffer_acct_secret *secret, struct coffer_sealer *sealer,
+                    const unsigned char *pk)
+{
+	unsigned char ad[NAME_AD_LEN];
+
+	msg_name_ad(ad, acct, blob_id);
+	if (secret)
+		return coffer_box_sym(out, unique, n, ad, sizeof ad, secret);
+	if (sealer)
+		return coffer_box_seal_with(out, unique, n, ad, sizeof ad, sealer);
+	return coffer_box_seal(out, unique, n, ad, sizeof ad, pk);
+}
+
 int coffer_message_add_txn(struct coffer_txn *t, struct coffer_store *st, const char *name,
                            const struct coffer_message_new *m,
                            const struct coffer_acct_secret *secret, uint32_t *fid_r,
@@ -48,7 +64,10 @@ int coffer_message_add_txn(struct coffer_txn *t, struct coffer_store *st, const 
 	rc = coffer_account_get_txn(t, m->acct, &arec);
 	if (rc == 0)
 		rc = coffer_account_check_active(&arec, name);
-	if (rc == 0)
+	if (rc == 0 && secret == NULL && m->sealer != NULL)
+		rc = coffer_folder_resolve_sealed_txn(t, st, m->acct, m->folder, m->sealer,
+		                                      m->delivered_at, &fid, NULL);
+	else if (rc == 0)
 		rc = coffer_folder_resolve_txn(t, st, m->acct, m->folder, 1, secret, m->delivered_at,
 		                               &fid, NULL);
 	if (rc == 0)
@@ -75,8 +94,8 @@ int coffer_message_add_txn(struct coffer_txn *t, struct coffer_store *st, const 
 	mrec.is_new = m->is_new;
 	mrec.keywords = m->keywords;
 	if (m->unique) {
-		rc = coffer_message_name_box(&box, m->acct, m->blob_id, m->unique, m->unique_len, secret,
-		                             arec.pk);
+		rc = name_box(&box, m->acct, m->blob_id, m->unique, m->unique_len, secret,
+		              m->sealer, arec.pk);
 		if (rc < 0)
 			goto out;
 		mrec.name_box = box.data;
@@ -230,11 +249,7 @@ int coffer_message_name_box(struct coffer_buf *out, const unsigned char *acct,
                             const unsigned char *blob_id, const char *unique, size_t n,
                             const struct coffer_acct_secret *secret, const unsigned char *pk)
 {
-	unsigned char ad[NAME_AD_LEN];
-
-	msg_name_ad(ad, acct, blob_id);
-	return secret ? coffer_box_sym(out, unique, n, ad, sizeof ad, secret)
-	              : coffer_box_seal(out, unique, n, ad, sizeof ad, pk);
+	return name_box(out, acct, blob_id, unique, n, secret, NULL, pk);
 }
 
 int coffer_message_unique_name(const struct coffer_message_rec *rec, const unsigned char *acct,

@@ -37,12 +37,17 @@ struct coffer_message_new {
 	uint32_t keywords;
 	const char *unique;          /* Maildir unique name, or NULL to derive */
 	size_t unique_len;
+	/* with secret NULL: makes the boxes (new folder name, Maildir name) in
+	 * place of sealing each to the account's public key; borrowed (crypto.h
+	 * "sealer"). NULL: sealed boxes. Ignored when a secret is given. */
+	struct coffer_sealer *sealer;
 };
 
 /* In a write transaction: checks the account is active (name is used in the
  * errors), resolves or creates the folder (boxing a new folder name with
- * secret, or sealing it when secret is NULL), allocates the uid and stores
- * the records. fid_r and uid_r may be NULL. */
+ * secret, or, when secret is NULL, with m->sealer or sealed to the account's
+ * public key), allocates the uid and stores the records. fid_r and uid_r may
+ * be NULL. */
 int coffer_message_add_txn(struct coffer_txn *t, struct coffer_store *st, const char *name,
                            const struct coffer_message_new *m,
                            const struct coffer_acct_secret *secret, uint32_t *fid_r,

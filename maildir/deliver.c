@@ -26,6 +26,12 @@
  * is read before the blob is made: most mail fits in it. A longer message
  * could still eat into that space, so for it alone the room is checked
  * again before the commit.
+ *
+ * Public-key work: one sealer (engine/crypto.h) per delivery, made from the
+ * account's public key once the input looks like a message, makes every box
+ * of the delivery: the blob's content-key wrap, the delivery event and, when
+ * the delivery creates the folder, its name. That is one ephemeral key pair
+ * and one X25519 in all, instead of both per box.
  */
 #include "deliver.h"
 
@@ -72,13 +78,13 @@ static int lookup_txn(struct coffer_txn *t, void *arg)
 struct commit_args {
 	struct coffer_store *st;
 	const char *canon;
-	struct coffer_message_new *m;
-	const unsigned char *pk;
+	struct coffer_message_new *m; /* m->sealer: the delivery's sealer */
 	uint32_t fid, uid;
 };
 
 /* The message, and its delivery event (time, size, folder; sealed to the
- * account: kept metadata_retention_days), in one transaction. */
+ * account by the delivery's sealer: kept metadata_retention_days), in one
+ * transaction. */
 static int commit_txn(struct coffer_txn *t, void *arg)
 {
 	struct commit_args *a = arg;
@@ -86,7 +92,7 @@ static int commit_txn(struct coffer_txn *t, void *arg)
 
 	rc = coffer_message_add_txn(t, a->st, a->canon, a->m, NULL, &a->fid, &a->uid);
 	if (rc == 0)
-		rc = coffer_events_record_delivery_txn(t, a->m->acct, a->pk, NULL,
+		rc = coffer_events_record_delivery_txn(t, a->m->acct, NULL, NULL, a->m->sealer,
 		                                       a->m->delivered_at, a->m->size, a->m->folder,
 		                                       strlen(a->m->folder));
 	return rc;
@@ -128,6 +134,7 @@ int coffer_deliver(struct coffer_store *st, const char *name, const char *folder
 	struct coffer_buf dir = COFFER_BUF_INIT, path = COFFER_BUF_INIT;
 	struct coffer_account_rec rec;
 	struct coffer_blob_writer *w = NULL;
+	struct coffer_sealer *sealer = NULL;
 	struct coffer_blob_ids ids;
 	struct coffer_message_new m;
 	struct lookup_args la;
@@ -185,6 +192,9 @@ int coffer_deliver(struct coffer_store *st, const char *name, const char *folder
 	}
 	whole = eof;
 
+	rc = coffer_sealer_new(rec.pk, &sealer);
+	if (rc < 0)
+		goto out;
 	coffer_random(ids.blob_id, sizeof ids.blob_id);
 	ids.kind = COFFER_BLOB_MESSAGE;
 	/* a pool file (engine/pool.h) spares the directory's fsync */
@@ -199,7 +209,7 @@ int coffer_deliver(struct coffer_store *st, const char *name, const char *folder
 	if (rc < 0)
 		goto out;
 	made = 1;
-	rc = coffer_blob_writer_new(bfd, &ids, rec.pk, NULL, 0, &w);
+	rc = coffer_blob_writer_new_sealed(bfd, &ids, sealer, 0, &w);
 	while (rc == 0) {
 		total += len;
 		if (total > max) {
@@ -239,7 +249,8 @@ int coffer_deliver(struct coffer_store *st, const char *name, const char *folder
 	m.internal_date = now;
 	m.delivered_at = now;
 	m.is_new = 1;
-	ca = (struct commit_args){ st, coffer_buf_str(&canon), &m, rec.pk, 0, 0 };
+	m.sealer = sealer;
+	ca = (struct commit_args){ st, coffer_buf_str(&canon), &m, 0, 0 };
 	rc = coffer_index_update(coffer_store_index(st), commit_txn, &ca);
 	if (rc < 0)
 		goto out;
@@ -249,6 +260,7 @@ int coffer_deliver(struct coffer_store *st, const char *name, const char *folder
 	res_r->size = m.size;
 out:
 	coffer_blob_writer_free(&w);
+	coffer_sealer_free(&sealer);
 	/* a pool file goes back to the pool, empty (we still hold its lock) */
 	if (made && pooled && ftruncate(bfd, 0) == 0)
 		made = 0;

@@ -81,7 +81,7 @@ static int deliver_txn(struct coffer_txn *t, void *arg)
 	}
 	if (rc == 0 && d->nm.is_new)
 		rc = coffer_events_record_delivery_txn(t, d->dst->a->id, d->dst->a->secret->pk,
-		                                       d->dst->a->secret, d->nm.delivered_at,
+		                                       d->dst->a->secret, NULL, d->nm.delivered_at,
 		                                       d->nm.size, d->nm.folder, strlen(d->nm.folder));
 	return rc;
 }

@@ -4,6 +4,8 @@
  * Known answers for keyed BLAKE2b come from Python's hashlib (an independent
  * implementation) and are cross-checked against libsodium directly; this
  * test is the one place outside crypto.c that includes <sodium.h>, to compare.
+ * Sealers (several boxes under one ephemeral key) are checked against the
+ * construction in docs/format.md, built here from libsodium directly.
  */
 #include "engine/crypto.h"
 #include "engine/errors.h"
@@ -296,12 +298,189 @@ static void test_boxes(void)
 	ok(coffer_box_sym(&box, NULL, 0, "", 0, s) == 0 &&
 	   coffer_box_open(&out, box.data, box.len, "", 0, s) == 0 && out.len == 0,
 	   "sym box of an empty value");
-	box.data[0] = 3;
+	box.data[0] = 4;
 	ok(try_open(box.data, box.len, "", s) == COFFER_ECORRUPT, "unknown box tag fails");
 	ok(try_open(box.data, 0, "", s) == COFFER_ECORRUPT, "empty box fails");
 
 	coffer_buf_free(&box);
 	coffer_buf_free(&out);
+	coffer_acct_secret_free(&s);
+	coffer_acct_secret_free(&other);
+}
+
+/* The documented construction (docs/format.md "Shared-key sealed boxes"),
+ * with libsodium directly: nonce = BLAKE2b-192("coffer-shared-seal-v1" ||
+ * epk || pk || ad), box = epk || crypto_box_easy_afternm. */
+static void doc_nonce(unsigned char nonce[24], const unsigned char *epk, const unsigned char *pk,
+                      const char *ad)
+{
+	crypto_generichash_state st;
+
+	crypto_generichash_init(&st, NULL, 0, 24);
+	crypto_generichash_update(&st, (const unsigned char *)"coffer-shared-seal-v1", 21);
+	crypto_generichash_update(&st, epk, 32);
+	crypto_generichash_update(&st, pk, 32);
+	crypto_generichash_update(&st, (const unsigned char *)ad, strlen(ad));
+	crypto_generichash_final(&st, nonce, 24);
+}
+
+static int doc_open(unsigned char *pt, const unsigned char *box, size_t n, const char *ad,
+                    const struct coffer_acct_secret *s)
+{
+	unsigned char nonce[24], k[32];
+	int rc;
+
+	doc_nonce(nonce, box, s->pk, ad);
+	rc = crypto_box_beforenm(k, box, s->sk);
+	if (rc == 0)
+		rc = crypto_box_open_easy_afternm(pt, box + 32, n - 32, nonce, k);
+	sodium_memzero(k, sizeof k);
+	return rc;
+}
+
+static void test_sealer(void)
+{
+	static const char *ads[3] = { "CFK1:acct:blob:1", "event:acct:t:r", "fold-name:acct:7" };
+	struct coffer_acct_secret *s = NULL, *other = NULL;
+	struct coffer_sealer *sl = NULL, *sl2 = NULL;
+	unsigned char msg[3][40], box[3][40 + 48], again[40 + 48], pt[40];
+	unsigned char nonce[3][24], zero_pk[32] = { 0 };
+	int good, all_fail;
+
+	ok(new_account(&s) == 0 && new_account(&other) == 0, "sealer: two accounts");
+	ok(coffer_sealer_new(s->pk, &sl) == 0 && sl != NULL, "sealer_new");
+	for (int i = 0; i < 3; i++) {
+		coffer_random(msg[i], sizeof msg[i]);
+		ok(coffer_sealer_seal(sl, box[i], msg[i], 32 + 4 * i, ads[i], strlen(ads[i])) == 0,
+		   "sealer box %d (%zu-byte ad)", i, strlen(ads[i]));
+	}
+	ok(memcmp(box[0], box[1], 32) == 0 && memcmp(box[1], box[2], 32) == 0,
+	   "the three boxes share one ephemeral public key");
+	for (int i = 0; i < 3; i++)
+		doc_nonce(nonce[i], box[i], s->pk, ads[i]);
+	ok(memcmp(nonce[0], nonce[1], 24) != 0 && memcmp(nonce[0], nonce[2], 24) != 0 &&
+	   memcmp(nonce[1], nonce[2], 24) != 0, "their nonces differ");
+	good = 1;
+	for (int i = 0; i < 3; i++)
+		good &= doc_open(pt, box[i], 32 + 4 * i + 48, ads[i], s) == 0 &&
+		        memcmp(pt, msg[i], 32 + 4 * i) == 0;
+	ok(good, "each opens with libsodium as the format document says");
+	good = 1;
+	for (int i = 0; i < 3; i++)
+		for (int j = 0; j < 3; j++) {
+			int rc = coffer_crypto_shared_open(pt, box[i], 32 + 4 * i + 48, ads[j],
+			                                   strlen(ads[j]), s->pk, s->sk);
+
+			good &= i == j ? rc == 0 && memcmp(pt, msg[i], 32 + 4 * i) == 0
+			               : rc == COFFER_ECORRUPT;
+		}
+	ok(good, "shared_open: each box opens with its own ad only");
+	ok(coffer_crypto_shared_open(pt, box[0], 80, ads[0], strlen(ads[0]), other->pk,
+	                             other->sk) == COFFER_ECORRUPT,
+	   "shared_open: another account's key fails");
+	all_fail = 1;
+	for (size_t i = 0; i < 80; i++) {
+		box[0][i] ^= 0x20;
+		all_fail &= coffer_crypto_shared_open(pt, box[0], 80, ads[0], strlen(ads[0]), s->pk,
+		                                      s->sk) == COFFER_ECORRUPT;
+		box[0][i] ^= 0x20;
+	}
+	ok(all_fail, "shared_open: every flipped byte fails");
+	all_fail = 1;
+	for (size_t i = 0; i < 80; i++)
+		all_fail &= coffer_crypto_shared_open(pt, box[0], i, ads[0], strlen(ads[0]), s->pk,
+		                                      s->sk) == COFFER_ECORRUPT;
+	ok(all_fail, "shared_open: every truncation fails");
+
+	/* nonce reuse */
+	ok(coffer_sealer_seal(sl, again, msg[1], 32, ads[0], strlen(ads[0])) == COFFER_EINVAL,
+	   "a second plaintext under an ad already used is refused");
+	ok(coffer_sealer_seal(sl, again, msg[0], 36, ads[0], strlen(ads[0])) == COFFER_EINVAL,
+	   "so is a longer plaintext with the same prefix");
+	ok(coffer_sealer_seal(sl, again, msg[0], 32, ads[0], strlen(ads[0])) == 0 &&
+	   memcmp(again, box[0], 80) == 0,
+	   "the same (ad, plaintext) again gives the same bytes (a retried transaction)");
+	{
+		struct coffer_buf b = COFFER_BUF_INIT;
+
+		ok(coffer_box_seal_with(&b, "x", 1, ads[1], strlen(ads[1]), sl) == COFFER_EINVAL &&
+		   b.len == 0, "an account box under a raw box's ad is refused, appends nothing");
+		coffer_buf_free(&b);
+	}
+	good = 1;
+	for (int i = 3; i < COFFER_SEALER_MAX_BOXES; i++) {
+		char ad[16];
+
+		snprintf(ad, sizeof ad, "ad-%d", i);
+		good &= coffer_sealer_seal(sl, again, msg[0], 8, ad, strlen(ad)) == 0;
+	}
+	ok(good, "boxes up to COFFER_SEALER_MAX_BOXES (%d)", COFFER_SEALER_MAX_BOXES);
+	ok(coffer_sealer_seal(sl, again, msg[0], 8, "one more", 8) == COFFER_EINVAL,
+	   "one more is refused");
+	ok(coffer_sealer_seal(sl, again, msg[0], 8, "ad-5", 4) == 0,
+	   "a repeat still goes through when full");
+	coffer_sealer_free(&sl);
+	ok(sl == NULL, "sealer_free clears the pointer");
+	coffer_sealer_free(&sl);
+	coffer_sealer_free(NULL);
+
+	ok(coffer_sealer_new(s->pk, &sl) == 0 && coffer_sealer_new(s->pk, &sl2) == 0 &&
+	   coffer_sealer_seal(sl, box[0], msg[0], 32, ads[0], strlen(ads[0])) == 0 &&
+	   coffer_sealer_seal(sl2, box[1], msg[0], 32, ads[0], strlen(ads[0])) == 0 &&
+	   memcmp(box[0], box[1], 80) != 0, "two sealers: other ephemeral keys, other boxes");
+	coffer_sealer_free(&sl);
+	coffer_sealer_free(&sl2);
+	ok(coffer_sealer_new(zero_pk, &sl) == COFFER_EINVAL && sl == NULL,
+	   "sealer_new: a low-order public key is refused");
+
+	/* account box tag 3 */
+	{
+		struct coffer_buf b = COFFER_BUF_INIT, out = COFFER_BUF_INIT, b1 = COFFER_BUF_INIT;
+		const char name[] = "Lists/debian-devel";
+		const char ad[] = "fold-name:acct:9";
+
+		ok(coffer_sealer_new(s->pk, &sl) == 0, "a sealer for account boxes");
+		ok(coffer_box_seal_with(&b, name, strlen(name), ad, strlen(ad), sl) == 0 &&
+		   b.len == 1 + 16 + strlen(name) + 48 && b.data[0] == COFFER_BOX_SHARED,
+		   "box_seal_with: tag 3 and length 1 + 16 + n + 48");
+		coffer_buf_puts(&out, "xx");
+		ok(coffer_box_open(&out, b.data, b.len, ad, strlen(ad), s) == 0 &&
+		   out.len == 2 + strlen(name) && memcmp(out.data + 2, name, strlen(name)) == 0,
+		   "tag 3 round trip appends to out");
+		ok(coffer_box_open(&out, b.data, b.len, "fold-name:acct:8", 16, s) ==
+		   COFFER_ECORRUPT && out.len == 2 + strlen(name),
+		   "tag 3: wrong ad fails, appends nothing");
+		ok(try_open(b.data, b.len, ad, other) == COFFER_ECORRUPT,
+		   "tag 3: other account fails");
+		all_fail = 1;
+		for (size_t i = 0; i < b.len; i++) {
+			b.data[i] ^= 0x10;
+			all_fail &= try_open(b.data, b.len, ad, s) == COFFER_ECORRUPT;
+			b.data[i] ^= 0x10;
+		}
+		ok(all_fail, "tag 3: every flipped byte fails");
+		all_fail = 1;
+		for (size_t i = 0; i < b.len; i++)
+			all_fail &= try_open(b.data, i, ad, s) == COFFER_ECORRUPT;
+		ok(all_fail, "tag 3: every truncation fails");
+		/* the body of tag 3 is not a tag 1 body, nor the other way round */
+		b.data[0] = COFFER_BOX_SEALED;
+		ok(try_open(b.data, b.len, ad, s) == COFFER_ECORRUPT, "tag 3 body read as tag 1 fails");
+		b.data[0] = COFFER_BOX_SHARED;
+		ok(coffer_box_seal(&b1, name, strlen(name), ad, strlen(ad), s->pk) == 0 &&
+		   try_open(b1.data, b1.len, ad, s) == 0, "tag 1 (old data) still opens");
+		b1.data[0] = COFFER_BOX_SHARED;
+		ok(try_open(b1.data, b1.len, ad, s) == COFFER_ECORRUPT, "tag 1 body read as tag 3 fails");
+		coffer_buf_reset(&b);
+		coffer_buf_reset(&out);
+		ok(coffer_box_seal_with(&b, NULL, 0, NULL, 0, sl) == 0 &&
+		   coffer_box_open(&out, b.data, b.len, NULL, 0, s) == 0 && out.len == 0,
+		   "tag 3 of an empty value, empty ad");
+		coffer_sealer_free(&sl);
+		coffer_buf_free(&b);
+		coffer_buf_free(&b1);
+		coffer_buf_free(&out);
+	}
 	coffer_acct_secret_free(&s);
 	coffer_acct_secret_free(&other);
 }
@@ -315,5 +494,6 @@ int main(void)
 	test_seal();
 	test_acct_secret();
 	test_boxes();
+	test_sealer();
 	return tap_done();
 }

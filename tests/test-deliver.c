@@ -11,12 +11,16 @@
  * terminated one (ETERMINATED). UIDs are 1, 2, 3 in order, a missing folder
  * is created, delivery needs no key file, and 8 processes delivering 25
  * messages each to one folder get 200 distinct uids 1..200, all readable.
+ * One delivery's boxes (blob key wrap type 3, the new folder's name and the
+ * delivery event, tag 3) carry one ephemeral key, and all open.
  */
 #include "engine/account.h"
 #include "engine/config.h"
 #include "engine/crypto.h"
 #include "engine/errors.h"
+#include "engine/events.h"
 #include "engine/folder.h"
+#include "engine/io.h"
 #include "engine/message.h"
 #include "engine/store.h"
 #include "maildir/deliver.h"
@@ -306,6 +310,98 @@ static void test_limit(void)
 	ok(set_max_size(256u << 20) == 0, "limit back to 256 MiB");
 }
 
+/* The raw boxes of one delivery: the blob id of (fid, uid), the folder's
+ * name box and the ephemeral keys of the account's tag-3 event boxes. */
+struct raw {
+	const unsigned char *acct;
+	uint32_t fid, uid;
+	unsigned char blob_id[COFFER_ID_BYTES];
+	unsigned char fbox[256];
+	size_t fbox_len;
+	unsigned char epk[64][32];
+	int nepk;
+};
+
+static int raw_event(const void *k, size_t kl, const void *v, size_t vl, void *arg)
+{
+	struct raw *r = arg;
+	const unsigned char *p = v;
+
+	if (vl > 33 && p[0] == COFFER_BOX_SHARED && r->nepk < 64)
+		memcpy(r->epk[r->nepk++], p + 1, 32);
+	return 0;
+}
+
+static int raw_txn(struct coffer_txn *t, void *arg)
+{
+	struct raw *r = arg;
+	struct coffer_message_rec mrec;
+	struct coffer_folder_rec frec;
+	int rc;
+
+	rc = coffer_message_get_txn(t, r->acct, r->fid, r->uid, &mrec);
+	if (rc == 0)
+		rc = coffer_folder_get_txn(t, r->acct, r->fid, &frec);
+	if (rc == 0 && frec.name_box_len > sizeof r->fbox)
+		rc = COFFER_ELIMIT;
+	if (rc < 0)
+		return rc;
+	memcpy(r->blob_id, mrec.blob_id, COFFER_ID_BYTES);
+	memcpy(r->fbox, frec.name_box, r->fbox_len = frec.name_box_len);
+	return coffer_txn_scan(t, COFFER_DB_EVENTS, r->acct, COFFER_ID_BYTES, raw_event, r);
+}
+
+static int count_event(const struct coffer_event *ev, void *arg)
+{
+	int *n = arg;
+
+	*n += ev->type == COFFER_EVENT_DELIVERY;
+	return 0;
+}
+
+/* Message (fid, uid) of alice, delivered into a folder it created: one
+ * ephemeral key in its blob's key wrap (type 3), the folder's name box and
+ * one delivery event (tag 3); every event of the account opens. */
+static void check_one_sealer(uint32_t fid, uint32_t uid)
+{
+	struct coffer_mailbox *mb = NULL;
+	struct coffer_buf path = COFFER_BUF_INIT;
+	struct raw *r = calloc(1, sizeof *r);
+	unsigned char hdr[62];
+	size_t got = 0;
+	int fd = -1, same = 0, rc, deliveries = 0;
+
+	rc = coffer_mailbox_open(st, "alice@example.com", 17, &mb);
+	if (rc == 0) {
+		r->acct = coffer_mailbox_id(mb);
+		r->fid = fid;
+		r->uid = uid;
+		rc = coffer_index_view(coffer_store_index(st), raw_txn, r);
+	}
+	if (rc == 0)
+		rc = coffer_store_blob_path(st, r->acct, r->blob_id, &path);
+	if (rc == 0)
+		fd = open(coffer_buf_str(&path), O_RDONLY | O_CLOEXEC);
+	if (fd >= 0)
+		rc = coffer_io_pread_full(fd, hdr, sizeof hdr, 0, &got);
+	ok(rc == 0 && got == sizeof hdr && hdr[6] == 3 && hdr[28] == 80,
+	   "deliver: the blob's key wrap is type 3, 80 bytes");
+	ok(r->fbox_len > 33 && r->fbox[0] == COFFER_BOX_SHARED && got == sizeof hdr &&
+	   memcmp(r->fbox + 1, hdr + 30, 32) == 0,
+	   "deliver: the new folder's name box is tag 3 with the blob's ephemeral key");
+	for (int i = 0; got == sizeof hdr && i < r->nepk; i++)
+		same += memcmp(r->epk[i], hdr + 30, 32) == 0;
+	ok(same == 1, "deliver: so is exactly one delivery event (of %d tag 3 events)", r->nepk);
+	/* before ok(): its arguments are evaluated in any order */
+	rc = mb != NULL ? coffer_events_list(mb, 0, 0, count_event, &deliveries) : -1;
+	ok(rc == 0 && deliveries == r->nepk, "deliver: all %d delivery events open", deliveries);
+	if (fd >= 0)
+		close(fd);
+	coffer_buf_free(&path);
+	coffer_mailbox_close(&mb);
+	free(r);
+}
+
 static void test_new_folder_and_no_key(void)
 {
 	struct coffer_deliver_result res, res2;
@@ -325,6 +421,7 @@ static void test_new_folder_and_no_key(void)
 	   "the folder is found by name");
 	coffer_mailbox_close(&mb);
 	ok(reads_back("alice@example.com", res.folder_id, 1, msg, sizeof msg - 1), "and reads back");
+	check_one_sealer(res.folder_id, 1);
 
 	/* no key file */
 	coffer_store_close(&st);

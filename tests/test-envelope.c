@@ -189,18 +189,32 @@ static uint64_t file_size(int fd)
 	return (uint64_t)st.st_size;
 }
 
+/* Key wraps, as write_blob()'s sym: 0 sealed (type 1), 1 symmetric (type 2),
+ * 2 by a sealer (type 3). */
+#define WRAPS 3
+static const char *const wrap_names[WRAPS] = { "sealed", "sym", "shared" };
+static const uint8_t wrap_types[WRAPS] = { 1, 2, 3 };
+
 /* Writes data as a blob on fd (truncated first) in pieces of piece bytes. */
 static int write_blob(int fd, const struct coffer_blob_ids *ids,
                       const struct coffer_acct_secret *s, int sym, int level,
                       const unsigned char *data, size_t n, size_t piece, uint64_t *stored_r)
 {
 	struct coffer_blob_writer *w = NULL;
+	struct coffer_sealer *sealer = NULL;
 	uint64_t plain = 0, stored = 0;
 	int rc;
 
 	if (ftruncate(fd, 0) != 0 || lseek(fd, 0, SEEK_SET) != 0)
 		return -errno;
-	rc = coffer_blob_writer_new(fd, ids, s->pk, sym ? s : NULL, level, &w);
+	if (sym == 2) {
+		rc = coffer_sealer_new(s->pk, &sealer);
+		if (rc == 0)
+			rc = coffer_blob_writer_new_sealed(fd, ids, sealer, level, &w);
+		coffer_sealer_free(&sealer);
+	} else {
+		rc = coffer_blob_writer_new(fd, ids, s->pk, sym ? s : NULL, level, &w);
+	}
 	for (size_t at = 0; rc == 0 && at < n; at += piece)
 		rc = coffer_blob_writer_write(w, data + at, n - at < piece ? n - at : piece);
 	if (rc == 0)
@@ -299,7 +313,7 @@ static void test_roundtrips(void)
 	struct layout *l = malloc(sizeof *l);
 	int fd = mem_fd();
 
-	for (int sym = 0; sym <= 1; sym++) {
+	for (int sym = 0; sym < WRAPS; sym++) {
 		for (int text = 0; text <= 1; text++) {
 			for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
 				size_t n = sizes[k], piece = pieces[k % 4];
@@ -314,14 +328,14 @@ static void test_roundtrips(void)
 				rc = write_blob(fd, &ids, account, sym, 0, data, n, piece, &stored);
 				ok(rc == 0 && stored == file_size(fd),
 				   "%s %s %zu bytes: written, stored size %llu is the file size",
-				   sym ? "sym" : "sealed", text ? "text" : "random", n,
+				   wrap_names[sym], text ? "text" : "random", n,
 				   (unsigned long long)stored);
 				get_image(fd, &img);
 				/* before ok(): its arguments are evaluated in any order */
 				rc = parse_layout(img.data, img.len, l);
-				ok(rc == 0 && l->header_len == (sym ? 102u : 110u) &&
+				ok(rc == 0 && l->header_len == (sym == 1 ? 102u : 110u) &&
 				   l->nchunks == want_chunks && img.data[4] == 1 &&
-				   img.data[5] == ids.kind && img.data[6] == (sym ? 2 : 1),
+				   img.data[5] == ids.kind && img.data[6] == wrap_types[sym],
 				   "  layout: header %zu bytes, %zu chunk(s)", l->header_len,
 				   want_chunks);
 				rc = read_all(fd, &ids, account, data, n, 4099, &prefix_ok);
@@ -539,7 +553,7 @@ static void test_damage(void)
 	/* A compressible blob small enough for exhaustive damage. */
 	for (size_t i = 0; i < n; i++)
 		data[i] = (unsigned char)("Lorem ipsum dolor sit amet\n"[i % 27]);
-	for (int sym = 0; sym <= 1; sym++) {
+	for (int sym = 0; sym < WRAPS; sym++) {
 		new_ids(&ids, COFFER_BLOB_MESSAGE);
 		write_blob(fd, &ids, account, sym, 0, data, n, 10000, NULL);
 		get_image(fd, &b);
@@ -547,7 +561,7 @@ static void test_damage(void)
 		img = malloc(len + CHUNK + 100);
 		memcpy(img, b.data, len);
 		ok(parse_layout(img, len, l) == 0 && l->nchunks == 4,
-		   "%s: compressible 4-chunk blob of %zu bytes", sym ? "sym" : "sealed", len);
+		   "%s: compressible 4-chunk blob of %zu bytes", wrap_names[sym], len);
 
 		good = 1;
 		for (size_t i = 0; i < len; i++) {
@@ -701,8 +715,8 @@ static void test_wrong_ids(void)
 	int fd = mem_fd(), good;
 
 	fill_text(data, sizeof data);
-	for (int sym = 0; sym <= 1; sym++) {
-		const char *w = sym ? "sym" : "sealed";
+	for (int sym = 0; sym < WRAPS; sym++) {
+		const char *w = wrap_names[sym];
 
 		new_ids(&ids, COFFER_BLOB_MESSAGE);
 		write_blob(fd, &ids, account, sym, 0, data, sizeof data, sizeof data, NULL);
@@ -933,7 +947,10 @@ static void test_forged(void)
 		put_u32le(img.data + 8, 65536);
 		img.data[6] = 3;
 		ok(forged_read(fd, &img, &ids, text, 10, &good) == COFFER_ECORRUPT,
-		   "wrap type 3: \"%s\"", coffer_errmsg());
+		   "wrap type 3 with a 72-byte wrap: \"%s\"", coffer_errmsg());
+		img.data[6] = 4;
+		ok(forged_read(fd, &img, &ids, text, 10, &good) == COFFER_ECORRUPT,
+		   "wrap type 4: \"%s\"", coffer_errmsg());
 		img.data[6] = 2;
 		ok(forged_read(fd, &img, &ids, text, 10, &good) == 0 && good,
 		   "restored header reads again");
@@ -1066,6 +1083,42 @@ static void test_misuse_and_errors(void)
 	   "writer: zstd level 1000 is EINVAL");
 	ok(coffer_blob_writer_new(fd, &ids, NULL, NULL, 0, &w) == COFFER_EINVAL,
 	   "writer: no key is EINVAL");
+	ok(coffer_blob_writer_new_sealed(fd, &ids, NULL, 0, &w) == COFFER_EINVAL && w == NULL,
+	   "writer: no sealer is EINVAL");
+
+	/* one sealer for a blob's key and the account boxes of its delivery */
+	{
+		struct coffer_sealer *sl = NULL;
+		struct coffer_buf box = COFFER_BUF_INIT, out = COFFER_BUF_INIT, img = COFFER_BUF_INIT;
+
+		if (ftruncate(fd, 0) != 0 || lseek(fd, 0, SEEK_SET) != 0)
+			return;
+		rc = coffer_sealer_new(account->pk, &sl);
+		if (rc == 0)
+			rc = coffer_blob_writer_new_sealed(fd, &ids, sl, 0, &w);
+		if (rc == 0)
+			rc = coffer_blob_writer_write(w, data, 1000);
+		if (rc == 0)
+			rc = coffer_blob_writer_finish(w, &plain, &stored);
+		coffer_blob_writer_free(&w);
+		ok(rc == 0 && coffer_box_seal_with(&box, "INBOX", 5, "event-key", 9, sl) == 0,
+		   "shared: a blob and an account box from one sealer");
+		get_image(fd, &img);
+		ok(img.len > 62 && box.len > 33 && img.data[6] == 3 &&
+		   memcmp(img.data + 30, box.data + 1, 32) == 0,
+		   "shared: the blob's key wrap and the box carry the same ephemeral key");
+		ok(read_all(fd, &ids, account, data, 1000, 999, &good) == 0 && good &&
+		   coffer_box_open(&out, box.data, box.len, "event-key", 9, account) == 0 &&
+		   out.len == 5 && memcmp(out.data, "INBOX", 5) == 0, "shared: both open");
+		rc = coffer_blob_writer_new_sealed(fd, &ids, sl, 0, &w);
+		ok(rc == COFFER_EINVAL && w == NULL,
+		   "shared: a second blob for the same ids from one sealer is refused "
+		   "(nonce reuse): \"%s\"", coffer_errmsg());
+		coffer_sealer_free(&sl);
+		coffer_buf_free(&box);
+		coffer_buf_free(&out);
+		coffer_buf_free(&img);
+	}
 
 	/* a descriptor not open for writing */
 	rofd = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -1226,8 +1279,11 @@ static void test_golden(void)
 		ok(rc == 0 && blob.len > 30, "golden %s: files present", name);
 		if (rc != 0 || blob.len <= 30)
 			continue;
-		ok(blob.data[6] == (strcmp(wrap, "sym") == 0 ? 2 : 1) && blob.data[5] == kind,
-		   "golden %s: header says kind %u, %s wrap", name, kind, wrap);
+		good = 0;
+		for (int w = 0; w < WRAPS; w++)
+			good |= strcmp(wrap, wrap_names[w]) == 0 && blob.data[6] == wrap_types[w];
+		ok(good && blob.data[5] == kind, "golden %s: header says kind %u, %s wrap", name, kind,
+		   wrap);
 		wraps_seen |= 1 << blob.data[6];
 		multi_seen |= plain.len > 3 * CHUNK;
 		fd = mem_fd();
@@ -1248,13 +1304,14 @@ static void test_golden(void)
 	}
 	if (manifest != NULL)
 		fclose(manifest);
-	ok(count >= 3 && wraps_seen == 6 && multi_seen,
-	   "golden: %d vectors, both wraps, a multi-chunk one", count);
+	ok(count >= 4 && wraps_seen == (1 << 1 | 1 << 2 | 1 << 3) && multi_seen,
+	   "golden: %d vectors, the three wraps, a multi-chunk one", count);
 
 	/* the fuzz target's valid seeds must stay valid for its fixed ids */
 	{
 		static const char *seeds[] = { "valid-small-sealed", "valid-4chunk-sym",
-		                               "valid-empty-sym", "valid-1chunk-raw-sealed" };
+		                               "valid-empty-sym", "valid-1chunk-raw-sealed",
+		                               "valid-small-shared" };
 		const char *root = getenv("COFFER_SOURCE_ROOT");
 		struct coffer_buf cdir = COFFER_BUF_INIT;
 		struct coffer_blob_ids ids;
@@ -1329,6 +1386,7 @@ static int write_golden(const char *dir, const char *fuzz_dir)
 		{ "small-sealed", COFFER_BLOB_MESSAGE, 0, 0 },
 		{ "multi-sym", COFFER_BLOB_MESSAGE, 1, 200 * 1024 },
 		{ "control-empty", COFFER_BLOB_CONTROL, 1, 0 },
+		{ "small-shared", COFFER_BLOB_MESSAGE, 2, 0 },
 	};
 	static const char small_msg[] =
 		"From: alice@example.org\r\nTo: bob@example.net\r\nSubject: golden vector\r\n"
@@ -1376,7 +1434,7 @@ static int write_golden(const char *dir, const char *fuzz_dir)
 		memcpy(ids.account_id, ga.account_id, 16);
 		coffer_random(ids.blob_id, 16);
 		ids.kind = vec[v].kind;
-		if (v == 0) {
+		if (vec[v].kind == COFFER_BLOB_MESSAGE && n == 0) {
 			plain = (const unsigned char *)small_msg;
 			n = sizeof small_msg - 1;
 		} else {
@@ -1390,7 +1448,7 @@ static int write_golden(const char *dir, const char *fuzz_dir)
 			goto out;
 		to_hex(hex, ids.blob_id, 16);
 		coffer_buf_printf(&manifest, "%s %u %s %s\n", vec[v].name, (unsigned)vec[v].kind,
-		                  vec[v].sym ? "sym" : "sealed", hex);
+		                  wrap_names[vec[v].sym], hex);
 	}
 	rc = write_file(dir, "vectors.txt", manifest.data, manifest.len);
 	if (rc < 0)
@@ -1415,6 +1473,9 @@ static int write_golden(const char *dir, const char *fuzz_dir)
 		if (rc == 0)
 			rc = blob_to_file(fuzz_dir, "valid-1chunk-raw-sealed", &ids, s, 0,
 			                  (const unsigned char *)"xy", 2);
+		if (rc == 0)
+			rc = blob_to_file(fuzz_dir, "valid-small-shared", &ids, s, 2,
+			                  (const unsigned char *)small_msg, sizeof small_msg - 1);
 	}
 out:
 	if (rc < 0)

@@ -1,6 +1,7 @@
 /*
  * test-events.c: the metadata log: encoding, IP helpers, recording
- * (symmetric and sealed boxes), newest-first listing with limit and since
+ * (symmetric and sealed boxes; delivery events of one sealer: tag 3, one
+ * ephemeral key, each opening), newest-first listing with limit and since
  * (checked against a brute-force model), retention expiry with COFFER_NOW
  * (more than one batch), and purge of one account's events.
  */
@@ -87,7 +88,8 @@ struct rec_args {
 	struct coffer_mailbox *mb;
 	const int64_t *times;
 	size_t n;
-	int sealed;
+	int sealed;                  /* delivery events: 1 sealed to pk, 2 by sealer */
+	struct coffer_sealer *sealer;
 };
 
 static int rec_txn(struct coffer_txn *t, void *arg)
@@ -99,7 +101,8 @@ static int rec_txn(struct coffer_txn *t, void *arg)
 	for (size_t i = 0; i < a->n && rc == 0; i++) {
 		if (a->sealed) {
 			rc = coffer_events_record_delivery_txn(t, coffer_mailbox_id(a->mb), s->pk,
-			                                       NULL, a->times[i], i, "INBOX", 5);
+			                                       NULL, a->sealed == 2 ? a->sealer : NULL,
+			                                       a->times[i], i, "INBOX", 5);
 		} else {
 			struct coffer_event ev;
 
@@ -117,7 +120,7 @@ static int rec_txn(struct coffer_txn *t, void *arg)
 
 static int record(struct coffer_mailbox *mb, const int64_t *times, size_t n, int sealed)
 {
-	struct rec_args a = { mb, times, n, sealed };
+	struct rec_args a = { mb, times, n, sealed, NULL };
 
 	return coffer_index_update(coffer_store_index(st), rec_txn, &a);
 }
@@ -251,6 +254,90 @@ static int stat_txn(struct coffer_txn *t, void *arg)
 	return coffer_events_stat_txn(t, a->acct, &a->left, &a->oldest);
 }
 
+/* Raw event values of one account: tag bytes, and the ephemeral keys of
+ * tag-3 boxes. */
+struct raw_args {
+	const unsigned char *acct;
+	int tags[4];
+	unsigned char epk[8][32];
+	int nepk;
+};
+
+static int raw_one(const void *k, size_t kl, const void *v, size_t vl, void *arg)
+{
+	struct raw_args *a = arg;
+	const unsigned char *p = v;
+
+	if (vl > 0 && p[0] < 4)
+		a->tags[p[0]]++;
+	if (vl > 33 && p[0] == COFFER_BOX_SHARED && a->nepk < 8)
+		memcpy(a->epk[a->nepk++], p + 1, 32);
+	return 0;
+}
+
+static int raw_txn(struct coffer_txn *t, void *arg)
+{
+	struct raw_args *a = arg;
+
+	return coffer_txn_scan(t, COFFER_DB_EVENTS, a->acct, COFFER_ID_BYTES, raw_one, a);
+}
+
+struct sizes {
+	int n, bad;
+	uint64_t sum;
+};
+
+static int size_row(const struct coffer_event *ev, void *arg)
+{
+	struct sizes *z = arg;
+
+	z->n++;
+	z->sum += ev->size;
+	z->bad |= ev->type != COFFER_EVENT_DELIVERY || strcmp(ev->folder, "INBOX") != 0;
+	return 0;
+}
+
+static void sealer_events(void)
+{
+	struct coffer_mailbox *mb = NULL;
+	struct coffer_sealer *sealer = NULL;
+	struct raw_args raw;
+	struct sizes z = { 0, 0, 0 };
+	int64_t t0 = 1700000000LL * COFFER_NS_PER_SEC;
+	int64_t times[3] = { t0, t0 + 1, t0 + 2 };
+	struct rec_args a;
+
+	ok(coffer_account_add(st, "frank@example.org", 17, NULL) == 0 &&
+	   coffer_mailbox_open(st, "frank@example.org", 17, &mb) == 0, "account frank");
+	if (mb == NULL)
+		return;
+	ok(coffer_sealer_new(coffer_mailbox_secret(mb)->pk, &sealer) == 0, "a sealer for frank");
+	ok(record(mb, times, 1, 1) == 0, "a delivery event sealed to pk (tag 1)");
+	a = (struct rec_args){ mb, times, 3, 2, sealer };
+	ok(coffer_index_update(coffer_store_index(st), rec_txn, &a) == 0,
+	   "three delivery events made by one sealer");
+	coffer_sealer_free(&sealer);
+	ok(sealer == NULL, "sealer_free clears the pointer");
+	coffer_sealer_free(&sealer);
+	coffer_sealer_free(NULL);
+	memset(&raw, 0, sizeof raw);
+	raw.acct = coffer_mailbox_id(mb);
+	ok(coffer_index_view(coffer_store_index(st), raw_txn, &raw) == 0 && raw.tags[1] == 1 &&
+	   raw.tags[3] == 3 && raw.tags[2] == 0, "stored: one tag 1, three tag 3 boxes");
+	ok(raw.nepk == 3 && memcmp(raw.epk[0], raw.epk[1], 32) == 0 &&
+	   memcmp(raw.epk[1], raw.epk[2], 32) == 0, "the tag 3 boxes share one ephemeral key");
+	ok(coffer_events_scan(mb, 0, 0, size_row, &z) == 0 && z.n == 4 && !z.bad &&
+	   z.sum == 0 + 0 + 1 + 2, "all four open: deliveries to INBOX, sizes as recorded");
+	{
+		/* (out of the way of retention()'s counts) */
+		struct del_args da = { coffer_mailbox_id(mb), 0, 0, 0 };
+
+		ok(coffer_index_update(coffer_store_index(st), del_txn, &da) == 0 && da.n == 4,
+		   "frank's events purged");
+	}
+	coffer_mailbox_close(&mb);
+}
+
 static void retention(void)
 {
 	struct coffer_mailbox *mb = NULL, *mb2 = NULL;
@@ -312,6 +399,7 @@ int main(void)
 		return tap_done();
 	}
 	listing();
+	sealer_events();
 	retention();
 	coffer_store_close(&st);
 	coffer_buf_free(&path);

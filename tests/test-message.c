@@ -9,7 +9,10 @@
  * blob to the trash, from which coffer_blob_collect() unlinks the file; a
  * blob with two references survives one expunge. A blob that is flipped,
  * truncated, deleted or swapped for another is ECORRUPT on open or read,
- * and the detail names the account, the folder and the uid.
+ * and the detail names the account, the folder and the uid. A writer
+ * without secrets given a sealer boxes a new folder's name and the Maildir
+ * name with it (tag 3, one ephemeral key), also when its transaction is run
+ * again, and both open.
  */
 #include "engine/account.h"
 #include "engine/blob.h"
@@ -379,6 +382,96 @@ static void test_unique_names(void)
 	}
 }
 
+struct sealed_op {
+	struct coffer_message_new *m;
+	int abort_once; /* fail the first run after adding, as LMDB's map-full retry does */
+	uint32_t fid, uid;
+	unsigned char fbox[128], mbox[128];
+	size_t fbox_len, mbox_len;
+};
+
+static int sealed_add_txn(struct coffer_txn *t, void *arg)
+{
+	struct sealed_op *o = arg;
+	struct coffer_folder_rec frec;
+	struct coffer_message_rec mrec;
+	int rc;
+
+	rc = coffer_message_add_txn(t, st, ACCT, o->m, NULL, &o->fid, &o->uid);
+	if (rc == 0 && o->abort_once) {
+		o->abort_once = 0;
+		return coffer_err_set(COFFER_EINVAL, "test: aborted once");
+	}
+	if (rc == 0)
+		rc = coffer_folder_get_txn(t, o->m->acct, o->fid, &frec);
+	if (rc == 0)
+		rc = coffer_message_get_txn(t, o->m->acct, o->fid, o->uid, &mrec);
+	if (rc == 0 && (frec.name_box_len > sizeof o->fbox || mrec.name_box_len > sizeof o->mbox))
+		rc = COFFER_ELIMIT;
+	if (rc == 0) {
+		memcpy(o->fbox, frec.name_box, o->fbox_len = frec.name_box_len);
+		memcpy(o->mbox, mrec.name_box, o->mbox_len = mrec.name_box_len);
+	}
+	return rc;
+}
+
+struct folder_seen {
+	const char *want;
+	uint32_t fid;
+	int found;
+};
+
+static int folder_row(const struct coffer_folder_info *info, void *arg)
+{
+	struct folder_seen *f = arg;
+
+	if (strcmp(info->name, f->want) == 0) {
+		f->fid = info->id;
+		f->found = 1;
+	}
+	return 0;
+}
+
+static void test_sealer_boxes(void)
+{
+	static const char uniq[] = "1700000100.M7P8.mx.example.com";
+	struct coffer_message_new m;
+	struct coffer_sealer *sealer = NULL;
+	struct sealed_op o;
+	struct folder_seen fs = { "Archive/2024", 0, 0 };
+	struct listed l;
+
+	ok(coffer_sealer_new(coffer_mailbox_secret(mb)->pk, &sealer) == 0, "sealer: made");
+	memset(&m, 0, sizeof m);
+	m.acct = coffer_mailbox_id(mb);
+	m.folder = "Archive/2024";
+	coffer_random(m.blob_id, sizeof m.blob_id);
+	m.size = 5;
+	m.stored_size = 100;
+	m.internal_date = 1700000100LL * 1000000000LL;
+	m.delivered_at = m.internal_date;
+	m.unique = uniq;
+	m.unique_len = sizeof uniq - 1;
+	m.sealer = sealer;
+	memset(&o, 0, sizeof o);
+	o.m = &m;
+	o.abort_once = 1;
+	ok(coffer_index_update(coffer_store_index(st), sealed_add_txn, &o) == COFFER_EINVAL,
+	   "sealer: first run of the transaction aborted after boxing");
+	ok(coffer_index_update(coffer_store_index(st), sealed_add_txn, &o) == 0 && o.fid > 0 &&
+	   o.uid == 1, "sealer: run again, it adds the message to a new folder (%u, uid %u)",
+	   o.fid, o.uid);
+	coffer_sealer_free(&sealer);
+	ok(o.fbox_len > 33 && o.mbox_len > 33 && o.fbox[0] == COFFER_BOX_SHARED &&
+	   o.mbox[0] == COFFER_BOX_SHARED && memcmp(o.fbox + 1, o.mbox + 1, 32) == 0,
+	   "sealer: folder and Maildir name boxes are tag 3 with one ephemeral key");
+	ok(coffer_folder_list(mb, folder_row, &fs) == 0 && fs.found && fs.fid == o.fid,
+	   "sealer: the folder's name opens");
+	memset(&l, 0, sizeof l);
+	ok(coffer_message_list(mb, o.fid, collect, &l) == 0 && l.n == 1 && l.uid[0] == 1 &&
+	   strcmp(l.name[0], uniq) == 0, "sealer: the Maildir name opens");
+}
+
 static void test_expunge(void)
 {
 	struct listed l;
@@ -611,6 +704,7 @@ int main(void)
 		return tap_done();
 	test_names_update();
 	test_unique_names();
+	test_sealer_boxes();
 	test_expunge();
 	test_damage();
 	test_pread();

@@ -143,7 +143,7 @@ static int events_txn(struct coffer_txn *t, void *arg)
 			ev.label = "";
 			rc = coffer_events_record_txn(t, a->ids[k], a->pks[k], a->secrets[k], &ev);
 		} else {
-			rc = coffer_events_record_delivery_txn(t, a->ids[k], a->pks[k], NULL,
+			rc = coffer_events_record_delivery_txn(t, a->ids[k], a->pks[k], NULL, NULL,
 			                                       a->t0 + (int64_t)i * a->step, 1000,
 			                                       "INBOX", 5);
 		}
