@@ -114,11 +114,19 @@ phase=snapshot
 cpid=$!
 n=0
 second=""
+# the second writer must meet the first holding its lock, not beat it to it
+# (a delivery can be quicker than the first writer's start); looked up in
+# /proc/locks, since trying the lock could itself refuse the first writer
+first_holds_lock() {
+	local ino
+	ino=$(stat -c %i "$S/locks/snapshot.lock" 2>/dev/null) || return 1
+	grep -q "FLOCK.*WRITE.*:$ino " /proc/locks
+}
 while kill -0 "$cpid" 2>/dev/null || [ "$n" -lt 5 ]; do
 	n=$((n + 1))
 	[ "$n" -gt 40 ] && break
 	timed_deliver "$W/msgs/live$n.eml"
-	if [ -z "$second" ] && kill -0 "$cpid" 2>/dev/null; then
+	if [ -z "$second" ] && kill -0 "$cpid" 2>/dev/null && first_holds_lock; then
 		"$COFFER_BIN" --store "$S" --key-file "$K" snapshot create --target "$TGT" >/dev/null 2>"$W/second.err"
 		second=$?
 		# the first may have ended between the check and the second's lock
