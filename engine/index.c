@@ -26,6 +26,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 
 #define MAX_MAP_SIZE (1ull << 40) /* 1 TiB of address space, never more */
 
@@ -111,6 +112,26 @@ static int open_late(struct coffer_index *ix)
 	if (txn)
 		mdb_txn_abort(txn);
 	return rc;
+}
+
+/*
+ * LMDB reports a short write as EIO ("TODO: Use which error code?" in
+ * mdb_page_flush): on a disk that fills up part-way through a commit's
+ * pages, that is ENOSPC, a temporary failure, not damage. The commit was not
+ * made either way.
+ */
+static int commit_errno(struct coffer_index *ix, int rc)
+{
+	mdb_filehandle_t fd;
+	struct statvfs sv;
+	uint64_t room;
+
+	if (rc != EIO || mdb_env_get_fd(ix->env, &fd) != 0 || fstatvfs(fd, &sv) != 0)
+		return rc;
+	/* f_bavail: ext4 keeps clusters back even from root (for its own
+	 * metadata), which f_bfree counts */
+	room = (uint64_t)sv.f_bavail * sv.f_frsize;
+	return room < (1u << 20) ? ENOSPC : rc;
 }
 
 int coffer_index_open(const char *dir, uint64_t map_size, int create, struct coffer_index **ix_r)
@@ -307,7 +328,7 @@ int coffer_index_update_flags(struct coffer_index *ix, unsigned flags, coffer_tx
 			continue;
 		}
 		if (mdb_rc != 0)
-			return map_err(mdb_rc, "commit");
+			return map_err(commit_errno(ix, mdb_rc), "commit");
 		if (ix->observer && (t.n_notes > 0 || t.notes_overflow))
 			ix->observer(ix->observer_arg, t.notes, t.n_notes, t.notes_overflow);
 		if (ix->lazy && !(flags & COFFER_TXN_LAZY)) {
