@@ -7,6 +7,7 @@
 
 #include "buf.h"
 #include "errors.h"
+#include "pool.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -36,6 +37,33 @@ static int put_rec(struct coffer_txn *t, const unsigned char *key, const struct 
 	if (rc == 0)
 		rc = coffer_txn_put(t, COFFER_DB_BLOBS, key, COFFER_KEY_BLOB, b.data, b.len, 0);
 	coffer_buf_free(&b);
+	return rc;
+}
+
+int coffer_blob_add_txn(struct coffer_txn *t, const unsigned char *acct,
+                        const unsigned char *blob_id, uint8_t kind, uint64_t stored_size,
+                        int64_t created_at)
+{
+	unsigned char key[COFFER_KEY_BLOB];
+	struct coffer_blob_rec rec;
+	struct coffer_buf b = COFFER_BUF_INIT;
+	int rc;
+
+	memset(&rec, 0, sizeof rec);
+	rec.refs = 1;
+	rec.kind = kind;
+	rec.created_at = created_at;
+	rec.stored_size = stored_size;
+	coffer_key_blob(key, acct, blob_id);
+	rc = coffer_blob_rec_encode(&rec, &b);
+	if (rc == 0)
+		rc = coffer_txn_put(t, COFFER_DB_BLOBS, key, sizeof key, b.data, b.len,
+		                    COFFER_PUT_NOOVERWRITE);
+	coffer_buf_free(&b);
+	if (rc == 0)
+		rc = coffer_txn_put(t, COFFER_DB_UNSNAPPED, key, sizeof key, "", 0, 0);
+	if (rc == 0)
+		rc = coffer_pool_take_txn(t, acct, blob_id);
 	return rc;
 }
 

@@ -23,6 +23,12 @@
 
 #include <stdint.h>
 
+/* The record of a fresh blob (refs 1, COFFER_EEXIST if it has one), its
+ * unsnapped entry, and the end of its pool record (engine/pool.h) if it was
+ * a pool file: what every writer commits with a new blob. */
+int coffer_blob_add_txn(struct coffer_txn *t, const unsigned char *acct,
+                        const unsigned char *blob_id, uint8_t kind, uint64_t stored_size,
+                        int64_t created_at);
 /* One more reference to an existing blob (COFFER_ENOTFOUND if none). */
 int coffer_blob_ref_txn(struct coffer_txn *t, const unsigned char *acct,
                         const unsigned char *blob_id);

@@ -120,33 +120,6 @@ int coffer_ctlfile_get_txn(struct coffer_txn *t, struct coffer_store *st,
 	return rec_decode(v, vl, rec_r, &box, &bl);
 }
 
-int coffer_ctlfile_blob_register_txn(struct coffer_txn *t, const unsigned char *acct,
-                                     const unsigned char *blob_id, uint8_t kind,
-                                     uint64_t stored_size, int64_t now)
-{
-	unsigned char bkey[COFFER_KEY_BLOB];
-	struct coffer_blob_rec brec;
-	struct coffer_buf val = COFFER_BUF_INIT;
-	int rc;
-
-	memset(&brec, 0, sizeof brec);
-	brec.refs = 1;
-	brec.kind = kind;
-	brec.created_at = now;
-	brec.stored_size = stored_size;
-	coffer_key_blob(bkey, acct, blob_id);
-	rc = coffer_blob_rec_encode(&brec, &val);
-	if (rc == 0)
-		rc = coffer_txn_put(t, COFFER_DB_BLOBS, bkey, sizeof bkey, val.data, val.len,
-		                    COFFER_PUT_NOOVERWRITE);
-	if (rc == 0)
-		rc = coffer_txn_put(t, COFFER_DB_UNSNAPPED, bkey, sizeof bkey, "", 0, 0);
-	if (rc == 0)
-		rc = coffer_pool_take_txn(t, acct, blob_id);
-	coffer_buf_free(&val);
-	return rc;
-}
-
 int coffer_ctlfile_put_txn(struct coffer_txn *t, struct coffer_store *st,
                            const unsigned char *acct, uint32_t fid, const char *name, size_t n,
                            const struct coffer_ctlfile_rec *rec,
@@ -176,7 +149,7 @@ int coffer_ctlfile_put_txn(struct coffer_txn *t, struct coffer_store *st,
 		return rc;
 	}
 	if (rec->fresh_blob && !coffer_ctlfile_is_empty_blob(rec->blob_id)) {
-		rc = coffer_ctlfile_blob_register_txn(t, acct, rec->blob_id, COFFER_BLOB_CONTROL,
+		rc = coffer_blob_add_txn(t, acct, rec->blob_id, COFFER_BLOB_CONTROL,
 		                                      rec->stored_size, now);
 		if (rc < 0)
 			goto out;

@@ -102,9 +102,5 @@ int coffer_ctlfile_blobfile_create(struct coffer_store *st, const unsigned char 
                                    struct coffer_buf *path_r);
 /* fsyncs the file and its directory. */
 int coffer_ctlfile_blobfile_sync(int fd, const char *path);
-/* Creates the record of a fresh blob (refs 1) and its unsnapped entry. */
-int coffer_ctlfile_blob_register_txn(struct coffer_txn *t, const unsigned char *acct,
-                                     const unsigned char *blob_id, uint8_t kind,
-                                     uint64_t stored_size, int64_t now);
 
 #endif

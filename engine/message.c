@@ -13,7 +13,6 @@
 #include "envelope.h"
 #include "errors.h"
 #include "folder.h"
-#include "pool.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -55,9 +54,8 @@ int coffer_message_add_txn(struct coffer_txn *t, struct coffer_store *st, const 
 	struct coffer_account_rec arec;
 	struct coffer_folder_rec frec;
 	struct coffer_message_rec mrec;
-	struct coffer_blob_rec brec;
 	struct coffer_buf val = COFFER_BUF_INIT, box = COFFER_BUF_INIT;
-	unsigned char mkey[COFFER_KEY_MESSAGE], bkey[COFFER_KEY_BLOB];
+	unsigned char mkey[COFFER_KEY_MESSAGE];
 	uint32_t fid, uid;
 	int rc;
 
@@ -130,21 +128,8 @@ int coffer_message_add_txn(struct coffer_txn *t, struct coffer_store *st, const 
 	if (rc < 0)
 		goto out;
 
-	memset(&brec, 0, sizeof brec);
-	brec.refs = 1;
-	brec.kind = COFFER_BLOB_MESSAGE;
-	brec.created_at = m->delivered_at;
-	brec.stored_size = m->stored_size;
-	coffer_key_blob(bkey, m->acct, m->blob_id);
-	coffer_buf_reset(&val);
-	rc = coffer_blob_rec_encode(&brec, &val);
-	if (rc == 0)
-		rc = coffer_txn_put(t, COFFER_DB_BLOBS, bkey, sizeof bkey, val.data, val.len,
-		                    COFFER_PUT_NOOVERWRITE);
-	if (rc == 0)
-		rc = coffer_txn_put(t, COFFER_DB_UNSNAPPED, bkey, sizeof bkey, "", 0, 0);
-	if (rc == 0)
-		rc = coffer_pool_take_txn(t, m->acct, m->blob_id);
+	rc = coffer_blob_add_txn(t, m->acct, m->blob_id, COFFER_BLOB_MESSAGE, m->stored_size,
+	                         m->delivered_at);
 	if (rc < 0)
 		goto out;
 	rc = coffer_account_touch_txn(t, m->acct);

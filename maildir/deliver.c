@@ -204,7 +204,7 @@ int coffer_deliver(struct coffer_store *st, const char *name, const char *folder
 	pooled = rc == 0;
 	if (rc == COFFER_ENOTFOUND)
 		rc = coffer_store_blob_create(st, ids.account_id, ids.blob_id, 1, &bfd, &path);
-	if (rc == 0)
+	if (rc == 0 && !pooled)
 		rc = coffer_store_blob_dir(st, ids.account_id, ids.blob_id, &dir);
 	if (rc < 0)
 		goto out;
