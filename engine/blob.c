@@ -104,8 +104,7 @@ int coffer_blob_unref_txn(struct coffer_txn *t, const unsigned char *acct,
 	rc = coffer_txn_del(t, COFFER_DB_BLOBS, key, sizeof key);
 	if (rc < 0)
 		return rc;
-	for (int i = 0; i < 8; i++)
-		when[i] = (unsigned char)((uint64_t)now >> (8 * i));
+	coffer_put_u64le(when, (uint64_t)now);
 	/* A blob no snapshot holds yet leaves the next snapshot's work list.
 	 * (Snapshots find the blobs they free by comparing states.) */
 	rc = coffer_txn_del(t, COFFER_DB_UNSNAPPED, key, sizeof key);

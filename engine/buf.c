@@ -121,8 +121,7 @@ int coffer_buf_put_u32le(struct coffer_buf *b, uint32_t v)
 {
 	unsigned char p[4];
 
-	for (int i = 0; i < 4; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
+	coffer_put_u32le(p, v);
 	return coffer_buf_append(b, p, sizeof p);
 }
 
@@ -130,8 +129,7 @@ int coffer_buf_put_u64le(struct coffer_buf *b, uint64_t v)
 {
 	unsigned char p[8];
 
-	for (int i = 0; i < 8; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
+	coffer_put_u64le(p, v);
 	return coffer_buf_append(b, p, sizeof p);
 }
 
@@ -281,4 +279,26 @@ uint32_t coffer_get_u32be(const unsigned char *p)
 uint64_t coffer_get_u64be(const unsigned char *p)
 {
 	return ((uint64_t)coffer_get_u32be(p) << 32) | coffer_get_u32be(p + 4);
+}
+
+void coffer_put_u32le(unsigned char *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+void coffer_put_u64le(unsigned char *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+uint32_t coffer_get_u32le(const unsigned char *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+uint64_t coffer_get_u64le(const unsigned char *p)
+{
+	return coffer_get_u32le(p) | (uint64_t)coffer_get_u32le(p + 4) << 32;
 }

@@ -83,5 +83,10 @@ void coffer_put_u32be(unsigned char *p, uint32_t v);
 void coffer_put_u64be(unsigned char *p, uint64_t v);
 uint32_t coffer_get_u32be(const unsigned char *p);
 uint64_t coffer_get_u64be(const unsigned char *p);
+/* Little-endian, for fixed-size values and associated data. */
+void coffer_put_u32le(unsigned char *p, uint32_t v);
+void coffer_put_u64le(unsigned char *p, uint64_t v);
+uint32_t coffer_get_u32le(const unsigned char *p);
+uint64_t coffer_get_u64le(const unsigned char *p);
 
 #endif

@@ -73,25 +73,6 @@ static const unsigned char wrap_ad_tag[4] = { 'C', 'F', 'K', '1' };
 #define WRAP_AD_BYTES (4 + 2 * COFFER_ID_BYTES + 1)
 #define HEX_ID_CHARS (2 * COFFER_ID_BYTES + 1)
 
-static void put_u32le(unsigned char *p, uint32_t v)
-{
-	p[0] = v & 0xff;
-	p[1] = (v >> 8) & 0xff;
-	p[2] = (v >> 16) & 0xff;
-	p[3] = (v >> 24) & 0xff;
-}
-
-static uint32_t get_u32le(const unsigned char *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static void put_u64le(unsigned char *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (v >> (8 * i)) & 0xff;
-}
-
 static void hex_id(char out[HEX_ID_CHARS], const unsigned char id[COFFER_ID_BYTES])
 {
 	static const char digits[] = "0123456789abcdef";
@@ -107,7 +88,7 @@ static void chunk_nonce(unsigned char nonce[COFFER_AEAD_NONCE_BYTES],
                         const unsigned char prefix[NONCE_PREFIX_BYTES], uint64_t index)
 {
 	memcpy(nonce, prefix, NONCE_PREFIX_BYTES);
-	put_u64le(nonce + NONCE_PREFIX_BYTES, index);
+	coffer_put_u64le(nonce + NONCE_PREFIX_BYTES, index);
 }
 
 static void chunk_ad(unsigned char ad[CHUNK_AD_BYTES], const struct coffer_blob_ids *ids,
@@ -117,7 +98,7 @@ static void chunk_ad(unsigned char ad[CHUNK_AD_BYTES], const struct coffer_blob_
 	memcpy(ad + 4, ids->account_id, COFFER_ID_BYTES);
 	memcpy(ad + 4 + COFFER_ID_BYTES, ids->blob_id, COFFER_ID_BYTES);
 	ad[4 + 2 * COFFER_ID_BYTES] = ids->kind;
-	put_u64le(ad + 5 + 2 * COFFER_ID_BYTES, index);
+	coffer_put_u64le(ad + 5 + 2 * COFFER_ID_BYTES, index);
 	ad[13 + 2 * COFFER_ID_BYTES] = final ? 1 : 0;
 }
 
@@ -176,7 +157,7 @@ static int writer_put_header(struct coffer_blob_writer *w, const unsigned char *
 	hdr[5] = w->ids.kind;
 	hdr[6] = secret != NULL ? WRAP_SYM : sealer != NULL ? WRAP_SHARED : WRAP_SEALED;
 	hdr[7] = 0;
-	put_u32le(hdr + 8, COFFER_BLOB_CHUNK);
+	coffer_put_u32le(hdr + 8, COFFER_BLOB_CHUNK);
 	memcpy(hdr + 12, w->nonce_prefix, NONCE_PREFIX_BYTES);
 	hdr[28] = wrap_len & 0xff;
 	hdr[29] = wrap_len >> 8;
@@ -297,7 +278,7 @@ static int writer_flush(struct coffer_blob_writer *w, int final)
 	}
 	chunk_nonce(nonce, w->nonce_prefix, w->index);
 	chunk_ad(ad, &w->ids, w->index, final);
-	put_u32le(w->out, (uint32_t)(frame_len + COFFER_AEAD_TAG_BYTES));
+	coffer_put_u32le(w->out, (uint32_t)(frame_len + COFFER_AEAD_TAG_BYTES));
 	rc = coffer_crypto_aead_seal(w->out + 4, frame, frame_len, ad, sizeof ad, nonce, w->key);
 	if (rc < 0)
 		return coffer_err_prefix(rc, "blob %s: chunk %llu: ", w->hex,
@@ -474,10 +455,10 @@ static int reader_header(struct coffer_blob_reader *r, const struct coffer_acct_
 	if (hdr[7] != 0)
 		return coffer_err_set(COFFER_ECORRUPT, "blob %s: header: unknown flags 0x%02x",
 		                      r->hex, (unsigned)hdr[7]);
-	if (get_u32le(hdr + 8) != COFFER_BLOB_CHUNK)
+	if (coffer_get_u32le(hdr + 8) != COFFER_BLOB_CHUNK)
 		return coffer_err_set(COFFER_ECORRUPT,
 		                      "blob %s: header: chunk size %u, expected %u", r->hex,
-		                      get_u32le(hdr + 8), COFFER_BLOB_CHUNK);
+		                      coffer_get_u32le(hdr + 8), COFFER_BLOB_CHUNK);
 	memcpy(r->nonce_prefix, hdr + 12, NONCE_PREFIX_BYTES);
 	wrap_len = (size_t)hdr[28] | (size_t)hdr[29] << 8;
 	if (wrap_len != expect_len)
@@ -565,7 +546,7 @@ static int reader_scan_one(struct coffer_blob_reader *r)
 		return coffer_err_set(COFFER_ECORRUPT,
 		                      "blob %s: chunk %llu: truncated length, or trailing data",
 		                      r->hex, (unsigned long long)index);
-	len = get_u32le(pfx);
+	len = coffer_get_u32le(pfx);
 	if (len < CHUNK_CT_MIN || len > CHUNK_CT_MAX)
 		return coffer_err_set(COFFER_ECORRUPT, "blob %s: chunk %llu: bad length %u", r->hex,
 		                      (unsigned long long)index, len);

@@ -17,6 +17,7 @@
  */
 #include "keyfile.h"
 
+#include "buf.h"
 #include "errors.h"
 #include "io.h"
 
@@ -488,8 +489,7 @@ static int kek_and_ad(const struct coffer_keyfile *kf, const unsigned char *mast
 	memcpy(ad, "CFW1", 4);
 	memcpy(ad + 4, kf->store_id, COFFER_ID_BYTES);
 	memcpy(ad + 4 + COFFER_ID_BYTES, acct_id, COFFER_ID_BYTES);
-	for (int i = 0; i < 8; i++)
-		ad[4 + 2 * COFFER_ID_BYTES + i] = (unsigned char)(epoch >> (8 * i));
+	coffer_put_u64le(ad + 4 + 2 * COFFER_ID_BYTES, epoch);
 	return coffer_crypto_hash_keyed(kek, COFFER_KEY_BYTES, master, ctx, sizeof ctx, NULL, 0);
 }
 

@@ -3,6 +3,7 @@
  */
 #include "pool.h"
 
+#include "buf.h"
 #include "clock.h"
 #include "crypto.h"
 #include "errors.h"
@@ -196,8 +197,7 @@ static int record_txn(struct coffer_txn *t, void *arg)
 	unsigned char key[COFFER_KEY_BLOB], when[8];
 	int rc = 0;
 
-	for (int i = 0; i < 8; i++)
-		when[i] = (unsigned char)((uint64_t)a->now >> (8 * i));
+	coffer_put_u64le(when, (uint64_t)a->now);
 	for (size_t i = 0; rc == 0 && i < a->n; i++) {
 		coffer_key_blob(key, a->acct, a->ids[i]);
 		rc = coffer_txn_put(t, COFFER_DB_POOL, key, sizeof key, when, sizeof when, 0);
@@ -269,12 +269,11 @@ struct old {
 static int gather_old(const void *k, size_t kl, const void *v, size_t vl, void *arg)
 {
 	struct old *o = arg;
-	int64_t made = 0;
+	int64_t made;
 
 	if (kl != COFFER_KEY_BLOB || vl != 8)
 		return 0;
-	for (int i = 0; i < 8; i++)
-		made |= (int64_t)((uint64_t)((const unsigned char *)v)[i] << (8 * i));
+	made = (int64_t)coffer_get_u64le(v);
 	if (made >= o->before)
 		return 0;
 	if (coffer_array_grow(&o->keys, &o->cap, o->n, sizeof *o->keys, 64) < 0)

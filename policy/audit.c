@@ -273,8 +273,7 @@ static int append_locked(struct coffer_store *st, int fd, const unsigned char *k
 	if (rc == 0)
 		rc = coffer_io_fsync(fd);
 	if (rc == 0) {
-		for (int i = 0; i < 8; i++)
-			head[i] = (unsigned char)((seq + 1) >> (8 * i));
+		coffer_put_u64le(head, seq + 1);
 		memcpy(head + 8, mac, 32);
 		rc = coffer_index_update(coffer_store_index(st), head_txn_put, head);
 	}

@@ -62,8 +62,8 @@ static int encode_pending(const struct pending *p, unsigned char *buf, size_t *l
 	size_t n = COFFER_ID_BYTES;
 
 	memcpy(buf, p->id, COFFER_ID_BYTES);
-	for (int i = 0; i < 8; i++)
-		buf[n++] = (unsigned char)((uint64_t)p->when >> (8 * i));
+	coffer_put_u64le(buf + n, (uint64_t)p->when);
+	n += 8;
 	memcpy(buf + n, p->pseudonym, sizeof p->pseudonym);
 	n += sizeof p->pseudonym;
 	memcpy(buf + n, p->why, sizeof p->why);
