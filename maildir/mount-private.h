@@ -1,9 +1,10 @@
 /*
  * mount-private.h: state shared by the mount daemon's files (mount.c: the
- * daemon, in-memory files, caches, write-out; mount-ops.c: the FUSE
- * operations and path resolution; mount-folder.c: folder directories, i.e.
- * mkdir, rmdir and a folder's rename; mount-rename.c: rename and link of
- * files). Not for use outside maildir/mount*.c.
+ * daemon, in-memory files, write-out, the flusher; mount-cache.c: the
+ * decrypted-content cache; mount-ops.c: the FUSE operations and path
+ * resolution; mount-folder.c: folder directories, i.e. mkdir, rmdir and a
+ * folder's rename; mount-rename.c: rename and link of files). Not for use
+ * outside maildir/mount*.c.
  *
  * Locking (the FUSE loop is multi-threaded; LMDB read transactions run
  * concurrently, and index.c serialises writers):
@@ -229,10 +230,12 @@ void mnt_inval_copy(struct mnt *m, char *path);
 int mnt_file_set_peer(struct mnt *m, struct mfile *f, const struct mfile *copy, const char *path);
 int mnt_file_read(struct mnt *m, struct mfile *f, void *p, size_t n, uint64_t off, size_t *got_r);
 
-/* message content through the cache */
+/* message content through the cache (mount-cache.c) */
 int mnt_msg_read(struct mnt *m, struct macct *a, const struct coffer_message_rec *rec,
                  int pin_fd, void *p, size_t n, uint64_t off, size_t *got_r);
 void mnt_cache_drop(struct mnt *m, const unsigned char *acct, const unsigned char *blob);
+/* Wipes and frees every entry (at unmount). */
+void mnt_cache_free(struct mnt *m);
 
 /* the FUSE operations, by path (mount-ops.c) */
 struct fuse_operations;
