@@ -9,7 +9,9 @@
 #      `doveadm fetch text all`, on ext4, gocryptfs, the mount, and on ext4
 #      with mail_crypt (EC P-256 global keys made by openssl) + zlib (zstd);
 #      on every setup Dovecot's lock files are in a local VOLATILEDIR and
-#      mmap_disable = yes, as docs/dovecot.md configures it for the mount
+#      mmap_disable = yes, as docs/dovecot.md configures it for the mount;
+#      and on bindfs (a FUSE passthrough to ext4 that does no work of its
+#      own: the floor any FUSE filesystem sets), when installed
 #
 # Usage: bench/mount.sh [CORPUS_DIR]
 #   CORPUS_DIR: a directory of message files (searched recursively); default:
@@ -30,7 +32,7 @@ chmod 0755 "$W"
 VM=coffer-bench
 id "$VM" >/dev/null 2>&1 || useradd -r -M -s /usr/sbin/nologin "$VM"
 cleanup() {
-	for d in "$W/mnt" "$W/gc"; do
+	for d in "$W/mnt" "$W/gc" "$W/bmnt"; do
 		mountpoint -q "$d" 2>/dev/null && { fusermount3 -u "$d" 2>/dev/null || umount -l "$d"; }
 	done
 	[ "${KEEP:-0}" = 1 ] && echo "# kept $W" >&2 || rm -rf "$W"
@@ -209,6 +211,16 @@ if command -v gocryptfs >/dev/null; then
 	mkdir -p "$W/gc/d" && chown "$VM" "$W/gc/d"
 	dove gocryptfs "maildir:$W/gc/d/bench"
 	fusermount3 -u "$W/gc"
+fi
+# the floor a FUSE filesystem sets: bindfs, a passthrough to ext4 that does
+# no work of its own (libfuse's high-level API, its default options)
+if command -v bindfs >/dev/null; then
+	mkdir -p "$W/bsrc" "$W/bmnt" && chown "$VM" "$W/bsrc"
+	bindfs "$W/bsrc" "$W/bmnt"
+	dove bindfs "maildir:$W/bmnt/bench"
+	fusermount3 -u "$W/bmnt"
+else
+	echo "# bindfs missing (Debian: bindfs): no FUSE floor for the import" >&2
 fi
 COFFER_STORE=$W/store COFFER_KEY_FILE=$W/key "$COFFER" account add dove@example.org >/dev/null
 cmount
