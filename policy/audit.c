@@ -149,9 +149,18 @@ static int head_txn_get(struct coffer_txn *t, void *arg)
 	return rc;
 }
 
+struct head_put {
+	unsigned char head[8 + 32]; /* seq u64 LE, MAC */
+	coffer_txn_fn fn;           /* the caller's change, in the same transaction */
+	void *arg;
+};
+
 static int head_txn_put(struct coffer_txn *t, void *arg)
 {
-	return coffer_txn_put(t, COFFER_DB_META, "audit_head", 10, arg, 8 + 32, 0);
+	struct head_put *h = arg;
+	int rc = coffer_txn_put(t, COFFER_DB_META, "audit_head", 10, h->head, sizeof h->head, 0);
+
+	return rc == 0 && h->fn ? h->fn(t, h->arg) : rc;
 }
 
 /* Reads the log's last complete entry: its seq and MAC; cuts a partial
@@ -223,12 +232,14 @@ static int read_tail(int fd, uint64_t *seq_r, unsigned char *mac_r, int *cut_r, 
 }
 
 static int append_locked(struct coffer_store *st, int fd, const unsigned char *key,
-                         const char *action, const char *pseudonym, const char *detail)
+                         const char *action, const char *pseudonym, const char *detail,
+                         coffer_txn_fn fn, void *fn_arg)
 {
 	struct coffer_buf line = COFFER_BUF_INIT;
 	struct passwd *pw = getpwuid(getuid());
 	const char *sudo = getenv("SUDO_USER");
-	unsigned char prev[32], mac[32], head[40];
+	unsigned char prev[32], mac[32];
+	struct head_put h = { .fn = fn, .arg = fn_arg };
 	char prevhex[65], machex[65], when[COFFER_CLOCK_ISO_MAX], user[300];
 	uint64_t seq;
 	int64_t now;
@@ -273,14 +284,14 @@ static int append_locked(struct coffer_store *st, int fd, const unsigned char *k
 	if (rc == 0)
 		rc = coffer_io_fsync(fd);
 	if (rc == 0) {
-		coffer_put_u64le(head, seq + 1);
-		memcpy(head + 8, mac, 32);
-		rc = coffer_index_update(coffer_store_index(st), head_txn_put, head);
+		coffer_put_u64le(h.head, seq + 1);
+		memcpy(h.head + 8, mac, 32);
+		rc = coffer_index_update(coffer_store_index(st), head_txn_put, &h);
 	}
 	coffer_buf_free(&line);
 	if (rc == 0 && cut)
 		rc = append_locked(st, fd, key, "recovery", "",
-		                   "a partial entry left by a crash was removed");
+		                   "a partial entry left by a crash was removed", NULL, NULL);
 	return rc;
 }
 
@@ -297,6 +308,12 @@ int coffer_audit_append(struct coffer_store *st, const char *action, const char 
 
 int coffer_audit_append_pseudonym(struct coffer_store *st, const char *action,
                                   const char *pseudonym, const char *detail)
+{
+	return coffer_audit_append_txn(st, action, pseudonym, detail, NULL, NULL);
+}
+
+int coffer_audit_append_txn(struct coffer_store *st, const char *action, const char *pseudonym,
+                            const char *detail, coffer_txn_fn fn, void *arg)
 {
 	unsigned char *key = NULL;
 	char *path = log_path(st);
@@ -319,7 +336,7 @@ int coffer_audit_append_pseudonym(struct coffer_store *st, const char *action,
 			goto out;
 		}
 	}
-	rc = append_locked(st, fd, key, action, pseudonym, detail);
+	rc = append_locked(st, fd, key, action, pseudonym, detail, fn, arg);
 out:
 	if (fd >= 0)
 		close(fd);
@@ -464,8 +481,7 @@ int coffer_audit_verify(struct coffer_store *st, uint64_t *entries_r)
 		int hr = coffer_index_view(coffer_store_index(st), head_txn_get, head);
 
 		if (hr == 0) {
-			for (int i = 7; i >= 0; i--)
-				head_seq = (head_seq << 8) | head[i];
+			head_seq = coffer_get_u64le(head);
 			if (w.entries < head_seq)
 				rc = coffer_err_set(COFFER_ECORRUPT,
 				                    "audit: the log ends at entry %llu but entry %llu was "

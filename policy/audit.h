@@ -26,6 +26,7 @@
 #ifndef COFFER_AUDIT_H
 #define COFFER_AUDIT_H
 
+#include "engine/index.h"
 #include "engine/store.h"
 
 #include <stddef.h>
@@ -42,6 +43,13 @@ int coffer_audit_append(struct coffer_store *st, const char *action, const char 
  * for actions on accounts whose name is no longer known (a resumed purge). */
 int coffer_audit_append_pseudonym(struct coffer_store *st, const char *action,
                                   const char *pseudonym, const char *detail);
+/* The same, and fn(txn, arg) runs in the transaction that moves the index's
+ * head to the new entry: the change commits exactly when the entry is
+ * recorded as written (after the entry's line is fsynced). A crash before
+ * that commit may leave the line in the log without the change; a caller
+ * that retries must look for it (coffer_audit_list) before appending again. */
+int coffer_audit_append_txn(struct coffer_store *st, const char *action, const char *pseudonym,
+                            const char *detail, coffer_txn_fn fn, void *arg);
 
 /* "ps:<32 hex>" for a canonical account name. */
 int coffer_audit_pseudonym(struct coffer_store *st, const char *account,

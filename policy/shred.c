@@ -13,10 +13,16 @@
  *      older rings deleted, the account's objects deleted;
  *   5. key file: epoch e destroyed (only e+1 left), atomic replace;
  *   6. the account's blob directory removed from the store;
- *   7. index: shred_pending removed; the audit log records the purge.
+ *   7. the audit log records the purge, and the transaction that records
+ *      the entry as written (the log's head) removes shred_pending.
  * A crash anywhere leaves shred_pending set, and the resume redoes from 2:
  * step 2 is skipped when a rotation is already under way; step 3 re-wraps
- * whatever is not yet under the newest epoch.
+ * whatever is not yet under the newest epoch; step 7 appends no second
+ * entry when the log already holds this purge's (a crash between its line
+ * and its head: the entry's detail ends with the request's time in ns, as
+ * recorded in step 1, which tells one purge of a name from another).
+ * Removing shred_pending before the entry was written would lose the entry
+ * to a crash between the two: a purge the audit log never records.
  */
 #include "shred.h"
 
@@ -78,7 +84,6 @@ static int get_pending_txn(struct coffer_txn *t, void *arg)
 	const unsigned char *v;
 	const void *vp;
 	size_t n;
-	uint64_t when = 0;
 	int rc;
 
 	rc = coffer_txn_get(t, COFFER_DB_META, PENDING_KEY, PENDING_KEY_LEN, &vp, &n);
@@ -88,9 +93,7 @@ static int get_pending_txn(struct coffer_txn *t, void *arg)
 	if (n != COFFER_ID_BYTES + 8 + sizeof p->pseudonym + sizeof p->why)
 		return coffer_err_set(COFFER_ECORRUPT, "index: damaged shred_pending record");
 	memcpy(p->id, v, COFFER_ID_BYTES);
-	for (int i = 7; i >= 0; i--)
-		when = (when << 8) | v[COFFER_ID_BYTES + i];
-	p->when = (int64_t)when;
+	p->when = (int64_t)coffer_get_u64le(v + COFFER_ID_BYTES);
 	memcpy(p->pseudonym, v + COFFER_ID_BYTES + 8, sizeof p->pseudonym);
 	memcpy(p->why, v + COFFER_ID_BYTES + 8 + sizeof p->pseudonym, sizeof p->why);
 	p->pseudonym[sizeof p->pseudonym - 1] = '\0';
@@ -270,7 +273,41 @@ out:
 	return rc;
 }
 
-static int finish(struct coffer_store *st, const struct pending *p, struct coffer_shred_result *res)
+struct audited {
+	char want[48]; /* " requested_ns=<n>": how the entry's detail ends */
+	int found;
+};
+
+static int audited_fn(const struct coffer_audit_record *r, void *arg)
+{
+	struct audited *a = arg;
+	size_t dl = strlen(r->detail), wl = strlen(a->want);
+
+	if (strcmp(r->action, "purge") == 0 && dl >= wl && strcmp(r->detail + dl - wl, a->want) == 0)
+		a->found = 1;
+	return 0;
+}
+
+/* Step 7: the entry, and shred_pending removed with its head. Only a resumed
+ * purge can find its entry written already (a purge begun in this call
+ * appended nothing before). */
+static int record_purge(struct coffer_store *st, const struct pending *p, int resumed,
+                        const char *detail)
+{
+	struct audited a = { .found = 0 };
+	int rc;
+
+	snprintf(a.want, sizeof a.want, " requested_ns=%lld", (long long)p->when);
+	rc = resumed ? coffer_audit_list(st, p->pseudonym, audited_fn, &a) : 0;
+	if (rc < 0)
+		return rc;
+	if (a.found)
+		return coffer_index_update(coffer_store_index(st), clear_pending_txn, NULL);
+	return coffer_audit_append_txn(st, "purge", p->pseudonym, detail, clear_pending_txn, NULL);
+}
+
+static int finish(struct coffer_store *st, const struct pending *p, int resumed,
+                  struct coffer_shred_result *res)
 {
 	struct coffer_keyfile *kf;
 	struct rewrap_args ra;
@@ -305,16 +342,15 @@ static int finish(struct coffer_store *st, const struct pending *p, struct coffe
 	if (rc < 0)
 		return coffer_err_prefix(rc, "shred: cannot end the key rotation: ");
 	rc = remove_blob_dir(st, p->id);
-	if (rc == 0)
-		rc = coffer_index_update(coffer_store_index(st), clear_pending_txn, NULL);
 	if (rc < 0)
 		return rc;
 	snprintf(detail, sizeof detail,
-	         "reason=%s records=%llu snapshot_objects=%llu rewrapped_accounts=%llu epoch=%llu",
+	         "reason=%s records=%llu snapshot_objects=%llu rewrapped_accounts=%llu epoch=%llu "
+	         "requested_ns=%lld",
 	         p->why, (unsigned long long)res->records, (unsigned long long)res->target_objects,
 	         (unsigned long long)res->other_accounts,
-	         (unsigned long long)coffer_keyfile_epoch(kf));
-	return coffer_audit_append_pseudonym(st, "purge", p->pseudonym, detail);
+	         (unsigned long long)coffer_keyfile_epoch(kf), (long long)p->when);
+	return record_purge(st, p, resumed, detail);
 }
 
 int coffer_shred_resume(struct coffer_store *st, struct coffer_shred_result *res)
@@ -328,7 +364,7 @@ int coffer_shred_resume(struct coffer_store *st, struct coffer_shred_result *res
 		return 0;
 	if (rc < 0)
 		return rc;
-	return finish(st, &p, res);
+	return finish(st, &p, 1, res);
 }
 
 int coffer_shred_account(struct coffer_store *st, const char *name, int terminate,
@@ -357,7 +393,7 @@ int coffer_shred_account(struct coffer_store *st, const char *name, int terminat
 	a = (struct begin_args){ st, coffer_buf_str(&canon), terminate, &p };
 	rc = coffer_index_update(coffer_store_index(st), begin_txn, &a);
 	if (rc == 0)
-		rc = finish(st, &p, res);
+		rc = finish(st, &p, 0, res);
 out:
 	coffer_buf_free(&canon);
 	return rc;

@@ -30,6 +30,7 @@
 #include "engine/clock.h"
 #include "engine/errors.h"
 #include "engine/index.h"
+#include "engine/io.h"
 #include "engine/keyfile.h"
 #include "engine/message.h"
 #include "engine/record.h"
@@ -40,7 +41,9 @@
 #include "policy/shred.h"
 #include "snapshots/snapshot.h"
 
+#include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -491,6 +494,89 @@ static void test_shred(void)
 	coffer_buf_free(&b);
 }
 
+/*
+ * Step 7 under faults: the purge's audit entry and the end of shred_pending
+ * commit together. An entry whose line was written but whose fsync failed
+ * (as a crash between the line and its head would leave it) keeps the
+ * purge pending, and the resume records no second entry; an entry whose
+ * write failed (cut again at once) keeps it pending, and the resume writes
+ * it. Either way the log ends with exactly one purge of the account.
+ */
+static int fail_on_audit; /* 1: its fsync fails, 2: its write fails */
+
+static int is_audit_log(int fd)
+{
+	char link[64], target[PATH_MAX];
+	ssize_t n;
+
+	snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+	n = readlink(link, target, sizeof target - 1);
+	if (n <= 0)
+		return 0;
+	target[n] = '\0';
+	return n >= 10 && strcmp(target + n - 10, "/audit.log") == 0;
+}
+
+static ssize_t audit_write(int fd, const void *p, size_t n)
+{
+	if (fail_on_audit == 2 && is_audit_log(fd)) {
+		errno = EIO;
+		return -1;
+	}
+	return write(fd, p, n);
+}
+
+static int audit_fsync(int fd)
+{
+	if (fail_on_audit == 1 && is_audit_log(fd)) {
+		errno = EIO;
+		return -1;
+	}
+	return fsync(fd);
+}
+
+static const struct coffer_io_ops audit_fault_ops = {
+	.write = audit_write,
+	.pwrite = pwrite,
+	.read = read,
+	.pread = pread,
+	.fsync = audit_fsync,
+};
+
+static void test_entry_faults(void)
+{
+	static const char *names[] = { "dave@example.org", "erin@example.org" };
+	struct coffer_shred_result res;
+
+	for (int kind = 1; kind <= 2; kind++) {
+		const char *name = names[kind - 1], *what = kind == 1 ? "fsync" : "write";
+		char ps[COFFER_AUDIT_PSEUDONYM_MAX];
+		int purges = 0, rc;
+		uint64_t entries = 0;
+
+		ok(coffer_account_add(st, name, strlen(name), NULL) == 0 &&
+		   deliver_text(name, "Subject: x\n\nbody\n") == 0, "%s: an account with mail", name);
+		fail_on_audit = kind;
+		coffer_io_set_ops(&audit_fault_ops);
+		rc = coffer_shred_account(st, name, 1, "request", &res);
+		coffer_io_set_ops(NULL);
+		fail_on_audit = 0;
+		ok(rc == COFFER_EIO, "%s: the purge fails when its audit entry's %s does (%d)", name,
+		   what, rc);
+		rc = coffer_shred_resume(st, &res);
+		ok(rc == 0 && res.shredded_at > 0, "%s: the resume finishes the pending purge (%d)",
+		   name, rc);
+		ok(coffer_shred_resume(st, &res) == 0 && res.shredded_at == 0,
+		   "%s: nothing is pending after it", name);
+		rc = coffer_audit_pseudonym(st, name, ps);
+		if (rc == 0)
+			rc = coffer_audit_list(st, ps, audit_count, &purges);
+		ok(rc == 0 && purges == 1, "%s: the log holds the purge once (%d)", name, purges);
+		rc = coffer_audit_verify(st, &entries);
+		ok(rc == 0, "%s: the audit chain verifies (%d)", name, rc);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	const char *dir;
@@ -536,6 +622,7 @@ int main(int argc, char **argv)
 	ok(coffer_account_add(st, "bob@example.org", 15, NULL) == 0, "add bob");
 	ok(coffer_account_add(st, "carol@example.org", 17, NULL) == 0, "add carol");
 	test_shred();
+	test_entry_faults();
 	coffer_store_close(&st);
 	return tap_done();
 }
