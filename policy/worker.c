@@ -6,6 +6,19 @@
  * account is due when terminated_at + grace <= now; snapshots and events are
  * due when older than their retention. So a worker that was down, killed,
  * or run twice still converges on the same state.
+ *
+ * Audit, exactly once: each job that changes the store (snapshot, prune,
+ * metadata expiry) first commits an intent, "worker_job" = its action, the
+ * time and a random job id, in the index. The entry that reports the job
+ * (its detail ends with " job=<id>") removes the intent in the transaction
+ * that records the entry as written (coffer_audit_append_txn); a job that
+ * found nothing to do removes it alone. A run that finds an intent left
+ * behind (a run killed or failed during that job) first records it: nothing
+ * more when the log holds the job's entry already, else the action with the
+ * detail "interrupted" (or, for a snapshot taken since the job began, its
+ * id); then it does what is due. So every job that may have changed
+ * something is in the log, once. A policy change is recorded as the last
+ * one in the same transaction as its entry.
  */
 #include "worker.h"
 
@@ -16,6 +29,7 @@
 #include "engine/account.h"
 #include "engine/blob.h"
 #include "engine/clock.h"
+#include "engine/crypto.h"
 #include "engine/errors.h"
 #include "engine/pool.h"
 #include "engine/record.h"
@@ -162,12 +176,14 @@ static int auto_shred(struct coffer_store *st, int64_t now, coffer_worker_log_fn
 	return rc;
 }
 
-static int newest_snapshot(struct coffer_store *st, int64_t *t_r)
+static int newest_snapshot(struct coffer_store *st, int64_t *t_r, char id_r[COFFER_SNAPID_MAX])
 {
 	struct coffer_repo *repo = NULL;
 	int rc;
 
 	*t_r = 0;
+	if (id_r)
+		id_r[0] = '\0';
 	rc = coffer_repo_open(st, NULL, 0, &repo);
 	if (rc == COFFER_ENOTFOUND) {
 		/* no marker yet (a first snapshot), or an unmounted disk: the
@@ -175,8 +191,11 @@ static int newest_snapshot(struct coffer_store *st, int64_t *t_r)
 		coffer_err_clear();
 		return 0;
 	}
-	if (rc == 0 && repo->n_ids > 0)
+	if (rc == 0 && repo->n_ids > 0) {
 		rc = coffer_snapid_parse(repo->ids[repo->n_ids - 1], t_r);
+		if (rc == 0 && id_r)
+			snprintf(id_r, COFFER_SNAPID_MAX, "%s", repo->ids[repo->n_ids - 1]);
+	}
 	coffer_repo_close(&repo);
 	return rc;
 }
@@ -198,8 +217,141 @@ static int policy_put_txn(struct coffer_txn *t, void *arg)
 	return coffer_txn_put(t, COFFER_DB_META, "audit_policy", 12, p, strlen(p), 0);
 }
 
+#define JOB_KEY "worker_job"
+#define JOB_KEY_LEN 10
+
+static int job_put_txn(struct coffer_txn *t, void *arg)
+{
+	const char *v = arg;
+
+	return coffer_txn_put(t, COFFER_DB_META, JOB_KEY, JOB_KEY_LEN, v, strlen(v), 0);
+}
+
+static int job_clear_txn(struct coffer_txn *t, void *arg)
+{
+	int rc = coffer_txn_del(t, COFFER_DB_META, JOB_KEY, JOB_KEY_LEN);
+
+	(void)arg;
+	return rc == COFFER_ENOTFOUND ? 0 : rc;
+}
+
+static int job_get_txn(struct coffer_txn *t, void *arg)
+{
+	struct coffer_buf *b = arg;
+	const void *v;
+	size_t n;
+	int rc = coffer_txn_get(t, COFFER_DB_META, JOB_KEY, JOB_KEY_LEN, &v, &n);
+
+	return rc == 0 ? coffer_buf_append(b, v, n) : rc;
+}
+
+/* A job's intent and entry share an id: 16 random hex digits. */
+#define JOB_ID_CHARS 17
+
+struct job {
+	const char *action;
+	char id[JOB_ID_CHARS];
+};
+
+/* The intent: "<action> <the time it began, ns> <job id>". */
+static int job_begin(struct coffer_store *st, struct job *j, const char *action, int64_t now)
+{
+	unsigned char r[8];
+	char v[96];
+
+	j->action = action;
+	coffer_random(r, sizeof r);
+	coffer_hex(j->id, r, sizeof r);
+	snprintf(v, sizeof v, "%s %lld %s", action, (long long)now, j->id);
+	return coffer_index_update(coffer_store_index(st), job_put_txn, v);
+}
+
+/* The entry (its detail ends with " job=<id>") and the intent's end, in one
+ * transaction; detail NULL: the job changed nothing, and no entry is due. */
+static int job_end(struct coffer_store *st, const struct job *j, const char *detail)
+{
+	char d[320];
+
+	if (detail == NULL)
+		return coffer_index_update(coffer_store_index(st), job_clear_txn, NULL);
+	snprintf(d, sizeof d, "%s job=%s", detail, j->id);
+	return coffer_audit_append_txn(st, j->action, "", d, job_clear_txn, NULL);
+}
+
+struct job_seen {
+	const char *action;
+	char want[32]; /* " job=<id>" */
+	int found;
+};
+
+static int job_seen_fn(const struct coffer_audit_record *r, void *arg)
+{
+	struct job_seen *s = arg;
+	size_t dl = strlen(r->detail), wl = strlen(s->want);
+
+	if (strcmp(r->action, s->action) == 0 && dl >= wl &&
+	    strcmp(r->detail + dl - wl, s->want) == 0)
+		s->found = 1;
+	return 0;
+}
+
+/*
+ * The entry of a job an earlier run began and did not end. Its entry may be
+ * in the log already (the run stopped between the entry's line and the
+ * transaction that ends the intent): then only the intent goes. Otherwise a
+ * snapshot taken since the job began is recorded by its id (the run stopped
+ * between the snapshot and its entry), and any other job as interrupted;
+ * this run then does what is still due.
+ */
+static int job_recover(struct coffer_store *st, coffer_worker_log_fn log, void *arg)
+{
+	struct coffer_buf v = COFFER_BUF_INIT;
+	struct job_seen seen = { .found = 0 };
+	char detail[200], id[COFFER_SNAPID_MAX], action[32] = "", jid[JOB_ID_CHARS] = "";
+	long long began = 0;
+	int64_t newest = 0;
+	int rc = coffer_index_view(coffer_store_index(st), job_get_txn, &v);
+
+	if (rc == COFFER_ENOTFOUND)
+		return 0;
+	if (rc == 0)
+		rc = coffer_buf_ok(&v);
+	if (rc < 0)
+		goto out;
+	if (sscanf(coffer_buf_str(&v), "%31s %lld %16s", action, &began, jid) != 3) {
+		rc = coffer_err_set(COFFER_ECORRUPT, "index: damaged worker_job record");
+		goto out;
+	}
+	seen.action = action;
+	snprintf(seen.want, sizeof seen.want, " job=%s", jid);
+	rc = coffer_audit_list(st, NULL, job_seen_fn, &seen);
+	if (rc < 0)
+		goto out;
+	if (seen.found) {
+		rc = coffer_index_update(coffer_store_index(st), job_clear_txn, NULL);
+		goto out;
+	}
+	snprintf(detail, sizeof detail,
+	         "interrupted: a worker run stopped during this job; what was left due is done "
+	         "by the next run job=%s", jid);
+	if (strcmp(action, "snapshot") == 0) {
+		rc = newest_snapshot(st, &newest, id);
+		if (rc < 0)
+			goto out;
+		if (id[0] && newest >= began)
+			snprintf(detail, sizeof detail,
+			         "id=%s recorded by the next run (the run that took it stopped before "
+			         "its entry) job=%s", id, jid);
+	}
+	say(log, arg, "%s: an earlier run stopped during it: %s", action, detail);
+	rc = coffer_audit_append_txn(st, action, "", detail, job_clear_txn, NULL);
+out:
+	coffer_buf_free(&v);
+	return rc;
+}
+
 /* Records a policy change in the audit log when coffer.conf's policy differs
- * from the one last recorded. */
+ * from the one last recorded (in the transaction that records the entry). */
 static int audit_policy(struct coffer_store *st, coffer_worker_log_fn log, void *arg)
 {
 	const struct coffer_config *c = coffer_store_config(st);
@@ -219,9 +371,7 @@ static int audit_policy(struct coffer_store *st, coffer_worker_log_fn log, void 
 	if (rc < 0 && rc != COFFER_ENOTFOUND)
 		goto out;
 	say(log, arg, "policy: %s", now);
-	rc = coffer_audit_append(st, "policy-change", NULL, now);
-	if (rc == 0)
-		rc = coffer_index_update(coffer_store_index(st), policy_put_txn, now);
+	rc = coffer_audit_append_txn(st, "policy-change", "", now, policy_put_txn, now);
 out:
 	coffer_buf_free(&old);
 	return rc;
@@ -232,6 +382,7 @@ int coffer_worker_run(struct coffer_store *st, int64_t now, coffer_worker_log_fn
 {
 	const struct coffer_config *cfg = coffer_store_config(st);
 	struct coffer_shred_result sr;
+	struct job job;
 	char detail[256];
 	int64_t slot, newest;
 	int rc;
@@ -240,6 +391,9 @@ int coffer_worker_run(struct coffer_store *st, int64_t now, coffer_worker_log_fn
 	rc = audit_policy(st, log, arg);
 	if (rc < 0)
 		return coffer_err_prefix(rc, "worker: policy: ");
+	rc = job_recover(st, log, arg);
+	if (rc < 0)
+		return coffer_err_prefix(rc, "worker: audit: ");
 	rc = coffer_shred_resume(st, &sr);
 	if (rc == 0 && sr.shredded_at)
 		say(log, arg, "purge: finished an interrupted purge (%llu records)",
@@ -254,9 +408,11 @@ int coffer_worker_run(struct coffer_store *st, int64_t now, coffer_worker_log_fn
 		struct coffer_snapshot_result sres;
 		struct coffer_prune_result pres;
 
-		rc = newest_snapshot(st, &newest);
+		rc = newest_snapshot(st, &newest, NULL);
 		if (rc == 0 && newest < slot) {
-			rc = coffer_snapshot_create(st, NULL, NULL, NULL, &sres);
+			rc = job_begin(st, &job, "snapshot", now);
+			if (rc == 0)
+				rc = coffer_snapshot_create(st, NULL, NULL, NULL, &sres);
 			if (rc == 0) {
 				snprintf(res->snapshot, sizeof res->snapshot, "%s", sres.id);
 				snprintf(detail, sizeof detail,
@@ -266,33 +422,39 @@ int coffer_worker_run(struct coffer_store *st, int64_t now, coffer_worker_log_fn
 				         (unsigned long long)sres.messages, (unsigned long long)sres.new_blobs,
 				         (unsigned long long)sres.new_bytes);
 				say(log, arg, "snapshot: %s", detail);
-				rc = coffer_audit_append(st, "snapshot", NULL, detail);
+				rc = job_end(st, &job, detail);
 			}
 		}
 		if (rc < 0)
 			return coffer_err_prefix(rc, "worker: snapshot: ");
-		rc = coffer_snapshot_prune(st, NULL, now, &pres);
+		rc = job_begin(st, &job, "prune", now);
+		if (rc == 0)
+			rc = coffer_snapshot_prune(st, NULL, now, &pres);
 		if (rc == 0 && pres.pruned) {
 			res->pruned = pres.pruned;
 			snprintf(detail, sizeof detail, "snapshots=%u objects=%llu kept=%u", pres.pruned,
 			         (unsigned long long)pres.objects_deleted, pres.kept);
 			say(log, arg, "prune: %s", detail);
-			rc = coffer_audit_append(st, "prune", NULL, detail);
 		}
+		if (rc == 0)
+			rc = job_end(st, &job, pres.pruned ? detail : NULL);
 		if (rc < 0)
 			return coffer_err_prefix(rc, "worker: prune: ");
 	} else {
 		say(log, arg, "snapshot: no snapshot_target in coffer.conf; snapshots are disabled");
 	}
-	rc = coffer_events_expire(st, now - (int64_t)cfg->metadata_retention_days *
-	                                        COFFER_NS_PER_DAY,
-	                          &res->events_expired);
+	rc = job_begin(st, &job, "metadata-expiry", now);
+	if (rc == 0)
+		rc = coffer_events_expire(st, now - (int64_t)cfg->metadata_retention_days *
+		                                        COFFER_NS_PER_DAY,
+		                          &res->events_expired);
 	if (rc == 0 && res->events_expired) {
 		snprintf(detail, sizeof detail, "events=%llu older_than_days=%d",
 		         (unsigned long long)res->events_expired, cfg->metadata_retention_days);
 		say(log, arg, "metadata-expiry: %s", detail);
-		rc = coffer_audit_append(st, "metadata-expiry", NULL, detail);
 	}
+	if (rc == 0)
+		rc = job_end(st, &job, res->events_expired ? detail : NULL);
 	if (rc < 0)
 		return coffer_err_prefix(rc, "worker: metadata expiry: ");
 	rc = coffer_blob_collect(st, NULL, &res->blobs_collected);

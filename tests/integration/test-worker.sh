@@ -74,6 +74,10 @@ for d in 1 2 3; do
 	c snapshot list --json
 	jq -e --arg d "$(day_iso $d 0 | cut -c1-10)" 'map(.time[0:10]) | index($d) != null' "$R_OUT" >/dev/null
 	ok $? "day $d's snapshot exists"
+	# whichever run took it, killed or not, the log names it once
+	snapd=$(date -u -d "@$((BASE + d * 86400))" +%Y%m%d)
+	n=$(grep -c "\"id=${snapd}T" "$S/audit.log")
+	[ "$n" = 1 ]; ok $? "day $d's snapshot is in the audit log once ($n)"
 done
 
 # ---- metadata expiry: 40,000 old events, then time moves past retention
@@ -104,6 +108,7 @@ kill_during prune "$(day_iso 230 $((3 * 3600)))" worker --once
 after_job prune "$(day_iso 230 $((3 * 3600)))"
 c snapshot list --json
 [ "$(jq '[.[] | select(.time < "2026-08-")] | length' "$R_OUT")" = 0 ]; ok $? "the expired snapshots are gone"
+grep -q '"action": "prune"' "$S/audit.log"; ok $? "prune is in the audit log"
 
 # ---- auto-shred: t1 and t2 terminated, grace runs out
 export COFFER_NOW=$(day_iso 231 3600)

@@ -1,0 +1,270 @@
+/*
+ * test-worker.c: the retention worker's audit of its jobs (policy/worker.h):
+ * a job that stops part-way is recorded as interrupted by the next run,
+ * which then does what is due and records that too; a run with nothing due
+ * records nothing; a policy change is recorded once.
+ *
+ * The interruptions, through engine/io.h's table, leave the job as a worker
+ * killed during it would: begun, not ended. A snapshot whose writes to the
+ * target fail (EIO) is recorded as interrupted; a snapshot taken whose audit
+ * entry cannot be written is recorded by its id by the next run, which takes
+ * no second one; a snapshot whose entry was written but not recorded as
+ * written (its fsync fails) is not recorded a second time. The worker's killed runs themselves are in
+ * tests/integration/test-worker.sh.
+ */
+#include "tap.h"
+
+#include "engine/account.h"
+#include "engine/clock.h"
+#include "engine/errors.h"
+#include "engine/io.h"
+#include "engine/store.h"
+#include "maildir/deliver.h"
+#include "policy/audit.h"
+#include "policy/worker.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static struct coffer_store *st;
+static char target_path[PATH_MAX];
+
+static int64_t at(const char *iso)
+{
+	int64_t t = 0;
+
+	setenv("COFFER_NOW", iso, 1);
+	coffer_clock_now(&t);
+	return t;
+}
+
+static int deliver(const char *name, const char *text)
+{
+	char tmpl[PATH_MAX];
+	struct coffer_deliver_result res;
+	int fd, rc;
+
+	snprintf(tmpl, sizeof tmpl, "%s/m.XXXXXX", tap_tmpdir());
+	fd = mkstemp(tmpl);
+	if (fd < 0)
+		return -1;
+	if (write(fd, text, strlen(text)) < 0) {
+		close(fd);
+		return -1;
+	}
+	lseek(fd, 0, SEEK_SET);
+	unlink(tmpl);
+	rc = coffer_deliver(st, name, NULL, fd, &res);
+	close(fd);
+	return rc;
+}
+
+/* ---- writes into the snapshot target fail ---- */
+
+static int in_target(int fd)
+{
+	char link[64], path[PATH_MAX];
+	size_t n = strlen(target_path);
+	ssize_t got;
+
+	snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+	got = readlink(link, path, sizeof path - 1);
+	if (got <= 0)
+		return 0;
+	path[got] = '\0';
+	return strncmp(path, target_path, n) == 0 && (path[n] == '/' || path[n] == '\0');
+}
+
+static int fail_audit; /* 1: the audit log's writes fail instead; 2: its fsyncs */
+
+static int is_audit_log(int fd)
+{
+	char link[64], path[PATH_MAX];
+	ssize_t got;
+
+	snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+	got = readlink(link, path, sizeof path - 1);
+	if (got <= 0)
+		return 0;
+	path[got] = '\0';
+	return got >= 10 && strcmp(path + got - 10, "/audit.log") == 0;
+}
+
+static ssize_t target_write(int fd, const void *p, size_t n)
+{
+	if (fail_audit == 1 ? is_audit_log(fd) : !fail_audit && in_target(fd)) {
+		errno = EIO;
+		return -1;
+	}
+	return write(fd, p, n);
+}
+
+static ssize_t target_pwrite(int fd, const void *p, size_t n, off_t off)
+{
+	if (fail_audit == 1 ? is_audit_log(fd) : !fail_audit && in_target(fd)) {
+		errno = EIO;
+		return -1;
+	}
+	return pwrite(fd, p, n, off);
+}
+
+static int audit_fsync(int fd)
+{
+	if (fail_audit == 2 && is_audit_log(fd)) {
+		errno = EIO;
+		return -1;
+	}
+	return fsync(fd);
+}
+
+static const struct coffer_io_ops target_fault_ops = {
+	.write = target_write,
+	.pwrite = target_pwrite,
+	.read = read,
+	.pread = pread,
+	.fsync = audit_fsync,
+};
+
+/* ---- the audit log, counted ---- */
+
+struct counts {
+	int snapshot, snapshot_interrupted, policy, other_interrupted;
+};
+
+static int count_fn(const struct coffer_audit_record *r, void *arg)
+{
+	struct counts *c = arg;
+	int interrupted = strncmp(r->detail, "interrupted", 11) == 0;
+
+	if (strcmp(r->action, "snapshot") == 0) {
+		if (interrupted)
+			c->snapshot_interrupted++;
+		else if (strncmp(r->detail, "id=", 3) == 0)
+			c->snapshot++;
+	} else if (strcmp(r->action, "policy-change") == 0) {
+		c->policy++;
+	} else if (interrupted) {
+		c->other_interrupted++;
+	}
+	return 0;
+}
+
+static struct counts count(void)
+{
+	struct counts c = { 0, 0, 0, 0 };
+
+	if (coffer_audit_list(st, NULL, count_fn, &c) < 0)
+		c.snapshot = -1;
+	return c;
+}
+
+int main(void)
+{
+	struct coffer_worker_result wr;
+	struct counts c;
+	char store_path[PATH_MAX], key_path[PATH_MAX], conf[PATH_MAX + 16];
+	uint64_t entries = 0;
+	int64_t now;
+	FILE *f;
+	int rc;
+
+	if (sodium_init() < 0)
+		return 1;
+	snprintf(store_path, sizeof store_path, "%s/store", tap_tmpdir());
+	snprintf(key_path, sizeof key_path, "%s/coffer.key", tap_tmpdir());
+	snprintf(target_path, sizeof target_path, "%s/target", tap_tmpdir());
+	now = at("2026-06-01T03:00:00Z");
+	rc = coffer_store_init(store_path, key_path, &st);
+	ok(rc == 0, "store init");
+	if (rc < 0)
+		return tap_done();
+	coffer_store_close(&st);
+	snprintf(conf, sizeof conf, "%s/coffer.conf", store_path);
+	f = fopen(conf, "a");
+	ok(f != NULL && fprintf(f, "snapshot_target = \"%s\"\n", target_path) > 0 && fclose(f) == 0,
+	   "a snapshot target is configured");
+	rc = coffer_store_open(store_path, key_path, &st);
+	ok(rc == 0, "store opens");
+	if (rc < 0)
+		return tap_done();
+	ok(coffer_account_add(st, "a@example.org", 13, NULL) == 0 &&
+	   deliver("a@example.org", "Subject: a\n\nhello\n") == 0, "an account with mail");
+
+	/* the daily snapshot fails part-way */
+	coffer_io_set_ops(&target_fault_ops);
+	rc = coffer_worker_run(st, now, NULL, NULL, &wr);
+	coffer_io_set_ops(NULL);
+	ok(rc == COFFER_EIO, "the worker fails when the target's writes do (%d)", rc);
+	c = count();
+	ok(c.snapshot == 0 && c.snapshot_interrupted == 0 && c.policy == 1,
+	   "so far: the policy, and no snapshot entry (%d, %d, %d)", c.policy, c.snapshot,
+	   c.snapshot_interrupted);
+
+	/* the next run records the interruption, then takes the snapshot */
+	rc = coffer_worker_run(st, now, NULL, NULL, &wr);
+	ok(rc == 0 && wr.snapshot[0], "the next run takes the snapshot (%d)", rc);
+	c = count();
+	ok(c.snapshot_interrupted == 1, "the interrupted snapshot is in the log once (%d)",
+	   c.snapshot_interrupted);
+	ok(c.snapshot == 1, "the snapshot taken is in the log once (%d)", c.snapshot);
+
+	/* nothing due: nothing recorded */
+	rc = coffer_worker_run(st, now, NULL, NULL, &wr);
+	ok(rc == 0 && wr.snapshot[0] == '\0', "a run with nothing due takes no snapshot (%d)", rc);
+	c = count();
+	ok(c.snapshot == 1 && c.snapshot_interrupted == 1 && c.other_interrupted == 0,
+	   "and records nothing: no second entry, no prune or expiry left interrupted "
+	   "(%d, %d, %d)", c.snapshot, c.snapshot_interrupted, c.other_interrupted);
+	ok(c.policy == 1, "the policy was recorded once over three runs (%d)", c.policy);
+
+	/* the next day: one snapshot, one entry */
+	now = at("2026-06-02T03:00:00Z");
+	ok(deliver("a@example.org", "Subject: b\n\nagain\n") == 0, "more mail");
+	rc = coffer_worker_run(st, now, NULL, NULL, &wr);
+	c = count();
+	ok(rc == 0 && wr.snapshot[0] && c.snapshot == 2 && c.snapshot_interrupted == 1,
+	   "the next day's snapshot is in the log once (%d, %d)", c.snapshot, c.snapshot_interrupted);
+
+	/* day 3: the snapshot is taken, its entry cannot be written */
+	now = at("2026-06-03T03:00:00Z");
+	ok(deliver("a@example.org", "Subject: c\n\nthird\n") == 0, "more mail");
+	fail_audit = 1;
+	coffer_io_set_ops(&target_fault_ops);
+	rc = coffer_worker_run(st, now, NULL, NULL, &wr);
+	coffer_io_set_ops(NULL);
+	fail_audit = 0;
+	c = count();
+	ok(rc == COFFER_EIO && c.snapshot == 2, "the worker fails when its entry does (%d, %d)", rc,
+	   c.snapshot);
+	rc = coffer_worker_run(st, now, NULL, NULL, &wr);
+	c = count();
+	ok(rc == 0 && wr.snapshot[0] == '\0', "the next run takes no second snapshot (%d)", rc);
+	ok(c.snapshot == 3 && c.snapshot_interrupted == 1,
+	   "it records the snapshot taken, by its id (%d, %d)", c.snapshot, c.snapshot_interrupted);
+
+	/* day 4: the entry's line is written, its fsync fails */
+	now = at("2026-06-04T03:00:00Z");
+	ok(deliver("a@example.org", "Subject: d\n\nfourth\n") == 0, "more mail");
+	fail_audit = 2;
+	coffer_io_set_ops(&target_fault_ops);
+	rc = coffer_worker_run(st, now, NULL, NULL, &wr);
+	coffer_io_set_ops(NULL);
+	fail_audit = 0;
+	c = count();
+	ok(rc == COFFER_EIO && c.snapshot == 4, "the worker fails when the entry's fsync does, "
+	   "its line written (%d, %d)", rc, c.snapshot);
+	rc = coffer_worker_run(st, now, NULL, NULL, &wr);
+	c = count();
+	ok(rc == 0 && wr.snapshot[0] == '\0' && c.snapshot == 4 && c.snapshot_interrupted == 1,
+	   "the next run records nothing more (%d: %d, %d)", rc, c.snapshot, c.snapshot_interrupted);
+	rc = coffer_audit_verify(st, &entries);
+	ok(rc == 0, "the audit chain verifies (%d, %llu entries)", rc, (unsigned long long)entries);
+	coffer_store_close(&st);
+	return tap_done();
+}
