@@ -278,6 +278,16 @@ static int job_end(struct coffer_store *st, const struct job *j, const char *det
 	return coffer_audit_append_txn(st, j->action, "", d, job_clear_txn, NULL);
 }
 
+/* A job that failed with rc: refused before it began (another snapshot writer
+ * holds the target's lock) it changed nothing, and its intent goes; any other
+ * failure leaves it, for the next run to record as interrupted. */
+static int job_failed(struct coffer_store *st, const struct job *j, int rc)
+{
+	if (rc == COFFER_ETEMP)
+		job_end(st, j, NULL);
+	return rc;
+}
+
 struct job_seen {
 	const char *action;
 	char want[32]; /* " job=<id>" */
@@ -412,7 +422,8 @@ int coffer_worker_run(struct coffer_store *st, int64_t now, coffer_worker_log_fn
 		if (rc == 0 && newest < slot) {
 			rc = job_begin(st, &job, "snapshot", now);
 			if (rc == 0)
-				rc = coffer_snapshot_create(st, NULL, NULL, NULL, &sres);
+				rc = job_failed(st, &job,
+				                coffer_snapshot_create(st, NULL, NULL, NULL, &sres));
 			if (rc == 0) {
 				snprintf(res->snapshot, sizeof res->snapshot, "%s", sres.id);
 				snprintf(detail, sizeof detail,
@@ -429,7 +440,7 @@ int coffer_worker_run(struct coffer_store *st, int64_t now, coffer_worker_log_fn
 			return coffer_err_prefix(rc, "worker: snapshot: ");
 		rc = job_begin(st, &job, "prune", now);
 		if (rc == 0)
-			rc = coffer_snapshot_prune(st, NULL, now, &pres);
+			rc = job_failed(st, &job, coffer_snapshot_prune(st, NULL, now, &pres));
 		if (rc == 0 && pres.pruned) {
 			res->pruned = pres.pruned;
 			snprintf(detail, sizeof detail, "snapshots=%u objects=%llu kept=%u", pres.pruned,

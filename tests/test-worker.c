@@ -9,7 +9,9 @@
  * target fail (EIO) is recorded as interrupted; a snapshot taken whose audit
  * entry cannot be written is recorded by its id by the next run, which takes
  * no second one; a snapshot whose entry was written but not recorded as
- * written (its fsync fails) is not recorded a second time. The worker's killed runs themselves are in
+ * written (its fsync fails) is not recorded a second time; a snapshot
+ * refused because another writer holds the target's lock leaves nothing to
+ * record. The worker's killed runs themselves are in
  * tests/integration/test-worker.sh.
  */
 #include "tap.h"
@@ -22,6 +24,7 @@
 #include "maildir/deliver.h"
 #include "policy/audit.h"
 #include "policy/worker.h"
+#include "snapshots/repo.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -263,6 +266,26 @@ int main(void)
 	c = count();
 	ok(rc == 0 && wr.snapshot[0] == '\0' && c.snapshot == 4 && c.snapshot_interrupted == 1,
 	   "the next run records nothing more (%d: %d, %d)", rc, c.snapshot, c.snapshot_interrupted);
+
+	/* day 5: another snapshot writer holds the target's lock */
+	now = at("2026-06-05T03:00:00Z");
+	ok(deliver("a@example.org", "Subject: e\n\nfifth\n") == 0, "more mail");
+	{
+		struct coffer_repo *repo = NULL;
+
+		rc = coffer_repo_open(st, NULL, 0, &repo);
+		if (rc == 0)
+			rc = coffer_repo_lock(repo, st);
+		ok(rc == 0, "the target's lock is held (%d)", rc);
+		rc = coffer_worker_run(st, now, NULL, NULL, &wr);
+		ok(rc == COFFER_ETEMP, "the worker is refused (%d)", rc);
+		coffer_repo_close(&repo);
+	}
+	rc = coffer_worker_run(st, now, NULL, NULL, &wr);
+	c = count();
+	ok(rc == 0 && wr.snapshot[0] && c.snapshot == 5 && c.snapshot_interrupted == 1,
+	   "the next run takes the snapshot; nothing recorded as interrupted (%d: %d, %d)", rc,
+	   c.snapshot, c.snapshot_interrupted);
 	rc = coffer_audit_verify(st, &entries);
 	ok(rc == 0, "the audit chain verifies (%d, %llu entries)", rc, (unsigned long long)entries);
 	coffer_store_close(&st);
