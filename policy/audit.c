@@ -512,3 +512,29 @@ int coffer_audit_list(struct coffer_store *st, const char *pseudonym, coffer_aud
 	w.arg = arg;
 	return walk_log(&w);
 }
+
+struct find {
+	const char *action, *suffix;
+	int found;
+};
+
+static int find_fn(const struct coffer_audit_record *r, void *arg)
+{
+	struct find *f = arg;
+	size_t dl = strlen(r->detail), sl = strlen(f->suffix);
+
+	if (strcmp(r->action, f->action) == 0 && dl >= sl &&
+	    strcmp(r->detail + dl - sl, f->suffix) == 0)
+		f->found = 1;
+	return 0;
+}
+
+int coffer_audit_find(struct coffer_store *st, const char *pseudonym, const char *action,
+                      const char *suffix, int *found_r)
+{
+	struct find f = { action, suffix, 0 };
+	int rc = coffer_audit_list(st, pseudonym, find_fn, &f);
+
+	*found_r = rc == 0 && f.found;
+	return rc;
+}

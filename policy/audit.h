@@ -102,5 +102,10 @@ int coffer_audit_verify(struct coffer_store *st, uint64_t *entries_r);
 /* Calls fn for each entry (all, or those of one pseudonym), oldest first. */
 typedef int (*coffer_audit_fn)(const struct coffer_audit_record *r, void *arg);
 int coffer_audit_list(struct coffer_store *st, const char *pseudonym, coffer_audit_fn fn, void *arg);
+/* *found_r = 1 when an entry of action (and of pseudonym, unless NULL)
+ * has a detail ending with suffix: how a retried step finds the entry an
+ * interrupted one wrote (coffer_audit_append_txn). */
+int coffer_audit_find(struct coffer_store *st, const char *pseudonym, const char *action,
+                      const char *suffix, int *found_r);
 
 #endif

@@ -273,35 +273,21 @@ out:
 	return rc;
 }
 
-struct audited {
-	char want[48]; /* " requested_ns=<n>": how the entry's detail ends */
-	int found;
-};
-
-static int audited_fn(const struct coffer_audit_record *r, void *arg)
-{
-	struct audited *a = arg;
-	size_t dl = strlen(r->detail), wl = strlen(a->want);
-
-	if (strcmp(r->action, "purge") == 0 && dl >= wl && strcmp(r->detail + dl - wl, a->want) == 0)
-		a->found = 1;
-	return 0;
-}
-
 /* Step 7: the entry, and shred_pending removed with its head. Only a resumed
  * purge can find its entry written already (a purge begun in this call
  * appended nothing before). */
 static int record_purge(struct coffer_store *st, const struct pending *p, int resumed,
                         const char *detail)
 {
-	struct audited a = { .found = 0 };
-	int rc;
+	char want[48]; /* how the entry's detail ends */
+	int found = 0, rc = 0;
 
-	snprintf(a.want, sizeof a.want, " requested_ns=%lld", (long long)p->when);
-	rc = resumed ? coffer_audit_list(st, p->pseudonym, audited_fn, &a) : 0;
+	snprintf(want, sizeof want, " requested_ns=%lld", (long long)p->when);
+	if (resumed)
+		rc = coffer_audit_find(st, p->pseudonym, "purge", want, &found);
 	if (rc < 0)
 		return rc;
-	if (a.found)
+	if (found)
 		return coffer_index_update(coffer_store_index(st), clear_pending_txn, NULL);
 	return coffer_audit_append_txn(st, "purge", p->pseudonym, detail, clear_pending_txn, NULL);
 }

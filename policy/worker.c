@@ -288,23 +288,6 @@ static int job_failed(struct coffer_store *st, const struct job *j, int rc)
 	return rc;
 }
 
-struct job_seen {
-	const char *action;
-	char want[32]; /* " job=<id>" */
-	int found;
-};
-
-static int job_seen_fn(const struct coffer_audit_record *r, void *arg)
-{
-	struct job_seen *s = arg;
-	size_t dl = strlen(r->detail), wl = strlen(s->want);
-
-	if (strcmp(r->action, s->action) == 0 && dl >= wl &&
-	    strcmp(r->detail + dl - wl, s->want) == 0)
-		s->found = 1;
-	return 0;
-}
-
 /*
  * The entry of a job an earlier run began and did not end. Its entry may be
  * in the log already (the run stopped between the entry's line and the
@@ -316,8 +299,9 @@ static int job_seen_fn(const struct coffer_audit_record *r, void *arg)
 static int job_recover(struct coffer_store *st, coffer_worker_log_fn log, void *arg)
 {
 	struct coffer_buf v = COFFER_BUF_INIT;
-	struct job_seen seen = { .found = 0 };
 	char detail[200], id[COFFER_SNAPID_MAX], action[32] = "", jid[JOB_ID_CHARS] = "";
+	char want[32]; /* " job=<id>": how the job's entry ends */
+	int found = 0;
 	long long began = 0;
 	int64_t newest = 0;
 	int rc = coffer_index_view(coffer_store_index(st), job_get_txn, &v);
@@ -332,12 +316,11 @@ static int job_recover(struct coffer_store *st, coffer_worker_log_fn log, void *
 		rc = coffer_err_set(COFFER_ECORRUPT, "index: damaged worker_job record");
 		goto out;
 	}
-	seen.action = action;
-	snprintf(seen.want, sizeof seen.want, " job=%s", jid);
-	rc = coffer_audit_list(st, NULL, job_seen_fn, &seen);
+	snprintf(want, sizeof want, " job=%s", jid);
+	rc = coffer_audit_find(st, NULL, action, want, &found);
 	if (rc < 0)
 		goto out;
-	if (seen.found) {
+	if (found) {
 		rc = coffer_index_update(coffer_store_index(st), job_clear_txn, NULL);
 		goto out;
 	}

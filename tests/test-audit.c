@@ -316,10 +316,21 @@ int main(void)
 	{
 		char ps[COFFER_AUDIT_PSEUDONYM_MAX];
 
+		int found = 0;
+
 		coffer_audit_pseudonym(st, "alice@example.org", ps);
 		rc = coffer_audit_list(st, ps, count_fn, &n);
 		ok(rc == 0 && n == 3,
 		   "three entries are alice's, found by pseudonym (%d)", n);
+		/* entry 6: prune, alice, count=66; entry 4: prune, no account */
+		ok(coffer_audit_find(st, NULL, "prune", "=66", &found) == 0 && found,
+		   "find: an action and the end of its detail");
+		ok(coffer_audit_find(st, ps, "prune", "=66", &found) == 0 && found,
+		   "find: the same under alice's pseudonym");
+		ok(coffer_audit_find(st, ps, "prune", "=44", &found) == 0 && !found,
+		   "find: not an entry of another account");
+		ok(coffer_audit_find(st, NULL, "snapshot", "=66", &found) == 0 && !found,
+		   "find: not an entry of another action");
 	}
 	snprintf(cmd, sizeof cmd, "grep -q alice '%s'", log_path);
 	ok(system(cmd) != 0, "the log does not contain the name");
