@@ -149,8 +149,8 @@ int coffer_ctlfile_put_txn(struct coffer_txn *t, struct coffer_store *st,
 		return rc;
 	}
 	if (rec->fresh_blob && !coffer_ctlfile_is_empty_blob(rec->blob_id)) {
-		rc = coffer_blob_add_txn(t, acct, rec->blob_id, COFFER_BLOB_CONTROL,
-		                                      rec->stored_size, now);
+		rc = coffer_blob_add_txn(t, acct, rec->blob_id, COFFER_BLOB_CONTROL, rec->stored_size,
+		                         now);
 		if (rc < 0)
 			goto out;
 	}

@@ -20,13 +20,13 @@
 #include "index.h"
 
 #include "errors.h"
+#include "io.h"
 
 #include <errno.h>
 #include <lmdb.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/statvfs.h>
 
 #define MAX_MAP_SIZE (1ull << 40) /* 1 TiB of address space, never more */
 
@@ -122,16 +122,11 @@ static int open_late(struct coffer_index *ix)
  */
 static int commit_errno(struct coffer_index *ix, int rc)
 {
-	mdb_filehandle_t fd;
-	struct statvfs sv;
-	uint64_t room;
+	const char *dir;
 
-	if (rc != EIO || mdb_env_get_fd(ix->env, &fd) != 0 || fstatvfs(fd, &sv) != 0)
+	if (rc != EIO || mdb_env_get_path(ix->env, &dir) != 0)
 		return rc;
-	/* f_bavail: ext4 keeps clusters back even from root (for its own
-	 * metadata), which f_bfree counts */
-	room = (uint64_t)sv.f_bavail * sv.f_frsize;
-	return room < (1u << 20) ? ENOSPC : rc;
+	return coffer_io_free_bytes(dir) < (1u << 20) ? ENOSPC : rc;
 }
 
 int coffer_index_open(const char *dir, uint64_t map_size, int create, struct coffer_index **ix_r)

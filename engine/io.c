@@ -342,6 +342,15 @@ int coffer_io_statvfs(const char *path, struct statvfs *sv)
 	return 0;
 }
 
+uint64_t coffer_io_free_bytes(const char *path)
+{
+	struct statvfs sv;
+
+	if (coffer_io_statvfs(path, &sv) < 0)
+		return UINT64_MAX;
+	return (uint64_t)sv.f_bavail * sv.f_frsize;
+}
+
 int coffer_io_fsync_dir(const char *path)
 {
 	int fd, err, r = 0;

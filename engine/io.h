@@ -14,6 +14,7 @@
 #include "buf.h"
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 struct statvfs;
@@ -51,6 +52,10 @@ int coffer_io_fdatasync(int fd);
 int coffer_io_syncfs(int fd, const char *what);
 /* statvfs(2) of path (EINTR retried). */
 int coffer_io_statvfs(const char *path, struct statvfs *sv);
+/* Bytes free to unprivileged writers on path's file system (f_bavail: ext4
+ * keeps clusters back even from root), through the table; UINT64_MAX when
+ * statvfs fails. */
+uint64_t coffer_io_free_bytes(const char *path);
 /* Opens the directory read-only, fsyncs it, closes it. */
 int coffer_io_fsync_dir(const char *path);
 /* mkdir -p with mode for each created component; existing dirs are fine. */

@@ -17,7 +17,6 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <unistd.h>
 
 static int reserve_path(const struct coffer_store *st, struct coffer_buf *path)
@@ -36,12 +35,8 @@ static uint64_t allocated(const struct stat *sb)
 
 uint64_t coffer_reserve_free_bytes(const struct coffer_store *st)
 {
-	struct statvfs sv;
-
 	/* through engine/io.h: tests play a full disk there */
-	if (coffer_io_statvfs(coffer_store_path(st), &sv) < 0)
-		return UINT64_MAX;
-	return (uint64_t)sv.f_bavail * sv.f_frsize;
+	return coffer_io_free_bytes(coffer_store_path(st));
 }
 
 uint64_t coffer_reserve_missing(const struct coffer_store *st)

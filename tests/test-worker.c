@@ -68,71 +68,82 @@ static int deliver(const char *name, const char *text)
 	return rc;
 }
 
-/* ---- writes into the snapshot target fail ---- */
+/* ---- faults: one kind at a time ---- */
 
-static int in_target(int fd)
+enum fault { NONE, TARGET_WRITES, AUDIT_WRITES, AUDIT_FSYNCS };
+static enum fault fault;
+
+/* 1 when fd's path starts with prefix (a directory: then '/' or its end
+ * follows) or, with suffix set, ends with it. */
+static int fd_is(int fd, const char *s, int suffix)
 {
 	char link[64], path[PATH_MAX];
-	size_t n = strlen(target_path);
+	size_t n = strlen(s);
 	ssize_t got;
 
 	snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
 	got = readlink(link, path, sizeof path - 1);
-	if (got <= 0)
+	if (got <= 0 || (size_t)got < n)
 		return 0;
 	path[got] = '\0';
-	return strncmp(path, target_path, n) == 0 && (path[n] == '/' || path[n] == '\0');
+	if (suffix)
+		return strcmp(path + got - n, s) == 0;
+	return strncmp(path, s, n) == 0 && (path[n] == '/' || path[n] == '\0');
 }
 
-static int fail_audit; /* 1: the audit log's writes fail instead; 2: its fsyncs */
-
-static int is_audit_log(int fd)
+static int write_fails(int fd)
 {
-	char link[64], path[PATH_MAX];
-	ssize_t got;
-
-	snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
-	got = readlink(link, path, sizeof path - 1);
-	if (got <= 0)
-		return 0;
-	path[got] = '\0';
-	return got >= 10 && strcmp(path + got - 10, "/audit.log") == 0;
+	return (fault == TARGET_WRITES && fd_is(fd, target_path, 0)) ||
+	       (fault == AUDIT_WRITES && fd_is(fd, "/audit.log", 1));
 }
 
-static ssize_t target_write(int fd, const void *p, size_t n)
+static ssize_t fault_write(int fd, const void *p, size_t n)
 {
-	if (fail_audit == 1 ? is_audit_log(fd) : !fail_audit && in_target(fd)) {
+	if (write_fails(fd)) {
 		errno = EIO;
 		return -1;
 	}
 	return write(fd, p, n);
 }
 
-static ssize_t target_pwrite(int fd, const void *p, size_t n, off_t off)
+static ssize_t fault_pwrite(int fd, const void *p, size_t n, off_t off)
 {
-	if (fail_audit == 1 ? is_audit_log(fd) : !fail_audit && in_target(fd)) {
+	if (write_fails(fd)) {
 		errno = EIO;
 		return -1;
 	}
 	return pwrite(fd, p, n, off);
 }
 
-static int audit_fsync(int fd)
+static int fault_fsync(int fd)
 {
-	if (fail_audit == 2 && is_audit_log(fd)) {
+	if (fault == AUDIT_FSYNCS && fd_is(fd, "/audit.log", 1)) {
 		errno = EIO;
 		return -1;
 	}
 	return fsync(fd);
 }
 
-static const struct coffer_io_ops target_fault_ops = {
-	.write = target_write,
-	.pwrite = target_pwrite,
+static const struct coffer_io_ops fault_ops = {
+	.write = fault_write,
+	.pwrite = fault_pwrite,
 	.read = read,
 	.pread = pread,
-	.fsync = audit_fsync,
+	.fsync = fault_fsync,
 };
+
+/* One worker run with fault f. */
+static int faulted_run(enum fault f, int64_t now, struct coffer_worker_result *wr)
+{
+	int rc;
+
+	fault = f;
+	coffer_io_set_ops(&fault_ops);
+	rc = coffer_worker_run(st, now, NULL, NULL, wr);
+	coffer_io_set_ops(NULL);
+	fault = NONE;
+	return rc;
+}
 
 /* ---- the audit log, counted ---- */
 
@@ -200,9 +211,7 @@ int main(void)
 	   deliver("a@example.org", "Subject: a\n\nhello\n") == 0, "an account with mail");
 
 	/* the daily snapshot fails part-way */
-	coffer_io_set_ops(&target_fault_ops);
-	rc = coffer_worker_run(st, now, NULL, NULL, &wr);
-	coffer_io_set_ops(NULL);
+	rc = faulted_run(TARGET_WRITES, now, &wr);
 	ok(rc == COFFER_EIO, "the worker fails when the target's writes do (%d)", rc);
 	c = count();
 	ok(c.snapshot == 0 && c.snapshot_interrupted == 0 && c.policy == 1,
@@ -237,11 +246,7 @@ int main(void)
 	/* day 3: the snapshot is taken, its entry cannot be written */
 	now = at("2026-06-03T03:00:00Z");
 	ok(deliver("a@example.org", "Subject: c\n\nthird\n") == 0, "more mail");
-	fail_audit = 1;
-	coffer_io_set_ops(&target_fault_ops);
-	rc = coffer_worker_run(st, now, NULL, NULL, &wr);
-	coffer_io_set_ops(NULL);
-	fail_audit = 0;
+	rc = faulted_run(AUDIT_WRITES, now, &wr);
 	c = count();
 	ok(rc == COFFER_EIO && c.snapshot == 2, "the worker fails when its entry does (%d, %d)", rc,
 	   c.snapshot);
@@ -254,11 +259,7 @@ int main(void)
 	/* day 4: the entry's line is written, its fsync fails */
 	now = at("2026-06-04T03:00:00Z");
 	ok(deliver("a@example.org", "Subject: d\n\nfourth\n") == 0, "more mail");
-	fail_audit = 2;
-	coffer_io_set_ops(&target_fault_ops);
-	rc = coffer_worker_run(st, now, NULL, NULL, &wr);
-	coffer_io_set_ops(NULL);
-	fail_audit = 0;
+	rc = faulted_run(AUDIT_FSYNCS, now, &wr);
 	c = count();
 	ok(rc == COFFER_EIO && c.snapshot == 4, "the worker fails when the entry's fsync does, "
 	   "its line written (%d, %d)", rc, c.snapshot);
