@@ -441,16 +441,9 @@ int coffer_account_list(struct coffer_store *st, coffer_account_fn fn, void *arg
 	return coffer_index_view(coffer_store_index(st), list_txn, &a);
 }
 
-struct state_args {
-	struct coffer_store *st;
-	const char *canon;
-	int terminate;
-	int64_t now;
-};
-
-static int state_txn(struct coffer_txn *t, void *arg)
+int coffer_account_state_txn(struct coffer_txn *t, void *arg)
 {
-	struct state_args *a = arg;
+	const struct coffer_account_state_change *a = arg;
 	struct coffer_account_rec rec;
 	unsigned char id[COFFER_ID_BYTES];
 	int rc;
@@ -481,15 +474,15 @@ static int state_txn(struct coffer_txn *t, void *arg)
 static int set_state(struct coffer_store *st, const char *name, size_t n, int terminate)
 {
 	struct coffer_buf canon = COFFER_BUF_INIT;
-	struct state_args a;
+	struct coffer_account_state_change a;
 	int rc;
 
 	rc = canon_name(name, n, &canon);
 	if (rc == 0) {
-		a = (struct state_args){ st, coffer_buf_str(&canon), terminate, 0 };
+		a = (struct coffer_account_state_change){ st, coffer_buf_str(&canon), terminate, 0 };
 		rc = coffer_clock_now(&a.now);
 		if (rc == 0)
-			rc = coffer_index_update(coffer_store_index(st), state_txn, &a);
+			rc = coffer_index_update(coffer_store_index(st), coffer_account_state_txn, &a);
 	}
 	coffer_buf_free(&canon);
 	return rc;

@@ -54,6 +54,15 @@ int coffer_account_list(struct coffer_store *st, coffer_account_fn fn, void *arg
  * COFFER_EINVAL if the account is not in the state the change starts from. */
 int coffer_account_terminate(struct coffer_store *st, const char *name, size_t n);
 int coffer_account_reactivate(struct coffer_store *st, const char *name, size_t n);
+/* The same change as a coffer_txn_fn, in the caller's transaction: arg is a
+ * struct coffer_account_state_change (a canonical name; the time it takes effect). */
+struct coffer_account_state_change {
+	struct coffer_store *st;
+	const char *canon;
+	int terminate; /* 1: terminate, 0: reactivate */
+	int64_t now;
+};
+int coffer_account_state_txn(struct coffer_txn *t, void *arg);
 
 /* In a transaction: finds the account named canon (canonical). */
 int coffer_account_lookup_txn(struct coffer_txn *t, struct coffer_store *st, const char *canon,

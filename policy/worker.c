@@ -7,22 +7,17 @@
  * due when older than their retention. So a worker that was down, killed,
  * or run twice still converges on the same state.
  *
- * Audit, exactly once: each job that changes the store (snapshot, prune,
- * metadata expiry) first commits an intent, "worker_job" = its action, the
- * time and a random job id, in the index. The entry that reports the job
- * (its detail ends with " job=<id>") removes the intent in the transaction
- * that records the entry as written (coffer_audit_append_txn); a job that
- * found nothing to do removes it alone. A run that finds an intent left
- * behind (a run killed or failed during that job) first records it: nothing
- * more when the log holds the job's entry already, else the action with the
- * detail "interrupted" (or, for a snapshot taken since the job began, its
- * id); then it does what is due. So every job that may have changed
- * something is in the log, once. A policy change is recorded as the last
- * one in the same transaction as its entry.
+ * Audit, exactly once: snapshot, prune and metadata expiry are jobs
+ * (job.h): an intent is committed before each, and its entry ends it. A job
+ * that found nothing to do ends its intent without an entry. A run first
+ * records the jobs earlier processes left unfinished (coffer_job_recover),
+ * then does what is due. A policy change is recorded as the last one in the
+ * same transaction as its entry.
  */
 #include "worker.h"
 
 #include "audit.h"
+#include "job.h"
 #include "engine/events.h"
 #include "shred.h"
 
@@ -34,11 +29,9 @@
 #include "engine/pool.h"
 #include "engine/record.h"
 #include "snapshots/objects.h"
-#include "snapshots/repo.h"
 #include "snapshots/snapshot.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,21 +57,7 @@ int64_t coffer_worker_last_slot(const struct coffer_store *st, int64_t now)
 	return slot > now ? slot - COFFER_NS_PER_DAY : slot;
 }
 
-static void say(coffer_worker_log_fn log, void *arg, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
 
-static void say(coffer_worker_log_fn log, void *arg, const char *fmt, ...)
-{
-	char line[512];
-	va_list ap;
-
-	if (log == NULL)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof line, fmt, ap);
-	va_end(ap);
-	log(line, arg);
-}
 
 struct due_acct {
 	unsigned char id[COFFER_ID_BYTES];
@@ -163,40 +142,17 @@ static int auto_shred(struct coffer_store *st, int64_t now, coffer_worker_log_fn
 			                          &sr);
 		if (rc == 0) {
 			res->shredded++;
-			say(log, arg, "auto-shred: an account terminated %d days ago was crypto-shredded "
-			              "(%llu records, %llu snapshot objects)",
-			    coffer_store_config(st)->termination_grace_days,
-			    (unsigned long long)sr.records, (unsigned long long)sr.target_objects);
+			coffer_job_say(log, arg, "auto-shred: an account terminated %d days ago was "
+			               "crypto-shredded (%llu records, %llu snapshot objects)",
+			               coffer_store_config(st)->termination_grace_days,
+			               (unsigned long long)sr.records,
+			               (unsigned long long)sr.target_objects);
 		}
 		coffer_buf_free(&name);
 	}
 	if (l.next && (res->next_due == 0 || l.next < res->next_due))
 		res->next_due = l.next;
 	free(l.v);
-	return rc;
-}
-
-static int newest_snapshot(struct coffer_store *st, int64_t *t_r, char id_r[COFFER_SNAPID_MAX])
-{
-	struct coffer_repo *repo = NULL;
-	int rc;
-
-	*t_r = 0;
-	if (id_r)
-		id_r[0] = '\0';
-	rc = coffer_repo_open(st, NULL, 0, &repo);
-	if (rc == COFFER_ENOTFOUND) {
-		/* no marker yet (a first snapshot), or an unmounted disk: the
-		 * snapshot itself decides, and says which */
-		coffer_err_clear();
-		return 0;
-	}
-	if (rc == 0 && repo->n_ids > 0) {
-		rc = coffer_snapid_parse(repo->ids[repo->n_ids - 1], t_r);
-		if (rc == 0 && id_r)
-			snprintf(id_r, COFFER_SNAPID_MAX, "%s", repo->ids[repo->n_ids - 1]);
-	}
-	coffer_repo_close(&repo);
 	return rc;
 }
 
@@ -217,129 +173,13 @@ static int policy_put_txn(struct coffer_txn *t, void *arg)
 	return coffer_txn_put(t, COFFER_DB_META, "audit_policy", 12, p, strlen(p), 0);
 }
 
-#define JOB_KEY "worker_job"
-#define JOB_KEY_LEN 10
-
-static int job_put_txn(struct coffer_txn *t, void *arg)
-{
-	const char *v = arg;
-
-	return coffer_txn_put(t, COFFER_DB_META, JOB_KEY, JOB_KEY_LEN, v, strlen(v), 0);
-}
-
-static int job_clear_txn(struct coffer_txn *t, void *arg)
-{
-	int rc = coffer_txn_del(t, COFFER_DB_META, JOB_KEY, JOB_KEY_LEN);
-
-	(void)arg;
-	return rc == COFFER_ENOTFOUND ? 0 : rc;
-}
-
-static int job_get_txn(struct coffer_txn *t, void *arg)
-{
-	struct coffer_buf *b = arg;
-	const void *v;
-	size_t n;
-	int rc = coffer_txn_get(t, COFFER_DB_META, JOB_KEY, JOB_KEY_LEN, &v, &n);
-
-	return rc == 0 ? coffer_buf_append(b, v, n) : rc;
-}
-
-/* A job's intent and entry share an id: 16 random hex digits. */
-#define JOB_ID_CHARS 17
-
-struct job {
-	const char *action;
-	char id[JOB_ID_CHARS];
-};
-
-/* The intent: "<action> <the time it began, ns> <job id>". */
-static int job_begin(struct coffer_store *st, struct job *j, const char *action, int64_t now)
-{
-	unsigned char r[8];
-	char v[96];
-
-	j->action = action;
-	coffer_random(r, sizeof r);
-	coffer_hex(j->id, r, sizeof r);
-	snprintf(v, sizeof v, "%s %lld %s", action, (long long)now, j->id);
-	return coffer_index_update(coffer_store_index(st), job_put_txn, v);
-}
-
-/* The entry (its detail ends with " job=<id>") and the intent's end, in one
- * transaction; detail NULL: the job changed nothing, and no entry is due. */
-static int job_end(struct coffer_store *st, const struct job *j, const char *detail)
-{
-	char d[320];
-
-	if (detail == NULL)
-		return coffer_index_update(coffer_store_index(st), job_clear_txn, NULL);
-	snprintf(d, sizeof d, "%s job=%s", detail, j->id);
-	return coffer_audit_append_txn(st, j->action, "", d, job_clear_txn, NULL);
-}
-
-/* A job that failed with rc: refused before it began (another snapshot writer
- * holds the target's lock) it changed nothing, and its intent goes; any other
- * failure leaves it, for the next run to record as interrupted. */
-static int job_failed(struct coffer_store *st, const struct job *j, int rc)
+/* A job refused before it began (another snapshot writer holds the target's
+ * lock) changed nothing, and its intent goes; any other failure leaves it,
+ * for the next run to record as interrupted (job.h). */
+static int job_failed(struct coffer_store *st, const struct coffer_job *j, int rc)
 {
 	if (rc == COFFER_ETEMP)
-		job_end(st, j, NULL);
-	return rc;
-}
-
-/*
- * The entry of a job an earlier run began and did not end. Its entry may be
- * in the log already (the run stopped between the entry's line and the
- * transaction that ends the intent): then only the intent goes. Otherwise a
- * snapshot taken since the job began is recorded by its id (the run stopped
- * between the snapshot and its entry), and any other job as interrupted;
- * this run then does what is still due.
- */
-static int job_recover(struct coffer_store *st, coffer_worker_log_fn log, void *arg)
-{
-	struct coffer_buf v = COFFER_BUF_INIT;
-	char detail[200], id[COFFER_SNAPID_MAX], action[32] = "", jid[JOB_ID_CHARS] = "";
-	char want[32]; /* " job=<id>": how the job's entry ends */
-	int found = 0;
-	long long began = 0;
-	int64_t newest = 0;
-	int rc = coffer_index_view(coffer_store_index(st), job_get_txn, &v);
-
-	if (rc == COFFER_ENOTFOUND)
-		return 0;
-	if (rc == 0)
-		rc = coffer_buf_ok(&v);
-	if (rc < 0)
-		goto out;
-	if (sscanf(coffer_buf_str(&v), "%31s %lld %16s", action, &began, jid) != 3) {
-		rc = coffer_err_set(COFFER_ECORRUPT, "index: damaged worker_job record");
-		goto out;
-	}
-	snprintf(want, sizeof want, " job=%s", jid);
-	rc = coffer_audit_find(st, NULL, action, want, &found);
-	if (rc < 0)
-		goto out;
-	if (found) {
-		rc = coffer_index_update(coffer_store_index(st), job_clear_txn, NULL);
-		goto out;
-	}
-	snprintf(detail, sizeof detail,
-	         "interrupted: a worker run stopped during this job; what was left due is done "
-	         "by the next run job=%s", jid);
-	if (strcmp(action, "snapshot") == 0) {
-		rc = newest_snapshot(st, &newest, id);
-		if (rc < 0)
-			goto out;
-		if (id[0] && newest >= began)
-			snprintf(detail, sizeof detail,
-			         "id=%s recorded by the next run (the run that took it stopped before "
-			         "its entry) job=%s", id, jid);
-	}
-	say(log, arg, "%s: an earlier run stopped during it: %s", action, detail);
-	rc = coffer_audit_append_txn(st, action, "", detail, job_clear_txn, NULL);
-out:
-	coffer_buf_free(&v);
+		coffer_job_end(st, j, NULL);
 	return rc;
 }
 
@@ -363,7 +203,7 @@ static int audit_policy(struct coffer_store *st, coffer_worker_log_fn log, void 
 		goto out;
 	if (rc < 0 && rc != COFFER_ENOTFOUND)
 		goto out;
-	say(log, arg, "policy: %s", now);
+	coffer_job_say(log, arg, "policy: %s", now);
 	rc = coffer_audit_append_txn(st, "policy-change", "", now, policy_put_txn, now);
 out:
 	coffer_buf_free(&old);
@@ -375,7 +215,7 @@ int coffer_worker_run(struct coffer_store *st, int64_t now, coffer_worker_log_fn
 {
 	const struct coffer_config *cfg = coffer_store_config(st);
 	struct coffer_shred_result sr;
-	struct job job;
+	struct coffer_job job;
 	char detail[256];
 	int64_t slot, newest;
 	int rc;
@@ -384,13 +224,13 @@ int coffer_worker_run(struct coffer_store *st, int64_t now, coffer_worker_log_fn
 	rc = audit_policy(st, log, arg);
 	if (rc < 0)
 		return coffer_err_prefix(rc, "worker: policy: ");
-	rc = job_recover(st, log, arg);
+	rc = coffer_job_recover(st, log, arg);
 	if (rc < 0)
 		return coffer_err_prefix(rc, "worker: audit: ");
 	rc = coffer_shred_resume(st, &sr);
 	if (rc == 0 && sr.shredded_at)
-		say(log, arg, "purge: finished an interrupted purge (%llu records)",
-		    (unsigned long long)sr.records);
+		coffer_job_say(log, arg, "purge: finished an interrupted purge (%llu records)",
+		               (unsigned long long)sr.records);
 	if (rc == 0)
 		rc = auto_shred(st, now, log, arg, res);
 	if (rc < 0)
@@ -401,9 +241,9 @@ int coffer_worker_run(struct coffer_store *st, int64_t now, coffer_worker_log_fn
 		struct coffer_snapshot_result sres;
 		struct coffer_prune_result pres;
 
-		rc = newest_snapshot(st, &newest, NULL);
+		rc = coffer_snapshot_newest(st, NULL, &newest, NULL);
 		if (rc == 0 && newest < slot) {
-			rc = job_begin(st, &job, "snapshot", now);
+			rc = coffer_job_begin(st, &job, "snapshot", "", now);
 			if (rc == 0)
 				rc = job_failed(st, &job,
 				                coffer_snapshot_create(st, NULL, NULL, NULL, &sres));
@@ -415,29 +255,30 @@ int coffer_worker_run(struct coffer_store *st, int64_t now, coffer_worker_log_fn
 				         sres.id, sres.accounts, sres.changed,
 				         (unsigned long long)sres.messages, (unsigned long long)sres.new_blobs,
 				         (unsigned long long)sres.new_bytes);
-				say(log, arg, "snapshot: %s", detail);
-				rc = job_end(st, &job, detail);
+				coffer_job_say(log, arg, "snapshot: %s", detail);
+				rc = coffer_job_end(st, &job, detail);
 			}
 		}
 		if (rc < 0)
 			return coffer_err_prefix(rc, "worker: snapshot: ");
-		rc = job_begin(st, &job, "prune", now);
+		rc = coffer_job_begin(st, &job, "prune", "", now);
 		if (rc == 0)
 			rc = job_failed(st, &job, coffer_snapshot_prune(st, NULL, now, &pres));
 		if (rc == 0 && pres.pruned) {
 			res->pruned = pres.pruned;
 			snprintf(detail, sizeof detail, "snapshots=%u objects=%llu kept=%u", pres.pruned,
 			         (unsigned long long)pres.objects_deleted, pres.kept);
-			say(log, arg, "prune: %s", detail);
+			coffer_job_say(log, arg, "prune: %s", detail);
 		}
 		if (rc == 0)
-			rc = job_end(st, &job, pres.pruned ? detail : NULL);
+			rc = coffer_job_end(st, &job, pres.pruned ? detail : NULL);
 		if (rc < 0)
 			return coffer_err_prefix(rc, "worker: prune: ");
 	} else {
-		say(log, arg, "snapshot: no snapshot_target in coffer.conf; snapshots are disabled");
+		coffer_job_say(log, arg, "snapshot: no snapshot_target in coffer.conf; snapshots are "
+		               "disabled");
 	}
-	rc = job_begin(st, &job, "metadata-expiry", now);
+	rc = coffer_job_begin(st, &job, "metadata-expiry", "", now);
 	if (rc == 0)
 		rc = coffer_events_expire(st, now - (int64_t)cfg->metadata_retention_days *
 		                                        COFFER_NS_PER_DAY,
@@ -445,24 +286,25 @@ int coffer_worker_run(struct coffer_store *st, int64_t now, coffer_worker_log_fn
 	if (rc == 0 && res->events_expired) {
 		snprintf(detail, sizeof detail, "events=%llu older_than_days=%d",
 		         (unsigned long long)res->events_expired, cfg->metadata_retention_days);
-		say(log, arg, "metadata-expiry: %s", detail);
+		coffer_job_say(log, arg, "metadata-expiry: %s", detail);
 	}
 	if (rc == 0)
-		rc = job_end(st, &job, res->events_expired ? detail : NULL);
+		rc = coffer_job_end(st, &job, res->events_expired ? detail : NULL);
 	if (rc < 0)
 		return coffer_err_prefix(rc, "worker: metadata expiry: ");
 	rc = coffer_blob_collect(st, NULL, &res->blobs_collected);
 	if (rc < 0)
 		return coffer_err_prefix(rc, "worker: trash: ");
 	if (res->blobs_collected)
-		say(log, arg, "trash: %llu blob files removed", (unsigned long long)res->blobs_collected);
+		coffer_job_say(log, arg, "trash: %llu blob files removed",
+		               (unsigned long long)res->blobs_collected);
 	/* empty files made ahead for accounts that got no mail since */
 	rc = coffer_pool_trim(st, now - COFFER_NS_PER_DAY, &res->pool_trimmed);
 	if (rc < 0)
 		return coffer_err_prefix(rc, "worker: blob pool: ");
 	if (res->pool_trimmed)
-		say(log, arg, "pool: %llu unused blob files removed",
-		    (unsigned long long)res->pool_trimmed);
+		coffer_job_say(log, arg, "pool: %llu unused blob files removed",
+		               (unsigned long long)res->pool_trimmed);
 	if (res->next_due == 0 || slot + COFFER_NS_PER_DAY < res->next_due)
 		res->next_due = slot + COFFER_NS_PER_DAY;
 	return 0;

@@ -846,3 +846,28 @@ out:
 	coffer_repo_close(&repo);
 	return rc;
 }
+
+int coffer_snapshot_newest(struct coffer_store *st, const char *target, int64_t *t_r,
+                           char id_r[COFFER_SNAPID_MAX])
+{
+	struct coffer_repo *repo = NULL;
+	int rc;
+
+	*t_r = 0;
+	if (id_r)
+		id_r[0] = '\0';
+	rc = coffer_repo_open(st, target, 0, &repo);
+	if (rc == COFFER_ENOTFOUND) {
+		/* no marker yet (a first snapshot), or an unmounted disk: the
+		 * snapshot itself decides, and says which */
+		coffer_err_clear();
+		return 0;
+	}
+	if (rc == 0 && repo->n_ids > 0) {
+		rc = coffer_snapid_parse(repo->ids[repo->n_ids - 1], t_r);
+		if (rc == 0 && id_r)
+			snprintf(id_r, COFFER_SNAPID_MAX, "%s", repo->ids[repo->n_ids - 1]);
+	}
+	coffer_repo_close(&repo);
+	return rc;
+}

@@ -60,6 +60,12 @@ typedef int (*coffer_snapshot_fn)(const struct coffer_snapshot_info *info, void 
 int coffer_snapshot_list(struct coffer_store *st, const char *target, coffer_snapshot_fn fn,
                          void *arg);
 
+/* The newest snapshot in target (NULL: snapshot_target): its time in *t_r
+ * and, when id_r is not NULL, its id; *t_r = 0 and "" when there is none
+ * (or no marker to find them by yet). */
+int coffer_snapshot_newest(struct coffer_store *st, const char *target, int64_t *t_r,
+                           char id_r[COFFER_SNAPID_MAX]);
+
 struct coffer_prune_result {
 	uint32_t pruned;
 	uint64_t objects_deleted;

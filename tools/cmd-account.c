@@ -7,7 +7,7 @@
 #include "engine/clock.h"
 #include "engine/errors.h"
 #include "engine/names.h"
-#include "policy/audit.h"
+#include "policy/action.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -95,25 +95,11 @@ static int show(struct cli *cli, const char *name, int json)
 	return rc;
 }
 
-/* State changes go to the audit log; it needs the key file, which a terminate
- * does not: without it the change stands and a warning says it was not
- * audited. */
-static void audit(struct cli *cli, const char *action, const char *name)
-{
-	struct coffer_buf canon = COFFER_BUF_INIT;
-
-	if (coffer_names_account(name, strlen(name), &canon) < 0 ||
-	    coffer_audit_append(cli->st, action, coffer_buf_str(&canon), NULL) < 0)
-		fprintf(stderr, "coffer: warning: the %s was not written to the audit log: %s\n",
-		        action, coffer_errmsg());
-	coffer_buf_free(&canon);
-}
-
 static int run_account(struct cli *cli, int argc, char **argv)
 {
 	char *pos[2];
 	const char *verb;
-	int n, json, rc;
+	int n, json, rc, p;
 
 	n = cli_parse(&cmd_account, argc, argv, NULL, NULL, NULL, &json, pos, 2);
 	if (n < 0)
@@ -161,18 +147,18 @@ static int run_account(struct cli *cli, int argc, char **argv)
 		return 0;
 	}
 	if (strcmp(verb, "terminate") == 0) {
-		rc = coffer_account_terminate(cli->st, pos[1], strlen(pos[1]));
+		rc = coffer_action_terminate(cli->st, pos[1], strlen(pos[1]), &p);
 		if (rc < 0)
 			return cli_fail(rc);
-		audit(cli, "terminate", pos[1]);
+		cli_warn_pending(p);
 		printf("terminated account %s: deliveries and access are refused, data is kept\n",
 		       pos[1]);
 		return 0;
 	}
-	rc = coffer_account_reactivate(cli->st, pos[1], strlen(pos[1]));
+	rc = coffer_action_reactivate(cli->st, pos[1], strlen(pos[1]), &p);
 	if (rc < 0)
 		return cli_fail(rc);
-	audit(cli, "reactivate", pos[1]);
+	cli_warn_pending(p);
 	printf("reactivated account %s\n", pos[1]);
 	return 0;
 }

@@ -7,6 +7,7 @@
 #include "engine/clock.h"
 #include "engine/errors.h"
 #include "engine/names.h"
+#include "policy/action.h"
 #include "policy/audit.h"
 #include "snapshots/repo.h"
 #include "snapshots/restore.h"
@@ -88,21 +89,14 @@ static void progress(const char *what, uint64_t done, uint64_t total, void *arg)
 static int snap_create(struct cli *cli, struct snap_opts *o)
 {
 	struct coffer_snapshot_result res;
-	int rc;
+	int rc, p;
 
-	rc = coffer_snapshot_create_ex(cli->st, o->target,
-	                               o->new_target ? COFFER_SNAPSHOT_NEW_TARGET : 0,
-	                               isatty(STDERR_FILENO) ? progress : NULL, NULL, &res);
+	rc = coffer_action_snapshot(cli->st, o->target,
+	                            o->new_target ? COFFER_SNAPSHOT_NEW_TARGET : 0,
+	                            isatty(STDERR_FILENO) ? progress : NULL, NULL, &res, &p);
 	if (rc < 0)
 		return cli_fail(rc);
-	{
-		char detail[200];
-
-		snprintf(detail, sizeof detail, "id=%s accounts=%u changed=%u new_blobs=%llu", res.id,
-		         res.accounts, res.changed, (unsigned long long)res.new_blobs);
-		if (coffer_audit_append(cli->st, "snapshot", NULL, detail) < 0)
-			fprintf(stderr, "coffer: warning: not audited: %s\n", coffer_errmsg());
-	}
+	cli_warn_pending(p);
 	printf("snapshot %s: %u accounts (%u changed), %llu messages, %llu new blobs "
 	       "(%llu bytes), %llu freed\n",
 	       res.id, res.accounts, res.changed, (unsigned long long)res.messages,
@@ -190,21 +184,14 @@ static int snap_prune(struct cli *cli, struct snap_opts *o)
 {
 	struct coffer_prune_result res;
 	int64_t now;
-	int rc;
+	int rc, p;
 
 	rc = coffer_clock_now(&now);
 	if (rc == 0)
-		rc = coffer_snapshot_prune(cli->st, o->target, now, &res);
+		rc = coffer_action_prune(cli->st, o->target, now, &res, &p);
 	if (rc < 0)
 		return cli_fail(rc);
-	if (res.pruned) {
-		char detail[120];
-
-		snprintf(detail, sizeof detail, "snapshots=%u objects=%llu kept=%u", res.pruned,
-		         (unsigned long long)res.objects_deleted, res.kept);
-		if (coffer_audit_append(cli->st, "prune", NULL, detail) < 0)
-			fprintf(stderr, "coffer: warning: not audited: %s\n", coffer_errmsg());
-	}
+	cli_warn_pending(p);
 	printf("pruned %u snapshots (%llu objects deleted), %u kept\n", res.pruned,
 	       (unsigned long long)res.objects_deleted, res.kept);
 	return 0;
@@ -272,7 +259,7 @@ static int run_restore(struct cli *cli, int argc, char **argv)
 	struct coffer_restore_opts ro;
 	struct coffer_restore_result res;
 	char *pos[1], *end, when[COFFER_CLOCK_ISO_MAX];
-	int n, rc;
+	int n, rc, p;
 
 	o.read_data = -1;
 	n = cli_parse(&cmd_restore, argc, argv, opts, snap_opt, &o, NULL, pos, 1);
@@ -342,22 +329,10 @@ static int run_restore(struct cli *cli, int argc, char **argv)
 		        when, o.to ? o.to : o.tar);
 		return 0;
 	}
-	rc = coffer_restore_into(cli->st, &ro, &res);
+	rc = coffer_action_restore(cli->st, &ro, &res, &p);
 	if (rc < 0)
 		return cli_fail(rc);
-	{
-		struct coffer_buf canon = COFFER_BUF_INIT;
-		char detail[700];
-
-		snprintf(detail, sizeof detail, "snapshot=%s restored=%llu present=%llu uid=%u",
-		         res.snapshot, (unsigned long long)res.restored, (unsigned long long)res.present,
-		         ro.uid);
-		if (coffer_names_account(pos[0], strlen(pos[0]), &canon) < 0 ||
-		    coffer_audit_append(cli->st, "restore", coffer_buf_str(&canon), detail) < 0)
-			fprintf(stderr, "coffer: warning: the restore was not audited: %s\n",
-			        coffer_errmsg());
-		coffer_buf_free(&canon);
-	}
+	cli_warn_pending(p);
 	coffer_clock_format(res.snapshot_time, when);
 	printf("restored %llu messages (%llu already present) from snapshot %s (%s) into %s\n",
 	       (unsigned long long)res.restored, (unsigned long long)res.present, res.snapshot, when,

@@ -63,6 +63,12 @@ int cli_exit_code(int rc)
 	return rc < 0 && rc > -4096 ? EXIT_IOERR : EXIT_DAMAGE;
 }
 
+void cli_warn_pending(int pending)
+{
+	if (pending)
+		fprintf(stderr, "coffer: warning: %s\n", coffer_errmsg());
+}
+
 int cli_fail(int rc)
 {
 	const char *msg = coffer_errmsg();

@@ -60,6 +60,10 @@ int cli_fail(int rc);
 /* Prints "coffer CMD: <printf>" and a hint to use --help; returns 64. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* For an action that stands but whose audit entry is pending
+ * (policy/action.h): prints "coffer: warning: <detail>" when pending. */
+void cli_warn_pending(int pending);
+
 /* Writes the buffer to stdout; returns 0 or an exit code. */
 int cli_write_stdout(const struct coffer_buf *b);
 
