@@ -10,6 +10,7 @@
  * must record each once, or leave it to its process.
  */
 #include "tap.h"
+#include "fixture.h"
 
 #include "engine/account.h"
 #include "engine/clock.h"
@@ -106,8 +107,8 @@ static uint8_t state_of(const char *name)
 
 int main(void)
 {
-	char store_path[PATH_MAX], key_path[PATH_MAX], psa[COFFER_AUDIT_PSEUDONYM_MAX],
-	     psb[COFFER_AUDIT_PSEUDONYM_MAX], key[64], val[200];
+	static struct fixture_paths fp;
+	char psa[COFFER_AUDIT_PSEUDONYM_MAX], psb[COFFER_AUDIT_PSEUDONYM_MAX], key[64], val[1100];
 	struct coffer_job j;
 	struct coffer_restore_opts ro;
 	struct coffer_restore_result rres;
@@ -118,11 +119,9 @@ int main(void)
 
 	if (sodium_init() < 0)
 		return 1;
-	snprintf(store_path, sizeof store_path, "%s/store", tap_tmpdir());
-	snprintf(key_path, sizeof key_path, "%s/coffer.key", tap_tmpdir());
 	setenv("COFFER_NOW", "2026-06-01T03:00:00Z", 1);
 	coffer_clock_now(&now);
-	rc = coffer_store_init(store_path, key_path, &st);
+	rc = fixture_store(NULL, &st, &fp);
 	ok(rc == 0, "store init");
 	if (rc < 0)
 		return tap_done();
@@ -194,7 +193,7 @@ int main(void)
 	/* terminate without the key file: the change stands, the entry waits */
 	coffer_store_close(&st);
 	snprintf(val, sizeof val, "%s/absent.key", tap_tmpdir());
-	rc = coffer_store_open(store_path, val, &st);
+	rc = coffer_store_open(fp.store, val, &st);
 	ok(rc == 0, "the store opens without its key file");
 	rc = coffer_action_terminate(st, "b@example.org", 13, &pending);
 	ok(rc == 0 && pending == 1 && strstr(coffer_errmsg(), "key file") != NULL &&
@@ -203,7 +202,7 @@ int main(void)
 	ok(coffer_job_recover(st, NULL, NULL) == 0 && intents() == 1,
 	   "recovery without the key file leaves it");
 	coffer_store_close(&st);
-	rc = coffer_store_open(store_path, key_path, &st);
+	rc = coffer_store_open(fp.store, fp.key, &st);
 	ok(rc == 0 && coffer_job_recover(st, NULL, NULL) == 0 && intents() == 0 &&
 	   entries("terminate", psb, "recorded by a later run") == 1,
 	   "with the key file, recovery names the account by its pseudonym (%d)", rc);

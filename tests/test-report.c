@@ -16,6 +16,7 @@
  *     the next action with its date.
  */
 #include "tap.h"
+#include "fixture.h"
 
 #include "engine/account.h"
 #include "engine/clock.h"
@@ -45,27 +46,6 @@ static int64_t at(const char *iso)
 	return t;
 }
 
-static int deliver(const char *name, const char *text)
-{
-	char tmpl[1100];
-	struct coffer_deliver_result res;
-	int fd, rc;
-
-	snprintf(tmpl, sizeof tmpl, "%s/m.XXXXXX", tap_tmpdir());
-	fd = mkstemp(tmpl);
-	if (fd < 0)
-		return -1;
-	if (write(fd, text, strlen(text)) < 0) {
-		close(fd);
-		return -1;
-	}
-	lseek(fd, 0, SEEK_SET);
-	unlink(tmpl);
-	rc = coffer_deliver(st, name, NULL, fd, &res);
-	close(fd);
-	return rc;
-}
-
 static const struct coffer_report_account *find(const struct coffer_report *r, const char *name)
 {
 	for (size_t i = 0; i < r->n_accounts; i++)
@@ -84,51 +64,31 @@ static int has_overdue(const struct coffer_report *r, const char *what)
 
 int main(void)
 {
-	char sp[1100], kp[1100], tp[1100];
 	struct coffer_report r;
 	struct coffer_worker_result wr;
 	struct coffer_shred_result sr;
 	struct coffer_buf out = COFFER_BUF_INIT;
 	const struct coffer_report_account *a;
 	int64_t now, day = COFFER_NS_PER_DAY;
-	FILE *f;
 	int rc;
 
 	if (sodium_init() < 0)
 		return 1;
-	snprintf(sp, sizeof sp, "%s/store", tap_tmpdir());
-	snprintf(kp, sizeof kp, "%s/coffer.key", tap_tmpdir());
-	snprintf(tp, sizeof tp, "%s/target", tap_tmpdir());
 	now = at("2026-06-01T03:00:00Z");
-	rc = coffer_store_init(sp, kp, &st);
-	ok(rc == 0, "store init");
-	if (rc < 0)
-		return tap_done();
-	coffer_store_close(&st);
-	{
-		char p[1200];
-
-		snprintf(p, sizeof p, "%s/coffer.conf", sp);
-		f = fopen(p, "a");
-		if (f) {
-			fprintf(f, "snapshot_target = \"%s\"\n", tp);
-			fclose(f);
-		}
-	}
-	rc = coffer_store_open(sp, kp, &st);
-	ok(rc == 0, "store reopens with a target");
+	rc = fixture_store("target", &st, NULL);
+	ok(rc == 0, "a store with a snapshot target");
 	if (rc < 0)
 		return tap_done();
 	ok(coffer_account_add(st, "act@example.org", 15, NULL) == 0 &&
 	   coffer_account_add(st, "term@example.org", 16, NULL) == 0 &&
 	   coffer_account_add(st, "gone@example.org", 16, NULL) == 0 &&
 	   coffer_account_add(st, "empty@example.org", 17, NULL) == 0, "four accounts");
-	ok(deliver("act@example.org", "Subject: a\n\nhello\n") == 0 &&
-	   deliver("term@example.org", "Subject: t\n\nhello\n") == 0 &&
-	   deliver("gone@example.org", "Subject: g\n\nhello\n") == 0, "mail");
+	ok(fixture_deliver(st, "act@example.org", "Subject: a\n\nhello\n") == 0 &&
+	   fixture_deliver(st, "term@example.org", "Subject: t\n\nhello\n") == 0 &&
+	   fixture_deliver(st, "gone@example.org", "Subject: g\n\nhello\n") == 0, "mail");
 	ok(coffer_worker_run(st, now, NULL, NULL, &wr) == 0 && wr.snapshot[0], "worker day 0");
 	now = at("2026-06-02T03:00:00Z");
-	ok(deliver("act@example.org", "Subject: a2\n\nhello again\n") == 0, "more mail");
+	ok(fixture_deliver(st, "act@example.org", "Subject: a2\n\nhello again\n") == 0, "more mail");
 	ok(coffer_worker_run(st, now, NULL, NULL, &wr) == 0 && wr.snapshot[0], "worker day 1");
 	ok(coffer_account_terminate(st, "term@example.org", 16) == 0, "terminate term@");
 	rc = coffer_shred_account(st, "gone@example.org", 1, "request", &sr);

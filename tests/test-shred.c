@@ -25,6 +25,7 @@
  *        password hashing)
  */
 #include "tap.h"
+#include "fixture.h"
 
 #include "engine/account.h"
 #include "engine/clock.h"
@@ -215,33 +216,13 @@ static int helper_events(char **argv)
 
 /* ------------------------------------------------------------------ tests */
 
-static char store_path[1024], key_path[1024], target_path[1024], copy_path[1024];
+static struct fixture_paths fp;
+static char copy_path[1024];
 static struct coffer_store *st;
 
 static void set_now(const char *iso)
 {
 	setenv("COFFER_NOW", iso, 1);
-}
-
-static int deliver_text(const char *name, const char *text)
-{
-	char tmpl[1100];
-	struct coffer_deliver_result res;
-	int fd, rc;
-
-	snprintf(tmpl, sizeof tmpl, "%s/msg.XXXXXX", tap_tmpdir());
-	fd = mkstemp(tmpl);
-	if (fd < 0)
-		return -1;
-	if (write(fd, text, strlen(text)) != (ssize_t)strlen(text)) {
-		close(fd);
-		return -1;
-	}
-	lseek(fd, 0, SEEK_SET);
-	unlink(tmpl);
-	rc = coffer_deliver(st, name, NULL, fd, &res);
-	close(fd);
-	return rc;
 }
 
 /* Reads INBOX uid of name into out; returns the error code. */
@@ -358,11 +339,11 @@ static void test_shred(void)
 	int rc, purges = 0;
 	int64_t now;
 
-	ok(deliver_text("alice@example.org", "Subject: s1\n\nCANARYalice0001 body\n") == 0,
+	ok(fixture_deliver(st, "alice@example.org", "Subject: s1\n\nCANARYalice0001 body\n") == 0,
 	   "deliver to alice");
-	ok(deliver_text("alice@example.org", "Subject: CANARYalice0002subject\n\nmore\n") == 0,
+	ok(fixture_deliver(st, "alice@example.org", "Subject: CANARYalice0002subject\n\nmore\n") == 0,
 	   "second message to alice");
-	ok(deliver_text("bob@example.org", "Subject: b\n\nbob keeps this CANARYbob0001\n") == 0,
+	ok(fixture_deliver(st, "bob@example.org", "Subject: b\n\nbob keeps this CANARYbob0001\n") == 0,
 	   "deliver to bob");
 	coffer_clock_now(&now);
 	ok(add_login("alice@example.org", now) == 0, "an access event for alice");
@@ -371,7 +352,7 @@ static void test_shred(void)
 
 	/* a stale copy of the store and the target, taken before (no key file) */
 	snprintf(cmd, sizeof cmd, "cp -a '%s' '%s/copy-store' && cp -a '%s' '%s/copy-target'",
-	         store_path, tap_tmpdir(), target_path, tap_tmpdir());
+	         fp.store, tap_tmpdir(), fp.target, tap_tmpdir());
 	ok(system(cmd) == 0, "copied the store and the target");
 	snprintf(copy_path, sizeof copy_path, "%s/copy-store", tap_tmpdir());
 
@@ -393,7 +374,7 @@ static void test_shred(void)
 		struct coffer_store *s2 = NULL;
 
 		snprintf(badkey, sizeof badkey, "%s/missing.key", tap_tmpdir());
-		rc = coffer_store_open(store_path, badkey, &s2);
+		rc = coffer_store_open(fp.store, badkey, &s2);
 		if (rc == 0) {
 			rc = coffer_shred_account(s2, "alice@example.org", 1, "request", &res);
 			ok(rc < 0, "purge with a missing key file fails (%d)", rc);
@@ -407,7 +388,7 @@ static void test_shred(void)
 		coffer_account_info_clear(&info);
 	}
 
-	snprintf(acct_dir_alice, sizeof acct_dir_alice, "%s/blobs", store_path);
+	snprintf(acct_dir_alice, sizeof acct_dir_alice, "%s/blobs", fp.store);
 	{
 		struct coffer_mailbox *mb = NULL;
 		struct coffer_buf d = COFFER_BUF_INIT;
@@ -432,7 +413,7 @@ static void test_shred(void)
 
 	/* reload the key file as it is now */
 	coffer_store_close(&st);
-	ok(coffer_store_open(store_path, key_path, &st) == 0, "store reopens");
+	ok(coffer_store_open(fp.store, fp.key, &st) == 0, "store reopens");
 	ok(coffer_store_keyfile(st, &kf) == 0, "key file loads after the purge");
 	epoch_after = coffer_keyfile_epoch(kf);
 	ok(epoch_after == epoch_before + 1 && !coffer_keyfile_rotating(kf),
@@ -456,7 +437,7 @@ static void test_shred(void)
 	ok(coffer_shred_resume(st, &res) == 0 && res.shredded_at == 0, "nothing left to resume");
 
 	/* the stale copy, opened with the key file as it is now */
-	rc = coffer_store_open(copy_path, key_path, &copy);
+	rc = coffer_store_open(copy_path, fp.key, &copy);
 	ok(rc == 0, "the stale copy opens with the current key file");
 	if (rc == 0) {
 		rc = read_msg(copy, "alice@example.org", 1, &b);
@@ -466,9 +447,9 @@ static void test_shred(void)
 	}
 
 	/* no plaintext canary anywhere */
-	ok(!grep_tree(store_path, "CANARYalice") && !grep_tree(target_path, "CANARYalice") &&
-	   !grep_tree(copy_path, "CANARYalice") && !grep_tree(store_path, "canarylabelALICE") &&
-	   !grep_tree(store_path, "alice@example.org") && !grep_tree(target_path, "alice@example.org"),
+	ok(!grep_tree(fp.store, "CANARYalice") && !grep_tree(fp.target, "CANARYalice") &&
+	   !grep_tree(copy_path, "CANARYalice") && !grep_tree(fp.store, "canarylabelALICE") &&
+	   !grep_tree(fp.store, "alice@example.org") && !grep_tree(fp.target, "alice@example.org"),
 	   "no plaintext canary or name of alice in the store, the target or the copy");
 
 	/* the audit log has one purge entry, under the pseudonym */
@@ -483,12 +464,12 @@ static void test_shred(void)
 		rc = coffer_audit_verify(st, &entries);
 		ok(rc == 0 && entries >= 1, "the audit chain verifies (%llu entries)",
 		   (unsigned long long)entries);
-		snprintf(cmd, sizeof cmd, "%s/audit.log", store_path);
+		snprintf(cmd, sizeof cmd, "%s/audit.log", fp.store);
 		ok(!grep_tree(cmd, "alice"), "the audit log does not name alice");
 	}
 
 	/* the snapshot target: bob's data remains, a new snapshot works */
-	ok(count_files(target_path) > 0, "the target still holds objects");
+	ok(count_files(fp.target) > 0, "the target still holds objects");
 	rc = coffer_snapshot_create(st, NULL, NULL, NULL, &sres);
 	ok(rc == 0, "a snapshot after the purge (%s)", rc ? coffer_errmsg() : "ok");
 	coffer_buf_free(&b);
@@ -555,7 +536,7 @@ static void test_entry_faults(void)
 		uint64_t entries = 0;
 
 		ok(coffer_account_add(st, name, strlen(name), NULL) == 0 &&
-		   deliver_text(name, "Subject: x\n\nbody\n") == 0, "%s: an account with mail", name);
+		   fixture_deliver(st, name, "Subject: x\n\nbody\n") == 0, "%s: an account with mail", name);
 		fail_on_audit = kind;
 		coffer_io_set_ops(&audit_fault_ops);
 		rc = coffer_shred_account(st, name, 1, "request", &res);
@@ -579,8 +560,6 @@ static void test_entry_faults(void)
 
 int main(int argc, char **argv)
 {
-	const char *dir;
-	FILE *f;
 	int rc;
 
 	if (sodium_init() < 0)
@@ -594,28 +573,9 @@ int main(int argc, char **argv)
 	if (argc == 9 && !strcmp(argv[1], "events"))
 		return helper_events(argv);
 
-	dir = tap_tmpdir();
 	set_now("2026-03-01T10:00:00Z");
-	snprintf(store_path, sizeof store_path, "%s/store", dir);
-	snprintf(key_path, sizeof key_path, "%s/coffer.key", dir);
-	snprintf(target_path, sizeof target_path, "%s/target", dir);
-	rc = coffer_store_init(store_path, key_path, &st);
-	ok(rc == 0, "store init");
-	if (rc < 0)
-		return tap_done();
-	coffer_store_close(&st);
-	{
-		char p[1100];
-
-		snprintf(p, sizeof p, "%s/coffer.conf", store_path);
-		f = fopen(p, "a");
-		if (f) {
-			fprintf(f, "snapshot_target = \"%s\"\n", target_path);
-			fclose(f);
-		}
-	}
-	rc = coffer_store_open(store_path, key_path, &st);
-	ok(rc == 0 && coffer_store_config(st)->snapshot_target, "store reopens with a target");
+	rc = fixture_store("target", &st, &fp);
+	ok(rc == 0 && coffer_store_config(st)->snapshot_target, "a store with a snapshot target");
 	if (rc < 0)
 		return tap_done();
 	ok(coffer_account_add(st, "alice@example.org", 17, NULL) == 0, "add alice");

@@ -15,6 +15,7 @@
  * tests/integration/test-worker.sh.
  */
 #include "tap.h"
+#include "fixture.h"
 
 #include "engine/account.h"
 #include "engine/clock.h"
@@ -36,7 +37,7 @@
 #include <unistd.h>
 
 static struct coffer_store *st;
-static char target_path[PATH_MAX];
+static struct fixture_paths fp;
 
 static int64_t at(const char *iso)
 {
@@ -45,27 +46,6 @@ static int64_t at(const char *iso)
 	setenv("COFFER_NOW", iso, 1);
 	coffer_clock_now(&t);
 	return t;
-}
-
-static int deliver(const char *name, const char *text)
-{
-	char tmpl[PATH_MAX];
-	struct coffer_deliver_result res;
-	int fd, rc;
-
-	snprintf(tmpl, sizeof tmpl, "%s/m.XXXXXX", tap_tmpdir());
-	fd = mkstemp(tmpl);
-	if (fd < 0)
-		return -1;
-	if (write(fd, text, strlen(text)) < 0) {
-		close(fd);
-		return -1;
-	}
-	lseek(fd, 0, SEEK_SET);
-	unlink(tmpl);
-	rc = coffer_deliver(st, name, NULL, fd, &res);
-	close(fd);
-	return rc;
 }
 
 /* ---- faults: one kind at a time ---- */
@@ -93,7 +73,7 @@ static int fd_is(int fd, const char *s, int suffix)
 
 static int write_fails(int fd)
 {
-	return (fault == TARGET_WRITES && fd_is(fd, target_path, 0)) ||
+	return (fault == TARGET_WRITES && fd_is(fd, fp.target, 0)) ||
 	       (fault == AUDIT_WRITES && fd_is(fd, "/audit.log", 1));
 }
 
@@ -182,33 +162,19 @@ int main(void)
 {
 	struct coffer_worker_result wr;
 	struct counts c;
-	char store_path[PATH_MAX], key_path[PATH_MAX], conf[PATH_MAX + 16];
 	uint64_t entries = 0;
 	int64_t now;
-	FILE *f;
 	int rc;
 
 	if (sodium_init() < 0)
 		return 1;
-	snprintf(store_path, sizeof store_path, "%s/store", tap_tmpdir());
-	snprintf(key_path, sizeof key_path, "%s/coffer.key", tap_tmpdir());
-	snprintf(target_path, sizeof target_path, "%s/target", tap_tmpdir());
 	now = at("2026-06-01T03:00:00Z");
-	rc = coffer_store_init(store_path, key_path, &st);
-	ok(rc == 0, "store init");
-	if (rc < 0)
-		return tap_done();
-	coffer_store_close(&st);
-	snprintf(conf, sizeof conf, "%s/coffer.conf", store_path);
-	f = fopen(conf, "a");
-	ok(f != NULL && fprintf(f, "snapshot_target = \"%s\"\n", target_path) > 0 && fclose(f) == 0,
-	   "a snapshot target is configured");
-	rc = coffer_store_open(store_path, key_path, &st);
-	ok(rc == 0, "store opens");
+	rc = fixture_store("target", &st, &fp);
+	ok(rc == 0, "a store with a snapshot target");
 	if (rc < 0)
 		return tap_done();
 	ok(coffer_account_add(st, "a@example.org", 13, NULL) == 0 &&
-	   deliver("a@example.org", "Subject: a\n\nhello\n") == 0, "an account with mail");
+	   fixture_deliver(st, "a@example.org", "Subject: a\n\nhello\n") == 0, "an account with mail");
 
 	/* the daily snapshot fails part-way */
 	rc = faulted_run(TARGET_WRITES, now, &wr);
@@ -237,7 +203,7 @@ int main(void)
 
 	/* the next day: one snapshot, one entry */
 	now = at("2026-06-02T03:00:00Z");
-	ok(deliver("a@example.org", "Subject: b\n\nagain\n") == 0, "more mail");
+	ok(fixture_deliver(st, "a@example.org", "Subject: b\n\nagain\n") == 0, "more mail");
 	rc = coffer_worker_run(st, now, NULL, NULL, &wr);
 	c = count();
 	ok(rc == 0 && wr.snapshot[0] && c.snapshot == 2 && c.snapshot_interrupted == 1,
@@ -245,7 +211,7 @@ int main(void)
 
 	/* day 3: the snapshot is taken, its entry cannot be written */
 	now = at("2026-06-03T03:00:00Z");
-	ok(deliver("a@example.org", "Subject: c\n\nthird\n") == 0, "more mail");
+	ok(fixture_deliver(st, "a@example.org", "Subject: c\n\nthird\n") == 0, "more mail");
 	rc = faulted_run(AUDIT_WRITES, now, &wr);
 	c = count();
 	ok(rc == COFFER_EIO && c.snapshot == 2, "the worker fails when its entry does (%d, %d)", rc,
@@ -258,7 +224,7 @@ int main(void)
 
 	/* day 4: the entry's line is written, its fsync fails */
 	now = at("2026-06-04T03:00:00Z");
-	ok(deliver("a@example.org", "Subject: d\n\nfourth\n") == 0, "more mail");
+	ok(fixture_deliver(st, "a@example.org", "Subject: d\n\nfourth\n") == 0, "more mail");
 	rc = faulted_run(AUDIT_FSYNCS, now, &wr);
 	c = count();
 	ok(rc == COFFER_EIO && c.snapshot == 4, "the worker fails when the entry's fsync does, "
@@ -270,7 +236,7 @@ int main(void)
 
 	/* day 5: another snapshot writer holds the target's lock */
 	now = at("2026-06-05T03:00:00Z");
-	ok(deliver("a@example.org", "Subject: e\n\nfifth\n") == 0, "more mail");
+	ok(fixture_deliver(st, "a@example.org", "Subject: e\n\nfifth\n") == 0, "more mail");
 	{
 		struct coffer_repo *repo = NULL;
 
