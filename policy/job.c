@@ -9,7 +9,9 @@
  * one worker intent under META "worker_job" ("<action> <began> <id>"); it is
  * recovered the same way.
  *
- * An intent of the recovering process itself is stale: a process runs its
+ * Recoveries take the store's "jobs" lock (locks/jobs.lock), so two never
+ * record the same intent. An intent of the recovering process itself is
+ * stale: a process runs its
  * jobs one at a time and recovers only between them (the worker's loop does
  * both in one process).
  */
@@ -27,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #define PREFIX "job/"
@@ -328,7 +331,13 @@ int coffer_job_recover(struct coffer_store *st, coffer_job_log_fn log, void *arg
 	struct coffer_keyfile *kf;
 	struct intents l = { NULL, 0, 0 };
 	size_t i;
-	int rc = coffer_index_view(coffer_store_index(st), collect_txn, &l);
+	int fd = -1, rc;
+
+	/* one recovery at a time (the worker, a command): two that found the
+	 * same intent would each record it */
+	rc = coffer_store_lock(st, "jobs", LOCK_EX, &fd);
+	if (rc == 0)
+		rc = coffer_index_view(coffer_store_index(st), collect_txn, &l);
 
 	if (rc == 0 && l.n > 0 && coffer_store_keyfile(st, &kf) < 0) {
 		/* nothing can be written to the log without the key file: the
@@ -339,5 +348,7 @@ int coffer_job_recover(struct coffer_store *st, coffer_job_log_fn log, void *arg
 	for (i = 0; rc == 0 && i < l.n; i++)
 		rc = recover_one(st, &l.v[i], log, arg);
 	free(l.v);
+	if (fd >= 0)
+		close(fd);
 	return rc;
 }
