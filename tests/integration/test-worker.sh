@@ -6,7 +6,8 @@
 # killed with SIGKILL at a random point, many times; then a clean run must
 # complete the job, `coffer audit verify` and `coffer snapshot verify
 # --read-data` must pass, and nothing of the other accounts may be lost.
-# Two workers at once: the second exits 75 with a clear message.
+# Two workers at once: the second exits 75 with a clear message. Snapshots
+# taken by hand and killed are in the audit log once each.
 # WORKER_KILLS (default 10) sets the kills per job.
 T_SHM=1 . "$(dirname "$0")/lib.sh"
 require_shred_helper
@@ -164,4 +165,20 @@ wait $p1; r1=$?; wait $p2; r2=$?
 ok $? "two workers at once: exits $r1 and $r2 (0 or 75, at least one 0)"
 snap265=$(date -u -d "@$((BASE + 265 * 86400))" +%Y%m%d)
 [ "$(grep -c "\"id=${snap265}T" "$S/audit.log")" = 1 ]; ok $? "day 265's snapshot was taken once"
+
+# ---- snapshots taken by hand, killed part-way: each retained snapshot is in
+# the audit log once, whoever recorded it (the command, the next command or
+# the worker), and no job anywhere is recorded twice
+deliver keep1@example.org d266
+kill_during "snapshot create" "$(day_iso 266 7200)" snapshot create
+after_job "snapshot create" "$(day_iso 266 7300)"
+c snapshot list --json
+bad=0
+for id in $(jq -r '.[].id' "$R_OUT"); do
+	n=$(grep -c "\"detail\": \"id=$id " "$S/audit.log")
+	[ "$n" = 1 ] || { diag "snapshot $id is in the audit log $n times"; bad=1; }
+done
+ok $bad "every retained snapshot is in the audit log once"
+dups=$(grep -o 'job=[0-9a-f]*' "$S/audit.log" | sort | uniq -d)
+[ -z "$dups" ]; ok $? "no job is in the audit log twice ${dups:+($dups)}"
 done_testing
