@@ -219,3 +219,26 @@ int coffer_action_restore(struct coffer_store *st, const struct coffer_restore_o
 	         o->uid);
 	return end(st, &j, detail, pending_r);
 }
+
+int coffer_action_restore_all(const char *store_path, const char *key_file, const char *from,
+                              struct coffer_restore_result *res, int *pending_r)
+{
+	struct coffer_store *st = NULL;
+	struct coffer_job j;
+	char detail[160];
+	int rc = coffer_restore_all(store_path, key_file, from, res);
+
+	if (pending_r)
+		*pending_r = 0;
+	if (rc < 0)
+		return rc;
+	snprintf(detail, sizeof detail, "all accounts=%llu snapshot=%s",
+	         (unsigned long long)res->accounts, res->snapshot);
+	if (coffer_store_open(store_path, key_file, &st) < 0 ||
+	    begin(st, &j, "restore", "", pending_r) < 0 || end(st, &j, detail, pending_r) < 0) {
+		if (pending_r)
+			*pending_r = 1;
+	}
+	coffer_store_close(&st);
+	return 0;
+}

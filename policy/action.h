@@ -43,4 +43,11 @@ int coffer_action_prune(struct coffer_store *st, const char *target, int64_t now
 int coffer_action_restore(struct coffer_store *st, const struct coffer_restore_opts *o,
                           struct coffer_restore_result *res, int *pending_r);
 
+/* coffer_restore_all(), then its entry in the new store's log. The one
+ * action that is not a job: there is no store to hold an intent until the
+ * rebuild is done, so a process killed between the two leaves a rebuilt
+ * store without the entry. */
+int coffer_action_restore_all(const char *store_path, const char *key_file, const char *from,
+                              struct coffer_restore_result *res, int *pending_r);
+
 #endif

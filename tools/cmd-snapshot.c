@@ -8,7 +8,6 @@
 #include "engine/errors.h"
 #include "engine/names.h"
 #include "policy/action.h"
-#include "policy/audit.h"
 #include "snapshots/repo.h"
 #include "snapshots/restore.h"
 #include "snapshots/snapshot.h"
@@ -271,22 +270,11 @@ static int run_restore(struct cli *cli, int argc, char **argv)
 		if (!cli->key_file)
 			return cli_usage_error("restore", "--all needs the key file: give --key-file FILE "
 			                                  "before the subcommand");
-		rc = coffer_restore_all(cli->store_path, cli->key_file, o.from, &res);
+		rc = coffer_action_restore_all(cli->store_path, cli->key_file, o.from, &res, &p);
 		if (rc < 0)
 			return cli_fail(rc);
+		cli_warn_pending(p);
 		coffer_clock_format(res.snapshot_time, when);
-		{
-			struct coffer_store *st = NULL;
-			char detail[160];
-
-			snprintf(detail, sizeof detail, "all accounts=%llu snapshot=%s",
-			         (unsigned long long)res.accounts, res.snapshot);
-			if (coffer_store_open(cli->store_path, cli->key_file, &st) < 0 ||
-			    coffer_audit_append(st, "restore", NULL, detail) < 0)
-				fprintf(stderr, "coffer: warning: the restore was not audited: %s\n",
-				        coffer_errmsg());
-			coffer_store_close(&st);
-		}
 		printf("restored store %s from snapshot %s (%s): %llu accounts, %llu messages\n",
 		       cli->store_path, res.snapshot, when, (unsigned long long)res.accounts,
 		       (unsigned long long)res.restored);
