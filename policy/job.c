@@ -11,9 +11,8 @@
  *
  * Recoveries take the store's "jobs" lock (locks/jobs.lock), so two never
  * record the same intent. An intent of the recovering process itself is
- * stale: a process runs its
- * jobs one at a time and recovers only between them (the worker's loop does
- * both in one process).
+ * stale: a process runs its jobs one at a time and recovers only between
+ * them (the worker's loop does both in one process).
  */
 #include "job.h"
 
