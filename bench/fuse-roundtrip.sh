@@ -57,8 +57,8 @@ PY
 }
 
 mounted() { # waits for the mount to answer
-	local i
-	for i in $(seq 50); do
+	local _
+	for _ in $(seq 50); do
 		[ -e "$BENCH_DIR/m/f" ] && return 0
 		sleep 0.1
 	done
