@@ -59,7 +59,6 @@ static int failed(struct coffer_store *st, const struct coffer_job *j, int rc)
 	if (refused(rc)) {
 		coffer_job_end(st, j, NULL);
 	} else {
-		/* the code's generic text: the detail may name the account */
 		coffer_buf_printf(&d, "failed: %s", coffer_strerror(rc));
 		if (coffer_buf_ok(&d) == 0)
 			coffer_job_end(st, j, coffer_buf_str(&d));
@@ -234,11 +233,11 @@ int coffer_action_restore_all(const char *store_path, const char *key_file, cons
 		return rc;
 	snprintf(detail, sizeof detail, "all accounts=%llu snapshot=%s",
 	         (unsigned long long)res->accounts, res->snapshot);
-	if (coffer_store_open(store_path, key_file, &st) < 0 ||
-	    begin(st, &j, "restore", "", pending_r) < 0 || end(st, &j, detail, pending_r) < 0) {
-		if (pending_r)
-			*pending_r = 1;
-	}
+	if (coffer_store_open(store_path, key_file, &st) == 0 &&
+	    begin(st, &j, "restore", "", pending_r) == 0)
+		end(st, &j, detail, pending_r);
+	else if (pending_r)
+		*pending_r = 1;
 	coffer_store_close(&st);
 	return 0;
 }
