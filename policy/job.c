@@ -123,6 +123,19 @@ static int del_txn(struct coffer_txn *t, void *arg)
 	return rc == COFFER_ENOTFOUND ? 0 : rc;
 }
 
+struct raw_key {
+	const char *p;
+	size_t n;
+};
+
+static int del_raw_txn(struct coffer_txn *t, void *arg)
+{
+	const struct raw_key *k = arg;
+	int rc = coffer_txn_del(t, COFFER_DB_META, k->p, k->n);
+
+	return rc == COFFER_ENOTFOUND ? 0 : rc;
+}
+
 /* The entry of job id under key: detail, then " job=<id>". */
 static int record(struct coffer_store *st, const char *key, const char *action,
                   const char *pseudonym, const char *id, const char *detail)
@@ -156,7 +169,9 @@ int coffer_job_end(struct coffer_store *st, const struct coffer_job *j, const ch
 /* ---- recovery ---- */
 
 struct intent {
-	char key[LEGACY_KEY_LEN > KEY_MAX ? LEGACY_KEY_LEN + 1 : KEY_MAX];
+	char key[64];
+	size_t key_len;
+	int damaged; /* unreadable: removed with a recovery entry */
 	char action[32], account[COFFER_AUDIT_PSEUDONYM_MAX], id[COFFER_JOB_ID_CHARS];
 	long long began;
 	long pid;
@@ -175,11 +190,14 @@ static int parse(const void *k, size_t kl, const void *val, size_t vl, struct in
 	int legacy = kl == LEGACY_KEY_LEN && memcmp(k, LEGACY_KEY, kl) == 0, n;
 
 	memset(in, 0, sizeof *in);
-	if (vl >= sizeof v || kl >= sizeof in->key)
+	if (kl >= sizeof in->key)
+		return coffer_err_set(COFFER_ECORRUPT, "index: damaged job intent");
+	memcpy(in->key, k, kl);
+	in->key_len = kl;
+	if (vl >= sizeof v)
 		return coffer_err_set(COFFER_ECORRUPT, "index: damaged job intent");
 	memcpy(v, val, vl);
 	v[vl] = '\0';
-	memcpy(in->key, k, kl);
 	if (legacy) {
 		n = sscanf(v, "%31s %lld %16s", in->action, &in->began, in->id);
 		if (n != 3)
@@ -211,10 +229,17 @@ static int collect(const void *k, size_t kl, const void *v, size_t vl, void *arg
 		l->v = nv;
 		l->cap = cap;
 	}
+	/* one that cannot be read must not stop every later recovery: it is
+	 * removed, and the log says so */
 	rc = parse(k, kl, v, vl, &l->v[l->n]);
-	if (rc == 0)
-		l->n++;
-	return rc;
+	if (rc < 0) {
+		coffer_err_clear();
+		if (l->v[l->n].key_len == 0)
+			return 0; /* a key longer than any of ours: not an intent */
+		l->v[l->n].damaged = 1;
+	}
+	l->n++;
+	return 0;
 }
 
 static int collect_txn(struct coffer_txn *t, void *arg)
@@ -288,6 +313,13 @@ static int recover_one(struct coffer_store *st, struct intent *in, coffer_job_lo
 	int64_t newest = 0;
 	int found = 0, rc;
 
+	if (in->damaged) {
+		struct raw_key k = { in->key, in->key_len };
+
+		coffer_job_say(log, arg, "a damaged job intent was removed");
+		return coffer_audit_append_txn(st, "recovery", "", "a damaged job intent was removed: "
+		                               "what its job did is not known", del_raw_txn, &k);
+	}
 	if (in->pid && in->pid != (long)getpid() && in->start &&
 	    coffer_job_proc_start(in->pid) == in->start)
 		return 0; /* still running */

@@ -21,7 +21,9 @@
  * entry's line and the transaction that ends the intent). Otherwise, a
  * change the intent proves is recorded as done, a snapshot taken since the
  * job began by its id, and anything else as "interrupted". An intent whose
- * process still runs (same pid and start time) is left to it.
+ * process still runs (same pid and start time) is left to it. One that
+ * cannot be read (a damaged record) is removed with a "recovery" entry
+ * saying so, rather than stop every later recovery.
  *
  * An account's pseudonym needs the key file. A job on an account begun
  * without it (terminate needs no key file) names the account by its id

@@ -190,6 +190,13 @@ int main(void)
 	   coffer_job_recover(st, NULL, NULL) == 0 && entries("metadata-expiry", NULL, "") == 1,
 	   "an older store's worker intent is recorded once");
 
+	/* an intent that cannot be read (a damaged index record) must not stop
+	 * every later recovery */
+	ok(put("job/0123456789abcdef", "snapshot not-a-number") == 0 &&
+	   put("job/xyz", "") == 0 && coffer_job_recover(st, NULL, NULL) == 0 && intents() == 0 &&
+	   entries("recovery", NULL, "a damaged job intent was removed") == 2,
+	   "damaged intents are removed, each with a recovery entry");
+
 	/* terminate without the key file: the change stands, the entry waits */
 	coffer_store_close(&st);
 	snprintf(val, sizeof val, "%s/absent.key", tap_tmpdir());
