@@ -53,8 +53,13 @@ unsigned long long coffer_job_proc_start(long pid)
 	fclose(f);
 	buf[n] = '\0';
 	/* the command name, in parentheses, may hold spaces: count fields
-	 * after its closing one (field 2); the start time is field 22 */
+	 * after its closing one (field 2); the state is field 3, the start
+	 * time field 22. A zombie (Z) or dying (X) process has ended: a
+	 * process killed while its parent does not reap it (an orphan whose
+	 * new parent is slow to) must not pass for running */
 	p = strrchr(buf, ')');
+	if (p == NULL || p[1] != ' ' || p[2] == 'Z' || p[2] == 'X' || p[2] == 'x')
+		return 0;
 	for (i = 2; p && i < 22; i++)
 		p = strchr(p + 1, ' ');
 	if (p)

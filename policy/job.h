@@ -77,8 +77,8 @@ void coffer_job_say(coffer_job_log_fn log, void *arg, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 /* The start time of process pid (clock ticks since boot, field 22 of
- * /proc/<pid>/stat), 0 when it is gone: what tells a job's process from a
- * later one with the same pid. */
+ * /proc/<pid>/stat), 0 when it is gone or a zombie: what tells a job's
+ * process from a later one with the same pid. */
 unsigned long long coffer_job_proc_start(long pid);
 
 #endif

@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static struct coffer_store *st;
@@ -181,6 +182,50 @@ int main(void)
 	ok(rc == 0 && coffer_job_recover(st, NULL, NULL) == 0 && intents() == 0 &&
 	   entries("snapshot", NULL, "interrupted") == 1,
 	   "the same pid with another start time: recorded as interrupted");
+
+	/* a process killed while its parent does not reap it stays a zombie,
+	 * with its pid and start time: it has ended all the same */
+	{
+		int pfd[2];
+		pid_t child = -1;
+		unsigned long long start = 0;
+		char st_path[64], state = 0, line[512], *p;
+		FILE *f;
+
+		fflush(stdout); /* the child must not print the parent's buffer */
+		if (pipe(pfd) == 0)
+			child = fork();
+		if (child == 0) {
+			char c;
+
+			close(pfd[1]);
+			(void)read(pfd[0], &c, 1); /* until the parent closes */
+			_exit(0);
+		}
+		ok(child > 0, "a child process");
+		if (child < 0)
+			return tap_done();
+		close(pfd[0]);
+		start = coffer_job_proc_start(child);
+		close(pfd[1]);
+		snprintf(st_path, sizeof st_path, "/proc/%ld/stat", (long)child);
+		for (int i = 0; i < 500 && state != 'Z'; i++) { /* until it has exited */
+			f = fopen(st_path, "r");
+			if (f && fgets(line, sizeof line, f) && (p = strrchr(line, ')')) && p[1])
+				state = p[2];
+			if (f)
+				fclose(f);
+			if (state != 'Z')
+				usleep(10000);
+		}
+		snprintf(val, sizeof val, "prune %lld %ld %llu 0 -", (long long)now, (long)child, start);
+		ok(start > 0 && state == 'Z' && put("job/00000000000000aa", val) == 0 &&
+		   coffer_job_recover(st, NULL, NULL) == 0 && intents() == 0 &&
+		   entries("prune", NULL, "interrupted") == 1,
+		   "an intent of a zombie process is recorded as interrupted (start %llu, state %c)",
+		   start, state ? state : '?');
+		waitpid(child, NULL, 0);
+	}
 
 	/* the one worker intent an older store kept */
 	snprintf(val, sizeof val, "metadata-expiry %lld fedcba9876543210", (long long)now);
