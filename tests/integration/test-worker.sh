@@ -79,6 +79,8 @@ for d in 1 2 3; do
 	snapd=$(date -u -d "@$((BASE + d * 86400))" +%Y%m%d)
 	n=$(grep -c "\"id=${snapd}T" "$S/audit.log")
 	[ "$n" = 1 ]; ok $? "day $d's snapshot is in the audit log once ($n)"
+	[ "$n" = 1 ] || diag "$(grep -E '"action": "(snapshot|recovery)"' "$S/audit.log" |
+		grep -o '"seq": [0-9]*\|"detail": "[^"]*"')"
 done
 
 # ---- metadata expiry: 40,000 old events, then time moves past retention
