@@ -77,6 +77,9 @@ struct put_args {
 	int proven;
 	coffer_txn_fn fn;
 	void *arg;
+	long pid;
+	unsigned long long start; /* read before the transaction: no file I/O
+	                             under the index's writer lock */
 };
 
 static int put_txn(struct coffer_txn *t, void *arg)
@@ -89,7 +92,7 @@ static int put_txn(struct coffer_txn *t, void *arg)
 		return rc;
 	job_key(a->j, key);
 	snprintf(v, sizeof v, "%s %" PRId64 " %ld %llu %d %s", a->j->action, a->j->began,
-	         (long)getpid(), coffer_job_proc_start(getpid()), a->proven,
+	         a->pid, a->start, a->proven,
 	         a->j->account[0] ? a->j->account : "-");
 	return coffer_txn_put(t, COFFER_DB_META, key, strlen(key), v, strlen(v), 0);
 }
@@ -97,9 +100,10 @@ static int put_txn(struct coffer_txn *t, void *arg)
 static int begin(struct coffer_store *st, struct coffer_job *j, const char *action,
                  const char *account, int64_t now, coffer_txn_fn fn, void *arg)
 {
-	struct put_args a = { j, fn != NULL, fn, arg };
+	struct put_args a = { j, fn != NULL, fn, arg, (long)getpid(), 0 };
 	unsigned char r[8];
 
+	a.start = coffer_job_proc_start(a.pid);
 	snprintf(j->action, sizeof j->action, "%s", action);
 	snprintf(j->account, sizeof j->account, "%s", account ? account : "");
 	coffer_random(r, sizeof r);
