@@ -24,6 +24,12 @@
  *     a directory (lookup, create) waits only for renames of directories:
  *     a new name is ENOENT in the common case, and must not queue behind
  *     every delivery's rename;
+ *   - a request acts on the file its path was built for, never on one a
+ *     concurrent rename put under that path: renames mark the names they
+ *     move (by bucket) before they change the tree, and each operation
+ *     checks, once it holds the tree lock, that the names its path depends
+ *     on were not moved since; a lookup checks again when it binds the
+ *     name to a node (struct ll_ctx);
  *   - a file the kernel may still hold (lookup count > 0) is not removed
  *     when it is unlinked or renamed over: it is renamed to a hidden name
  *     (".fuse_hidden<16 hex>", served by mount-hidden.c) and removed when
@@ -49,6 +55,7 @@
 #include <errno.h>
 #include <fuse.h>
 #include <fuse_lowlevel.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,8 +63,10 @@
 #include <time.h>
 
 #define LL_HASH 65536u
+#define LL_NB 1024u /* name buckets: renames in progress, by name */
 #define REMEMBER_NS (60 * (int64_t)COFFER_NS_PER_SEC)
 #define RETRIES 3
+#define STALE_RETRIES 1000
 
 struct node {
 	struct node *ihash, *nhash; /* chains by ino and by (parent, name) */
@@ -83,6 +92,11 @@ struct mnt_ll {
 	 * [0] all, [1] those of directories */
 	unsigned busy[2];
 	uint64_t gen[2];
+	/* the same by the bucket of each name they take or give (the source's
+	 * and the target's (parent, name)): marked before the operation
+	 * changes the tree, bumped after the table follows (see ll_ctx) */
+	unsigned moving[LL_NB];
+	uint64_t moved[LL_NB];
 	double entry_timeout, attr_timeout, negative_timeout;
 };
 
@@ -246,9 +260,98 @@ static int node_path(struct node *n, const char *name, struct coffer_buf *out)
 	return coffer_buf_ok(out) < 0 ? -ENOMEM : 0;
 }
 
-/* Path of ino (and child name, if not NULL); gen_r: the generation
- * (gen[1] for a child name, gen[0] for ino itself) then. */
-static int path_of(fuse_ino_t ino, const char *name, struct coffer_buf *out, uint64_t *gen_r)
+/*
+ * What a request's path was built from, so that the operation can tell
+ * whether the path still names the same file when it runs. A path is
+ * built under ll->lock and used later, under the tree lock; a rename that
+ * runs in between (the tree changed, the table not yet, or both) can make
+ * the old path name another file: Dovecot rotates a log by renaming a new
+ * one over the open old one, and an fstat() of the old one answered with
+ * the new one's size. The buckets of the names the request depends on (the
+ * node's own name, or the child name it makes or looks up) and the
+ * directory generation are recorded; the operation checks them under the
+ * tree lock (mnt_ll_stale) before it acts, and a lookup checks them again
+ * when it binds the name to a node. A rename marks its buckets before it
+ * changes the tree, which it can only do under the tree lock, so a request
+ * that finds its buckets unmarked and unchanged there acts on the file its
+ * path was built for.
+ */
+struct ll_ctx {
+	int nb;                 /* buckets recorded: 0 to 2 */
+	unsigned b[2];
+	uint64_t moved[2];
+	uint64_t dgen;          /* gen[1] */
+	uint64_t gen;           /* gen[name != NULL], for names_moved */
+};
+
+static __thread struct ll_ctx *tl_ctx; /* the request this thread serves */
+
+static unsigned name_bucket(fuse_ino_t parent, const char *name)
+{
+	return name_hash(parent, name) & (LL_NB - 1);
+}
+
+/* Under ll->lock: records the bucket of n's name (or of child name). */
+static void ctx_add(struct mnt_ll *ll, struct ll_ctx *c, struct node *n, const char *name)
+{
+	unsigned b;
+
+	if (name)
+		b = name_bucket(n->ino, name);
+	else if (n != &ll->root && n->name && n->parent)
+		b = name_bucket(n->parent->ino, n->name);
+	else
+		return;
+	c->b[c->nb] = b;
+	c->moved[c->nb++] = ll->moved[b];
+}
+
+/* Under ll->lock: 1 if a rename or removal that may change what c's path
+ * names runs now or ran since it was built. */
+static int ctx_stale_locked(struct mnt_ll *ll, const struct ll_ctx *c)
+{
+	if (ll->busy[1] || ll->gen[1] != c->dgen)
+		return 1;
+	for (int i = 0; i < c->nb; i++)
+		if (ll->moving[c->b[i]] || ll->moved[c->b[i]] != c->moved[i])
+			return 1;
+	return 0;
+}
+
+int mnt_ll_stale(struct mnt *m)
+{
+	struct mnt_ll *ll = m->ll;
+	int stale;
+
+	if (tl_ctx == NULL || ll == NULL)
+		return 0;
+	pthread_mutex_lock(&ll->lock);
+	stale = ctx_stale_locked(ll, tl_ctx);
+	pthread_mutex_unlock(&ll->lock);
+	return stale;
+}
+
+/* Waits until no rename or removal that c depends on is in progress. */
+static void ctx_settle(const struct ll_ctx *c)
+{
+	struct mnt_ll *ll = LL();
+
+	pthread_mutex_lock(&ll->lock);
+	for (;;) {
+		int busy = ll->busy[1] != 0;
+
+		for (int i = 0; i < c->nb; i++)
+			busy |= ll->moving[c->b[i]] != 0;
+		if (!busy)
+			break;
+		pthread_cond_wait(&ll->quiet, &ll->lock);
+	}
+	pthread_mutex_unlock(&ll->lock);
+}
+
+/* Path of ino (and child name, if not NULL); c (may be NULL) records what
+ * it was built from. */
+static int path_of(fuse_ino_t ino, const char *name, struct coffer_buf *out, struct ll_ctx *c)
 {
 	struct mnt_ll *ll = LL();
 	struct node *n;
@@ -257,8 +360,13 @@ static int path_of(fuse_ino_t ino, const char *name, struct coffer_buf *out, uin
 	pthread_mutex_lock(&ll->lock);
 	n = find_ino(ll, ino);
 	rc = n ? node_path(n, name, out) : -ENOENT;
-	if (gen_r)
-		*gen_r = ll->gen[name != NULL];
+	if (c) {
+		c->nb = 0;
+		c->dgen = ll->gen[1];
+		c->gen = ll->gen[name != NULL];
+		if (n)
+			ctx_add(ll, c, n, name);
+	}
 	pthread_mutex_unlock(&ll->lock);
 	return rc;
 }
@@ -279,24 +387,39 @@ static int names_moved(uint64_t gen, int k)
 	return moved;
 }
 
-static void names_begin(int dir)
+/* A rename or removal of the names in buckets b1 and b2 (UINT_MAX: none)
+ * begins, before it changes the tree. */
+static void names_begin(int dir, unsigned b1, unsigned b2)
 {
 	struct mnt_ll *ll = LL();
 
 	pthread_mutex_lock(&ll->lock);
 	ll->busy[0]++;
 	ll->busy[1] += dir != 0;
+	if (b1 != UINT_MAX)
+		ll->moving[b1]++;
+	if (b2 != UINT_MAX)
+		ll->moving[b2]++;
 	pthread_mutex_unlock(&ll->lock);
 }
 
-/* ends what names_begin(dir) began; under ll->lock */
-static void names_end_locked(struct mnt_ll *ll, int dir)
+/* ends what names_begin(dir, b1, b2) began; under ll->lock, after the
+ * table follows the tree */
+static void names_end_locked(struct mnt_ll *ll, int dir, unsigned b1, unsigned b2)
 {
 	ll->busy[0]--;
 	ll->gen[0]++;
 	if (dir) {
 		ll->busy[1]--;
 		ll->gen[1]++;
+	}
+	if (b1 != UINT_MAX) {
+		ll->moving[b1]--;
+		ll->moved[b1]++;
+	}
+	if (b2 != UINT_MAX) {
+		ll->moving[b2]--;
+		ll->moved[b2]++;
 	}
 	pthread_cond_broadcast(&ll->quiet);
 }
@@ -305,23 +428,39 @@ static void names_end_locked(struct mnt_ll *ll, int dir)
 
 #define OPS (mnt_ops())
 
-/* Runs call (an expression using `path`) on ino's path; rc is its result. */
-#define ON_PATH(ino, name, rc, call)                                      \
+/* Runs call (an expression using `path`) on ino's path; rc is its result.
+ * The operation answers MNT_RETRY when a rename made the path stale
+ * (mnt_ll_stale): it is built again once that rename is over. ctx is what
+ * the last path was built from. */
+#define ON_PATH_CTX(ino, name, rc, ctx, call)                             \
 	do {                                                              \
 		struct coffer_buf pb_ = COFFER_BUF_INIT;                  \
-		uint64_t gen_;                                            \
-		for (int try_ = 0;; try_++) {                             \
+		for (int try_ = 0, stale_ = 0;; try_++) {                 \
 			const char *path;                                 \
-			rc = path_of((ino), (name), &pb_, &gen_);         \
+			rc = path_of((ino), (name), &pb_, (ctx));         \
 			if (rc < 0)                                       \
 				break;                                    \
 			path = coffer_buf_str(&pb_);                      \
+			tl_ctx = (ctx);                                   \
 			rc = (call);                                      \
+			tl_ctx = NULL;                                    \
+			if (rc == MNT_RETRY && ++stale_ < STALE_RETRIES) { \
+				ctx_settle(ctx);                          \
+				try_--;                                   \
+				continue;                                 \
+			}                                                 \
+			if (rc == MNT_RETRY)                              \
+				rc = -EAGAIN;                             \
 			if (rc != -ENOENT || try_ == RETRIES ||           \
-			    !names_moved(gen_, (name) != NULL))           \
+			    !names_moved((ctx)->gen, (name) != NULL))     \
 				break;                                    \
 		}                                                         \
 		coffer_buf_free(&pb_);                                    \
+	} while (0)
+#define ON_PATH(ino, name, rc, call)                                      \
+	do {                                                              \
+		struct ll_ctx c_;                                         \
+		ON_PATH_CTX(ino, name, rc, &c_, call);                    \
 	} while (0)
 
 /* The same, once: for renames and removals, which must not wait for
@@ -357,24 +496,36 @@ static int reply_entry_for(fuse_req_t req, fuse_ino_t parent, const char *name, 
 {
 	struct mnt_ll *ll = LL();
 	struct fuse_entry_param e;
+	struct ll_ctx c;
 	struct node *p, *n;
 	int rc;
 
-	memset(&e, 0, sizeof e);
-	ON_PATH(parent, name, rc, OPS->getattr(path, &e.attr, NULL));
-	if (rc == -ENOENT && negative_ok) {
-		e.entry_timeout = ll->negative_timeout;
-		return fuse_reply_entry(req, &e);
+	for (int stale = 0;; stale++) {
+		memset(&e, 0, sizeof e);
+		ON_PATH_CTX(parent, name, rc, &c, OPS->getattr(path, &e.attr, NULL));
+		if (rc == -ENOENT && negative_ok) {
+			e.entry_timeout = ll->negative_timeout;
+			return fuse_reply_entry(req, &e);
+		}
+		if (rc < 0)
+			return fuse_reply_err(req, -rc);
+		pthread_mutex_lock(&ll->lock);
+		/* the attributes are of the file the name had under the tree
+		 * lock: a rename since may have given the name (and its node)
+		 * to another (ll_ctx) */
+		if (stale < STALE_RETRIES && ctx_stale_locked(ll, &c)) {
+			pthread_mutex_unlock(&ll->lock);
+			ctx_settle(&c);
+			continue;
+		}
+		p = find_ino(ll, parent);
+		n = p && (p == &ll->root || p->name) ? node_get(ll, p, name, S_ISDIR(e.attr.st_mode))
+		                                      : NULL;
+		if (n)
+			e.ino = n->ino;
+		pthread_mutex_unlock(&ll->lock);
+		break;
 	}
-	if (rc < 0)
-		return fuse_reply_err(req, -rc);
-	pthread_mutex_lock(&ll->lock);
-	p = find_ino(ll, parent);
-	n = p && (p == &ll->root || p->name) ? node_get(ll, p, name, S_ISDIR(e.attr.st_mode))
-	                                      : NULL;
-	if (n)
-		e.ino = n->ino;
-	pthread_mutex_unlock(&ll->lock);
 	if (n == NULL)
 		return fuse_reply_err(req, p ? ENOMEM : ENOENT);
 	set_attr_ino(&e.attr, e.ino);
@@ -709,12 +860,34 @@ static void ll_symlink(fuse_req_t req, const char *target, fuse_ino_t parent, co
 
 static void ll_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
 {
-	struct coffer_buf from = COFFER_BUF_INIT;
-	int rc = path_of(ino, NULL, &from, NULL);
+	struct coffer_buf from = COFFER_BUF_INIT, to = COFFER_BUF_INIT;
+	struct ll_ctx c, t;
+	int rc;
 
-	if (rc == 0)
-		ON_PATH(newparent, newname, rc, OPS->link(coffer_buf_str(&from), path));
+	/* one context for both paths: the source's name and the target's */
+	for (int stale = 0;; stale++) {
+		rc = path_of(ino, NULL, &from, &c);
+		if (rc == 0)
+			rc = path_of(newparent, newname, &to, &t);
+		if (rc < 0)
+			break;
+		for (int i = 0; i < t.nb; i++) {
+			c.b[c.nb] = t.b[i];
+			c.moved[c.nb++] = t.moved[i];
+		}
+		tl_ctx = &c;
+		rc = OPS->link(coffer_buf_str(&from), coffer_buf_str(&to));
+		tl_ctx = NULL;
+		if (rc != MNT_RETRY)
+			break;
+		if (stale == STALE_RETRIES) {
+			rc = -EAGAIN;
+			break;
+		}
+		ctx_settle(&c);
+	}
 	coffer_buf_free(&from);
+	coffer_buf_free(&to);
 	reply_made(req, newparent, newname, rc);
 }
 
@@ -777,9 +950,10 @@ static void remove_name(fuse_req_t req, fuse_ino_t parent, const char *name, int
 {
 	struct mnt_ll *ll = LL();
 	struct node *p;
+	unsigned b = name_bucket(parent, name);
 	int rc = 1;
 
-	names_begin(dir);
+	names_begin(dir, b, UINT_MAX);
 	pthread_mutex_lock(&ll->lock);
 	p = find_ino(ll, parent);
 	pthread_mutex_unlock(&ll->lock);
@@ -792,7 +966,7 @@ static void remove_name(fuse_req_t req, fuse_ino_t parent, const char *name, int
 	pthread_mutex_lock(&ll->lock);
 	if (rc == 0)
 		unname_child(parent, name);
-	names_end_locked(ll, dir);
+	names_end_locked(ll, dir, b, UINT_MAX);
 	pthread_mutex_unlock(&ll->lock);
 	fuse_reply_err(req, rc < 0 ? -rc : 0);
 }
@@ -813,6 +987,7 @@ static void ll_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 	struct mnt_ll *ll = LL();
 	struct coffer_buf from = COFFER_BUF_INIT;
 	struct node *p, *np, *n, *t;
+	unsigned b1 = name_bucket(parent, name), b2 = name_bucket(newparent, newname);
 	int rc, dir;
 
 	pthread_mutex_lock(&ll->lock);
@@ -822,7 +997,7 @@ static void ll_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 	t = np ? find_name(ll, np, newname) : NULL;
 	dir = n == NULL || n->isdir || (t && t->isdir); /* unknown: as a directory */
 	pthread_mutex_unlock(&ll->lock);
-	names_begin(dir);
+	names_begin(dir, b1, b2);
 	rc = np ? path_of(parent, name, &from, NULL) : -ENOENT;
 	/* the target, if the kernel may hold it, lives on hidden */
 	if (rc == 0 && !(flags & (RENAME_EXCHANGE | RENAME_NOREPLACE))) {
@@ -860,7 +1035,7 @@ static void ll_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 			maybe_free(ll, t);
 		}
 	}
-	names_end_locked(ll, dir);
+	names_end_locked(ll, dir, b1, b2);
 	pthread_mutex_unlock(&ll->lock);
 	coffer_buf_free(&from);
 	fuse_reply_err(req, rc < 0 ? -rc : 0);

@@ -144,7 +144,8 @@ int mnt_resolve(struct mnt *m, const char *path, struct mres *r)
 	return 0;
 }
 
-/* The tree lock (mount-private.h), exclusive or as shared decides. */
+/* The tree lock (mount-private.h), exclusive or as shared decides; a
+ * request whose path went stale meanwhile does nothing (mnt_ll_stale). */
 #define LOCKED_AS(shared, body)                                   \
 	do {                                                      \
 		struct mnt *m = coffer_mnt;                       \
@@ -153,7 +154,7 @@ int mnt_resolve(struct mnt *m, const char *path, struct mres *r)
 			pthread_rwlock_rdlock(&m->lock);          \
 		else                                              \
 			pthread_rwlock_wrlock(&m->lock);          \
-		rc_ = (body);                                     \
+		rc_ = mnt_ll_stale(m) ? MNT_RETRY : (body);       \
 		pthread_rwlock_unlock(&m->lock);                  \
 		return rc_;                                       \
 	} while (0)
@@ -168,7 +169,7 @@ int mnt_resolve(struct mnt *m, const char *path, struct mres *r)
 		char *inval = NULL;                               \
 		int rc_;                                          \
 		pthread_rwlock_wrlock(&m->lock);                  \
-		rc_ = (body);                                     \
+		rc_ = mnt_ll_stale(m) ? MNT_RETRY : (body);       \
 		pthread_rwlock_unlock(&m->lock);                  \
 		mnt_inval_copy(m, inval);                         \
 		return rc_;                                       \
@@ -717,7 +718,7 @@ static int op_fsync(const char *path, int datasync, struct fuse_file_info *fi)
 	(void)datasync;
 	(void)fi;
 	pthread_rwlock_wrlock(&m->lock);
-	rc = do_fsync(m, path);
+	rc = mnt_ll_stale(m) ? MNT_RETRY : do_fsync(m, path);
 	pthread_rwlock_unlock(&m->lock);
 	if (rc == 1) {
 		rc = mnt_errno(mnt_lazy_sync(m));

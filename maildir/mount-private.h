@@ -247,6 +247,12 @@ const struct fuse_operations *mnt_ops(void);
  * dropped, and the table freed at the end. */
 struct fuse_args;
 struct fuse_session *mnt_ll_session(struct mnt *m, struct fuse_args *args);
+/* Called by each operation of mount-ops.c once it holds the tree lock:
+ * 1 if a rename or removal since the request's path was built may have
+ * given that path to another file (mount-ll.c, ll_ctx). The operation then
+ * does nothing and answers MNT_RETRY; mount-ll.c builds the path again. */
+int mnt_ll_stale(struct mnt *m);
+#define MNT_RETRY (-ERESTART)
 void mnt_ll_sweep(struct mnt *m);
 void mnt_ll_invalidate(struct mnt *m, const char *path);
 void mnt_ll_free(struct mnt *m);
