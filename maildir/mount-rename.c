@@ -237,15 +237,17 @@ static int rename_ctl(struct mnt *m, struct mfile *f, struct mres *dst, const ch
 {
 	struct mfile *old = NULL, *copy;
 	struct mfile *tomb = mnt_file_find(m, MF_CTL, dst->a, dst->fid, dst->p.name, dst->p.name_n);
-	int rc;
+	int rc, entry = 0; /* the name still has an index entry (a tombstone's) */
 
 	if (mnt_entry_file(m, dst, &old) == 0 && old->type == MF_XDIR)
 		return -EISDIR;
 	/* the name of a file unlinked while open (mount-hidden.c): whatever
 	 * lands there replaces its index entry, as the transaction below, or
 	 * the copy's write-out, does for any file */
-	if (tomb && tomb->gone)
+	if (tomb && tomb->gone) {
+		entry = 1;
 		mnt_file_free(m, tomb);
+	}
 	if (keep) {
 		/* link(): a copy under the new name (dotlocks); never replaces */
 		if (old)
@@ -265,6 +267,10 @@ static int rename_ctl(struct mnt *m, struct mfile *f, struct mres *dst, const ch
 		copy->mode = f->mode;
 		copy->dirty = 1;
 		copy->dirty_since = mnt_now();
+		/* the tombstone's index entry is now the copy's: its write-out
+		 * replaces it, and an unlink before that deletes it (else the
+		 * entry would bring the unlinked file's old content back) */
+		copy->persisted = entry;
 		/* one inode on a local file system: later writes to f reach the
 		 * copy too (mfile.peer) */
 		return mnt_errno(mnt_file_set_peer(m, f, copy, to));

@@ -1,22 +1,27 @@
 #!/bin/bash
 # An open file keeps its identity on `coffer mount` while names move around
-# it, as on a local file system; no Dovecot needed, only FUSE. Control files
-# at a mailbox's level, for RACE_SECONDS (default 20) each:
-#   - rename over: one process renames new files of distinct sizes over one
-#     name; three others open the name and check, several times per file,
-#     that fstat() and pread() answer for the file they opened (its size, its
-#     content), while the name is renamed over under them;
-#   - Dovecot's log rotation: one process appends records to a log through
-#     an open descriptor and rotates it now and then (a new log whose header
-#     records the old one's final size, link(log, log.2), rename over log);
-#     three others follow it as Dovecot's processes do: once a newer log
-#     names the old one's final size, fstat() and read of their old
-#     descriptor, and the log.2 link of that log, must give that size.
-# The mount's daemon builds a path for each request and resolves it later; a
-# rename in between once made an fstat() of the old log answer with the new
-# log's size, and Dovecot then found "Invalid transaction log size" and
-# rebuilt its list index (docs/reliability.md). Not a timed test: the
-# duration only bounds how long the races are tried.
+# it, and an unlinked one stays unlinked, as on a local file system; no
+# Dovecot needed, only FUSE. Control files at a mailbox's level:
+#   - once: link, unlink while open, link onto that name, unlink again
+#     before the flusher writes the copy out; the name must be free after;
+#   - for RACE_SECONDS (default 20), rename over: one process renames new
+#     files of distinct sizes over one name; three others open the name and
+#     check, several times per file, that fstat() and pread() answer for
+#     the file they opened (its size, its content);
+#   - for RACE_SECONDS, Dovecot's log rotation: one process appends records
+#     to a log through an open descriptor and rotates it now and then (a
+#     new log whose header records the old one's final size, unlink and
+#     link(log, log.2), rename over log); three others follow it as
+#     Dovecot's processes do: once a newer log names the old one's final
+#     size, fstat() and read of their old descriptor, and the log.2 link of
+#     that log, must give that size.
+# Both failed before 2026-11-30 (docs/reliability.md): the daemon built a
+# request's path and resolved it later, and a rename in between made an
+# fstat() of the old log answer with the new log's size (Dovecot then found
+# "Invalid transaction log size" and rebuilt its list index); and the
+# unlinked .log.2 came back from the index, so the next link failed with
+# EEXIST. Not a timed test: the duration only bounds how long the races are
+# tried.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/mount-lib.sh"
 mnt_require
@@ -25,6 +30,32 @@ A=race@example.org
 SECS=${RACE_SECONDS:-20}
 mnt_account "$A"
 mnt_start; ok $? "coffer mount returns once mounted"
+
+# An unlinked control file stays unlinked: a link onto the name of a file
+# unlinked while open (a tombstone, whose index entry the next write-out
+# deletes), unlinked in turn before its own write-out, once let the old
+# index entry bring the first file back (link then failed with EEXIST).
+python3 - "$MNT/$A" <<'PY'
+import os, sys, time
+d = sys.argv[1]
+log, two = os.path.join(d, "dovecot.t.log"), os.path.join(d, "dovecot.t.log.2")
+with open(log, "wb") as f:
+    f.write(b"first log\n")
+os.link(log, two)
+time.sleep(1.5)                      # the flusher writes log.2 out
+held = os.open(two, os.O_RDONLY)     # open: unlinked, it lives on hidden
+os.unlink(two)
+os.link(log, two)                    # onto the tombstone's name
+held2 = os.open(two, os.O_RDONLY)
+os.unlink(two)                       # before the copy's own write-out
+gone = not os.path.exists(two)
+os.link(log, two)
+ok = gone and open(two, "rb").read() == b"first log\n"
+os.close(held)
+os.close(held2)
+sys.exit(0 if ok else 1)
+PY
+ok $? "a control file unlinked after a link onto a tombstone stays unlinked"
 
 python3 - "$MNT/$A" "$SECS" "$T_TMP/race" <<'PY'
 import multiprocessing as mp
