@@ -130,6 +130,10 @@ static int hide_ctl(struct mnt *m, struct mfile *f, const char *to)
 			return -ENOMEM;
 		}
 	}
+	/* the name's file forgets its copy (a file made on the name later is
+	 * another), and the files whose copy it is follow it into hiding */
+	mnt_file_forget_peer(f);
+	mnt_peer_moved(m, f, UINT32_MAX, to, strlen(to), to, h->ino);
 	/* the content moves, not copied: the name keeps none (it becomes a
 	 * tombstone, or is freed) */
 	h->data = f->data;

@@ -440,7 +440,7 @@ static int do_readdir(struct mnt *m, const char *path, void *buf, fuse_fill_dir_
 			rc = mnt_errno(coffer_index_view(coffer_store_index(m->st), ctl_list_txn, &c));
 		for (int i = 0; rc == 0 && i < MNT_HASH; i++)
 			for (struct mfile *f = m->files[i]; f; f = f->next)
-				if (f->type != MF_TMP && f->a == r.a && f->fid == c.fid &&
+				if (f->type != MF_TMP && f->a == r.a && f->fid == c.fid && !f->gone &&
 				    (f->type == MF_XDIR || !f->persisted))
 					filler(buf, f->name, NULL, 0, 0);
 		break;

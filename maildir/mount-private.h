@@ -144,6 +144,7 @@ struct mnt {
 	int gc_pending;
 	int lazy;                            /* lazy commits not synced (atomic) */
 	int reserve_released;                /* by this daemon, not refilled yet */
+	int linked;                          /* a control file was linked (mfile.peer) */
 	int stop;
 	pthread_cond_t stop_cond;
 };
@@ -226,6 +227,12 @@ int mnt_file_truncate(struct mnt *m, struct mfile *f, uint64_t size, char **inva
  * copy's own writes mirror nowhere, so no request the kernel waits on here
  * waits on this one. NULL is a no-op. */
 void mnt_inval_copy(struct mnt *m, char *path);
+/* f is about to go by name n in folder fid (UINT32_MAX: hidden, name its
+ * path), at kernel path `path`, as file number ino: the files whose link
+ * copy it is follow it, as they would one inode. */
+void mnt_peer_moved(struct mnt *m, const struct mfile *f, uint32_t fid, const char *name, size_t n,
+                    const char *path, uint64_t ino);
+void mnt_file_forget_peer(struct mfile *f);
 /* Makes copy (made by link(2) from f, at path) f's peer. 0 or COFFER_ENOMEM. */
 int mnt_file_set_peer(struct mnt *m, struct mfile *f, const struct mfile *copy, const char *path);
 int mnt_file_read(struct mnt *m, struct mfile *f, void *p, size_t n, uint64_t off, size_t *got_r);

@@ -245,7 +245,7 @@ static int rename_ctl(struct mnt *m, struct mfile *f, struct mres *dst, const ch
 	 * lands there replaces its index entry, as the transaction below, or
 	 * the copy's write-out, does for any file */
 	if (tomb && tomb->gone) {
-		entry = 1;
+		entry = tomb->persisted; /* 0 once a write-out deleted it */
 		mnt_file_free(m, tomb);
 	}
 	if (keep) {
@@ -299,6 +299,7 @@ static int rename_ctl(struct mnt *m, struct mfile *f, struct mres *dst, const ch
 	m->gc_pending = 1;
 	if (old)
 		mnt_file_free(m, old);
+	mnt_peer_moved(m, f, dst->fid, dst->p.name, dst->p.name_n, to, f->ino);
 	return mnt_errno(mnt_file_rename(m, f, dst->fid, dst->p.name, dst->p.name_n));
 }
 

@@ -339,7 +339,47 @@ int mnt_file_set_peer(struct mnt *m, struct mfile *f, const struct mfile *copy, 
 	f->peer_n = copy->name_n;
 	f->peer_fid = copy->fid;
 	f->peer_ino = copy->ino;
+	m->linked = 1;
 	return 0;
+}
+
+void mnt_file_forget_peer(struct mfile *f)
+{
+	peer_forget(f);
+}
+
+static void peer_follow(struct mfile *g, const struct mfile *f, uint32_t fid, const char *name,
+                        size_t n, const char *path, uint64_t ino)
+{
+	char *nn, *np;
+
+	if (g->peer_name == NULL || g->peer_ino != f->ino || g == f)
+		return;
+	nn = strndup(name, n);
+	np = strdup(path);
+	peer_forget(g);
+	if (nn == NULL || np == NULL) { /* out of memory: the copy stops following */
+		free(nn);
+		free(np);
+		return;
+	}
+	g->peer_name = nn;
+	g->peer_path = np;
+	g->peer_n = n;
+	g->peer_fid = fid;
+	g->peer_ino = ino;
+}
+
+void mnt_peer_moved(struct mnt *m, const struct mfile *f, uint32_t fid, const char *name, size_t n,
+                    const char *path, uint64_t ino)
+{
+	if (!m->linked)
+		return;
+	for (int i = 0; i < MNT_HASH; i++)
+		for (struct mfile *g = m->files[i]; g; g = g->next)
+			peer_follow(g, f, fid, name, n, path, ino);
+	for (struct mfile *g = m->hidden; g; g = g->next)
+		peer_follow(g, f, fid, name, n, path, ino);
 }
 
 /* The copy a link made of f while it still mirrors f, whose size was
@@ -350,7 +390,11 @@ static struct mfile *peer_of(struct mnt *m, struct mfile *f, uint64_t size_befor
 
 	if (f->type != MF_CTL || f->peer_name == NULL)
 		return NULL;
-	y = mnt_file_find(m, MF_CTL, f->a, f->peer_fid, f->peer_name, f->peer_n);
+	/* a copy hidden (unlinked or renamed over while open) is found by its
+	 * path (mnt_peer_moved) */
+	y = f->peer_fid == UINT32_MAX ? mnt_hidden_find(m, f->peer_name)
+	                              : mnt_file_find(m, MF_CTL, f->a, f->peer_fid, f->peer_name,
+	                                              f->peer_n);
 	if (y && y != f && y->type == MF_CTL && !y->gone && y->ino == f->peer_ino &&
 	    y->size == size_before)
 		return y;
