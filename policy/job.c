@@ -315,11 +315,71 @@ void coffer_job_say(coffer_job_log_fn log, void *arg, const char *fmt, ...)
 	log(line, arg);
 }
 
+/*
+ * The snapshot an interrupted snapshot job took, if any: the oldest retained
+ * snapshot taken since the job began that no entry of the log names (every
+ * snapshot job's entry, and its recovery's, begins "id=<id> "). Times alone
+ * cannot tell: snapshots of one instant (a clock held by COFFER_NOW, or one
+ * second) are as new as the job that took none.
+ */
+struct unnamed {
+	int64_t began;
+	char (*named)[COFFER_SNAPID_MAX];
+	size_t n, cap;
+	char id[COFFER_SNAPID_MAX];
+	int rc;
+};
+
+static int named_fn(const struct coffer_audit_record *r, void *arg)
+{
+	struct unnamed *u = arg;
+	size_t len;
+
+	if (strcmp(r->action, "snapshot") != 0 || strncmp(r->detail, "id=", 3) != 0)
+		return 0;
+	len = strcspn(r->detail + 3, " ");
+	if (len >= COFFER_SNAPID_MAX)
+		return 0;
+	if (coffer_array_grow(&u->named, &u->cap, u->n, sizeof *u->named, 32) < 0)
+		return COFFER_ENOMEM;
+	memcpy(u->named[u->n], r->detail + 3, len);
+	u->named[u->n++][len] = '\0';
+	return 0;
+}
+
+static int unnamed_fn(const struct coffer_snapshot_info *info, void *arg)
+{
+	struct unnamed *u = arg;
+
+	if (u->id[0] || info->created_at < u->began)
+		return 0;
+	for (size_t i = 0; i < u->n; i++)
+		if (strcmp(u->named[i], info->id) == 0)
+			return 0;
+	snprintf(u->id, sizeof u->id, "%s", info->id);
+	return 0;
+}
+
+/* id_r: the snapshot, or "" (none, or a target that cannot be read now:
+ * none configured, not mounted) */
+static int snapshot_unnamed(struct coffer_store *st, int64_t began, char id_r[COFFER_SNAPID_MAX])
+{
+	struct unnamed u = { began, NULL, 0, 0, "", 0 };
+	int rc = coffer_audit_list(st, NULL, named_fn, &u);
+
+	if (rc == 0 && coffer_snapshot_list(st, NULL, unnamed_fn, &u) < 0) {
+		coffer_err_clear();
+		u.id[0] = '\0';
+	}
+	free(u.named);
+	snprintf(id_r, COFFER_SNAPID_MAX, "%s", u.id);
+	return rc;
+}
+
 static int recover_one(struct coffer_store *st, struct intent *in, coffer_job_log_fn log,
                        void *arg)
 {
 	char want[32], snap[COFFER_SNAPID_MAX], detail[200];
-	int64_t newest = 0;
 	int found = 0, rc;
 
 	if (in->damaged) {
@@ -350,13 +410,10 @@ static int recover_one(struct coffer_store *st, struct intent *in, coffer_job_lo
 		         "interrupted: the process stopped during this job; what it left due is "
 		         "done by a later run");
 		if (strcmp(in->action, "snapshot") == 0) {
-			/* a target that cannot be read now (none configured, not
-			 * mounted) shows no snapshot: recorded as interrupted */
-			if (coffer_snapshot_newest(st, NULL, &newest, snap) < 0) {
-				coffer_err_clear();
-				snap[0] = '\0';
-			}
-			if (snap[0] && newest >= in->began)
+			rc = snapshot_unnamed(st, in->began, snap);
+			if (rc < 0)
+				return rc;
+			if (snap[0])
 				snprintf(detail, sizeof detail,
 				         "id=%s recorded by a later run: the process that took it "
 				         "stopped before its entry", snap);
