@@ -128,6 +128,7 @@ struct mnt {
 	struct coffer_store *st;
 	struct fuse_session *se;             /* while mounted */
 	struct mnt_ll *ll;                   /* the kernel's inodes (mount-ll.c) */
+	struct mnt_uring *uring;             /* FUSE over io_uring (mount-uring.c) */
 	const struct coffer_mount_opts *o;
 	uid_t uid;
 	gid_t gid;
@@ -263,6 +264,13 @@ int mnt_ll_stale(struct mnt *m);
 void mnt_ll_sweep(struct mnt *m);
 void mnt_ll_invalidate(struct mnt *m, const char *path);
 void mnt_ll_free(struct mnt *m);
+
+/* mount-uring.c: FUSE over io_uring. attach: after fuse_session_mount(),
+ * takes over the session's I/O (0 or -errno; the ring itself starts, or
+ * not, at INIT); stop: after the loop returned, before the session is
+ * destroyed. */
+int mnt_uring_attach(struct mnt *m, struct fuse_session *se);
+void mnt_uring_stop(struct mnt *m);
 
 /* A path resolved for an operation (mount-ops.c). */
 struct mres {

@@ -1293,6 +1293,10 @@ int coffer_mount_run(const struct coffer_mount_opts *o)
 	}
 	mounted = 1;
 	m->se = se;
+	if (mnt_uring_attach(m, se) < 0) {
+		rc = coffer_err_set(COFFER_ENOMEM, "mount: cannot set up the session's I/O");
+		goto out;
+	}
 	if (fuse_set_signal_handlers(se) != 0) {
 		rc = coffer_err_set(COFFER_EIO, "mount: cannot set signal handlers");
 		goto out;
@@ -1314,6 +1318,7 @@ int coffer_mount_run(const struct coffer_mount_opts *o)
 	if (rc < 0)
 		fprintf(stderr, "coffer mount: %s\n", coffer_errmsg());
 out:
+	mnt_uring_stop(m);
 	if (rc < 0)
 		ready(o, rc);
 	if (thread) {

@@ -12,7 +12,7 @@ PACKAGES=(
 	# build
 	meson ninja-build pkg-config gcc clang libclang-rt-14-dev
 	liblmdb-dev libzstd-dev libsodium-dev libarchive-dev libssl-dev
-	libfuse3-dev libcrypt-dev
+	libfuse3-dev liburing-dev libcrypt-dev
 	libqrencode-dev
 	# runtime facilities and tools the tests use
 	fuse3 lmdb-utils binutils jq python3 time xxd util-linux coreutils

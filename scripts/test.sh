@@ -140,6 +140,20 @@ else
 	echo "test.sh: fetching the corpus failed (tests that need it will fail)"
 fi
 
+# The mount serves FUSE requests through io_uring where the kernel offers it
+# (Linux 6.14+ built with it, fuse module parameter enable_uring, off by
+# default; docs/operations.md): turned on for the run when this kernel has
+# it, so that the mount's tests cover that transport (their *-devfuse twins
+# cover /dev/fuse), and put back afterwards.
+URING_PARAM=/sys/module/fuse/parameters/enable_uring
+if [ -w "$URING_PARAM" ]; then
+	uring_was=$(cat "$URING_PARAM")
+	trap 'echo "$uring_was" >"$URING_PARAM" 2>/dev/null' EXIT
+	echo Y >"$URING_PARAM" && echo "FUSE over io_uring: on for this run (was $uring_was)"
+else
+	echo "FUSE over io_uring: not offered by this kernel; the mount's tests use /dev/fuse"
+fi
+
 step "sanitizer build (-Werror, ASan+UBSan) and tests: $BUILD"
 build_and_test "$BUILD" -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false
 

@@ -187,7 +187,9 @@ const struct cli_cmd cmd_mount = {
 	"--allow-user USER: files belong to USER (0600/0700), who alone (and root) may\n"
 	"enter (allow_other + default_permissions). -o passes FUSE options (e.g.\n"
 	"entry_timeout=60,attr_timeout=60). One mount per store. Unmount with\n"
-	"'coffer umount MOUNTPOINT' (or fusermount3 -u).",
+	"'coffer umount MOUNTPOINT' (or fusermount3 -u). Where the kernel offers FUSE\n"
+	"over io_uring (fuse module parameter enable_uring=Y), requests are served\n"
+	"through it, one queue per CPU; COFFER_MOUNT_URING=0 turns that off.",
 	run_mount,
 };
 

@@ -24,6 +24,16 @@ M=$MNT/$A
 n=$(ls "$M/new" | wc -l); [ "$n" = 1 ]; ok $? "the delivered message is in new/"
 f=$(ls "$M/new"); cmp -s "$M/new/$f" "$T_TMP/m1"; ok $? "its content reads back byte for byte"
 [ "$(stat -c %s "$M/new/$f")" = "$(stat -c %s "$T_TMP/m1")" ]; ok $? "stat size is the plaintext size"
+# the transport (maildir/mount-uring.c): io_uring when the kernel offers it
+# and COFFER_MOUNT_URING does not turn it off, /dev/fuse otherwise
+if [ "$(cat /sys/module/fuse/parameters/enable_uring 2>/dev/null)" = Y ] &&
+	[ "${COFFER_MOUNT_URING:-1}" != 0 ]; then
+	grep -q "serving FUSE requests through io_uring" "$MNT_LOG"
+	ok $? "requests come through io_uring (the kernel offers it)"
+else
+	! grep -q "through io_uring" "$MNT_LOG"
+	ok $? "requests come through /dev/fuse (io_uring not offered, or turned off)"
+fi
 
 # coffer deliver while mounted: visible at once
 msg "$T_TMP/m2" "second $CANARY"
