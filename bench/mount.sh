@@ -18,6 +18,9 @@
 #   the SpamAssassin corpus of tests/integration/corpus.sh (6,046 messages).
 #   COFFER_BIN: the coffer binary (default: coffer in PATH).
 #   MOUNT_OPTS: extra arguments for `coffer mount` (e.g. "-o max_read=131072").
+#   COFFER_MOUNT_URING=0: the mount serves through /dev/fuse even where the
+#   kernel offers FUSE over io_uring (the line "# transport: ..." says which
+#   one served; docs/operations.md, "FUSE on virtual machines").
 #   SKIP_DOVECOT=1: measures 1 and 2 only. PERF=1: `perf record -g` of the
 #   mount daemon during the cold read and the deliver (reports in the work
 #   dir, kept with KEEP=1).
@@ -119,6 +122,11 @@ perf_on deliver
 echo "coffer deliver $(deliver "$W/mnt/bench@example.org")"
 perf_off deliver
 cumount
+if grep -q "serving FUSE requests through io_uring" "$W/mount.log"; then
+	echo "# transport: io_uring" >&2
+else
+	echo "# transport: /dev/fuse" >&2
+fi
 cmount
 drop
 perf_on read-cold

@@ -136,6 +136,8 @@ struct mnt_uring {
 	int offered;                   /* the kernel offered FUSE_OVER_IO_URING */
 	int accepted;                  /* our INIT reply accepted it */
 	int announced;                 /* the first request through the ring was logged */
+	int warned;                    /* the ring did not start: said once */
+	unsigned *live;                /* per queue: threads serving it */
 	size_t payload;
 	unsigned nq;                   /* queues: the kernel's, one per possible CPU */
 	unsigned n;                    /* entries made: up to nq x PER_QUEUE */
@@ -267,6 +269,29 @@ static void ur_serve(struct ur_ent *e)
 	fuse_session_process_buf(e->u->se, &fb);
 }
 
+/* e's thread stops on error res. Before the ring served anything that is
+ * the ring not starting (one line; /dev/fuse serves). Once it serves, a
+ * queue left without entries would leave the requests made on its CPU
+ * waiting for ever: the mount stops instead, which its users see. */
+static void ur_lost(struct ur_ent *e, int err)
+{
+	struct mnt_uring *u = e->u;
+
+	if (!__atomic_load_n(&u->announced, __ATOMIC_RELAXED)) {
+		if (!__atomic_exchange_n(&u->warned, 1, __ATOMIC_RELAXED))
+			ur_warn("registering with the kernel", err);
+		return;
+	}
+	fprintf(stderr, "coffer mount: io_uring queue %u: %s: one of its threads stopped\n",
+	        e->qid, strerror(err));
+	if (__atomic_sub_fetch(&u->live[e->qid], 1, __ATOMIC_RELAXED) == 0) {
+		fprintf(stderr, "coffer mount: io_uring queue %u has no thread left: stopping "
+		        "the mount rather than leave the requests made on CPU %u waiting\n",
+		        e->qid, e->qid);
+		fuse_session_exit(u->se);
+	}
+}
+
 static void *ur_thread(void *arg)
 {
 	struct ur_ent *e = arg;
@@ -304,11 +329,22 @@ static void *ur_thread(void *arg)
 				break;
 			continue;
 		}
-		if (res < 0) {
-			if (res != -ENOTCONN && res != -ECANCELED)
-				fprintf(stderr, "coffer mount: io_uring queue %u: %s\n", e->qid,
-				        strerror(-res));
+		if (res == -ENOTCONN || res == -ECANCELED)
 			break; /* unmounted, or the ring is gone */
+		if (res < 0 && e->last_cmd == UR_CMD_COMMIT_AND_FETCH) {
+			/* a commit refused: the entry is no longer the kernel's to
+			 * use; registering it again gives it back */
+			fprintf(stderr, "coffer mount: io_uring queue %u: a reply was refused (%s); "
+			        "registering its entry again\n", e->qid, strerror(-res));
+			pthread_mutex_lock(&e->lock);
+			rc = ur_prep(e, UR_CMD_REGISTER);
+			pthread_mutex_unlock(&e->lock);
+			if (rc == 0)
+				continue;
+		}
+		if (res < 0) {
+			ur_lost(e, -res);
+			break;
 		}
 		ur_serve(e);
 	}
@@ -370,7 +406,8 @@ static void ur_start(struct mnt_uring *u)
 
 	u->nq = nq;
 	u->ents = calloc((size_t)nq * PER_QUEUE, sizeof *u->ents);
-	if (u->ents == NULL) {
+	u->live = calloc(nq, sizeof *u->live);
+	if (u->ents == NULL || u->live == NULL) {
 		ur_warn("starting the ring", ENOMEM);
 		return;
 	}
@@ -379,14 +416,26 @@ static void ur_start(struct mnt_uring *u)
 
 		rc = ur_ent_init(u, e, i / PER_QUEUE);
 		if (rc == 0) {
+			__atomic_add_fetch(&u->live[e->qid], 1, __ATOMIC_RELAXED);
 			rc = -pthread_create(&e->th, NULL, ur_thread, e);
 			e->started = rc == 0;
+			if (rc < 0) {
+				/* no thread for an entry the kernel may pick: closing
+				 * the ring cancels the entry */
+				__atomic_sub_fetch(&u->live[e->qid], 1, __ATOMIC_RELAXED);
+				io_uring_queue_exit(&e->ring);
+				e->ring_ok = 0;
+			}
 		}
 		/* from here on other threads' replies may look e up */
 		__atomic_store_n(&u->n, i + 1, __ATOMIC_RELEASE);
 	}
+	/* the entries made serve if every queue has one (the kernel waits for
+	 * that), else /dev/fuse does; the log says which ("serving FUSE
+	 * requests through io_uring") */
 	if (rc < 0)
-		ur_warn("starting the ring", -rc);
+		fprintf(stderr, "coffer mount: io_uring: thread %u of %u not started: %s\n", u->n,
+		        nq * PER_QUEUE, strerror(-rc));
 }
 
 static ssize_t ur_read(int fd, void *buf, size_t len, void *userdata)
@@ -494,6 +543,7 @@ void mnt_uring_stop(struct mnt *m)
 		pthread_mutex_destroy(&e->lock);
 	}
 	free(u->ents);
+	free(u->live);
 	free(u);
 	m->uring = NULL;
 }

@@ -142,7 +142,7 @@ diag "delivery latency with no snapshot running: $(latency idle)"
 diag "delivery latency during the snapshot:      $(latency snapshot)"
 if [ -n "$second" ] && [ "$second" != 0 ]; then
 	grep -q "snapshot" "$W/second.err" && pass "a second snapshot writer is refused (exit $second): $(head -1 "$W/second.err")" ||
-		fail "second writer: unclear message: $(cat "$W/second.err")"
+		fail "second writer: exit $second, unclear message: [$(od -An -c "$W/second.err" | head -c 300)]"
 elif [ -z "$second" ] || [ "$second" = raced ]; then
 	diag "the snapshot finished before a second writer could take the lock"
 	pass "second writer (not reached: snapshot too fast)"
