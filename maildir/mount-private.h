@@ -233,6 +233,7 @@ void mnt_inval_copy(struct mnt *m, char *path);
  * copy it is follow it, as they would one inode. */
 void mnt_peer_moved(struct mnt *m, const struct mfile *f, uint32_t fid, const char *name, size_t n,
                     const char *path, uint64_t ino);
+/* Ends f's mirroring into its copy (f keeps its content). */
 void mnt_file_forget_peer(struct mfile *f);
 /* Makes copy (made by link(2) from f, at path) f's peer. 0 or COFFER_ENOMEM. */
 int mnt_file_set_peer(struct mnt *m, struct mfile *f, const struct mfile *copy, const char *path);

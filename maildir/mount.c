@@ -320,7 +320,7 @@ void mnt_file_free(struct mnt *m, struct mfile *f)
 	free(f);
 }
 
-static void peer_forget(struct mfile *f)
+void mnt_file_forget_peer(struct mfile *f)
 {
 	free(f->peer_name);
 	free(f->peer_path);
@@ -329,11 +329,11 @@ static void peer_forget(struct mfile *f)
 
 int mnt_file_set_peer(struct mnt *m, struct mfile *f, const struct mfile *copy, const char *path)
 {
-	peer_forget(f);
+	mnt_file_forget_peer(f);
 	f->peer_name = strndup(copy->name, copy->name_n);
 	f->peer_path = strdup(path);
 	if (f->peer_name == NULL || f->peer_path == NULL) {
-		peer_forget(f);
+		mnt_file_forget_peer(f);
 		return COFFER_ENOMEM;
 	}
 	f->peer_n = copy->name_n;
@@ -341,11 +341,6 @@ int mnt_file_set_peer(struct mnt *m, struct mfile *f, const struct mfile *copy, 
 	f->peer_ino = copy->ino;
 	m->linked = 1;
 	return 0;
-}
-
-void mnt_file_forget_peer(struct mfile *f)
-{
-	peer_forget(f);
 }
 
 static void peer_follow(struct mfile *g, const struct mfile *f, uint32_t fid, const char *name,
@@ -357,7 +352,7 @@ static void peer_follow(struct mfile *g, const struct mfile *f, uint32_t fid, co
 		return;
 	nn = strndup(name, n);
 	np = strdup(path);
-	peer_forget(g);
+	mnt_file_forget_peer(g);
 	if (nn == NULL || np == NULL) { /* out of memory: the copy stops following */
 		free(nn);
 		free(np);
@@ -398,7 +393,7 @@ static struct mfile *peer_of(struct mnt *m, struct mfile *f, uint64_t size_befor
 	if (y && y != f && y->type == MF_CTL && !y->gone && y->ino == f->peer_ino &&
 	    y->size == size_before)
 		return y;
-	peer_forget(f);
+	mnt_file_forget_peer(f);
 	return NULL;
 }
 
@@ -839,7 +834,7 @@ int mnt_file_write(struct mnt *m, struct mfile *f, const void *p, size_t n, uint
 		if (file_write_one(m, y, p, n, off) == 0)
 			peer_changed(f, inval_r);
 		else
-			peer_forget(f);
+			mnt_file_forget_peer(f);
 	}
 	return rc;
 }
@@ -854,7 +849,7 @@ int mnt_file_truncate(struct mnt *m, struct mfile *f, uint64_t size, char **inva
 		if (file_truncate_one(m, y, size) == 0)
 			peer_changed(f, inval_r);
 		else
-			peer_forget(f);
+			mnt_file_forget_peer(f);
 	}
 	return rc;
 }
