@@ -38,9 +38,15 @@
  * Invariants: an entry serves one request at a time; its commit id is the
  * request's unique while it is served, 0 otherwise; a reply made on
  * another thread finds its entry by unique and submits under the entry's
- * lock. If the ring cannot start (an old kernel, io_uring refused, too
- * little memory), the mount keeps serving through /dev/fuse, and says so
- * once on stderr.
+ * lock. Every entry the kernel holds has a thread waiting on it.
+ *
+ * Failures. The kernel uses the ring only once every queue has an entry;
+ * until then, and for good if the ring cannot start (an old kernel,
+ * io_uring refused, too little memory), /dev/fuse serves, and stderr says
+ * why once. The first request served through the ring is logged ("serving
+ * FUSE requests through io_uring"). Later, a refused commit registers its
+ * entry again; a queue whose threads have all stopped would leave the
+ * requests made on its CPU waiting for ever, so the mount stops instead.
  *
  * Teardown (mnt_uring_stop(), after libfuse's loop returned): each thread
  * is woken through an eventfd it polls in its ring, joined, and its ring
@@ -477,9 +483,11 @@ static ssize_t ur_writev(int fd, struct iovec *iov, int count, void *userdata)
 	memcpy(&io, iov[1].iov_base, sizeof io);
 	io.flags |= UR_INIT_EXT;
 	io.flags2 |= (uint32_t)(UR_OVER_IO_URING >> 32);
+	/* what the kernel wants an entry's payload buffer to hold at least:
+	 * max(8 KiB, max_write, max_pages pages) */
 	u->payload = io.max_write;
-	if ((size_t)io.max_pages * 4096 > u->payload)
-		u->payload = (size_t)io.max_pages * 4096;
+	if ((size_t)io.max_pages * (size_t)sysconf(_SC_PAGESIZE) > u->payload)
+		u->payload = (size_t)io.max_pages * (size_t)sysconf(_SC_PAGESIZE);
 	if (u->payload < 8192)
 		u->payload = 8192;
 	/* the rest of fuse_init_out as libfuse wrote it */
