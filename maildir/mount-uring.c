@@ -140,7 +140,6 @@ struct mnt_uring {
 	int want;                      /* not turned off by the operator */
 	uint64_t init_unique;          /* INIT's, once read */
 	int offered;                   /* the kernel offered FUSE_OVER_IO_URING */
-	int accepted;                  /* our INIT reply accepted it */
 	int announced;                 /* the first request through the ring was logged */
 	int warned;                    /* the ring did not start: said once */
 	unsigned *live;                /* per queue: threads serving it */
@@ -466,7 +465,7 @@ static ssize_t ur_writev(int fd, struct iovec *iov, int count, void *userdata)
 	struct mnt_uring *u = ((struct mnt *)userdata)->uring;
 	const struct fuse_out_header *oh = iov[0].iov_base;
 	struct ur_init_out io;
-	struct iovec amended[2];
+	struct iovec amended[3];
 	ssize_t n;
 
 	if (count < 1 || iov[0].iov_len < sizeof *oh || oh->unique == 0)
@@ -477,8 +476,9 @@ static ssize_t ur_writev(int fd, struct iovec *iov, int count, void *userdata)
 		if (e != NULL)
 			return ur_reply(e, iov, count);
 	}
+	/* INIT's reply (once: the ring, once started, answers above) */
 	if (oh->unique != u->init_unique || !u->offered || !u->want || oh->error != 0 ||
-	    count != 2 || iov[1].iov_len < sizeof io || u->accepted)
+	    count != 2 || iov[1].iov_len < sizeof io || u->ents != NULL)
 		return writev(fd, iov, count);
 	memcpy(&io, iov[1].iov_base, sizeof io);
 	io.flags |= UR_INIT_EXT;
@@ -490,20 +490,16 @@ static ssize_t ur_writev(int fd, struct iovec *iov, int count, void *userdata)
 		u->payload = (size_t)io.max_pages * (size_t)sysconf(_SC_PAGESIZE);
 	if (u->payload < 8192)
 		u->payload = 8192;
-	/* the rest of fuse_init_out as libfuse wrote it */
+	/* the amended fields, then the rest of fuse_init_out as libfuse
+	 * wrote it */
 	amended[0] = iov[0];
-	amended[1].iov_base = malloc(iov[1].iov_len);
-	if (amended[1].iov_base == NULL)
-		return writev(fd, iov, count);
-	memcpy(amended[1].iov_base, iov[1].iov_base, iov[1].iov_len);
-	memcpy(amended[1].iov_base, &io, sizeof io);
-	amended[1].iov_len = iov[1].iov_len;
-	n = writev(fd, amended, 2);
-	free(amended[1].iov_base);
-	if (n >= 0) {
-		u->accepted = 1;
+	amended[1].iov_base = &io;
+	amended[1].iov_len = sizeof io;
+	amended[2].iov_base = (char *)iov[1].iov_base + sizeof io;
+	amended[2].iov_len = iov[1].iov_len - sizeof io;
+	n = writev(fd, amended, 3);
+	if (n >= 0)
 		ur_start(u);
-	}
 	return n;
 }
 
