@@ -16,6 +16,7 @@
 #include "errors.h"
 #include "folder.h"
 #include "names.h"
+#include "spool.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -537,6 +538,10 @@ int coffer_mailbox_open(struct coffer_store *st, const char *name, size_t n,
 	rc = coffer_index_view(coffer_store_index(st), open_txn, &a);
 	if (rc < 0)
 		goto fail;
+	/* mail delivered but not indexed yet (engine/spool.h) is shown too; a
+	 * reader that may not write the store shows what is indexed */
+	if (coffer_spool_absorb(st, mb->id, NULL) < 0)
+		coffer_err_clear();
 	rc = coffer_account_unlock(st, mb->id, &rec, &mb->secret);
 	if (rc < 0) {
 		coffer_err_prefix(rc, "account %s: ", coffer_buf_str(&canon));

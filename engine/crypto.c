@@ -143,6 +143,38 @@ int coffer_crypto_hash_keyed(unsigned char *out, size_t outlen,
 	return rc;
 }
 
+struct coffer_hash {
+	crypto_generichash_state st;
+};
+
+int coffer_hash_new(struct coffer_hash **h_r)
+{
+	struct coffer_hash *h = malloc(sizeof *h);
+
+	*h_r = NULL;
+	if (h == NULL)
+		return coffer_err_set(COFFER_ENOMEM, "crypto: out of memory");
+	crypto_generichash_init(&h->st, NULL, 0, COFFER_HASH_BYTES);
+	*h_r = h;
+	return 0;
+}
+
+void coffer_hash_update(struct coffer_hash *h, const void *p, size_t n)
+{
+	crypto_generichash_update(&h->st, p, n);
+}
+
+void coffer_hash_final(struct coffer_hash *h, unsigned char out[COFFER_HASH_BYTES])
+{
+	crypto_generichash_final(&h->st, out, COFFER_HASH_BYTES);
+}
+
+void coffer_hash_free(struct coffer_hash **h)
+{
+	free(*h);
+	*h = NULL;
+}
+
 int coffer_crypto_keypair(unsigned char pk[COFFER_PK_BYTES], unsigned char *sk)
 {
 	if (crypto_box_keypair(pk, sk) != 0)

@@ -51,6 +51,16 @@ int coffer_crypto_hash_keyed(unsigned char *out, size_t outlen,
                              const unsigned char key[COFFER_KEY_BYTES],
                              const void *a, size_t alen, const void *b, size_t blen);
 
+/* Unkeyed BLAKE2b-256 over a stream: a checksum of bytes that are already
+ * ciphertext (a spooled delivery's blob, engine/spool.h), not a MAC. The
+ * handle is the caller's; coffer_hash_free() accepts NULL. */
+#define COFFER_HASH_BYTES 32
+struct coffer_hash;
+int coffer_hash_new(struct coffer_hash **h_r);
+void coffer_hash_update(struct coffer_hash *h, const void *p, size_t n);
+void coffer_hash_final(struct coffer_hash *h, unsigned char out[COFFER_HASH_BYTES]);
+void coffer_hash_free(struct coffer_hash **h);
+
 /* X25519 key pair; sk must point to secure memory of COFFER_SK_BYTES. */
 int coffer_crypto_keypair(unsigned char pk[COFFER_PK_BYTES], unsigned char *sk);
 

@@ -132,10 +132,12 @@ struct coffer_blob_writer {
 	size_t chunk_used, frame_used;
 	unsigned char *out;   /* length prefix + ciphertext */
 	struct coffer_zstd *zstd;
+	struct coffer_hash *digest; /* of every byte written (sealed writers) */
 	int level;
 	uint64_t index;       /* of the next chunk to seal */
 	uint64_t plain_size;
 	uint64_t stored_size;
+	unsigned char sum[COFFER_HASH_BYTES]; /* the digest, once finished */
 	int failed;           /* first error; every later call returns it */
 	int finished;
 };
@@ -177,6 +179,8 @@ static int writer_put_header(struct coffer_blob_writer *w, const unsigned char *
 	rc = coffer_io_write_all(w->fd, hdr, HEADER_FIXED_BYTES + wrap_len);
 	if (rc < 0)
 		return coffer_err_prefix(rc, "blob %s: writing header: ", w->hex);
+	if (w->digest)
+		coffer_hash_update(w->digest, hdr, HEADER_FIXED_BYTES + wrap_len);
 	w->stored_size = HEADER_FIXED_BYTES + wrap_len;
 	return 0;
 }
@@ -218,6 +222,8 @@ static int writer_new(int fd, const struct coffer_blob_ids *ids, const unsigned 
 		goto out;
 	}
 	rc = coffer_zstd_new(&w->zstd);
+	if (rc == 0 && sealer != NULL)
+		rc = coffer_hash_new(&w->digest);
 	if (rc < 0)
 		goto out;
 	coffer_random(w->key, COFFER_KEY_BYTES);
@@ -287,6 +293,8 @@ static int writer_flush(struct coffer_blob_writer *w, int final)
 	if (rc < 0)
 		return coffer_err_prefix(rc, "blob %s: writing chunk %llu: ", w->hex,
 		                         (unsigned long long)w->index);
+	if (w->digest)
+		coffer_hash_update(w->digest, w->out, 4 + frame_len + COFFER_AEAD_TAG_BYTES);
 	w->stored_size += 4 + frame_len + COFFER_AEAD_TAG_BYTES;
 	w->index++;
 	w->fill = 0;
@@ -350,8 +358,19 @@ int coffer_blob_writer_finish(struct coffer_blob_writer *w, uint64_t *plain_size
 		return rc;
 	}
 	w->finished = 1;
+	if (w->digest)
+		coffer_hash_final(w->digest, w->sum);
 	*plain_size_r = w->plain_size;
 	*stored_size_r = w->stored_size;
+	return 0;
+}
+
+int coffer_blob_writer_digest(const struct coffer_blob_writer *w,
+                              unsigned char out[COFFER_HASH_BYTES])
+{
+	if (w->digest == NULL || !w->finished)
+		return coffer_err_set(COFFER_EINVAL, "blob %s: no digest of this writer", w->hex);
+	memcpy(out, w->sum, COFFER_HASH_BYTES);
 	return 0;
 }
 
@@ -366,6 +385,7 @@ void coffer_blob_writer_free(struct coffer_blob_writer **w)
 	free((*w)->frame);
 	free((*w)->out);
 	coffer_zstd_free(&(*w)->zstd);
+	coffer_hash_free(&(*w)->digest);
 	coffer_wipe(*w, sizeof **w);
 	free(*w);
 	*w = NULL;

@@ -68,6 +68,12 @@ int coffer_blob_writer_write(struct coffer_blob_writer *w, const void *p, size_t
  * to fd. Must be called exactly once; no write after it. */
 int coffer_blob_writer_finish(struct coffer_blob_writer *w, uint64_t *plain_size_r,
                               uint64_t *stored_size_r);
+/* A sealed writer's BLAKE2b-256 of every byte it wrote to fd (header and
+ * chunks), once finished: what a spooled delivery records so that a reader
+ * without the secret key can tell a complete blob from a torn one
+ * (engine/spool.h). COFFER_EINVAL for other writers, or before finish. */
+int coffer_blob_writer_digest(const struct coffer_blob_writer *w,
+                              unsigned char out[COFFER_HASH_BYTES]);
 /* Wipes the content key and frees. Accepts NULL and *w == NULL. */
 void coffer_blob_writer_free(struct coffer_blob_writer **w);
 

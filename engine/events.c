@@ -296,6 +296,21 @@ int coffer_events_record_txn(struct coffer_txn *t, const unsigned char *acct,
 	return record_txn(t, acct, pk, secret, NULL, ev);
 }
 
+/* ev for a delivery; f holds the folder's name, NUL-terminated */
+static int delivery_event(struct coffer_event *ev, struct coffer_buf *f, int64_t at,
+                          uint64_t size, const char *folder, size_t flen)
+{
+	if (flen > COFFER_EVENT_FOLDER_MAX || memchr(folder, 0, flen))
+		return coffer_err_set(COFFER_EINVAL, "events: bad folder name for a delivery event");
+	coffer_buf_append(f, folder, flen);
+	memset(ev, 0, sizeof *ev);
+	ev->type = COFFER_EVENT_DELIVERY;
+	ev->at = at;
+	ev->size = size;
+	ev->folder = coffer_buf_str(f);
+	return coffer_buf_ok(f);
+}
+
 int coffer_events_record_delivery_txn(struct coffer_txn *t, const unsigned char *acct,
                                       const unsigned char pk[COFFER_PK_BYTES],
                                       const struct coffer_acct_secret *secret,
@@ -306,20 +321,44 @@ int coffer_events_record_delivery_txn(struct coffer_txn *t, const unsigned char 
 	struct coffer_buf f = COFFER_BUF_INIT;
 	int rc;
 
-	if (flen > COFFER_EVENT_FOLDER_MAX || memchr(folder, 0, flen))
-		return coffer_err_set(COFFER_EINVAL, "events: bad folder name for a delivery event");
-	coffer_buf_append(&f, folder, flen);
-	rc = coffer_buf_ok(&f);
-	if (rc == 0) {
-		memset(&ev, 0, sizeof ev);
-		ev.type = COFFER_EVENT_DELIVERY;
-		ev.at = at;
-		ev.size = size;
-		ev.folder = coffer_buf_str(&f);
+	rc = delivery_event(&ev, &f, at, size, folder, flen);
+	if (rc == 0)
 		rc = record_txn(t, acct, pk, secret, sealer, &ev);
-	}
 	coffer_buf_free(&f);
 	return rc;
+}
+
+int coffer_events_delivery_box(const unsigned char *acct, struct coffer_sealer *sealer,
+                               int64_t at, uint64_t size, const char *folder, size_t flen,
+                               unsigned char key[COFFER_EVENT_KEY_BYTES],
+                               struct coffer_buf *box)
+{
+	struct coffer_event ev;
+	struct coffer_buf f = COFFER_BUF_INIT, plain = COFFER_BUF_INIT;
+	uint32_t rnd;
+	int rc;
+
+	rc = delivery_event(&ev, &f, at, size, folder, flen);
+	if (rc == 0)
+		rc = coffer_event_encode(&ev, &plain);
+	if (rc == 0) {
+		coffer_random(&rnd, sizeof rnd);
+		event_key(key, acct, at, rnd);
+		rc = coffer_box_seal_with(box, plain.data, plain.len, key, COFFER_EVENT_KEY_BYTES,
+		                          sealer);
+	}
+	coffer_buf_free(&f);
+	coffer_buf_free(&plain);
+	return rc;
+}
+
+int coffer_events_put_txn(struct coffer_txn *t, const unsigned char key[COFFER_EVENT_KEY_BYTES],
+                          const void *box, size_t n)
+{
+	int rc = coffer_txn_put(t, COFFER_DB_EVENTS, key, COFFER_EVENT_KEY_BYTES, box, n,
+	                        COFFER_PUT_NOOVERWRITE);
+
+	return rc == COFFER_EEXIST ? 0 : rc; /* a 2^-32 clash: the event is lost, not the mail */
 }
 
 /* ---- reading ---- */

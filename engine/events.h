@@ -142,6 +142,17 @@ int coffer_events_record_delivery_txn(struct coffer_txn *t, const unsigned char 
                                       struct coffer_sealer *sealer, int64_t at,
                                       uint64_t size, const char *folder, size_t flen);
 
+/* A delivery event made ahead of its transaction (a spooled delivery,
+ * engine/spool.h): its key (acct, at, a random suffix) into key and its
+ * box, by sealer, appended to box. coffer_events_put_txn() records it later
+ * (a key already taken is skipped: 0). */
+int coffer_events_delivery_box(const unsigned char *acct, struct coffer_sealer *sealer,
+                               int64_t at, uint64_t size, const char *folder, size_t flen,
+                               unsigned char key[COFFER_EVENT_KEY_BYTES],
+                               struct coffer_buf *box);
+int coffer_events_put_txn(struct coffer_txn *t, const unsigned char key[COFFER_EVENT_KEY_BYTES],
+                          const void *box, size_t n);
+
 /* Calls fn for the events of the account opened as mb with time >= since,
  * newest first, at most limit of them (0: no limit). fn returns 0 to go on,
  * > 0 to stop, < 0 to fail. Cost grows with limit, not with the size of the

@@ -46,17 +46,18 @@ static int name_box(struct coffer_buf *out, const unsigned char *acct,
 	return coffer_box_seal(out, unique, n, ad, sizeof ad, pk);
 }
 
+static int add_to_folder(struct coffer_txn *t, struct coffer_store *st, const char *name,
+                         const struct coffer_message_new *m,
+                         const struct coffer_acct_secret *secret,
+                         const struct coffer_account_rec *arec, uint32_t fid, uint32_t *uid_r);
+
 int coffer_message_add_txn(struct coffer_txn *t, struct coffer_store *st, const char *name,
                            const struct coffer_message_new *m,
                            const struct coffer_acct_secret *secret, uint32_t *fid_r,
                            uint32_t *uid_r)
 {
 	struct coffer_account_rec arec;
-	struct coffer_folder_rec frec;
-	struct coffer_message_rec mrec;
-	struct coffer_buf val = COFFER_BUF_INIT, box = COFFER_BUF_INIT;
-	unsigned char mkey[COFFER_KEY_MESSAGE];
-	uint32_t fid, uid;
+	uint32_t fid;
 	int rc;
 
 	rc = coffer_account_get_txn(t, m->acct, &arec);
@@ -69,7 +70,38 @@ int coffer_message_add_txn(struct coffer_txn *t, struct coffer_store *st, const 
 		rc = coffer_folder_resolve_txn(t, st, m->acct, m->folder, 1, secret, m->delivered_at,
 		                               &fid, NULL);
 	if (rc == 0)
-		rc = coffer_folder_get_txn(t, m->acct, fid, &frec);
+		rc = add_to_folder(t, st, name, m, secret, &arec, fid, uid_r);
+	if (rc == 0 && fid_r)
+		*fid_r = fid;
+	return rc;
+}
+
+int coffer_message_add_to_txn(struct coffer_txn *t, struct coffer_store *st, const char *name,
+                              const struct coffer_message_new *m, uint32_t fid, uint32_t *uid_r)
+{
+	struct coffer_account_rec arec;
+	int rc;
+
+	if (m->unique != NULL || m->sealer != NULL)
+		return coffer_err_set(COFFER_EINVAL, "message: no name box without a key");
+	rc = coffer_account_get_txn(t, m->acct, &arec);
+	return rc < 0 ? rc : add_to_folder(t, st, name, m, NULL, &arec, fid, uid_r);
+}
+
+/* The message's records in existing folder fid (the rest of add_txn). */
+static int add_to_folder(struct coffer_txn *t, struct coffer_store *st, const char *name,
+                         const struct coffer_message_new *m,
+                         const struct coffer_acct_secret *secret,
+                         const struct coffer_account_rec *arec, uint32_t fid, uint32_t *uid_r)
+{
+	struct coffer_folder_rec frec;
+	struct coffer_message_rec mrec;
+	struct coffer_buf val = COFFER_BUF_INIT, box = COFFER_BUF_INIT;
+	unsigned char mkey[COFFER_KEY_MESSAGE];
+	uint32_t uid;
+	int rc;
+
+	rc = coffer_folder_get_txn(t, m->acct, fid, &frec);
 	if (rc < 0)
 		goto out;
 	if (frec.uidnext == UINT32_MAX) {
@@ -93,7 +125,7 @@ int coffer_message_add_txn(struct coffer_txn *t, struct coffer_store *st, const 
 	mrec.keywords = m->keywords;
 	if (m->unique) {
 		rc = name_box(&box, m->acct, m->blob_id, m->unique, m->unique_len, secret,
-		              m->sealer, arec.pk);
+		              m->sealer, arec->pk);
 		if (rc < 0)
 			goto out;
 		mrec.name_box = box.data;
@@ -133,8 +165,6 @@ int coffer_message_add_txn(struct coffer_txn *t, struct coffer_store *st, const 
 	if (rc < 0)
 		goto out;
 	rc = coffer_account_touch_txn(t, m->acct);
-	if (rc == 0 && fid_r)
-		*fid_r = fid;
 	if (rc == 0 && uid_r)
 		*uid_r = uid;
 out:

@@ -53,6 +53,13 @@ int coffer_message_add_txn(struct coffer_txn *t, struct coffer_store *st, const 
                            const struct coffer_acct_secret *secret, uint32_t *fid_r,
                            uint32_t *uid_r);
 
+/* The same into existing folder fid, with no check of the account's state
+ * and no name box (m->unique and m->sealer must be NULL): what a spooled
+ * delivery, accepted earlier, becomes (engine/spool.h). m->folder and name
+ * only label errors. COFFER_ENOTFOUND when the folder is gone. */
+int coffer_message_add_to_txn(struct coffer_txn *t, struct coffer_store *st, const char *name,
+                              const struct coffer_message_new *m, uint32_t fid, uint32_t *uid_r);
+
 struct coffer_message {
 	uint32_t folder_id;
 	uint32_t uid;

@@ -9,6 +9,7 @@
 #include "errors.h"
 #include "io.h"
 #include "record.h"
+#include "spool.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -18,7 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define PICK 8             /* records a claim considers */
+#define PICK 64            /* records a claim considers (a batch and more) */
 #define TRIM_BATCH 4096    /* records one trim pass looks at */
 #define ID COFFER_ID_BYTES
 
@@ -52,10 +53,12 @@ static int pick_txn(struct coffer_txn *t, void *arg)
 	return coffer_txn_scan(t, COFFER_DB_POOL, a->acct, ID, pick_one, a->p);
 }
 
-enum { CLAIMED, BUSY, STALE };
+enum { CLAIMED, BUSY, STALE, FILLED };
 
 /* CLAIMED with *fd_r open and locked on an empty, linked file; BUSY (another
- * claimant holds it); STALE (gone, or filled: its record is of no use). */
+ * claimant holds it); STALE (gone: its record is of no use); FILLED (a
+ * spooled delivery waiting for its absorb, engine/spool.h, or a blob whose
+ * writer has yet to commit it: its record is not ours to drop). */
 static int try_claim(struct coffer_store *st, const unsigned char *acct, const unsigned char *id,
                      int *fd_r, struct coffer_buf *path)
 {
@@ -65,6 +68,9 @@ static int try_claim(struct coffer_store *st, const unsigned char *acct, const u
 	rc = coffer_store_blob_path(st, acct, id, path);
 	if (rc < 0)
 		return rc;
+	/* a filled file costs one stat, not open, lock and close */
+	if (stat(coffer_buf_str(path), &sb) == 0 && sb.st_size != 0)
+		return FILLED;
 	fd = open(coffer_buf_str(path), O_RDWR | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return errno == ENOENT ? STALE : BUSY;
@@ -74,9 +80,13 @@ static int try_claim(struct coffer_store *st, const unsigned char *acct, const u
 	}
 	/* under the lock: still empty (nobody filled it) and still linked
 	 * (coffer_pool_trim unlinks holding the same lock) */
-	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode) || sb.st_size != 0 || sb.st_nlink == 0) {
+	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode) || sb.st_nlink == 0) {
 		close(fd);
 		return STALE;
+	}
+	if (sb.st_size != 0) {
+		close(fd);
+		return FILLED;
 	}
 	*fd_r = fd;
 	return CLAIMED;
@@ -115,12 +125,11 @@ int coffer_pool_claim(struct coffer_store *st, const unsigned char *acct,
 	struct pick p;
 	struct pick_args a = { acct, &p };
 	size_t nstale = 0;
-	int rc = 0, got = 0;
+	int rc = 0, got = 0, absorbed = 0;
 
 	*fd_r = -1;
 	for (int round = 0, filled = 0; rc == 0 && !got && round < 3; round++) {
-		int dropped = 0;
-
+		int dropped = 0, pending = 0;
 		size_t start;
 
 		rc = coffer_index_view(coffer_store_index(st), pick_txn, &a);
@@ -135,6 +144,8 @@ int coffer_pool_claim(struct coffer_store *st, const unsigned char *acct,
 				got = 1;
 			} else if (rc == STALE) {
 				coffer_key_blob(stale[nstale++], acct, id);
+			} else if (rc == FILLED) {
+				pending = 1;
 			}
 			rc = rc < 0 ? rc : 0;
 		}
@@ -149,7 +160,14 @@ int coffer_pool_claim(struct coffer_store *st, const unsigned char *acct,
 				dropped = 1;
 			nstale = 0;
 		}
-		/* none to claim: one batch (unless stale ones made room to look again) */
+		/* none to claim: the account's spooled deliveries are indexed
+		 * (so that their records go), then one batch is made (unless
+		 * stale ones made room to look again) */
+		if (rc == 0 && !got && pending && !absorbed) {
+			if (coffer_spool_absorb(st, acct, NULL) < 0)
+				coffer_err_clear();
+			absorbed = 1;
+		}
 		if (rc == 0 && !got && !dropped && !filled) {
 			fill(st, acct);
 			filled = 1;
@@ -308,10 +326,12 @@ int coffer_pool_trim(struct coffer_store *st, int64_t before, uint64_t *removed_
 			break;
 		fd = open(coffer_buf_str(&path), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 		if (fd >= 0) {
-			/* in use (being filled): not now; filled: an orphan for
-			 * verify, only the record goes; empty: unlinked under the
-			 * lock a claimant checks */
-			if (flock(fd, LOCK_EX | LOCK_NB) < 0 || fstat(fd, &sb) < 0) {
+			/* in use (being filled): not now; a spooled delivery:
+			 * the absorb's; filled otherwise: an orphan for verify,
+			 * only the record goes; empty: unlinked under the lock a
+			 * claimant checks */
+			if (flock(fd, LOCK_EX | LOCK_NB) < 0 || fstat(fd, &sb) < 0 ||
+			    (sb.st_size != 0 && coffer_spool_marked(fd))) {
 				close(fd);
 				continue;
 			}

@@ -19,14 +19,19 @@
  * file, and a file another writer has filled (not empty) or removed is
  * skipped. The writer then fills and fsyncs the file and, in the
  * transaction that records the blob, drops the pool record
- * (coffer_pool_take_txn).
+ * (coffer_pool_take_txn) -- or, for a spooled delivery (engine/spool.h),
+ * leaves file and record for an absorb to index. A filled file's record is
+ * therefore never dropped by a claim; a claim that finds no empty file but
+ * filled ones absorbs the account's spooled deliveries before it makes a
+ * batch, so an account's records stay about a batch or two.
  *
  * Crash safety. A crash before the batch's commit leaves empty files no
  * record names: orphans, which `coffer verify --repair` removes after its
  * grace period. A crash after a claimant wrote but before its commit leaves a
- * non-empty file with a pool record: an orphan as well (verify treats a pool
- * record only as excusing an EMPTY file). A record whose file is gone (or
- * filled) is dropped by the claim that finds it, or by coffer_pool_trim().
+ * non-empty file with a pool record and no note: an orphan as well (verify
+ * absorbs first, then treats a pool record only as excusing an EMPTY file).
+ * A record whose file is gone is dropped by the claim that finds it; one
+ * whose file is filled without a note, by coffer_pool_trim().
  *
  * Pool files hold no data (nothing to shred); an account's removal drops
  * its records with its other per-account keys and its files with its blob
@@ -70,7 +75,8 @@ int coffer_pool_has_txn(struct coffer_txn *t, const unsigned char *acct,
                         const unsigned char *blob_id);
 
 /* Removes pool files (still empty, not claimed) and records made before
- * `before` (ns), and records whose file is gone. *removed_r (may be NULL)
+ * `before` (ns), and records whose file is gone or filled without a note
+ * (a spooled delivery's stays: the absorb's). *removed_r (may be NULL)
  * counts the records dropped. */
 int coffer_pool_trim(struct coffer_store *st, int64_t before, uint64_t *removed_r);
 

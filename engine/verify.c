@@ -31,6 +31,7 @@
  * write time. The envelope's own detail is not parsed.
  */
 #include "verify.h"
+#include "spool.h"
 #include "verify-private.h"
 
 #include "account.h"
@@ -1117,6 +1118,10 @@ int coffer_verify_run(struct coffer_store *st, const struct coffer_verify_opts *
 	v.o = opts;
 	v.s = stats_r;
 	v.grace = opts->grace_ns > 0 ? opts->grace_ns : COFFER_VERIFY_GRACE_NS;
+	/* spooled deliveries (engine/spool.h) are mail, not orphans: indexed
+	 * first (a store verify may not write keeps them, as pool files) */
+	if (coffer_spool_absorb(st, NULL, NULL) < 0)
+		coffer_err_clear();
 	rc = coffer_clock_now(&v.now);
 	if (rc == 0)
 		rc = coffer_store_keyfile(st, &kf);

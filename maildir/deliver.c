@@ -2,18 +2,22 @@
  * deliver.c: delivery of one message (see deliver.h).
  *
  * Order of operations (docs/design.md section 6):
- *   1. resolve the account in a read transaction: its id, public key, state;
+ *   1. resolve the account in a read transaction: its id, public key, state
+ *      (and, for a spooling caller, the folder's id if it exists);
  *   2. claim an empty file of the account's blob pool (engine/pool.h), or
  *      create the blob file at its final path with O_EXCL (a random blob id
  *      never collides); stream stdin through the envelope writer into it;
- *   3. fsync the blob, then its directory (and the directories made for
- *      it), unless it came from the pool, whose entries are durable;
- *   4. one write transaction: re-check the account is active, resolve or
- *      create the folder, allocate the uid, insert the records (and drop
- *      the pool record); commit.
- * A failure after 2 unlinks the blob (a pool file is emptied and stays in
- * the pool). A crash between 2 and 4 leaves an orphan blob that no index
- * entry names: invisible to readers, removed by `coffer verify --repair`.
+ *   3. spooling, into a pool file and an existing folder: attach the note
+ *      (engine/spool.h), fsync the file, done: the next absorb indexes it;
+ *   4. otherwise fsync the blob, then its directory (and the directories
+ *      made for it), unless it came from the pool, whose entries are
+ *      durable; then one write transaction: re-check the account is
+ *      active, resolve or create the folder, allocate the uid, insert the
+ *      records (and drop the pool record); commit.
+ * A failure after 2 unlinks the blob (a pool file is emptied, its note
+ * removed, and stays in the pool). A crash between 2 and the commit of 4
+ * leaves an orphan blob that no index entry names: invisible to readers,
+ * removed by `coffer verify --repair`.
  *
  * The first bytes are checked before anything is written: the input must
  * start like a message. Up to one chunk is buffered to decide.
@@ -40,12 +44,14 @@
 #include "engine/envelope.h"
 #include "engine/errors.h"
 #include "engine/events.h"
+#include "engine/folder.h"
 #include "engine/header.h"
 #include "engine/io.h"
 #include "engine/message.h"
 #include "engine/names.h"
 #include "engine/pool.h"
 #include "engine/reserve.h"
+#include "engine/spool.h"
 #include "maildir/name.h"
 
 #include <errno.h>
@@ -59,9 +65,11 @@
 
 struct lookup_args {
 	struct coffer_store *st;
-	const char *canon;
+	const char *canon, *folder;
 	unsigned char *id;
 	struct coffer_account_rec *rec;
+	uint32_t fid;
+	int have_fid; /* the folder exists (a spooled delivery needs its id) */
 };
 
 static int lookup_txn(struct coffer_txn *t, void *arg)
@@ -72,6 +80,43 @@ static int lookup_txn(struct coffer_txn *t, void *arg)
 	rc = coffer_account_lookup_txn(t, a->st, a->canon, a->id, a->rec);
 	if (rc == 0)
 		rc = coffer_account_check_active(a->rec, a->canon);
+	if (rc == 0 && a->folder) {
+		rc = coffer_folder_resolve_txn(t, a->st, a->id, a->folder, 0, NULL, 0, &a->fid,
+		                               NULL);
+		a->have_fid = rc == 0;
+		if (rc == COFFER_ENOTFOUND) {
+			coffer_err_clear();
+			rc = 0;
+		}
+	}
+	return rc;
+}
+
+/* The spooled ending (engine/spool.h): the note, then the one fsync. */
+static int spool(int fd, const struct coffer_blob_writer *w, struct coffer_sealer *sealer,
+                 const struct coffer_message_new *m, uint32_t fid)
+{
+	struct coffer_spool_note note;
+	struct coffer_buf box = COFFER_BUF_INIT;
+	int rc;
+
+	memset(&note, 0, sizeof note);
+	note.folder_id = fid;
+	note.delivered_at = m->delivered_at;
+	note.size = m->size;
+	note.stored_size = m->stored_size;
+	rc = coffer_blob_writer_digest(w, note.digest);
+	if (rc == 0)
+		rc = coffer_events_delivery_box(m->acct, sealer, m->delivered_at, m->size, m->folder,
+		                                strlen(m->folder), note.event_key, &box);
+	if (rc == 0)
+		rc = coffer_buf_ok(&box);
+	if (rc == 0) {
+		note.event_box = box.data;
+		note.event_box_len = box.len;
+		rc = coffer_spool_mark(fd, &note);
+	}
+	coffer_buf_free(&box);
 	return rc;
 }
 
@@ -130,6 +175,12 @@ static int read_head(int fd, unsigned char *buf, size_t cap, size_t *len_r, int 
 int coffer_deliver(struct coffer_store *st, const char *name, const char *folder, int fd,
                    struct coffer_deliver_result *res_r)
 {
+	return coffer_deliver_flags(st, name, folder, fd, 0, res_r);
+}
+
+int coffer_deliver_flags(struct coffer_store *st, const char *name, const char *folder, int fd,
+                         unsigned flags, struct coffer_deliver_result *res_r)
+{
 	struct coffer_buf canon = COFFER_BUF_INIT, fcanon = COFFER_BUF_INIT;
 	struct coffer_buf dir = COFFER_BUF_INIT, path = COFFER_BUF_INIT;
 	struct coffer_account_rec rec;
@@ -143,7 +194,7 @@ int coffer_deliver(struct coffer_store *st, const char *name, const char *folder
 	uint64_t max = coffer_store_config(st)->max_message_size, total = 0;
 	size_t len;
 	int64_t now;
-	int rc, eof, whole, pooled = 0, bfd = -1, made = 0;
+	int rc, eof, whole, pooled = 0, bfd = -1, made = 0, marked = 0;
 
 	memset(res_r, 0, sizeof *res_r);
 	rc = coffer_names_account(name, strlen(name), &canon);
@@ -154,7 +205,9 @@ int coffer_deliver(struct coffer_store *st, const char *name, const char *folder
 		rc = coffer_clock_now(&now);
 	if (rc < 0)
 		goto out;
-	la = (struct lookup_args){ st, coffer_buf_str(&canon), ids.account_id, &rec };
+	la = (struct lookup_args){ st, coffer_buf_str(&canon),
+		                   (flags & COFFER_DELIVER_SPOOL) ? coffer_buf_str(&fcanon) : NULL,
+		                   ids.account_id, &rec, 0, 0 };
 	rc = coffer_index_view(coffer_store_index(st), lookup_txn, &la);
 	if (rc < 0)
 		goto out;
@@ -234,15 +287,10 @@ int coffer_deliver(struct coffer_store *st, const char *name, const char *folder
 	memset(&m, 0, sizeof m);
 	if (rc == 0)
 		rc = coffer_blob_writer_finish(w, &m.size, &m.stored_size);
-	if (rc == 0)
-		rc = coffer_io_fsync(bfd);
-	if (rc == 0 && !pooled)
-		rc = coffer_io_fsync_dir(coffer_buf_str(&dir));
 	if (rc == 0 && !whole)
 		rc = coffer_reserve_check(st, 0); /* longer than the bytes checked */
 	if (rc < 0)
 		goto out;
-
 	m.acct = ids.account_id;
 	m.folder = coffer_buf_str(&fcanon);
 	memcpy(m.blob_id, ids.blob_id, sizeof m.blob_id);
@@ -250,6 +298,29 @@ int coffer_deliver(struct coffer_store *st, const char *name, const char *folder
 	m.delivered_at = now;
 	m.is_new = 1;
 	m.sealer = sealer;
+
+	if (pooled && la.have_fid) {
+		rc = spool(bfd, w, sealer, &m, la.fid);
+		marked = rc == 0;
+		if (rc == COFFER_ELIMIT) { /* no note: indexed below, as always */
+			coffer_err_clear();
+			rc = 0;
+		}
+	}
+	if (rc == 0)
+		rc = coffer_io_fsync(bfd);
+	if (rc == 0 && !pooled)
+		rc = coffer_io_fsync_dir(coffer_buf_str(&dir));
+	if (rc < 0)
+		goto out;
+	if (marked) {
+		made = 0;
+		res_r->folder_id = la.fid;
+		res_r->size = m.size;
+		res_r->spooled = 1;
+		goto out;
+	}
+
 	ca = (struct commit_args){ st, coffer_buf_str(&canon), &m, 0, 0 };
 	rc = coffer_index_update(coffer_store_index(st), commit_txn, &ca);
 	if (rc < 0)
@@ -261,9 +332,13 @@ int coffer_deliver(struct coffer_store *st, const char *name, const char *folder
 out:
 	coffer_blob_writer_free(&w);
 	coffer_sealer_free(&sealer);
-	/* a pool file goes back to the pool, empty (we still hold its lock) */
-	if (made && pooled && ftruncate(bfd, 0) == 0)
+	/* a pool file goes back to the pool, empty and without a note (we
+	 * still hold its lock) */
+	if (made && pooled && ftruncate(bfd, 0) == 0) {
+		if (marked)
+			coffer_spool_unmark(bfd);
 		made = 0;
+	}
 	if (bfd >= 0)
 		close(bfd);
 	if (made)

@@ -451,6 +451,10 @@ static int do_readdir(struct mnt *m, const char *path, void *buf, fuse_fill_dir_
 					if (f->type == MF_TMP && f->a == r.a && f->fid == r.fid)
 						filler(buf, f->name, NULL, 0, 0);
 		} else {
+			/* `coffer deliver`'s spooled mail (always for new/)
+			 * is listed at once, not at the next second's tick */
+			if (r.p.sub == COFFER_MP_NEW)
+				mnt_absorb(m, r.a);
 			rc = mnt_errno(coffer_message_list(r.a->mb, r.fid, fill_message, &c));
 		}
 		break;

@@ -172,6 +172,10 @@ int mnt_account_check_txn(struct coffer_txn *t, struct mnt *m, struct macct *a);
 int mnt_commit_lazy(struct mnt *m, coffer_txn_fn fn, void *arg);
 int mnt_lazy_sync(struct mnt *m);
 int64_t mnt_now(void);
+/* Indexes a's spooled deliveries (engine/spool.h); if any, a's directories
+ * move their mtime and are invalidated at the next tick. With m->lock held
+ * or not; takes acct_lock. */
+void mnt_absorb(struct mnt *m, struct macct *a);
 /* The account's directory mtime: when a change was last seen or made. */
 static inline int64_t mnt_changed(const struct macct *a)
 {

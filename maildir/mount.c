@@ -41,6 +41,7 @@
 #include "maildir/name.h"
 #include "engine/names.h"
 #include "engine/reserve.h"
+#include "engine/spool.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -953,6 +954,26 @@ static void mnt_observe(void *arg, const struct coffer_modseq_note *notes, size_
 }
 
 /*
+ * Spooled deliveries (engine/spool.h) are indexed by a commit of ours, which
+ * mnt_observe takes for a change the kernel was told of. It was not: the
+ * account's directories move their mtime now and are invalidated at the
+ * next tick (modseq_inval forgotten).
+ */
+void mnt_absorb(struct mnt *m, struct macct *a)
+{
+	uint64_t n = 0;
+
+	if (coffer_spool_absorb(m->st, a->id, &n) < 0)
+		coffer_err_clear();
+	if (n == 0)
+		return;
+	pthread_mutex_lock(&m->acct_lock);
+	a->modseq_inval = 0;
+	mnt_touch(a);
+	pthread_mutex_unlock(&m->acct_lock);
+}
+
+/*
  * The kernel caches attributes (directory mtimes included) for attr_timeout
  * seconds. Changes made through the mount invalidate them in the kernel
  * already; changes made outside it (coffer deliver, the CLI, the worker)
@@ -978,9 +999,10 @@ static void invalidate_changed(struct mnt *m)
 	memset(&v, 0, sizeof v);
 	v.m = m;
 	for (size_t i = 0; i < n; i++) {
-		v.a = list[i];
 		int stale;
 
+		v.a = list[i];
+		mnt_absorb(m, v.a); /* `coffer deliver`'s spooled mail */
 		if (coffer_index_view(coffer_store_index(m->st), inval_acct_txn, &v) < 0)
 			continue;
 		pthread_mutex_lock(&m->acct_lock);

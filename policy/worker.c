@@ -28,6 +28,7 @@
 #include "engine/errors.h"
 #include "engine/pool.h"
 #include "engine/record.h"
+#include "engine/spool.h"
 #include "snapshots/objects.h"
 #include "snapshots/snapshot.h"
 
@@ -298,7 +299,14 @@ int coffer_worker_run(struct coffer_store *st, int64_t now, coffer_worker_log_fn
 	if (res->blobs_collected)
 		coffer_job_say(log, arg, "trash: %llu blob files removed",
 		               (unsigned long long)res->blobs_collected);
-	/* empty files made ahead for accounts that got no mail since */
+	/* spooled deliveries no reader has indexed yet (engine/spool.h), then
+	 * empty files made ahead for accounts that got no mail since */
+	rc = coffer_spool_absorb(st, NULL, &res->spool_absorbed);
+	if (rc < 0)
+		return coffer_err_prefix(rc, "worker: spooled deliveries: ");
+	if (res->spool_absorbed)
+		coffer_job_say(log, arg, "spool: %llu spooled deliveries indexed",
+		               (unsigned long long)res->spool_absorbed);
 	rc = coffer_pool_trim(st, now - COFFER_NS_PER_DAY, &res->pool_trimmed);
 	if (rc < 0)
 		return coffer_err_prefix(rc, "worker: blob pool: ");

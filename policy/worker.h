@@ -29,6 +29,7 @@ struct coffer_worker_result {
 	uint32_t shredded;
 	uint64_t blobs_collected;
 	uint64_t pool_trimmed;    /* unused pool files (engine/pool.h) removed */
+	uint64_t spool_absorbed;  /* spooled deliveries indexed (engine/spool.h) */
 	int64_t next_due;         /* when the next job falls due (ns) */
 };
 

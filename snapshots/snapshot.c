@@ -37,6 +37,7 @@
 #include "engine/ctlfile.h"
 #include "engine/errors.h"
 #include "engine/record.h"
+#include "engine/spool.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -516,7 +517,10 @@ int coffer_snapshot_create_ex(struct coffer_store *st, const char *target, unsig
 	memset(res, 0, sizeof *res);
 	c.st = st;
 	c.res = res;
-	rc = coffer_clock_now(&now);
+	/* spooled deliveries (engine/spool.h) belong in it: indexed first */
+	rc = coffer_spool_absorb(st, NULL, NULL);
+	if (rc == 0)
+		rc = coffer_clock_now(&now);
 	if (rc == 0)
 		rc = coffer_repo_open(st, target, 1, &c.repo);
 	if (rc == 0)

@@ -73,7 +73,8 @@ static int run_deliver(struct cli *cli, int argc, char **argv)
 		cli_fail(rc);
 		return o.qmail ? 111 : EXIT_TEMPFAIL;
 	}
-	rc = coffer_deliver(cli->st, pos[0], o.folder, STDIN_FILENO, &res);
+	rc = coffer_deliver_flags(cli->st, pos[0], o.folder, STDIN_FILENO, COFFER_DELIVER_SPOOL,
+	                          &res);
 	code = rc < 0 ? cli_fail(rc) : 0;
 	return o.qmail ? qmail_code(code) : code;
 }

@@ -56,6 +56,27 @@ c deliver "$ACCT" --folder "$FOLDER2" <"$T_TMP/m6.eml"
 expect_success && pass "deliver with the key file unreadable (mode 000)" ||
 	fail "deliver with the key file unreadable (mode 000)"
 chmod 600 "$K"
+
+# Deliveries into existing folders are spooled (engine/spool.h): until a
+# reader indexes them, each carries a note in an extended attribute. The
+# notes exist, and no canary is in any attribute of any file.
+python3 - "$S" "${CANARIES[@]}" >"$T_TMP/xattr.out" <<'PY'
+import os, sys
+store, canaries = sys.argv[1], [c.lower().encode() for c in sys.argv[2:]]
+notes = leaks = 0
+for d, _, files in os.walk(store):
+    for f in files:
+        p = os.path.join(d, f)
+        for name in os.listxattr(p, follow_symlinks=False):
+            v = os.getxattr(p, name, follow_symlinks=False)
+            notes += name == "user.coffer.spool"
+            blob = (name.encode() + b"\0" + v).lower()
+            leaks += sum(c in blob for c in canaries)
+print(notes, leaks)
+PY
+read -r notes leaks <"$T_TMP/xattr.out"
+[ "${notes:-0}" -ge 3 ] && [ "${leaks:-1}" = 0 ]
+ok $? "spooled deliveries' notes ($notes) hold no canary ($leaks found)"
 c account terminate "$ACCT2"
 c account reactivate "$ACCT2"
 

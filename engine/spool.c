@@ -1,0 +1,416 @@
+/*
+ * spool.c: spooled deliveries, marked and absorbed (see spool.h).
+ *
+ * Only files that carry a note are ever touched here. A pool file filled by
+ * another writer (a control file or a message the mount writes) has no note:
+ * that writer may close it before its commit, so an unlocked, filled, noted-
+ * less pool file is not necessarily abandoned, and absorb leaves it alone
+ * (verify's orphan rules apply to it, as before).
+ */
+#include "spool.h"
+
+#include "account.h"
+#include "clock.h"
+#include "errors.h"
+#include "folder.h"
+#include "io.h"
+#include "log.h"
+#include "message.h"
+#include "pool.h"
+#include "record.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#define NOTE_NAME "user.coffer.spool"
+#define NOTE_VERSION 1
+/* version, 0, folder id, delivered at, size, stored size, digest, event key,
+ * box length */
+#define NOTE_FIXED (2 + 4 + 8 + 8 + 8 + COFFER_HASH_BYTES + COFFER_EVENT_KEY_BYTES + 2)
+#define NOTE_MAX 4000            /* one xattr block, with room to spare */
+#define GATHER 4096              /* pool records one pass looks at */
+#define TXN_BATCH 256            /* deliveries one transaction indexes */
+#define READ_BYTES 65536         /* a digest check reads this much at a time */
+#define ID COFFER_ID_BYTES
+
+/* ---- the note ---- */
+
+int coffer_spool_mark(int fd, const struct coffer_spool_note *n)
+{
+	unsigned char buf[NOTE_MAX], *p = buf;
+
+	if (n->event_box_len > NOTE_MAX - NOTE_FIXED)
+		return coffer_err_set(COFFER_ELIMIT, "spool: the note is too large");
+	*p++ = NOTE_VERSION;
+	*p++ = 0;
+	coffer_put_u32le(p, n->folder_id), p += 4;
+	coffer_put_u64le(p, (uint64_t)n->delivered_at), p += 8;
+	coffer_put_u64le(p, n->size), p += 8;
+	coffer_put_u64le(p, n->stored_size), p += 8;
+	memcpy(p, n->digest, COFFER_HASH_BYTES), p += COFFER_HASH_BYTES;
+	memcpy(p, n->event_key, COFFER_EVENT_KEY_BYTES), p += COFFER_EVENT_KEY_BYTES;
+	*p++ = n->event_box_len & 0xff;
+	*p++ = n->event_box_len >> 8;
+	memcpy(p, n->event_box, n->event_box_len), p += n->event_box_len;
+	if (fsetxattr(fd, NOTE_NAME, buf, (size_t)(p - buf), 0) < 0)
+		return coffer_err_set(COFFER_ELIMIT, "spool: cannot attach a note: %s",
+		                      strerror(errno));
+	return 0;
+}
+
+void coffer_spool_unmark(int fd)
+{
+	(void)fremovexattr(fd, NOTE_NAME);
+}
+
+int coffer_spool_marked(int fd)
+{
+	return fgetxattr(fd, NOTE_NAME, NULL, 0) >= 0;
+}
+
+/* 1 with *n filled (n->event_box points into buf), 0 if fd has no note, or
+ * COFFER_ECORRUPT for one this version cannot read. */
+static int note_read(int fd, unsigned char *buf, struct coffer_spool_note *n)
+{
+	ssize_t len = fgetxattr(fd, NOTE_NAME, buf, NOTE_MAX);
+	const unsigned char *p = buf;
+
+	if (len < 0)
+		return errno == ENODATA || errno == ENOTSUP ? 0
+		       : coffer_err_set(COFFER_EIO, "spool: reading a note: %s", strerror(errno));
+	if ((size_t)len < NOTE_FIXED || buf[0] != NOTE_VERSION)
+		return coffer_err_set(COFFER_ECORRUPT, "spool: unreadable note");
+	p += 2;
+	n->folder_id = coffer_get_u32le(p), p += 4;
+	n->delivered_at = (int64_t)coffer_get_u64le(p), p += 8;
+	n->size = coffer_get_u64le(p), p += 8;
+	n->stored_size = coffer_get_u64le(p), p += 8;
+	memcpy(n->digest, p, COFFER_HASH_BYTES), p += COFFER_HASH_BYTES;
+	memcpy(n->event_key, p, COFFER_EVENT_KEY_BYTES), p += COFFER_EVENT_KEY_BYTES;
+	n->event_box_len = (size_t)p[0] | (size_t)p[1] << 8;
+	p += 2;
+	if (n->event_box_len != (size_t)len - NOTE_FIXED || n->delivered_at < 0)
+		return coffer_err_set(COFFER_ECORRUPT, "spool: unreadable note");
+	n->event_box = p;
+	return 1;
+}
+
+/* 1 if the file's bytes are the note's (length and digest), else 0. */
+static int note_matches(int fd, const struct stat *sb, const struct coffer_spool_note *n)
+{
+	unsigned char sum[COFFER_HASH_BYTES];
+	unsigned char *buf = NULL; /* not on the stack: mount threads call this */
+	struct coffer_hash *h = NULL;
+	off_t off = 0;
+	int ok = (uint64_t)sb->st_size == n->stored_size;
+
+	if (ok && ((buf = malloc(READ_BYTES)) == NULL || coffer_hash_new(&h) < 0)) {
+		coffer_err_clear();
+		ok = 0;
+	}
+	while (ok && off < sb->st_size) {
+		size_t got;
+
+		if (coffer_io_pread_full(fd, buf, READ_BYTES, off, &got) < 0 || got == 0) {
+			coffer_err_clear();
+			ok = 0;
+			break;
+		}
+		coffer_hash_update(h, buf, got);
+		off += (off_t)got;
+	}
+	if (ok)
+		coffer_hash_final(h, sum);
+	coffer_hash_free(&h);
+	free(buf);
+	return ok && memcmp(sum, n->digest, sizeof sum) == 0;
+}
+
+/* ---- absorb ---- */
+
+struct item {
+	unsigned char key[COFFER_KEY_BLOB]; /* acct || blob id */
+	int fd;                              /* locked; -1 once let go */
+	struct coffer_spool_note note;
+	unsigned char *raw;                  /* the note's bytes (event_box points in) */
+	enum { PENDING, INDEXED, DISCARD, LEFT } fate;
+};
+
+struct gather {
+	unsigned char (*keys)[COFFER_KEY_BLOB];
+	size_t n, cap;
+	const unsigned char *after; /* resume past this key (NULL: from the start) */
+};
+
+static int gather_one(const void *k, size_t kl, const void *v, size_t vl, void *arg)
+{
+	struct gather *g = arg;
+
+	(void)v;
+	(void)vl;
+	if (kl != COFFER_KEY_BLOB || (g->after && memcmp(k, g->after, kl) <= 0))
+		return 0;
+	if (coffer_array_grow(&g->keys, &g->cap, g->n, sizeof *g->keys, 64) < 0)
+		return coffer_err_set(COFFER_ENOMEM, "spool: out of memory");
+	memcpy(g->keys[g->n++], k, COFFER_KEY_BLOB);
+	return g->n >= GATHER;
+}
+
+struct gather_args {
+	struct gather *g;
+	const unsigned char *acct;
+};
+
+static int gather_txn(struct coffer_txn *t, void *arg)
+{
+	struct gather_args *a = arg;
+
+	if (a->g->after)
+		return coffer_txn_scan_from(t, COFFER_DB_POOL, a->acct, a->acct ? ID : 0, a->g->after,
+		                            COFFER_KEY_BLOB, gather_one, a->g);
+	return coffer_txn_scan(t, COFFER_DB_POOL, a->acct, a->acct ? ID : 0, gather_one, a->g);
+}
+
+struct batch {
+	struct coffer_store *st;
+	struct item **v;
+	size_t n;
+};
+
+/* Still a pool record, under our lock: nobody indexed the file meanwhile. */
+static int recheck_txn(struct coffer_txn *t, void *arg)
+{
+	struct batch *b = arg;
+
+	for (size_t i = 0; i < b->n; i++) {
+		int rc = coffer_pool_has_txn(t, b->v[i]->key, b->v[i]->key + ID);
+
+		if (rc < 0)
+			return rc;
+		if (rc == 0)
+			b->v[i]->fate = LEFT;
+	}
+	return 0;
+}
+
+static int index_one(struct coffer_txn *t, struct coffer_store *st, struct item *it)
+{
+	struct coffer_account_rec arec;
+	struct coffer_message_new m;
+	char label[2 * 4 + 16];
+	uint32_t fid = it->note.folder_id;
+	int rc;
+
+	rc = coffer_pool_has_txn(t, it->key, it->key + ID);
+	if (rc <= 0) {
+		it->fate = LEFT;
+		return rc;
+	}
+	rc = coffer_account_get_txn(t, it->key, &arec);
+	if (rc == COFFER_ENOTFOUND || (rc == 0 && arec.state == COFFER_ACCOUNT_SHREDDED)) {
+		coffer_err_clear();
+		it->fate = DISCARD; /* its key is gone: nothing could ever read it */
+		return 0;
+	}
+	if (rc < 0)
+		return rc;
+	memset(&m, 0, sizeof m);
+	m.acct = it->key;
+	memcpy(m.blob_id, it->key + ID, ID);
+	m.size = it->note.size;
+	m.stored_size = it->note.stored_size;
+	m.internal_date = it->note.delivered_at;
+	m.delivered_at = it->note.delivered_at;
+	m.is_new = 1;
+	snprintf(label, sizeof label, "#%u", (unsigned)fid);
+	m.folder = label;
+	rc = coffer_message_add_to_txn(t, st, "(spooled delivery)", &m, fid, NULL);
+	if (rc == COFFER_ENOTFOUND) { /* its folder was deleted since: INBOX */
+		coffer_err_clear();
+		rc = coffer_folder_resolve_txn(t, st, it->key, "INBOX", 1, NULL, it->note.delivered_at,
+		                               &fid, NULL);
+		if (rc == 0)
+			rc = coffer_message_add_to_txn(t, st, "(spooled delivery)", &m, fid, NULL);
+	}
+	if (rc == 0)
+		rc = coffer_events_put_txn(t, it->note.event_key, it->note.event_box,
+		                           it->note.event_box_len);
+	if (rc == 0)
+		it->fate = INDEXED;
+	return rc;
+}
+
+static int index_txn(struct coffer_txn *t, void *arg)
+{
+	struct batch *b = arg;
+	int rc = 0;
+
+	for (size_t i = 0; rc == 0 && i < b->n; i++)
+		if (b->v[i]->fate == PENDING)
+			rc = index_one(t, b->st, b->v[i]);
+	return rc;
+}
+
+static int by_time(const void *pa, const void *pb)
+{
+	const struct item *a = *(struct item *const *)pa, *b = *(struct item *const *)pb;
+	int c = memcmp(a->key, b->key, ID);
+
+	if (c != 0)
+		return c;
+	return (a->note.delivered_at > b->note.delivered_at) -
+	       (a->note.delivered_at < b->note.delivered_at);
+}
+
+/* Locks and reads the candidates of g; the valid ones go to out (sorted),
+ * torn ones are emptied. Returns -1 (after closing) when the caller cannot
+ * write the store's files: nothing to do then. */
+static int take(struct coffer_store *st, struct gather *g, struct item *items, size_t *n_r)
+{
+	struct coffer_buf path = COFFER_BUF_INIT;
+	size_t n = 0;
+	int rc = 0;
+
+	for (size_t i = 0; rc == 0 && i < g->n; i++) {
+		struct item *it = &items[n];
+		struct stat sb;
+		int fd, r;
+
+		rc = coffer_store_blob_path(st, g->keys[i], g->keys[i] + ID, &path);
+		if (rc < 0)
+			break;
+		if (stat(coffer_buf_str(&path), &sb) < 0 || !S_ISREG(sb.st_mode) || sb.st_size == 0)
+			continue; /* gone or empty: the pool's own business */
+		fd = open(coffer_buf_str(&path), O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0) {
+			if (errno == EACCES || errno == EROFS || errno == EPERM)
+				rc = -1;
+			continue;
+		}
+		if (flock(fd, LOCK_EX | LOCK_NB) < 0 || fstat(fd, &sb) < 0 || sb.st_size == 0) {
+			close(fd); /* still being written, or emptied meanwhile */
+			continue;
+		}
+		it->raw = malloc(NOTE_MAX);
+		r = it->raw ? note_read(fd, it->raw, &it->note) : 0;
+		if (r <= 0) {
+			coffer_err_clear(); /* not a delivery's: left alone */
+			free(it->raw);
+			close(fd);
+			continue;
+		}
+		memcpy(it->key, g->keys[i], COFFER_KEY_BLOB);
+		it->fd = fd;
+		it->fate = note_matches(fd, &sb, &it->note) ? PENDING : DISCARD;
+		n++;
+	}
+	coffer_buf_free(&path);
+	*n_r = n;
+	return rc;
+}
+
+/* Empties a torn or unreadable delivery: back to an empty pool file. */
+static void discard(struct item *it)
+{
+	if (ftruncate(it->fd, 0) == 0)
+		coffer_spool_unmark(it->fd);
+}
+
+static int absorb_items(struct coffer_store *st, struct item *items, size_t n, uint64_t *count)
+{
+	struct item **v = malloc((n ? n : 1) * sizeof *v);
+	struct batch b;
+	int rc;
+
+	if (v == NULL)
+		return coffer_err_set(COFFER_ENOMEM, "spool: out of memory");
+	for (size_t i = 0; i < n; i++)
+		v[i] = &items[i];
+	qsort(v, n, sizeof *v, by_time);
+	b = (struct batch){ st, v, n };
+	rc = coffer_index_view(coffer_store_index(st), recheck_txn, &b);
+	for (size_t i = 0; rc == 0 && i < n; i += TXN_BATCH) {
+		b = (struct batch){ st, v + i, n - i < TXN_BATCH ? n - i : TXN_BATCH };
+		rc = coffer_index_update(coffer_store_index(st), index_txn, &b);
+		if (rc < 0) { /* one bad delivery must not hold back the others */
+			coffer_err_clear();
+			rc = 0;
+			for (size_t j = 0; j < b.n; j++) {
+				struct batch one = { st, b.v + j, 1 };
+
+				if (b.v[j]->fate == INDEXED)
+					b.v[j]->fate = PENDING; /* the batch was rolled back */
+				if (b.v[j]->fate == PENDING &&
+				    coffer_index_update(coffer_store_index(st), index_txn, &one) < 0) {
+					coffer_log(COFFER_LOG_ERROR, "spool: a delivery stays spooled: %s",
+					           coffer_errmsg());
+					coffer_err_clear();
+					b.v[j]->fate = LEFT;
+				}
+			}
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (rc == 0 && v[i]->fate == INDEXED) {
+			coffer_spool_unmark(v[i]->fd);
+			(*count)++;
+		} else if (rc == 0 && v[i]->fate == DISCARD) {
+			discard(v[i]);
+		}
+	}
+	free(v);
+	return rc;
+}
+
+int coffer_spool_absorb(struct coffer_store *st, const unsigned char *acct,
+                        uint64_t *absorbed_r)
+{
+	struct gather g = { NULL, 0, 0, NULL };
+	struct gather_args ga = { &g, acct };
+	unsigned char last[COFFER_KEY_BLOB];
+	struct item *items = NULL;
+	uint64_t count = 0;
+	int rc;
+
+	if (absorbed_r)
+		*absorbed_r = 0;
+	do {
+		size_t n = 0;
+
+		g.n = 0;
+		rc = coffer_index_view(coffer_store_index(st), gather_txn, &ga);
+		if (rc < 0 || g.n == 0)
+			break;
+		memcpy(last, g.keys[g.n - 1], sizeof last);
+		free(items);
+		items = calloc(g.n, sizeof *items);
+		if (items == NULL) {
+			rc = coffer_err_set(COFFER_ENOMEM, "spool: out of memory");
+			break;
+		}
+		rc = take(st, &g, items, &n);
+		if (rc == 0 && n > 0)
+			rc = absorb_items(st, items, n, &count);
+		for (size_t i = 0; i < n; i++) {
+			close(items[i].fd);
+			free(items[i].raw);
+		}
+		if (rc == -1) { /* a store we may not write: nothing to do */
+			rc = 0;
+			break;
+		}
+		g.after = last;
+	} while (rc == 0 && g.n >= GATHER);
+	free(items);
+	free(g.keys);
+	if (rc == 0 && absorbed_r)
+		*absorbed_r = count;
+	return rc;
+}
