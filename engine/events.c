@@ -26,6 +26,7 @@
 #include "engine/buf.h"
 #include "engine/clock.h"
 #include "engine/errors.h"
+#include "engine/folder.h"
 #include "engine/names.h"
 
 #include <arpa/inet.h>
@@ -34,6 +35,7 @@
 #include <strings.h>
 
 #define EVENT_VERSION 1
+#define FOLDER_BY_ID 0xffff /* a delivery's folder length: a folder id follows */
 
 /* ---- IP addresses and names ---- */
 
@@ -158,8 +160,13 @@ int coffer_event_encode(const struct coffer_event *ev, struct coffer_buf *out)
 		coffer_buf_append(out, ev->ip.addr, ev->ip.len);
 		coffer_buf_put_u8(out, (uint8_t)n);
 		coffer_buf_append(out, ev->label, n);
+	} else if (ev->type == COFFER_EVENT_DELIVERY && ev->folder == NULL) {
+		coffer_buf_put_u64le(out, ev->size);
+		coffer_buf_put_u8(out, 0xff);
+		coffer_buf_put_u8(out, 0xff);
+		coffer_buf_put_u32le(out, ev->folder_id);
 	} else if (ev->type == COFFER_EVENT_DELIVERY) {
-		n = ev->folder ? strlen(ev->folder) : 0;
+		n = strlen(ev->folder);
 		if (n > COFFER_EVENT_FOLDER_MAX)
 			return coffer_err_set(COFFER_EINVAL, "events: folder name too long");
 		coffer_buf_put_u64le(out, ev->size);
@@ -214,6 +221,14 @@ int coffer_event_decode(const void *p, size_t n, struct coffer_buf *scratch,
 		coffer_rd_u8(&r, &lo);
 		coffer_rd_u8(&r, &hi);
 		folder_len = (size_t)lo | (size_t)hi << 8;
+		if (!r.failed && folder_len == FOLDER_BY_ID) {
+			coffer_rd_u32le(&r, &ev->folder_id);
+			if (r.failed || r.left != 0)
+				goto corrupt;
+			ev->folder = NULL; /* open_event() resolves it */
+			ev->label = "";
+			return 0;
+		}
 		if (r.failed || folder_len > COFFER_EVENT_FOLDER_MAX)
 			goto corrupt;
 		coffer_rd_bytes(&r, folder_len, &s);
@@ -296,21 +311,6 @@ int coffer_events_record_txn(struct coffer_txn *t, const unsigned char *acct,
 	return record_txn(t, acct, pk, secret, NULL, ev);
 }
 
-/* ev for a delivery; f holds the folder's name, NUL-terminated */
-static int delivery_event(struct coffer_event *ev, struct coffer_buf *f, int64_t at,
-                          uint64_t size, const char *folder, size_t flen)
-{
-	if (flen > COFFER_EVENT_FOLDER_MAX || memchr(folder, 0, flen))
-		return coffer_err_set(COFFER_EINVAL, "events: bad folder name for a delivery event");
-	coffer_buf_append(f, folder, flen);
-	memset(ev, 0, sizeof *ev);
-	ev->type = COFFER_EVENT_DELIVERY;
-	ev->at = at;
-	ev->size = size;
-	ev->folder = coffer_buf_str(f);
-	return coffer_buf_ok(f);
-}
-
 int coffer_events_record_delivery_txn(struct coffer_txn *t, const unsigned char *acct,
                                       const unsigned char pk[COFFER_PK_BYTES],
                                       const struct coffer_acct_secret *secret,
@@ -321,44 +321,34 @@ int coffer_events_record_delivery_txn(struct coffer_txn *t, const unsigned char 
 	struct coffer_buf f = COFFER_BUF_INIT;
 	int rc;
 
-	rc = delivery_event(&ev, &f, at, size, folder, flen);
-	if (rc == 0)
-		rc = record_txn(t, acct, pk, secret, sealer, &ev);
-	coffer_buf_free(&f);
-	return rc;
-}
-
-int coffer_events_delivery_box(const unsigned char *acct, struct coffer_sealer *sealer,
-                               int64_t at, uint64_t size, const char *folder, size_t flen,
-                               unsigned char key[COFFER_EVENT_KEY_BYTES],
-                               struct coffer_buf *box)
-{
-	struct coffer_event ev;
-	struct coffer_buf f = COFFER_BUF_INIT, plain = COFFER_BUF_INIT;
-	uint32_t rnd;
-	int rc;
-
-	rc = delivery_event(&ev, &f, at, size, folder, flen);
-	if (rc == 0)
-		rc = coffer_event_encode(&ev, &plain);
+	if (flen > COFFER_EVENT_FOLDER_MAX || memchr(folder, 0, flen))
+		return coffer_err_set(COFFER_EINVAL, "events: bad folder name for a delivery event");
+	coffer_buf_append(&f, folder, flen);
+	rc = coffer_buf_ok(&f);
 	if (rc == 0) {
-		coffer_random(&rnd, sizeof rnd);
-		event_key(key, acct, at, rnd);
-		rc = coffer_box_seal_with(box, plain.data, plain.len, key, COFFER_EVENT_KEY_BYTES,
-		                          sealer);
+		memset(&ev, 0, sizeof ev);
+		ev.type = COFFER_EVENT_DELIVERY;
+		ev.at = at;
+		ev.size = size;
+		ev.folder = coffer_buf_str(&f);
+		rc = record_txn(t, acct, pk, secret, sealer, &ev);
 	}
 	coffer_buf_free(&f);
-	coffer_buf_free(&plain);
 	return rc;
 }
 
-int coffer_events_put_txn(struct coffer_txn *t, const unsigned char key[COFFER_EVENT_KEY_BYTES],
-                          const void *box, size_t n)
+int coffer_events_record_delivery_id_txn(struct coffer_txn *t, const unsigned char *acct,
+                                         struct coffer_sealer *sealer, int64_t at,
+                                         uint64_t size, uint32_t folder_id)
 {
-	int rc = coffer_txn_put(t, COFFER_DB_EVENTS, key, COFFER_EVENT_KEY_BYTES, box, n,
-	                        COFFER_PUT_NOOVERWRITE);
+	struct coffer_event ev;
 
-	return rc == COFFER_EEXIST ? 0 : rc; /* a 2^-32 clash: the event is lost, not the mail */
+	memset(&ev, 0, sizeof ev);
+	ev.type = COFFER_EVENT_DELIVERY;
+	ev.at = at;
+	ev.size = size;
+	ev.folder_id = folder_id; /* folder NULL: the by-id form */
+	return record_txn(t, acct, NULL, NULL, sealer, &ev);
 }
 
 /* ---- reading ---- */
@@ -367,7 +357,36 @@ struct open_ctx {
 	const struct coffer_acct_secret *secret;
 	struct coffer_buf plain;
 	struct coffer_buf scratch;
+	/* where a folder named by id is read: the caller's transaction t, or a
+	 * view of st's index of its own */
+	struct coffer_store *st;
+	struct coffer_txn *t;
 };
+
+struct folder_args {
+	const unsigned char *acct;
+	uint32_t fid;
+	const struct coffer_acct_secret *secret;
+	struct coffer_buf *out;
+};
+
+static int folder_name_txn(struct coffer_txn *t, void *arg)
+{
+	struct folder_args *a = arg;
+	struct coffer_folder_rec rec;
+	int rc;
+
+	rc = coffer_folder_get_txn(t, a->acct, a->fid, &rec);
+	if (rc == 0)
+		rc = coffer_folder_name_open(a->acct, a->fid, rec.name_box, rec.name_box_len,
+		                             a->secret, a->out);
+	if (rc == COFFER_ENOTFOUND) {
+		coffer_err_clear();
+		coffer_buf_puts(a->out, "(deleted folder)");
+		rc = coffer_buf_ok(a->out);
+	}
+	return rc;
+}
 
 static int open_event(struct open_ctx *o, const unsigned char *key, const void *val, size_t vlen,
                       struct coffer_event *ev)
@@ -379,6 +398,14 @@ static int open_event(struct open_ctx *o, const unsigned char *key, const void *
 	if (rc < 0)
 		return coffer_err_set(COFFER_ECORRUPT, "events: an event cannot be decrypted");
 	rc = coffer_event_decode(o->plain.data, o->plain.len, &o->scratch, ev);
+	if (rc == 0 && ev->type == COFFER_EVENT_DELIVERY && ev->folder == NULL) {
+		struct folder_args fa = { key, ev->folder_id, o->secret, &o->scratch };
+
+		rc = o->t ? folder_name_txn(o->t, &fa)
+		          : coffer_index_view(coffer_store_index(o->st), folder_name_txn, &fa);
+		if (rc == 0)
+			ev->folder = coffer_buf_str(&o->scratch);
+	}
 	if (rc == 0)
 		ev->at = key_time(key);
 	return rc;
@@ -417,7 +444,8 @@ int coffer_events_scan_txn(struct coffer_txn *t, const unsigned char *acct,
                            const struct coffer_acct_secret *secret, int64_t since, int64_t until,
                            coffer_event_fn fn, void *arg)
 {
-	struct scan_args a = { { secret, COFFER_BUF_INIT, COFFER_BUF_INIT }, until, fn, arg };
+	struct scan_args a = { { secret, COFFER_BUF_INIT, COFFER_BUF_INIT, NULL, t }, until, fn,
+		               arg };
 	unsigned char start[COFFER_EVENT_KEY_BYTES];
 	int rc;
 
@@ -554,7 +582,8 @@ int coffer_events_list(struct coffer_mailbox *mb, int64_t since, size_t limit,
                        coffer_event_fn fn, void *arg)
 {
 	struct list_args a;
-	struct open_ctx o = { coffer_mailbox_secret(mb), COFFER_BUF_INIT, COFFER_BUF_INIT };
+	struct open_ctx o = { coffer_mailbox_secret(mb), COFFER_BUF_INIT, COFFER_BUF_INIT,
+		              coffer_mailbox_store(mb), NULL };
 	struct coffer_event ev;
 	size_t i, emitted = 0;
 	int rc;

@@ -18,7 +18,11 @@
  *   u8 version (1), u8 type
  *   type 1 login:    u8 result (1 success), u8 service, u8 method, u8 reason,
  *                    u8 ip length (0, 4, 16), ip, u8 label length, label
- *   type 2 delivery: u64 size, u16 folder length, folder (canonical name)
+ *   type 2 delivery: u64 size, u16 folder length, folder (canonical name);
+ *                    or u64 size, u16 0xffff, u32 folder id: a spooled
+ *                    delivery (engine/spool.h), recorded by a process that
+ *                    cannot read folder names; readers show the folder's
+ *                    name at the time they read (or "(deleted folder)")
  *
  * Concurrency: every function runs in one LMDB transaction (or, for expiry,
  * a series of bounded ones), so concurrent writers are serialised by LMDB.
@@ -113,7 +117,8 @@ struct coffer_event {
 	const char *label; /* application password label, "" if none */
 	/* delivery */
 	uint64_t size;
-	const char *folder;
+	const char *folder;  /* when decoded, always set (a name, resolved) */
+	uint32_t folder_id;  /* encoding: with folder NULL, the by-id form */
 };
 
 /* Encodes ev (without its time, which is in the key) into out (appended). */
@@ -142,16 +147,12 @@ int coffer_events_record_delivery_txn(struct coffer_txn *t, const unsigned char 
                                       struct coffer_sealer *sealer, int64_t at,
                                       uint64_t size, const char *folder, size_t flen);
 
-/* A delivery event made ahead of its transaction (a spooled delivery,
- * engine/spool.h): its key (acct, at, a random suffix) into key and its
- * box, by sealer, appended to box. coffer_events_put_txn() records it later
- * (a key already taken is skipped: 0). */
-int coffer_events_delivery_box(const unsigned char *acct, struct coffer_sealer *sealer,
-                               int64_t at, uint64_t size, const char *folder, size_t flen,
-                               unsigned char key[COFFER_EVENT_KEY_BYTES],
-                               struct coffer_buf *box);
-int coffer_events_put_txn(struct coffer_txn *t, const unsigned char key[COFFER_EVENT_KEY_BYTES],
-                          const void *box, size_t n);
+/* The same for a spooled delivery absorbed by a process without the
+ * account's secret (engine/spool.h): the folder by id, boxed by sealer
+ * (borrowed, one for the absorb's deliveries to the account). */
+int coffer_events_record_delivery_id_txn(struct coffer_txn *t, const unsigned char *acct,
+                                         struct coffer_sealer *sealer, int64_t at,
+                                         uint64_t size, uint32_t folder_id);
 
 /* Calls fn for the events of the account opened as mb with time >= since,
  * newest first, at most limit of them (0: no limit). fn returns 0 to go on,

@@ -12,6 +12,7 @@
 #include "account.h"
 #include "clock.h"
 #include "errors.h"
+#include "events.h"
 #include "folder.h"
 #include "io.h"
 #include "log.h"
@@ -31,10 +32,8 @@
 
 #define NOTE_NAME "user.coffer.spool"
 #define NOTE_VERSION 1
-/* version, 0, folder id, delivered at, size, stored size, digest, event key,
- * box length */
-#define NOTE_FIXED (2 + 4 + 8 + 8 + 8 + COFFER_HASH_BYTES + COFFER_EVENT_KEY_BYTES + 2)
-#define NOTE_MAX 4000            /* one xattr block, with room to spare */
+/* version, folder id, delivered at, size, digest */
+#define NOTE_BYTES (1 + 4 + 8 + 8 + COFFER_HASH_BYTES)
 #define GATHER 4096              /* pool records one pass looks at */
 #define TXN_BATCH 256            /* deliveries one transaction indexes */
 #define READ_BYTES 65536         /* a digest check reads this much at a time */
@@ -44,22 +43,14 @@
 
 int coffer_spool_mark(int fd, const struct coffer_spool_note *n)
 {
-	unsigned char buf[NOTE_MAX], *p = buf;
+	unsigned char buf[NOTE_BYTES], *p = buf;
 
-	if (n->event_box_len > NOTE_MAX - NOTE_FIXED)
-		return coffer_err_set(COFFER_ELIMIT, "spool: the note is too large");
 	*p++ = NOTE_VERSION;
-	*p++ = 0;
 	coffer_put_u32le(p, n->folder_id), p += 4;
 	coffer_put_u64le(p, (uint64_t)n->delivered_at), p += 8;
 	coffer_put_u64le(p, n->size), p += 8;
-	coffer_put_u64le(p, n->stored_size), p += 8;
-	memcpy(p, n->digest, COFFER_HASH_BYTES), p += COFFER_HASH_BYTES;
-	memcpy(p, n->event_key, COFFER_EVENT_KEY_BYTES), p += COFFER_EVENT_KEY_BYTES;
-	*p++ = n->event_box_len & 0xff;
-	*p++ = n->event_box_len >> 8;
-	memcpy(p, n->event_box, n->event_box_len), p += n->event_box_len;
-	if (fsetxattr(fd, NOTE_NAME, buf, (size_t)(p - buf), 0) < 0)
+	memcpy(p, n->digest, COFFER_HASH_BYTES);
+	if (fsetxattr(fd, NOTE_NAME, buf, sizeof buf, 0) < 0)
 		return coffer_err_set(COFFER_ELIMIT, "spool: cannot attach a note: %s",
 		                      strerror(errno));
 	return 0;
@@ -75,43 +66,38 @@ int coffer_spool_marked(int fd)
 	return fgetxattr(fd, NOTE_NAME, NULL, 0) >= 0;
 }
 
-/* 1 with *n filled (n->event_box points into buf), 0 if fd has no note, or
- * COFFER_ECORRUPT for one this version cannot read. */
-static int note_read(int fd, unsigned char *buf, struct coffer_spool_note *n)
+/* 1 with *n filled, 0 if fd has no note, or COFFER_ECORRUPT for one this
+ * version cannot read. */
+static int note_read(int fd, struct coffer_spool_note *n)
 {
-	ssize_t len = fgetxattr(fd, NOTE_NAME, buf, NOTE_MAX);
-	const unsigned char *p = buf;
+	unsigned char buf[NOTE_BYTES + 1];
+	const unsigned char *p = buf + 1;
+	ssize_t len = fgetxattr(fd, NOTE_NAME, buf, sizeof buf);
 
 	if (len < 0)
 		return errno == ENODATA || errno == ENOTSUP ? 0
 		       : coffer_err_set(COFFER_EIO, "spool: reading a note: %s", strerror(errno));
-	if ((size_t)len < NOTE_FIXED || buf[0] != NOTE_VERSION)
+	if (len != NOTE_BYTES || buf[0] != NOTE_VERSION)
 		return coffer_err_set(COFFER_ECORRUPT, "spool: unreadable note");
-	p += 2;
 	n->folder_id = coffer_get_u32le(p), p += 4;
 	n->delivered_at = (int64_t)coffer_get_u64le(p), p += 8;
 	n->size = coffer_get_u64le(p), p += 8;
-	n->stored_size = coffer_get_u64le(p), p += 8;
-	memcpy(n->digest, p, COFFER_HASH_BYTES), p += COFFER_HASH_BYTES;
-	memcpy(n->event_key, p, COFFER_EVENT_KEY_BYTES), p += COFFER_EVENT_KEY_BYTES;
-	n->event_box_len = (size_t)p[0] | (size_t)p[1] << 8;
-	p += 2;
-	if (n->event_box_len != (size_t)len - NOTE_FIXED || n->delivered_at < 0)
+	memcpy(n->digest, p, COFFER_HASH_BYTES);
+	if (n->delivered_at < 0)
 		return coffer_err_set(COFFER_ECORRUPT, "spool: unreadable note");
-	n->event_box = p;
 	return 1;
 }
 
-/* 1 if the file's bytes are the note's (length and digest), else 0. */
+/* 1 if the file's bytes are the note's (their digest), else 0. */
 static int note_matches(int fd, const struct stat *sb, const struct coffer_spool_note *n)
 {
 	unsigned char sum[COFFER_HASH_BYTES];
 	unsigned char *buf = NULL; /* not on the stack: mount threads call this */
 	struct coffer_hash *h = NULL;
 	off_t off = 0;
-	int ok = (uint64_t)sb->st_size == n->stored_size;
+	int ok = 1;
 
-	if (ok && ((buf = malloc(READ_BYTES)) == NULL || coffer_hash_new(&h) < 0)) {
+	if ((buf = malloc(READ_BYTES)) == NULL || coffer_hash_new(&h) < 0) {
 		coffer_err_clear();
 		ok = 0;
 	}
@@ -137,9 +123,9 @@ static int note_matches(int fd, const struct stat *sb, const struct coffer_spool
 
 struct item {
 	unsigned char key[COFFER_KEY_BLOB]; /* acct || blob id */
-	int fd;                              /* locked; -1 once let go */
+	int fd;                              /* locked */
 	struct coffer_spool_note note;
-	unsigned char *raw;                  /* the note's bytes (event_box points in) */
+	uint64_t stored_size;                /* the file's length */
 	enum { PENDING, INDEXED, DISCARD, LEFT } fate;
 };
 
@@ -182,6 +168,11 @@ struct batch {
 	struct coffer_store *st;
 	struct item **v;
 	size_t n;
+	/* the delivery events' sealer, for one account at a time and at most
+	 * COFFER_SEALER_MAX_BOXES boxes (then a new one) */
+	struct coffer_sealer *sealer;
+	unsigned char sealer_acct[ID];
+	unsigned sealed;
 };
 
 /* Still a pool record, under our lock: nobody indexed the file meanwhile. */
@@ -200,8 +191,9 @@ static int recheck_txn(struct coffer_txn *t, void *arg)
 	return 0;
 }
 
-static int index_one(struct coffer_txn *t, struct coffer_store *st, struct item *it)
+static int index_one(struct coffer_txn *t, struct batch *b, struct item *it)
 {
+	struct coffer_store *st = b->st;
 	struct coffer_account_rec arec;
 	struct coffer_message_new m;
 	char label[2 * 4 + 16];
@@ -221,11 +213,20 @@ static int index_one(struct coffer_txn *t, struct coffer_store *st, struct item 
 	}
 	if (rc < 0)
 		return rc;
+	if (b->sealer == NULL || memcmp(b->sealer_acct, it->key, ID) != 0 ||
+	    b->sealed == COFFER_SEALER_MAX_BOXES) {
+		coffer_sealer_free(&b->sealer);
+		rc = coffer_sealer_new(arec.pk, &b->sealer);
+		if (rc < 0)
+			return rc;
+		memcpy(b->sealer_acct, it->key, ID);
+		b->sealed = 0;
+	}
 	memset(&m, 0, sizeof m);
 	m.acct = it->key;
 	memcpy(m.blob_id, it->key + ID, ID);
 	m.size = it->note.size;
-	m.stored_size = it->note.stored_size;
+	m.stored_size = it->stored_size;
 	m.internal_date = it->note.delivered_at;
 	m.delivered_at = it->note.delivered_at;
 	m.is_new = 1;
@@ -240,8 +241,9 @@ static int index_one(struct coffer_txn *t, struct coffer_store *st, struct item 
 			rc = coffer_message_add_to_txn(t, st, "(spooled delivery)", &m, fid, NULL);
 	}
 	if (rc == 0)
-		rc = coffer_events_put_txn(t, it->note.event_key, it->note.event_box,
-		                           it->note.event_box_len);
+		rc = coffer_events_record_delivery_id_txn(t, it->key, b->sealer, m.delivered_at,
+		                                          m.size, fid);
+	b->sealed++; /* a box failed or rolled back keeps its nonce taken */
 	if (rc == 0)
 		it->fate = INDEXED;
 	return rc;
@@ -254,7 +256,7 @@ static int index_txn(struct coffer_txn *t, void *arg)
 
 	for (size_t i = 0; rc == 0 && i < b->n; i++)
 		if (b->v[i]->fate == PENDING)
-			rc = index_one(t, b->st, b->v[i]);
+			rc = index_one(t, b, b->v[i]);
 	return rc;
 }
 
@@ -269,9 +271,10 @@ static int by_time(const void *pa, const void *pb)
 	       (a->note.delivered_at < b->note.delivered_at);
 }
 
-/* Locks and reads the candidates of g; the valid ones go to out (sorted),
- * torn ones are emptied. Returns -1 (after closing) when the caller cannot
- * write the store's files: nothing to do then. */
+/* Takes the spooled deliveries among g's records into items (*n_r of them),
+ * each locked, its note read and its digest checked (PENDING, or DISCARD
+ * when torn). -1 when the caller may not write the store's files: nothing
+ * is to be done then (items taken so far are the caller's to close). */
 static int take(struct coffer_store *st, struct gather *g, struct item *items, size_t *n_r)
 {
 	struct coffer_buf path = COFFER_BUF_INIT;
@@ -298,16 +301,15 @@ static int take(struct coffer_store *st, struct gather *g, struct item *items, s
 			close(fd); /* still being written, or emptied meanwhile */
 			continue;
 		}
-		it->raw = malloc(NOTE_MAX);
-		r = it->raw ? note_read(fd, it->raw, &it->note) : 0;
+		r = note_read(fd, &it->note);
 		if (r <= 0) {
 			coffer_err_clear(); /* not a delivery's: left alone */
-			free(it->raw);
 			close(fd);
 			continue;
 		}
 		memcpy(it->key, g->keys[i], COFFER_KEY_BLOB);
 		it->fd = fd;
+		it->stored_size = (uint64_t)sb.st_size;
 		it->fate = note_matches(fd, &sb, &it->note) ? PENDING : DISCARD;
 		n++;
 	}
@@ -323,6 +325,14 @@ static void discard(struct item *it)
 		coffer_spool_unmark(it->fd);
 }
 
+/* Indexes v[0..n) in one transaction. */
+static int index_some(struct batch *b, struct item **v, size_t n)
+{
+	b->v = v;
+	b->n = n;
+	return coffer_index_update(coffer_store_index(b->st), index_txn, b);
+}
+
 static int absorb_items(struct coffer_store *st, struct item *items, size_t n, uint64_t *count)
 {
 	struct item **v = malloc((n ? n : 1) * sizeof *v);
@@ -334,37 +344,39 @@ static int absorb_items(struct coffer_store *st, struct item *items, size_t n, u
 	for (size_t i = 0; i < n; i++)
 		v[i] = &items[i];
 	qsort(v, n, sizeof *v, by_time);
-	b = (struct batch){ st, v, n };
+	memset(&b, 0, sizeof b);
+	b.st = st;
+	b.v = v;
+	b.n = n;
 	rc = coffer_index_view(coffer_store_index(st), recheck_txn, &b);
 	for (size_t i = 0; rc == 0 && i < n; i += TXN_BATCH) {
-		b = (struct batch){ st, v + i, n - i < TXN_BATCH ? n - i : TXN_BATCH };
-		rc = coffer_index_update(coffer_store_index(st), index_txn, &b);
-		if (rc < 0) { /* one bad delivery must not hold back the others */
-			coffer_err_clear();
-			rc = 0;
-			for (size_t j = 0; j < b.n; j++) {
-				struct batch one = { st, b.v + j, 1 };
+		size_t k = n - i < TXN_BATCH ? n - i : TXN_BATCH;
 
-				if (b.v[j]->fate == INDEXED)
-					b.v[j]->fate = PENDING; /* the batch was rolled back */
-				if (b.v[j]->fate == PENDING &&
-				    coffer_index_update(coffer_store_index(st), index_txn, &one) < 0) {
-					coffer_log(COFFER_LOG_ERROR, "spool: a delivery stays spooled: %s",
-					           coffer_errmsg());
-					coffer_err_clear();
-					b.v[j]->fate = LEFT;
-				}
+		if (index_some(&b, v + i, k) == 0)
+			continue;
+		/* one bad delivery must not hold back the others: the batch
+		 * was rolled back, so each goes again on its own */
+		coffer_err_clear();
+		for (size_t j = i; j < i + k; j++) {
+			if (v[j]->fate == INDEXED)
+				v[j]->fate = PENDING;
+			if (v[j]->fate == PENDING && index_some(&b, v + j, 1) < 0) {
+				coffer_log(COFFER_LOG_ERROR, "spool: a delivery stays spooled: %s",
+				           coffer_errmsg());
+				coffer_err_clear();
+				v[j]->fate = LEFT;
 			}
 		}
 	}
-	for (size_t i = 0; i < n; i++) {
-		if (rc == 0 && v[i]->fate == INDEXED) {
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		if (v[i]->fate == INDEXED) {
 			coffer_spool_unmark(v[i]->fd);
 			(*count)++;
-		} else if (rc == 0 && v[i]->fate == DISCARD) {
+		} else if (v[i]->fate == DISCARD) {
 			discard(v[i]);
 		}
 	}
+	coffer_sealer_free(&b.sealer);
 	free(v);
 	return rc;
 }
@@ -398,10 +410,8 @@ int coffer_spool_absorb(struct coffer_store *st, const unsigned char *acct,
 		rc = take(st, &g, items, &n);
 		if (rc == 0 && n > 0)
 			rc = absorb_items(st, items, n, &count);
-		for (size_t i = 0; i < n; i++) {
+		for (size_t i = 0; i < n; i++)
 			close(items[i].fd);
-			free(items[i].raw);
-		}
 		if (rc == -1) { /* a store we may not write: nothing to do */
 			rc = 0;
 			break;

@@ -15,10 +15,14 @@
  * The note (xattr "user.coffer.spool", docs/format.md) holds what the index
  * entry needs and a reader without the account's secret key cannot
  * recompute: the folder id (the folder existed at delivery; deliver takes
- * the commit path to create one), the delivery time, the plaintext and
- * stored sizes, the delivery event already boxed by the delivery's sealer,
- * and a BLAKE2b-256 of the blob's bytes. Every field is an id, a time, a
- * size, a ciphertext or a checksum of ciphertext: nothing readable.
+ * the commit path to create one), the delivery time, the plaintext size and
+ * a BLAKE2b-256 of the blob's bytes: an id, a time, a size and a checksum of
+ * ciphertext, nothing readable. 53 bytes, so that ext4 keeps it inside the
+ * inode: a bigger one costs an xattr block, allocated, written by the same
+ * fsync and freed again at the absorb (0.26 ms more a file in a write,
+ * fsync, remove loop here: docs/benchmarks.md). The
+ * delivery event is recorded by the absorb, naming the folder by id
+ * (engine/events.h).
  *
  * Absorb (coffer_spool_absorb) finds pool records whose file is not empty.
  * For each it takes the file's flock (a writer still filling it holds the
@@ -47,9 +51,7 @@
 #ifndef COFFER_SPOOL_H
 #define COFFER_SPOOL_H
 
-#include "buf.h"
 #include "crypto.h"
-#include "events.h"
 #include "store.h"
 
 #include <stdint.h>
@@ -58,17 +60,13 @@ struct coffer_spool_note {
 	uint32_t folder_id;
 	int64_t delivered_at; /* ns; also the internal date */
 	uint64_t size;        /* plaintext */
-	uint64_t stored_size; /* the blob file's length */
 	unsigned char digest[COFFER_HASH_BYTES]; /* of the blob file's bytes */
-	unsigned char event_key[COFFER_EVENT_KEY_BYTES];
-	const unsigned char *event_box; /* borrowed */
-	size_t event_box_len;
 };
 
 /*
  * Attaches note to the blob file fd (a claimed pool file, fully written,
  * not yet fsynced; the caller's fsync makes both durable). COFFER_ELIMIT
- * when the file system refuses the attribute (no user xattrs, or too big):
+ * when the file system refuses the attribute (no user xattrs):
  * the caller indexes the blob itself, as before.
  */
 int coffer_spool_mark(int fd, const struct coffer_spool_note *note);

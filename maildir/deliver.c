@@ -92,32 +92,18 @@ static int lookup_txn(struct coffer_txn *t, void *arg)
 	return rc;
 }
 
-/* The spooled ending (engine/spool.h): the note, then the one fsync. */
-static int spool(int fd, const struct coffer_blob_writer *w, struct coffer_sealer *sealer,
-                 const struct coffer_message_new *m, uint32_t fid)
+/* The spooled ending (engine/spool.h): the note; the caller's fsync. */
+static int spool(int fd, const struct coffer_blob_writer *w, const struct coffer_message_new *m,
+                 uint32_t fid)
 {
 	struct coffer_spool_note note;
-	struct coffer_buf box = COFFER_BUF_INIT;
 	int rc;
 
-	memset(&note, 0, sizeof note);
 	note.folder_id = fid;
 	note.delivered_at = m->delivered_at;
 	note.size = m->size;
-	note.stored_size = m->stored_size;
 	rc = coffer_blob_writer_digest(w, note.digest);
-	if (rc == 0)
-		rc = coffer_events_delivery_box(m->acct, sealer, m->delivered_at, m->size, m->folder,
-		                                strlen(m->folder), note.event_key, &box);
-	if (rc == 0)
-		rc = coffer_buf_ok(&box);
-	if (rc == 0) {
-		note.event_box = box.data;
-		note.event_box_len = box.len;
-		rc = coffer_spool_mark(fd, &note);
-	}
-	coffer_buf_free(&box);
-	return rc;
+	return rc < 0 ? rc : coffer_spool_mark(fd, &note);
 }
 
 struct commit_args {
@@ -300,7 +286,7 @@ int coffer_deliver_flags(struct coffer_store *st, const char *name, const char *
 	m.sealer = sealer;
 
 	if (pooled && la.have_fid) {
-		rc = spool(bfd, w, sealer, &m, la.fid);
+		rc = spool(bfd, w, &m, la.fid);
 		marked = rc == 0;
 		if (rc == COFFER_ELIMIT) { /* no note: indexed below, as always */
 			coffer_err_clear();

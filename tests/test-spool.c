@@ -3,7 +3,9 @@
  *
  * A spooled delivery returns with its blob filled, noted and fsynced, and
  * no index entry; absorb then indexes it (uid, size, internal date, the
- * delivery event) in delivery order, drops its pool record and its note.
+ * delivery event, which names the folder by id: read back under its name,
+ * or "(deleted folder)") in delivery order, drops its pool record and its
+ * note.
  * Opening the account's mailbox absorbs. A delivery to a folder that does
  * not exist yet is indexed at once. A torn file (bytes that do not match its
  * note) goes back to the pool, empty; a filled file without a note, or one
@@ -193,10 +195,14 @@ static int marked(const unsigned char *id)
 }
 
 static int deliveries;
+static char last_folder[64];
 static int count_delivery(const struct coffer_event *ev, void *arg)
 {
 	(void)arg;
-	deliveries += ev->type == COFFER_EVENT_DELIVERY;
+	if (ev->type == COFFER_EVENT_DELIVERY) {
+		deliveries++;
+		snprintf(last_folder, sizeof last_folder, "%s", ev->folder);
+	}
 	return 0;
 }
 
@@ -275,7 +281,8 @@ int main(void)
 	   memcmp(l.blob[0], f.id, ID) == 0 && l.date[0] == 1772359205LL * 1000000000LL,
 	   "with uid 1, its size, its blob and its delivery time");
 	ok(filled().n == 0 && !marked(f.id), "its pool record and its note are gone");
-	ok(delivery_events() == 2, "and its delivery event is recorded");
+	ok(delivery_events() == 2 && strcmp(last_folder, "INBOX") == 0,
+	   "and its delivery event is recorded, the folder named by id (%s)", last_folder);
 	ok(coffer_spool_absorb(st, sacct, &n) == 0 && n == 0, "a second absorb finds nothing");
 
 	/* delivery order, whatever the order of the pool's records */
@@ -339,6 +346,23 @@ int main(void)
 		ok(coffer_spool_absorb(st, sacct, &n) == 0 && n == 1 &&
 		   list(COFFER_FOLDER_INBOX).n == before + 1,
 		   "the message is absorbed into INBOX");
+		ok(delivery_events() > 0 && strcmp(last_folder, "INBOX") == 0,
+		   "and its event names INBOX (%s)", last_folder);
+	}
+	{
+		struct del_args d = { "Later" };
+
+		setenv("COFFER_NOW", "2026-03-01T12:00:00Z", 1);
+		spool_text("Later", "Subject: a\n\na\n", &res); /* makes the folder */
+		setenv("COFFER_NOW", "2026-03-01T12:00:01Z", 1);
+		ok(spool_text("Later", "Subject: b\n\nb\n", &res) == 0 && res.spooled &&
+		   coffer_spool_absorb(st, sacct, &n) == 0 && n == 1,
+		   "a spooled delivery to Later, absorbed");
+		ok(delivery_events() > 0 && strcmp(last_folder, "Later") == 0,
+		   "its event names the folder by id: read back as Later (%s)", last_folder);
+		ok(coffer_index_update(coffer_store_index(st), delete_txn, &d) == 0 &&
+		   delivery_events() > 0 && strcmp(last_folder, "(deleted folder)") == 0,
+		   "and as \"(deleted folder)\" once Later is deleted (%s)", last_folder);
 	}
 
 	/* a failed fsync: nothing stored, no note left */
