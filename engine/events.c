@@ -225,7 +225,8 @@ int coffer_event_decode(const void *p, size_t n, struct coffer_buf *scratch,
 			coffer_rd_u32le(&r, &ev->folder_id);
 			if (r.failed || r.left != 0)
 				goto corrupt;
-			ev->folder = NULL; /* open_event() resolves it */
+			ev->by_id = 1;
+			ev->folder = ""; /* open_event() resolves it */
 			ev->label = "";
 			return 0;
 		}
@@ -398,7 +399,7 @@ static int open_event(struct open_ctx *o, const unsigned char *key, const void *
 	if (rc < 0)
 		return coffer_err_set(COFFER_ECORRUPT, "events: an event cannot be decrypted");
 	rc = coffer_event_decode(o->plain.data, o->plain.len, &o->scratch, ev);
-	if (rc == 0 && ev->type == COFFER_EVENT_DELIVERY && ev->folder == NULL) {
+	if (rc == 0 && ev->by_id) {
 		struct folder_args fa = { key, ev->folder_id, o->secret, &o->scratch };
 
 		rc = o->t ? folder_name_txn(o->t, &fa)

@@ -117,8 +117,10 @@ struct coffer_event {
 	const char *label; /* application password label, "" if none */
 	/* delivery */
 	uint64_t size;
-	const char *folder;  /* when decoded, always set (a name, resolved) */
-	uint32_t folder_id;  /* encoding: with folder NULL, the by-id form */
+	const char *folder;  /* encoding: NULL for the by-id form */
+	uint32_t folder_id;  /* the by-id form's folder */
+	uint8_t by_id;       /* decoded from the by-id form: folder is "" until
+	                      * a reader resolves it (listings do) */
 };
 
 /* Encodes ev (without its time, which is in the key) into out (appended). */

@@ -56,7 +56,17 @@ static void encoding(void)
 	ev.folder = "Lists/debian";
 	ok(coffer_event_encode(&ev, &b) == 0 &&
 	   coffer_event_decode(b.data, b.len, &scratch, &d) == 0 && d.size == 123456 &&
-	   !strcmp(d.folder, "Lists/debian"), "delivery event round-trips");
+	   !strcmp(d.folder, "Lists/debian") && !d.by_id, "delivery event round-trips");
+	coffer_buf_reset(&b);
+	ev.folder = NULL; /* a spooled delivery's: the folder by id */
+	ev.folder_id = 42;
+	ok(coffer_event_encode(&ev, &b) == 0 &&
+	   coffer_event_decode(b.data, b.len, &scratch, &d) == 0 && d.by_id &&
+	   d.folder_id == 42 && !strcmp(d.folder, "") && d.size == 123456,
+	   "so does one naming its folder by id (decoded with an empty name)");
+	coffer_buf_putc(&b, 0);
+	ok(coffer_event_decode(b.data, b.len, &scratch, &d) == COFFER_ECORRUPT,
+	   "and a trailing byte after the id is refused");
 	ev.type = 7;
 	ok(coffer_event_encode(&ev, &b) == COFFER_EINVAL, "unknown type refused");
 
