@@ -160,7 +160,7 @@ int coffer_event_encode(const struct coffer_event *ev, struct coffer_buf *out)
 		coffer_buf_append(out, ev->ip.addr, ev->ip.len);
 		coffer_buf_put_u8(out, (uint8_t)n);
 		coffer_buf_append(out, ev->label, n);
-	} else if (ev->type == COFFER_EVENT_DELIVERY && ev->folder == NULL) {
+	} else if (ev->type == COFFER_EVENT_DELIVERY && ev->by_id) {
 		coffer_buf_put_u64le(out, ev->size);
 		coffer_buf_put_u8(out, 0xff);
 		coffer_buf_put_u8(out, 0xff);
@@ -348,7 +348,8 @@ int coffer_events_record_delivery_id_txn(struct coffer_txn *t, const unsigned ch
 	ev.type = COFFER_EVENT_DELIVERY;
 	ev.at = at;
 	ev.size = size;
-	ev.folder_id = folder_id; /* folder NULL: the by-id form */
+	ev.by_id = 1;
+	ev.folder_id = folder_id;
 	return record_txn(t, acct, NULL, NULL, sealer, &ev);
 }
 

@@ -117,10 +117,12 @@ struct coffer_event {
 	const char *label; /* application password label, "" if none */
 	/* delivery */
 	uint64_t size;
-	const char *folder;  /* encoding: NULL for the by-id form */
-	uint32_t folder_id;  /* the by-id form's folder */
-	uint8_t by_id;       /* decoded from the by-id form: folder is "" until
-	                      * a reader resolves it (listings do) */
+	const char *folder;
+	/* the by-id form (a spooled delivery's): folder_id is encoded, folder
+	 * is ignored; decoded, folder is "" until a reader resolves it
+	 * (listings do) */
+	uint8_t by_id;
+	uint32_t folder_id;
 };
 
 /* Encodes ev (without its time, which is in the key) into out (appended). */

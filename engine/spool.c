@@ -175,13 +175,19 @@ struct batch {
 	unsigned sealed;
 };
 
-/* Still a pool record, under our lock: nobody indexed the file meanwhile. */
+/* A torn file is emptied only while its pool record stands, under our lock:
+ * nobody indexed it meanwhile. (A delivery to index is checked the same way
+ * inside the transaction that indexes it, index_one.) */
 static int recheck_txn(struct coffer_txn *t, void *arg)
 {
 	struct batch *b = arg;
 
 	for (size_t i = 0; i < b->n; i++) {
-		int rc = coffer_pool_has_txn(t, b->v[i]->key, b->v[i]->key + ID);
+		int rc;
+
+		if (b->v[i]->fate != DISCARD)
+			continue;
+		rc = coffer_pool_has_txn(t, b->v[i]->key, b->v[i]->key + ID);
 
 		if (rc < 0)
 			return rc;
@@ -337,18 +343,21 @@ static int absorb_items(struct coffer_store *st, struct item *items, size_t n, u
 {
 	struct item **v = malloc((n ? n : 1) * sizeof *v);
 	struct batch b;
-	int rc;
+	int rc = 0, torn = 0;
 
 	if (v == NULL)
 		return coffer_err_set(COFFER_ENOMEM, "spool: out of memory");
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		v[i] = &items[i];
+		torn |= items[i].fate == DISCARD;
+	}
 	qsort(v, n, sizeof *v, by_time);
 	memset(&b, 0, sizeof b);
 	b.st = st;
 	b.v = v;
 	b.n = n;
-	rc = coffer_index_view(coffer_store_index(st), recheck_txn, &b);
+	if (torn)
+		rc = coffer_index_view(coffer_store_index(st), recheck_txn, &b);
 	for (size_t i = 0; rc == 0 && i < n; i += TXN_BATCH) {
 		size_t k = n - i < TXN_BATCH ? n - i : TXN_BATCH;
 

@@ -26,9 +26,9 @@
  *
  * Absorb (coffer_spool_absorb) finds pool records whose file is not empty.
  * For each it takes the file's flock (a writer still filling it holds the
- * lock: skipped), then checks in a fresh view that the pool record still
- * exists (a writer that committed the blob dropped the record before it
- * released the lock). Then:
+ * lock: skipped), then checks, in the transaction that acts on it, that the
+ * pool record still exists (a writer that committed the blob dropped the
+ * record before it released the lock). Then:
  *   - a note whose size and digest match the file: a delivery, indexed in
  *     one write transaction with the others, oldest first (uids follow
  *     delivery order), its pool record dropped in the same transaction;

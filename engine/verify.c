@@ -31,7 +31,6 @@
  * write time. The envelope's own detail is not parsed.
  */
 #include "verify.h"
-#include "spool.h"
 #include "verify-private.h"
 
 #include "account.h"
@@ -46,6 +45,7 @@
 #include "message.h"
 #include "names.h"
 #include "record.h"
+#include "spool.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -58,7 +58,7 @@ static void encoding(void)
 	   coffer_event_decode(b.data, b.len, &scratch, &d) == 0 && d.size == 123456 &&
 	   !strcmp(d.folder, "Lists/debian") && !d.by_id, "delivery event round-trips");
 	coffer_buf_reset(&b);
-	ev.folder = NULL; /* a spooled delivery's: the folder by id */
+	ev.by_id = 1; /* a spooled delivery's: the folder by id */
 	ev.folder_id = 42;
 	ok(coffer_event_encode(&ev, &b) == 0 &&
 	   coffer_event_decode(b.data, b.len, &scratch, &d) == 0 && d.by_id &&
