@@ -361,11 +361,22 @@ static int absorb_items(struct coffer_store *st, struct item *items, size_t n, u
 	for (size_t i = 0; rc == 0 && i < n; i += TXN_BATCH) {
 		size_t k = n - i < TXN_BATCH ? n - i : TXN_BATCH;
 
-		if (index_some(&b, v + i, k) == 0)
+		rc = index_some(&b, v + i, k);
+		if (rc == 0)
 			continue;
+		/* a full disk, a busy or failing store: nothing to retry now
+		 * (the deliveries stay spooled, durable; the caller decides
+		 * whether to say so, `coffer deliver` keeps to its one line) */
+		if (rc == COFFER_ENOSPACE || rc == COFFER_ETEMP || rc == COFFER_EIO) {
+			for (size_t j = i; j < i + k; j++)
+				if (v[j]->fate == INDEXED)
+					v[j]->fate = PENDING; /* rolled back */
+			break;
+		}
 		/* one bad delivery must not hold back the others: the batch
 		 * was rolled back, so each goes again on its own */
 		coffer_err_clear();
+		rc = 0;
 		for (size_t j = i; j < i + k; j++) {
 			if (v[j]->fate == INDEXED)
 				v[j]->fate = PENDING;
@@ -377,11 +388,11 @@ static int absorb_items(struct coffer_store *st, struct item *items, size_t n, u
 			}
 		}
 	}
-	for (size_t i = 0; rc == 0 && i < n; i++) {
-		if (v[i]->fate == INDEXED) {
+	for (size_t i = 0; i < n; i++) {
+		if (v[i]->fate == INDEXED) { /* committed, whatever came after */
 			coffer_spool_unmark(v[i]->fd);
 			(*count)++;
-		} else if (v[i]->fate == DISCARD) {
+		} else if (rc == 0 && v[i]->fate == DISCARD) {
 			discard(v[i]);
 		}
 	}
