@@ -11,7 +11,10 @@
  * sending them (no_open, no_flush) and keeps each file's page cache across
  * opens. Messages never change; control files change only through the
  * kernel, which updates its cache as they are written, or are invalidated
- * by the daemon (mount.c).
+ * by the daemon (mount.c). Listings are READDIRPLUS, every entry with its
+ * attributes and counted as a lookup (ll_readdirplus): the kernel marks a
+ * file's atime stale after each READ, and Dovecot lists cur/ before it
+ * reads, so a listing spares a GETATTR (or a LOOKUP) per message.
  *
  * The table: one node per name the kernel has looked up (ino, parent,
  * name, lookup count), found by ino and by (parent, name). Each request
@@ -492,23 +495,20 @@ static void set_attr_ino(struct stat *st, fuse_ino_t ino)
 
 static void forget_unseen(struct mnt_ll *ll, fuse_ino_t ino);
 
-static int reply_entry_for(fuse_req_t req, fuse_ino_t parent, const char *name, int negative_ok)
+/* The entry of name in parent, counted as one lookup of its node: 0, or
+ * -errno (-ENOENT: no such name). */
+static int entry_get(fuse_ino_t parent, const char *name, struct fuse_entry_param *e)
 {
 	struct mnt_ll *ll = LL();
-	struct fuse_entry_param e;
 	struct ll_ctx c;
 	struct node *p, *n;
 	int rc;
 
 	for (int stale = 0;; stale++) {
-		memset(&e, 0, sizeof e);
-		ON_PATH_CTX(parent, name, rc, &c, OPS->getattr(path, &e.attr, NULL));
-		if (rc == -ENOENT && negative_ok) {
-			e.entry_timeout = ll->negative_timeout;
-			return fuse_reply_entry(req, &e);
-		}
+		memset(e, 0, sizeof *e);
+		ON_PATH_CTX(parent, name, rc, &c, OPS->getattr(path, &e->attr, NULL));
 		if (rc < 0)
-			return fuse_reply_err(req, -rc);
+			return rc;
 		pthread_mutex_lock(&ll->lock);
 		/* the attributes are of the file the name had under the tree
 		 * lock: a rename since may have given the name (and its node)
@@ -519,21 +519,36 @@ static int reply_entry_for(fuse_req_t req, fuse_ino_t parent, const char *name, 
 			continue;
 		}
 		p = find_ino(ll, parent);
-		n = p && (p == &ll->root || p->name) ? node_get(ll, p, name, S_ISDIR(e.attr.st_mode))
+		n = p && (p == &ll->root || p->name) ? node_get(ll, p, name, S_ISDIR(e->attr.st_mode))
 		                                      : NULL;
 		if (n)
-			e.ino = n->ino;
+			e->ino = n->ino;
 		pthread_mutex_unlock(&ll->lock);
 		break;
 	}
 	if (n == NULL)
-		return fuse_reply_err(req, p ? ENOMEM : ENOENT);
-	set_attr_ino(&e.attr, e.ino);
-	e.attr_timeout = ll->attr_timeout;
-	e.entry_timeout = ll->entry_timeout;
+		return p ? -ENOMEM : -ENOENT;
+	set_attr_ino(&e->attr, e->ino);
+	e->attr_timeout = ll->attr_timeout;
+	e->entry_timeout = ll->entry_timeout;
+	return 0;
+}
+
+static int reply_entry_for(fuse_req_t req, fuse_ino_t parent, const char *name, int negative_ok)
+{
+	struct fuse_entry_param e;
+	int rc = entry_get(parent, name, &e);
+
+	if (rc == -ENOENT && negative_ok) {
+		memset(&e, 0, sizeof e);
+		e.entry_timeout = LL()->negative_timeout;
+		return fuse_reply_entry(req, &e);
+	}
+	if (rc < 0)
+		return fuse_reply_err(req, -rc);
 	rc = fuse_reply_entry(req, &e);
 	if (rc == -ENOENT) /* the caller was interrupted: the kernel never saw it */
-		forget_unseen(ll, e.ino);
+		forget_unseen(LL(), e.ino);
 	return rc;
 }
 
@@ -1168,6 +1183,76 @@ static void ll_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	dirh_put(h, 0);
 }
 
+/*
+ * READDIRPLUS: the same entries, each with its attributes, counted as a
+ * lookup. The kernel takes them as fresh attributes of the inodes it has,
+ * which a cold read of a message made stale (it invalidates the atime
+ * after every READ, so the next stat() would be a GETATTR round trip):
+ * Dovecot scans cur/ before each session, so one reply per few hundred
+ * messages refreshes them all. A name gone since opendir (or "." and "..")
+ * goes out without attributes, as a plain entry.
+ */
+static void ll_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                           struct fuse_file_info *fi)
+{
+	struct mnt_ll *ll = LL();
+	struct dirh *h = (struct dirh *)(uintptr_t)fi->fh;
+	fuse_ino_t *seen = NULL;
+	size_t start = 0, len = 0, nseen = 0;
+	char *out = malloc(size ? size : 1);
+	off_t k = 0;
+
+	if (out == NULL) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	pthread_mutex_lock(&ll->lock);
+	h->busy++;
+	pthread_mutex_unlock(&ll->lock);
+	for (; k < off && start < h->len; k++)
+		start += dirent_size(h->buf + start);
+	while (start < h->len) {
+		struct fuse_entry_param e;
+		uint32_t namelen;
+		char name[NAME_MAX + 1];
+		size_t need;
+
+		memcpy(&namelen, h->buf + start + 16, sizeof namelen);
+		if (namelen > NAME_MAX)
+			break;
+		memcpy(name, h->buf + start + 24, namelen);
+		name[namelen] = '\0';
+		need = fuse_add_direntry_plus(req, NULL, 0, name, NULL, 0);
+		if (len + need > size)
+			break;
+		memset(&e, 0, sizeof e);
+		if (strcmp(name, ".") != 0 && strcmp(name, "..") != 0 &&
+		    entry_get(ino, name, &e) < 0)
+			memset(&e, 0, sizeof e);
+		if (e.ino) {
+			fuse_ino_t *ns = nseen % 64 ? seen : realloc(seen, (nseen + 64) * sizeof *seen);
+
+			if (ns == NULL) {
+				forget_unseen(ll, e.ino);
+				break;
+			}
+			seen = ns;
+			seen[nseen++] = e.ino;
+		} else {
+			e.attr.st_ino = 0xffffffffu;
+		}
+		fuse_add_direntry_plus(req, out + len, need, name, &e, ++k);
+		len += need;
+		start += dirent_size(h->buf + start);
+	}
+	if (fuse_reply_buf(req, out, len) == -ENOENT) /* interrupted: not seen */
+		for (size_t i = 0; i < nseen; i++)
+			forget_unseen(ll, seen[i]);
+	free(seen);
+	free(out);
+	dirh_put(h, 0);
+}
+
 static void ll_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct dirh *h = (struct dirh *)(uintptr_t)fi->fh;
@@ -1185,6 +1270,9 @@ static void ll_init(void *userdata, struct fuse_conn_info *conn)
 	/* O_TRUNC must reach setattr, not travel in an open() nobody sees */
 	conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
 	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+	/* every listing with attributes (ll_readdirplus), not only the first
+	 * chunk or after a lookup */
+	conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
 }
 
 static const struct fuse_lowlevel_ops llops = {
@@ -1209,6 +1297,7 @@ static const struct fuse_lowlevel_ops llops = {
 	.fsync = ll_fsync,
 	.opendir = ll_opendir,
 	.readdir = ll_readdir,
+	.readdirplus = ll_readdirplus,
 	.releasedir = ll_releasedir,
 	.fsyncdir = ll_fsyncdir,
 	.statfs = ll_statfs,

@@ -341,6 +341,32 @@ assert v["ok"] and v["problems"] == [] and v["messages"] >= 5, v
 PY
 [ $? = 0 ] && [ $vrc = 0 ]; ok $? "coffer verify passes on the mounted store with control files (rc $vrc)"
 
+# listings carry each entry's attributes (READDIRPLUS, mount-ll.c): the
+# inode number and attributes a listing gives are those stat() gives, and a
+# name renamed away between opendir() and the read of the listing is not
+# bound to anything (its new name is)
+py <<'PY'
+import os, sys
+M = sys.argv[1]
+for d in (M + "/cur", M + "/new", M):
+    for e in os.scandir(d):
+        st = os.stat(e.path)
+        assert e.inode() == st.st_ino, (e.path, e.inode(), st.st_ino)
+        est = e.stat()
+        assert (est.st_size, est.st_mtime_ns, est.st_mode) == (st.st_size, st.st_mtime_ns, st.st_mode), e.path
+m = sorted(os.listdir(M + "/cur"))[0]
+want = open(M + "/cur/" + m, "rb").read()
+it = os.scandir(M + "/cur")  # opendir: the daemon lists the names now
+os.rename(M + "/cur/" + m, M + "/cur/" + m.split(":")[0] + ":2,FS")
+seen = {e.name: e for e in it}
+it.close()
+assert not os.path.exists(M + "/cur/" + m), "the old name is gone"
+new = M + "/cur/" + m.split(":")[0] + ":2,FS"
+assert open(new, "rb").read() == want and os.stat(new).st_size == len(want), "the new name reads"
+os.rename(new, M + "/cur/" + m)
+PY
+ok $? "a listing's inode numbers and attributes are stat()'s; a name renamed during a listing is not bound"
+
 # files unlinked or renamed over while open live on until their last close,
 # as on a local file system (mount-hidden.c): fstat, read, mmap. The kernel
 # keeps pages across opens, so each read first drops the file's cached pages
