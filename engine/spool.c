@@ -61,6 +61,14 @@ void coffer_spool_unmark(int fd)
 	(void)fremovexattr(fd, NOTE_NAME);
 }
 
+int coffer_spool_discard(int fd)
+{
+	if (ftruncate(fd, 0) < 0)
+		return -1;
+	coffer_spool_unmark(fd);
+	return 0;
+}
+
 int coffer_spool_marked(int fd)
 {
 	return fgetxattr(fd, NOTE_NAME, NULL, 0) >= 0;
@@ -324,13 +332,6 @@ static int take(struct coffer_store *st, struct gather *g, struct item *items, s
 	return rc;
 }
 
-/* Empties a torn or unreadable delivery: back to an empty pool file. */
-static void discard(struct item *it)
-{
-	if (ftruncate(it->fd, 0) == 0)
-		coffer_spool_unmark(it->fd);
-}
-
 /* Indexes v[0..n) in one transaction. */
 static int index_some(struct batch *b, struct item **v, size_t n)
 {
@@ -393,7 +394,7 @@ static int absorb_items(struct coffer_store *st, struct item *items, size_t n, u
 			coffer_spool_unmark(v[i]->fd);
 			(*count)++;
 		} else if (rc == 0 && v[i]->fate == DISCARD) {
-			discard(v[i]);
+			(void)coffer_spool_discard(v[i]->fd);
 		}
 	}
 	coffer_sealer_free(&b.sealer);

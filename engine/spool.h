@@ -71,8 +71,11 @@ struct coffer_spool_note {
  */
 int coffer_spool_mark(int fd, const struct coffer_spool_note *note);
 
-/* Removes the note of fd, if any (a delivery that fails after marking). */
+/* Removes the note of fd, if any (an absorbed delivery). */
 void coffer_spool_unmark(int fd);
+/* Empties fd and removes its note: a pool file again (a torn delivery, or
+ * one that failed after its file was filled). 0, or -1 with errno. */
+int coffer_spool_discard(int fd);
 /* 1 if fd carries a note (a spooled delivery, absorbed or not), else 0. */
 int coffer_spool_marked(int fd);
 

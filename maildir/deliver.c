@@ -320,11 +320,8 @@ out:
 	coffer_sealer_free(&sealer);
 	/* a pool file goes back to the pool, empty and without a note (we
 	 * still hold its lock) */
-	if (made && pooled && ftruncate(bfd, 0) == 0) {
-		if (marked)
-			coffer_spool_unmark(bfd);
+	if (made && pooled && coffer_spool_discard(bfd) == 0)
 		made = 0;
-	}
 	if (bfd >= 0)
 		close(bfd);
 	if (made)

@@ -467,6 +467,7 @@ static ssize_t ur_writev(int fd, struct iovec *iov, int count, void *userdata)
 	struct ur_init_out io;
 	struct iovec amended[3];
 	ssize_t n;
+	size_t pages;
 
 	if (count < 1 || iov[0].iov_len < sizeof *oh || oh->unique == 0)
 		return writev(fd, iov, count); /* a notification */
@@ -485,9 +486,8 @@ static ssize_t ur_writev(int fd, struct iovec *iov, int count, void *userdata)
 	io.flags2 |= (uint32_t)(UR_OVER_IO_URING >> 32);
 	/* what the kernel wants an entry's payload buffer to hold at least:
 	 * max(8 KiB, max_write, max_pages pages) */
-	u->payload = io.max_write;
-	if ((size_t)io.max_pages * (size_t)sysconf(_SC_PAGESIZE) > u->payload)
-		u->payload = (size_t)io.max_pages * (size_t)sysconf(_SC_PAGESIZE);
+	pages = (size_t)io.max_pages * (size_t)sysconf(_SC_PAGESIZE);
+	u->payload = pages > io.max_write ? pages : io.max_write;
 	if (u->payload < 8192)
 		u->payload = 8192;
 	/* the amended fields, then the rest of fuse_init_out as libfuse
