@@ -70,6 +70,7 @@
 #define REMEMBER_NS (60 * (int64_t)COFFER_NS_PER_SEC)
 #define RETRIES 3
 #define STALE_RETRIES 1000
+#define FUSE_NAME_MAX 1024 /* the kernel's limit on a name in a listing */
 
 struct node {
 	struct node *ihash, *nhash; /* chains by ino and by (parent, name) */
@@ -1156,22 +1157,29 @@ static size_t dirent_size(const char *e)
 	return (24 + (size_t)namelen + 7) & ~(size_t)7;
 }
 
-static void ll_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-                       struct fuse_file_info *fi)
+/* Holds h for one READDIR or READDIRPLUS; where its entry number off
+ * starts. Entries are back to back (struct fuse_dirent: ino, off, namelen,
+ * type, name padded to 8); the offset of each is its ordinal. */
+static size_t dir_begin(struct dirh *h, off_t off)
 {
 	struct mnt_ll *ll = LL();
-	struct dirh *h = (struct dirh *)(uintptr_t)fi->fh;
-	size_t start = 0, end;
+	size_t start = 0;
 
-	(void)ino;
 	pthread_mutex_lock(&ll->lock);
 	h->busy++;
 	pthread_mutex_unlock(&ll->lock);
-	/* entries are back to back (struct fuse_dirent: ino, off, namelen,
-	 * type, name padded to 8); the offset of each is its ordinal */
 	for (off_t k = 0; k < off && start < h->len; k++)
 		start += dirent_size(h->buf + start);
-	end = start;
+	return start;
+}
+
+static void ll_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                       struct fuse_file_info *fi)
+{
+	struct dirh *h = (struct dirh *)(uintptr_t)fi->fh;
+	size_t start = dir_begin(h, off), end = start;
+
+	(void)ino;
 	while (end < h->len) {
 		size_t one = dirent_size(h->buf + end);
 
@@ -1198,27 +1206,23 @@ static void ll_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 	struct mnt_ll *ll = LL();
 	struct dirh *h = (struct dirh *)(uintptr_t)fi->fh;
 	fuse_ino_t *seen = NULL;
-	size_t start = 0, len = 0, nseen = 0;
+	size_t start, len = 0, nseen = 0;
 	char *out = malloc(size ? size : 1);
-	off_t k = 0;
+	off_t k = off; /* past the end: no entry follows */
 
 	if (out == NULL) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	pthread_mutex_lock(&ll->lock);
-	h->busy++;
-	pthread_mutex_unlock(&ll->lock);
-	for (; k < off && start < h->len; k++)
-		start += dirent_size(h->buf + start);
+	start = dir_begin(h, off);
 	while (start < h->len) {
 		struct fuse_entry_param e;
 		uint32_t namelen;
-		char name[NAME_MAX + 1];
+		char name[FUSE_NAME_MAX + 1];
 		size_t need;
 
 		memcpy(&namelen, h->buf + start + 16, sizeof namelen);
-		if (namelen > NAME_MAX)
+		if (namelen > FUSE_NAME_MAX)
 			break;
 		memcpy(name, h->buf + start + 24, namelen);
 		name[namelen] = '\0';
