@@ -332,6 +332,22 @@ static int take(struct coffer_store *st, struct gather *g, struct item *items, s
 	return rc;
 }
 
+/* A full disk, a busy or failing store: nothing to retry now (the
+ * deliveries stay spooled, durable; the caller decides whether to say so,
+ * `coffer deliver` keeps to its one line). */
+static int store_wide(int rc)
+{
+	return rc == COFFER_ENOSPACE || rc == COFFER_ETEMP || rc == COFFER_EIO;
+}
+
+/* v[0..n) after their transaction was rolled back: none indexed. */
+static void unindex(struct item **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i]->fate == INDEXED)
+			v[i]->fate = PENDING;
+}
+
 /* Indexes v[0..n) in one transaction. */
 static int index_some(struct batch *b, struct item **v, size_t n)
 {
@@ -365,27 +381,26 @@ static int absorb_items(struct coffer_store *st, struct item *items, size_t n, u
 		rc = index_some(&b, v + i, k);
 		if (rc == 0)
 			continue;
-		/* a full disk, a busy or failing store: nothing to retry now
-		 * (the deliveries stay spooled, durable; the caller decides
-		 * whether to say so, `coffer deliver` keeps to its one line) */
-		if (rc == COFFER_ENOSPACE || rc == COFFER_ETEMP || rc == COFFER_EIO) {
-			for (size_t j = i; j < i + k; j++)
-				if (v[j]->fate == INDEXED)
-					v[j]->fate = PENDING; /* rolled back */
+		unindex(v + i, k); /* the batch was rolled back */
+		if (store_wide(rc))
 			break;
-		}
-		/* one bad delivery must not hold back the others: the batch
-		 * was rolled back, so each goes again on its own */
+		/* one bad delivery must not hold back the others: each goes
+		 * again on its own */
 		coffer_err_clear();
 		rc = 0;
-		for (size_t j = i; j < i + k; j++) {
-			if (v[j]->fate == INDEXED)
-				v[j]->fate = PENDING;
-			if (v[j]->fate == PENDING && index_some(&b, v + j, 1) < 0) {
+		for (size_t j = i; rc == 0 && j < i + k; j++) {
+			if (v[j]->fate != PENDING)
+				continue;
+			rc = index_some(&b, v + j, 1);
+			if (rc == 0)
+				continue;
+			unindex(v + j, 1);
+			if (!store_wide(rc)) {
 				coffer_log(COFFER_LOG_ERROR, "spool: a delivery stays spooled: %s",
 				           coffer_errmsg());
 				coffer_err_clear();
 				v[j]->fate = LEFT;
+				rc = 0;
 			}
 		}
 	}

@@ -522,14 +522,16 @@ static int entry_get(fuse_ino_t parent, const char *name, struct fuse_entry_para
 		p = find_ino(ll, parent);
 		n = p && (p == &ll->root || p->name) ? node_get(ll, p, name, S_ISDIR(e->attr.st_mode))
 		                                      : NULL;
-		if (n)
-			e->ino = n->ino;
+		if (n) { /* set_attr_ino()'s work, under this lock */
+			e->ino = e->attr.st_ino = n->ino;
+			if (n->hidden && e->attr.st_nlink > 0)
+				e->attr.st_nlink--;
+		}
 		pthread_mutex_unlock(&ll->lock);
 		break;
 	}
 	if (n == NULL)
 		return p ? -ENOMEM : -ENOENT;
-	set_attr_ino(&e->attr, e->ino);
 	e->attr_timeout = ll->attr_timeout;
 	e->entry_timeout = ll->entry_timeout;
 	return 0;
