@@ -17,6 +17,7 @@
 #include "buf.h"
 #include "envelope.h"
 #include "errors.h"
+#include "index.h"
 #include "io.h"
 #include "pool.h"
 #include "record.h"
@@ -342,7 +343,7 @@ int coffer_ctlfile_blob_write(struct coffer_store *st, const unsigned char *acct
 	struct coffer_blob_writer *w = NULL;
 	struct coffer_blob_ids ids;
 	uint64_t plain = 0;
-	int fd = -1, pooled, rc;
+	int fd = -1, pooled, lazy, rc;
 
 	*stored_r = 0;
 	if (n == 0 && kind == COFFER_BLOB_CONTROL) {
@@ -350,6 +351,7 @@ int coffer_ctlfile_blob_write(struct coffer_store *st, const unsigned char *acct
 		return 0;
 	}
 	/* a pool file's directory entry is durable already */
+	lazy = coffer_index_is_lazy(coffer_store_index(st));
 	rc = coffer_pool_claim(st, acct, blob_id_r, &fd, &path);
 	pooled = rc == 0;
 	if (rc == COFFER_ENOTFOUND)
@@ -364,7 +366,7 @@ int coffer_ctlfile_blob_write(struct coffer_store *st, const unsigned char *acct
 		rc = coffer_blob_writer_write(w, p, n);
 	if (rc == 0)
 		rc = coffer_blob_writer_finish(w, &plain, stored_r);
-	if (rc == 0)
+	if (rc == 0 && !lazy)
 		rc = pooled ? coffer_io_fsync(fd) : coffer_ctlfile_blobfile_sync(fd, coffer_buf_str(&path));
 out:
 	coffer_blob_writer_free(&w);

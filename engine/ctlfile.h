@@ -84,7 +84,8 @@ int coffer_ctlfile_delete_folder_txn(struct coffer_txn *t, const unsigned char *
 
 /* Writes n bytes as a new blob of kind (COFFER_BLOB_CONTROL or _MESSAGE)
  * under the account's data key; durable (blob and directory fsynced) on
- * return. n == 0 with kind CONTROL writes nothing and returns the zero id.
+ * return, or, when the store's index is lazy (engine/index.h), once
+ * coffer_index_sync() returns. n == 0 with kind CONTROL writes nothing and returns the zero id.
  * On failure nothing is left behind. */
 int coffer_ctlfile_blob_write(struct coffer_store *st, const unsigned char *acct, uint8_t kind,
                               const struct coffer_acct_secret *secret, const void *p, size_t n,

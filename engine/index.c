@@ -21,6 +21,7 @@
 
 #include "errors.h"
 #include "io.h"
+#include "rollback.h"
 
 #include <errno.h>
 #include <lmdb.h>
@@ -55,7 +56,14 @@ struct coffer_index {
 	pthread_rwlock_t resize_lock;
 	coffer_commit_fn observer; /* set before any transaction, then read-only */
 	void *observer_arg;
-	int lazy;                  /* MDB_NOMETASYNC (coffer_index_set_lazy) */
+	char *dir;
+	size_t psize;
+	int lazy;                  /* MDB_NOSYNC (coffer_index_set_lazy) */
+	/* lazy only, changed under LMDB's write lock: the rollback point, and
+	 * a reader on its commit, so that LMDB never reuses that tree's pages */
+	struct coffer_rollback *rb;
+	MDB_txn *pin;
+	uint64_t durable_txnid;    /* the point's commit; atomic */
 };
 
 struct coffer_txn {
@@ -133,12 +141,19 @@ int coffer_index_open(const char *dir, uint64_t map_size, int create, struct cof
 {
 	struct coffer_index *ix;
 	MDB_txn *txn = NULL;
+	MDB_stat st;
 	int rc, dead, late = 0;
 
 	*ix_r = NULL;
+	/* before LMDB reads a meta page that may name pages never written */
+	rc = coffer_rollback_recover(dir, NULL);
+	if (rc < 0)
+		return rc;
 	ix = calloc(1, sizeof *ix);
-	if (ix == NULL)
+	if (ix == NULL || (ix->dir = strdup(dir)) == NULL) {
+		free(ix);
 		return coffer_err_set(COFFER_ENOMEM, "index: out of memory");
+	}
 	pthread_rwlock_init(&ix->resize_lock, NULL);
 	rc = mdb_env_create(&ix->env);
 	if (rc == 0)
@@ -191,14 +206,19 @@ int coffer_index_open(const char *dir, uint64_t map_size, int create, struct cof
 		rc = map_err(rc, "commit");
 		goto fail;
 	}
+	mdb_env_stat(ix->env, &st);
+	ix->psize = st.ms_psize;
 	*ix_r = ix;
 	return 0;
 fail:
 	mdb_env_close(ix->env);
 	pthread_rwlock_destroy(&ix->resize_lock);
+	free(ix->dir);
 	free(ix);
 	return rc;
 }
+
+static int retire(struct coffer_index *ix);
 
 void coffer_index_close(struct coffer_index **ixp)
 {
@@ -206,8 +226,11 @@ void coffer_index_close(struct coffer_index **ixp)
 
 	if (ix == NULL)
 		return;
+	if (ix->lazy)
+		retire(ix);
 	mdb_env_close(ix->env);
 	pthread_rwlock_destroy(&ix->resize_lock);
+	free(ix->dir);
 	free(ix);
 	*ixp = NULL;
 }
@@ -288,10 +311,74 @@ int coffer_index_update(struct coffer_index *ix, coffer_txn_fn fn, void *arg)
 	return coffer_index_update_flags(ix, 0, fn, arg);
 }
 
+/*
+ * Under LMDB's write lock: makes every commit so far durable (the blobs
+ * written before them too: one syncfs) and records the newest as rb's
+ * rollback point, unless it is already.
+ */
+static int record_now(struct coffer_index *ix, struct coffer_rollback *rb)
+{
+	MDB_envinfo info;
+	int fd, rc;
+
+	mdb_env_info(ix->env, &info);
+	if (coffer_rollback_txnid(rb) == info.me_last_txnid && info.me_last_txnid != 0)
+		return 0;
+	if (mdb_env_get_fd(ix->env, &fd) != 0)
+		return coffer_err_set(COFFER_EIO, "index: no file");
+	rc = coffer_io_syncfs(fd, "index");
+	if (rc == 0)
+		rc = coffer_rollback_record(rb, fd, ix->psize, info.me_last_txnid);
+	return rc;
+}
+
+/* In a write transaction of its own: record_now(), and for the process
+ * making unsynced commits, the reader that keeps the point's tree. */
+static int barrier(struct coffer_index *ix, struct coffer_rollback *rb)
+{
+	MDB_txn *w, *pin = NULL;
+	int fd, rc;
+
+	/* the bulk before the write lock, so that commits wait only for what
+	 * was written meanwhile */
+	if (mdb_env_get_fd(ix->env, &fd) == 0)
+		coffer_io_syncfs(fd, "index");
+	rc = begin(ix, 0, &w);
+	if (rc < 0)
+		return rc;
+	rc = record_now(ix, rb);
+	if (rc == 0 && rb == ix->rb && __atomic_load_n(&ix->durable_txnid, __ATOMIC_ACQUIRE) !=
+	                                       coffer_rollback_txnid(rb)) {
+		int m = mdb_txn_begin(ix->env, NULL, MDB_RDONLY, &pin);
+
+		if (m != 0)
+			rc = map_err(m, "pin the rollback point");
+		else {
+			if (ix->pin)
+				mdb_txn_abort(ix->pin);
+			ix->pin = pin;
+			__atomic_store_n(&ix->durable_txnid, coffer_rollback_txnid(rb),
+			                 __ATOMIC_RELEASE);
+		}
+	}
+	mdb_txn_abort(w);
+	end(ix);
+	return rc;
+}
+
+/* Another process's unsynced commits: its rollback point, if any. */
+static int point_of_others(struct coffer_index *ix, struct coffer_rollback **rb_r)
+{
+	int rc = coffer_rollback_open(ix->dir, 0, rb_r);
+
+	return rc == COFFER_ENOTFOUND ? 0 : rc;
+}
+
 int coffer_index_update_flags(struct coffer_index *ix, unsigned flags, coffer_txn_fn fn,
                               void *arg)
 {
 	struct coffer_txn t = { .ix = ix };
+	struct coffer_rollback *others = NULL;
 	int rc, mdb_rc;
 
 	for (;;) {
@@ -300,60 +387,117 @@ int coffer_index_update_flags(struct coffer_index *ix, unsigned flags, coffer_tx
 		t.notes_overflow = 0;
 		rc = begin(ix, 0, &t.txn);
 		if (rc < 0)
-			return rc;
-		rc = fn(&t, arg);
+			break;
+		/* A rollback point another process keeps must be the newest
+		 * commit before this one writes: without that process's reader
+		 * (killed), this commit could reuse the point's pages. */
+		if (!ix->lazy && others == NULL)
+			rc = point_of_others(ix, &others);
+		if (rc == 0 && others)
+			rc = record_now(ix, others);
+		if (rc == 0)
+			rc = fn(&t, arg);
 		if (rc < 0) {
 			mdb_txn_abort(t.txn);
 			end(ix);
 			if (t.map_full) {
 				rc = grow(ix);
 				if (rc < 0)
-					return rc;
+					break;
 				continue;
 			}
-			return rc;
+			break;
 		}
 		mdb_rc = mdb_txn_commit(t.txn);
 		end(ix);
 		if (mdb_rc == MDB_MAP_FULL) {
-			int g = grow(ix);
-
-			if (g < 0)
-				return g;
+			rc = grow(ix);
+			if (rc < 0)
+				break;
 			continue;
 		}
-		if (mdb_rc != 0)
-			return map_err(commit_errno(ix, mdb_rc), "commit");
+		if (mdb_rc != 0) {
+			rc = map_err(commit_errno(ix, mdb_rc), "commit");
+			break;
+		}
 		if (ix->observer && (t.n_notes > 0 || t.notes_overflow))
 			ix->observer(ix->observer_arg, t.notes, t.n_notes, t.notes_overflow);
+		/* committed; an error below: not known to be durable */
 		if (ix->lazy && !(flags & COFFER_TXN_LAZY)) {
 			int s = coffer_index_sync(ix);
 
 			if (s < 0)
-				return s; /* committed, but not known to be durable */
+				rc = s;
+		} else if (others) {
+			int s = barrier(ix, others); /* synced: now the point */
+
+			if (s < 0)
+				rc = s;
 		}
-		return rc;
+		break;
 	}
+	coffer_rollback_close(&others);
+	return rc;
 }
 
 int coffer_index_set_lazy(struct coffer_index *ix)
 {
-	int rc = mdb_env_set_flags(ix->env, MDB_NOMETASYNC, 1);
+	int rc = coffer_rollback_open(ix->dir, 1, &ix->rb);
 
-	if (rc != 0)
+	if (rc < 0)
+		return rc;
+	rc = mdb_env_set_flags(ix->env, MDB_NOSYNC, 1);
+	if (rc != 0) {
+		coffer_rollback_close(&ix->rb);
 		return map_err(rc, "set lazy commits");
+	}
 	ix->lazy = 1;
-	return 0;
+	return barrier(ix, ix->rb);
+}
+
+int coffer_index_is_lazy(const struct coffer_index *ix)
+{
+	return ix->lazy;
 }
 
 int coffer_index_sync(struct coffer_index *ix)
 {
-	int rc = mdb_env_sync(ix->env, 1);
+	MDB_envinfo info;
+	int rc;
 
+	if (ix->lazy) {
+		mdb_env_info(ix->env, &info);
+		if (__atomic_load_n(&ix->durable_txnid, __ATOMIC_ACQUIRE) == info.me_last_txnid)
+			return 0; /* nothing committed since the point */
+		return barrier(ix, ix->rb);
+	}
+	rc = mdb_env_sync(ix->env, 1);
 	if (rc != 0)
 		return coffer_err_set(rc == ENOSPC ? COFFER_ENOSPACE : COFFER_EIO,
 		                      "index: sync: %s", strerror(rc));
 	return 0;
+}
+
+/* At close: everything durable, then no rollback point (nothing unsynced
+ * follows it, and other processes' commits need not keep it). */
+static int retire(struct coffer_index *ix)
+{
+	MDB_txn *w;
+	int rc;
+
+	rc = begin(ix, 0, &w);
+	if (rc == 0) {
+		rc = record_now(ix, ix->rb);
+		if (rc == 0)
+			rc = coffer_rollback_remove(&ix->rb);
+		mdb_txn_abort(w);
+		end(ix);
+	}
+	if (ix->pin)
+		mdb_txn_abort(ix->pin);
+	ix->pin = NULL;
+	coffer_rollback_close(&ix->rb);
+	return rc;
 }
 
 int coffer_index_view(struct coffer_index *ix, coffer_txn_fn fn, void *arg)

@@ -21,8 +21,7 @@
  * into the map: valid only until the end of the transaction.
  *
  * Durability: a write transaction returns 0 only after LMDB has synced the
- * data pages and the meta page (no MDB_NOSYNC), except a lazy one (below),
- * whose meta page is written but not synced.
+ * data pages and the meta page (no MDB_NOSYNC), except a lazy one (below).
  */
 #ifndef COFFER_INDEX_H
 #define COFFER_INDEX_H
@@ -67,23 +66,33 @@ typedef int (*coffer_txn_fn)(struct coffer_txn *txn, void *arg);
  * return value is passed through); aborts if fn returns < 0. */
 int coffer_index_update(struct coffer_index *ix, coffer_txn_fn fn, void *arg);
 /*
- * Lazy commits. After coffer_index_set_lazy() (before any transaction; LMDB
- * 0.9 sets MDB_NOMETASYNC for the whole environment, not per transaction),
- * a commit syncs the data pages and writes the meta page without syncing it;
- * coffer_index_update() then syncs the meta page itself before it returns,
- * while coffer_index_update_flags() with COFFER_TXN_LAZY does not. A lazy
- * commit survives the death of this process at once, and a crash of the
- * system once the next synced commit (anyone's: it syncs the file) or
- * coffer_index_sync() has returned. A system crash in between rolls the
- * index back to the commit before, consistent: the data pages were synced
- * before the meta page that names them was written. Without set_lazy,
- * COFFER_TXN_LAZY changes nothing.
+ * Lazy commits (the mount daemon). After coffer_index_set_lazy() (before any
+ * transaction of this process), no commit syncs anything itself: LMDB runs
+ * with MDB_NOSYNC. A commit made with COFFER_TXN_LAZY survives the death of
+ * this process at once, and a crash of the system once coffer_index_sync()
+ * has returned (the mount: on fsync, fsyncdir, its once-a-second tick and
+ * unmount). A commit made without it returns after coffer_index_sync().
+ * coffer_index_sync() syncs the file system (so the blobs written before
+ * the commits, without their own fsync, are durable with them) and records
+ * the newest commit as the *rollback point* (engine/rollback.h): after a
+ * system crash the index reopens exactly at the last synced commit, never
+ * at a meta page naming pages that did not reach the disk.
+ *
+ * Other processes commit as before (synced), and while a rollback point
+ * exists each of their commits also moves it to the newest commit, before
+ * and after (two syncfs calls), so that a rollback never undoes a commit
+ * that returned. coffer_index_close() of the lazy index syncs and removes
+ * the point. Without set_lazy, COFFER_TXN_LAZY changes nothing.
  */
 #define COFFER_TXN_LAZY 1u
 int coffer_index_set_lazy(struct coffer_index *ix);
+/* 1 after coffer_index_set_lazy(): a blob written for a commit of this
+ * index needs no fsync of its own (coffer_index_sync() covers it). */
+int coffer_index_is_lazy(const struct coffer_index *ix);
 int coffer_index_update_flags(struct coffer_index *ix, unsigned flags, coffer_txn_fn fn,
                               void *arg);
-/* Syncs the meta page of every lazy commit so far. */
+/* Makes every commit so far durable (for a lazy index, with the blobs
+ * written before them). */
 int coffer_index_sync(struct coffer_index *ix);
 /* Runs fn in a read-only transaction. */
 int coffer_index_view(struct coffer_index *ix, coffer_txn_fn fn, void *arg);

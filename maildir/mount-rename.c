@@ -36,6 +36,7 @@
 
 #include "engine/ctlfile.h"
 #include "engine/events.h"
+#include "engine/index.h"
 #include "engine/mailops.h"
 #include "engine/message.h"
 
@@ -116,7 +117,7 @@ static int deliver_tmp(struct mnt *m, struct mfile *f, struct mres *dst)
 		if (f->spilled) {
 			rc = coffer_blob_writer_finish(f->w, &plain, &d.nm.stored_size);
 			coffer_blob_writer_free(&f->w);
-			if (rc == 0)
+			if (rc == 0 && !coffer_index_is_lazy(coffer_store_index(m->st)))
 				rc = coffer_ctlfile_blobfile_sync(f->sfd, coffer_buf_str(&f->spath));
 			close(f->sfd);
 			f->sfd = -1;
@@ -164,6 +165,8 @@ static int deliver_tmp(struct mnt *m, struct mfile *f, struct mres *dst)
 		coffer_buf_free(&f->data);
 	}
 	mnt_touch(dst->a);
+	if (made)
+		mnt_wrote_blob(m, dst->a);
 out:
 	coffer_buf_free(&path);
 	return rc;
