@@ -226,10 +226,10 @@ static int record_txn(struct coffer_txn *t, void *arg)
 int coffer_pool_fill(struct coffer_store *st, const unsigned char *acct)
 {
 	static const unsigned char zero[ID];
-	unsigned char ids[COFFER_POOL_BATCH][ID], first;
+	unsigned char ids[COFFER_POOL_BATCH_LAZY][ID], first;
 	struct coffer_buf path = COFFER_BUF_INIT;
 	struct record_args ra;
-	size_t n = 0;
+	size_t n = 0, want;
 	int64_t now;
 	int lock = -1, fd, rc;
 
@@ -242,7 +242,9 @@ int coffer_pool_fill(struct coffer_store *st, const unsigned char *acct)
 		goto out;
 	/* one directory, so that one fsync makes every entry durable */
 	coffer_random(&first, 1);
-	while (rc == 0 && n < COFFER_POOL_BATCH) {
+	want = coffer_index_is_lazy(coffer_store_index(st)) ? COFFER_POOL_BATCH_LAZY
+	                                                    : COFFER_POOL_BATCH;
+	while (rc == 0 && n < want) {
 		coffer_random(ids[n], ID);
 		ids[n][0] = first;
 		if (memcmp(ids[n], zero, ID) == 0) /* the empty control file's id */
@@ -274,6 +276,43 @@ out:
 		close(lock);
 	coffer_buf_free(&path);
 	return rc;
+}
+
+struct count_args {
+	size_t n, min;
+};
+
+static int count_one(const void *k, size_t kl, const void *v, size_t vl, void *arg)
+{
+	struct count_args *c = arg;
+
+	(void)k;
+	(void)v;
+	(void)vl;
+	c->n += kl == COFFER_KEY_BLOB;
+	return c->n >= c->min;
+}
+
+struct count_txn_args {
+	const unsigned char *acct;
+	struct count_args c;
+};
+
+static int count_txn(struct coffer_txn *t, void *arg)
+{
+	struct count_txn_args *a = arg;
+
+	return coffer_txn_scan(t, COFFER_DB_POOL, a->acct, ID, count_one, &a->c);
+}
+
+int coffer_pool_top_up(struct coffer_store *st, const unsigned char *acct, size_t min)
+{
+	struct count_txn_args a = { acct, { 0, min } };
+	int rc = coffer_index_view(coffer_store_index(st), count_txn, &a);
+
+	if (rc < 0)
+		return rc;
+	return a.c.n < min ? coffer_pool_fill(st, acct) : 0;
 }
 
 /* ---- trimming ---- */

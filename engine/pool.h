@@ -48,6 +48,9 @@
 #include <stdint.h>
 
 #define COFFER_POOL_BATCH 32 /* files per batch (one directory fsync) */
+/* for a lazy index (the mount), whose every synced commit syncs the file
+ * system: a batch's cost is that sync, so it makes more at once */
+#define COFFER_POOL_BATCH_LAZY 256
 
 /*
  * Claims an empty pool file of account acct, making a batch first when the
@@ -65,9 +68,15 @@ int coffer_pool_claim(struct coffer_store *st, const unsigned char *acct,
 int coffer_pool_take_txn(struct coffer_txn *t, const unsigned char *acct,
                          const unsigned char *blob_id);
 
-/* Makes a batch of COFFER_POOL_BATCH files for acct, unless another process
- * is making one (then 0, nothing done). */
+/* Makes a batch of COFFER_POOL_BATCH files (COFFER_POOL_BATCH_LAZY for a
+ * lazy index) for acct, unless another process is making one (then 0,
+ * nothing done). */
 int coffer_pool_fill(struct coffer_store *st, const unsigned char *acct);
+
+/* Makes a batch for acct when its pool records fewer than min files: a
+ * writer that keeps fills off its requests' path calls this ahead of need
+ * (the mount's flusher). */
+int coffer_pool_top_up(struct coffer_store *st, const unsigned char *acct, size_t min);
 
 /* 1 if the pool records blob_id of acct (an empty file there is no orphan),
  * 0 if not, or an error. */

@@ -57,6 +57,8 @@ struct macct {
 	uint64_t modseq_seen;
 	uint64_t modseq_inval;
 	int64_t changed_at;            /* ns: when a change was last noticed */
+	unsigned blobs;                /* messages written since the last pool
+	                                  top-up (atomic) */
 	/* folders made by mkdir in this session whose cur/ new/ tmp/ have not
 	 * all been made yet (Dovecot's CREATE expects to make them itself) */
 	struct mfresh {
@@ -148,6 +150,7 @@ struct mnt {
 	int linked;                          /* a control file was linked (mfile.peer) */
 	int stop;
 	pthread_cond_t stop_cond;
+	int pool_wake;                 /* under stop_lock: top the pools up now */
 };
 
 extern struct mnt *coffer_mnt;
@@ -176,6 +179,11 @@ int64_t mnt_now(void);
  * move their mtime and are invalidated at the next tick. With m->lock held
  * or not; takes acct_lock. */
 void mnt_absorb(struct mnt *m, struct macct *a);
+/* A message blob of a was written: every MNT_POOL_EVERY of them, the
+ * flusher tops a's blob pool up (engine/pool.h), so that the batch's files
+ * are made off the requests' path. */
+#define MNT_POOL_EVERY 64
+void mnt_wrote_blob(struct mnt *m, struct macct *a);
 /* The account's directory mtime: when a change was last seen or made. */
 static inline int64_t mnt_changed(const struct macct *a)
 {

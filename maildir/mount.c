@@ -40,6 +40,7 @@
 #include "engine/message.h"
 #include "maildir/name.h"
 #include "engine/names.h"
+#include "engine/pool.h"
 #include "engine/reserve.h"
 #include "engine/spool.h"
 
@@ -973,6 +974,37 @@ void mnt_absorb(struct mnt *m, struct macct *a)
 	pthread_mutex_unlock(&m->acct_lock);
 }
 
+void mnt_wrote_blob(struct mnt *m, struct macct *a)
+{
+	if (__atomic_add_fetch(&a->blobs, 1, __ATOMIC_RELAXED) % MNT_POOL_EVERY)
+		return;
+	pthread_mutex_lock(&m->stop_lock);
+	m->pool_wake = 1;
+	pthread_cond_signal(&m->stop_cond);
+	pthread_mutex_unlock(&m->stop_lock);
+}
+
+/* The pools of the accounts that took blobs since the last time: half a
+ * lazy batch left makes another (engine/pool.h). */
+static void top_up_pools(struct mnt *m)
+{
+	struct macct **list = NULL;
+	size_t n = 0, cap = 0;
+
+	pthread_mutex_lock(&m->acct_lock);
+	for (struct macct *a = m->accts; a; a = a->next)
+		if (__atomic_exchange_n(&a->blobs, 0, __ATOMIC_RELAXED) != 0) {
+			if (coffer_array_grow(&list, &cap, n, sizeof *list, 16) < 0)
+				break;
+			list[n++] = a;
+		}
+	pthread_mutex_unlock(&m->acct_lock);
+	for (size_t i = 0; i < n; i++)
+		if (coffer_pool_top_up(m->st, list[i]->id, COFFER_POOL_BATCH_LAZY / 2) < 0)
+			coffer_err_clear(); /* a claim meets it again, inline */
+	free(list);
+}
+
 /*
  * The kernel caches attributes (directory mtimes included) for attr_timeout
  * seconds. Changes made through the mount invalidate them in the kernel
@@ -1096,19 +1128,28 @@ static void *flusher(void *arg)
 {
 	struct mnt *m = arg;
 	struct clean_set cs = { 0 };
+	struct timespec tick;
 
+	clock_gettime(CLOCK_REALTIME, &tick);
+	tick.tv_sec += 1;
 	pthread_mutex_lock(&m->stop_lock);
 	while (!m->stop) {
-		struct timespec ts;
 		int64_t now;
-		int gc;
+		int gc, r = 0;
 
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += 1;
-		pthread_cond_timedwait(&m->stop_cond, &m->stop_lock, &ts);
+		while (!m->stop && !m->pool_wake && r != ETIMEDOUT)
+			r = pthread_cond_timedwait(&m->stop_cond, &m->stop_lock, &tick);
 		if (m->stop)
 			break;
+		m->pool_wake = 0;
 		pthread_mutex_unlock(&m->stop_lock);
+		top_up_pools(m);
+		if (r != ETIMEDOUT) { /* woken for the pools only */
+			pthread_mutex_lock(&m->stop_lock);
+			continue;
+		}
+		clock_gettime(CLOCK_REALTIME, &tick);
+		tick.tv_sec += 1;
 		pthread_rwlock_wrlock(&m->lock);
 		now = mnt_now();
 		cs.n = 0;
