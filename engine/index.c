@@ -321,6 +321,10 @@ static int record_now(struct coffer_index *ix, struct coffer_rollback *rb)
 	MDB_envinfo info;
 	int fd, rc;
 
+	/* each process has its handle; the newest record decides the slot */
+	rc = coffer_rollback_reload(rb);
+	if (rc < 0)
+		return rc;
 	mdb_env_info(ix->env, &info);
 	if (coffer_rollback_txnid(rb) == info.me_last_txnid && info.me_last_txnid != 0)
 		return 0;

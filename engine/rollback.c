@@ -210,7 +210,7 @@ out:
 
 int coffer_rollback_open(const char *dir, int create, struct coffer_rollback **rb_r)
 {
-	struct coffer_buf path = COFFER_BUF_INIT, slot = COFFER_BUF_INIT;
+	struct coffer_buf path = COFFER_BUF_INIT;
 	struct coffer_rollback *rb;
 	int rc;
 
@@ -232,20 +232,26 @@ int coffer_rollback_open(const char *dir, int create, struct coffer_rollback **r
 		                              coffer_buf_str(&path), strerror(errno));
 		goto fail;
 	}
-	rc = newest(rb->fd, &rb->cur, &slot);
+	rc = coffer_rollback_reload(rb);
 	if (rc < 0)
 		goto fail;
 	if (create && (rc = coffer_io_fsync_dir(dir)) < 0)
 		goto fail;
-	coffer_buf_free(&slot);
 	coffer_buf_free(&path);
 	*rb_r = rb;
 	return 0;
 fail:
-	coffer_buf_free(&slot);
 	coffer_buf_free(&path);
 	coffer_rollback_close(&rb);
 	return rc;
+}
+
+int coffer_rollback_reload(struct coffer_rollback *rb)
+{
+	struct coffer_buf slot = COFFER_BUF_INIT;
+	int rc = newest(rb->fd, &rb->cur, &slot);
+
+	return rc < 0 ? rc : 0;
 }
 
 uint64_t coffer_rollback_txnid(const struct coffer_rollback *rb)

@@ -55,7 +55,10 @@ int coffer_rollback_recover(const char *dir, int *rolled_r);
 /* Opens the point of dir; create makes an empty one. COFFER_ENOTFOUND when
  * absent and !create. */
 int coffer_rollback_open(const char *dir, int create, struct coffer_rollback **rb_r);
-/* The commit of the newest valid record; 0 when there is none. */
+/* Reads the newest valid record again: another process may have written
+ * one since (under LMDB's write lock, as the caller of record holds it). */
+int coffer_rollback_reload(struct coffer_rollback *rb);
+/* The commit of the newest valid record read; 0 when there is none. */
 uint64_t coffer_rollback_txnid(const struct coffer_rollback *rb);
 /*
  * Records commit txnid, whose meta pages (page size psize) are read from

@@ -182,7 +182,7 @@ void mnt_absorb(struct mnt *m, struct macct *a);
 /* A message blob of a was written: every MNT_POOL_EVERY of them, the
  * flusher tops a's blob pool up (engine/pool.h), so that the batch's files
  * are made off the requests' path. */
-#define MNT_POOL_EVERY 64
+#define MNT_POOL_EVERY 32
 void mnt_wrote_blob(struct mnt *m, struct macct *a);
 /* The account's directory mtime: when a change was last seen or made. */
 static inline int64_t mnt_changed(const struct macct *a)

@@ -1000,7 +1000,7 @@ static void top_up_pools(struct mnt *m)
 		}
 	pthread_mutex_unlock(&m->acct_lock);
 	for (size_t i = 0; i < n; i++)
-		if (coffer_pool_top_up(m->st, list[i]->id, COFFER_POOL_BATCH_LAZY / 2) < 0)
+		if (coffer_pool_top_up(m->st, list[i]->id, COFFER_POOL_BATCH_LAZY) < 0)
 			coffer_err_clear(); /* a claim meets it again, inline */
 	free(list);
 }
