@@ -448,15 +448,26 @@ int coffer_index_set_lazy(struct coffer_index *ix)
 {
 	int rc = coffer_rollback_open(ix->dir, 1, &ix->rb);
 
-	if (rc < 0)
-		return rc;
-	rc = mdb_env_set_flags(ix->env, MDB_NOSYNC, 1);
-	if (rc != 0) {
+	if (rc == 0)
+		rc = barrier(ix, ix->rb); /* the first point, before any unsynced commit */
+	if (rc == COFFER_ENOSPACE) {
+		/* no room for the point: commits stay synced */
+		coffer_err_clear();
+		if (ix->rb && coffer_rollback_remove(&ix->rb) < 0)
+			coffer_err_clear(); /* an empty point: nothing to roll back to */
+		return 0;
+	}
+	if (rc == 0 && (rc = mdb_env_set_flags(ix->env, MDB_NOSYNC, 1)) != 0)
+		rc = map_err(rc, "set lazy commits");
+	if (rc < 0) {
+		if (ix->pin)
+			mdb_txn_abort(ix->pin);
+		ix->pin = NULL;
 		coffer_rollback_close(&ix->rb);
-		return map_err(rc, "set lazy commits");
+		return rc;
 	}
 	ix->lazy = 1;
-	return barrier(ix, ix->rb);
+	return 0;
 }
 
 int coffer_index_is_lazy(const struct coffer_index *ix)

@@ -82,7 +82,9 @@ int coffer_index_update(struct coffer_index *ix, coffer_txn_fn fn, void *arg);
  * exists each of their commits also moves it to the newest commit, before
  * and after (two syncfs calls), so that a rollback never undoes a commit
  * that returned. coffer_index_close() of the lazy index syncs and removes
- * the point. Without set_lazy, COFFER_TXN_LAZY changes nothing.
+ * the point. Without set_lazy, COFFER_TXN_LAZY changes nothing; so too when
+ * set_lazy finds no room for the point (a full disk): it returns 0 and
+ * every commit stays synced.
  */
 #define COFFER_TXN_LAZY 1u
 int coffer_index_set_lazy(struct coffer_index *ix);

@@ -251,6 +251,7 @@ int coffer_rollback_reload(struct coffer_rollback *rb)
 	struct coffer_buf slot = COFFER_BUF_INIT;
 	int rc = newest(rb->fd, &rb->cur, &slot);
 
+	coffer_buf_free(&slot);
 	return rc < 0 ? rc : 0;
 }
 
@@ -285,6 +286,12 @@ int coffer_rollback_record(struct coffer_rollback *rb, int data_fd, size_t psize
 		rc = digest(slot.data, n - COFFER_HASH_BYTES, slot.data + n - COFFER_HASH_BYTES);
 	if (rc == 0)
 		rc = coffer_io_pwrite_all(rb->fd, slot.data, n, (off_t)(h.seq & 1) * STRIDE);
+	/* the first record also writes the other slot (zeros, invalid): later
+	 * records overwrite blocks the file has, so a full disk cannot fail them */
+	if (rc == 0 && h.seq == 1) {
+		memset(slot.data, 0, n);
+		rc = coffer_io_pwrite_all(rb->fd, slot.data, n, 0);
+	}
 	if (rc == 0)
 		rc = coffer_io_fdatasync(rb->fd);
 	if (rc == 0)
