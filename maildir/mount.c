@@ -984,8 +984,8 @@ void mnt_wrote_blob(struct mnt *m, struct macct *a)
 	pthread_mutex_unlock(&m->stop_lock);
 }
 
-/* The pools of the accounts that took blobs since the last time: half a
- * lazy batch left makes another (engine/pool.h). */
+/* The pools of the accounts that took blobs since the last time: fewer
+ * than a lazy batch left makes another (engine/pool.h). */
 static void top_up_pools(struct mnt *m)
 {
 	struct macct **list = NULL;
