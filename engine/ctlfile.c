@@ -318,13 +318,15 @@ int coffer_ctlfile_blobfile_create(struct coffer_store *st, const unsigned char 
 	return coffer_store_blob_create(st, acct, blob_id_r, 1, fd_r, path_r);
 }
 
-int coffer_ctlfile_blobfile_sync(int fd, const char *path)
+int coffer_ctlfile_blobfile_sync(struct coffer_store *st, int fd, const char *path, int pooled)
 {
 	char *dir;
 	int rc;
 
+	if (coffer_index_is_lazy(coffer_store_index(st)))
+		return 0;
 	rc = coffer_io_fsync(fd);
-	if (rc < 0)
+	if (rc < 0 || pooled)
 		return rc;
 	dir = strdup(path);
 	if (dir == NULL)
@@ -343,15 +345,13 @@ int coffer_ctlfile_blob_write(struct coffer_store *st, const unsigned char *acct
 	struct coffer_blob_writer *w = NULL;
 	struct coffer_blob_ids ids;
 	uint64_t plain = 0;
-	int fd = -1, pooled, lazy, rc;
+	int fd = -1, pooled, rc;
 
 	*stored_r = 0;
 	if (n == 0 && kind == COFFER_BLOB_CONTROL) {
 		memset(blob_id_r, 0, COFFER_ID_BYTES);
 		return 0;
 	}
-	/* a pool file's directory entry is durable already */
-	lazy = coffer_index_is_lazy(coffer_store_index(st));
 	rc = coffer_pool_claim(st, acct, blob_id_r, &fd, &path);
 	pooled = rc == 0;
 	if (rc == COFFER_ENOTFOUND)
@@ -366,8 +366,8 @@ int coffer_ctlfile_blob_write(struct coffer_store *st, const unsigned char *acct
 		rc = coffer_blob_writer_write(w, p, n);
 	if (rc == 0)
 		rc = coffer_blob_writer_finish(w, &plain, stored_r);
-	if (rc == 0 && !lazy)
-		rc = pooled ? coffer_io_fsync(fd) : coffer_ctlfile_blobfile_sync(fd, coffer_buf_str(&path));
+	if (rc == 0)
+		rc = coffer_ctlfile_blobfile_sync(st, fd, coffer_buf_str(&path), pooled);
 out:
 	coffer_blob_writer_free(&w);
 	if (fd >= 0)

@@ -101,7 +101,12 @@ int coffer_ctlfile_read(struct coffer_store *st, const unsigned char *acct,
 int coffer_ctlfile_blobfile_create(struct coffer_store *st, const unsigned char *acct,
                                    unsigned char blob_id_r[COFFER_ID_BYTES], int *fd_r,
                                    struct coffer_buf *path_r);
-/* fsyncs the file and its directory. */
-int coffer_ctlfile_blobfile_sync(int fd, const char *path);
+/*
+ * Makes a blob file written for a commit durable before that commit: an
+ * fsync of the file and (unless pooled: a pool file's entry is durable
+ * already) of its directory; nothing when the index is lazy, whose next
+ * sync covers every blob written before its commits (engine/index.h).
+ */
+int coffer_ctlfile_blobfile_sync(struct coffer_store *st, int fd, const char *path, int pooled);
 
 #endif

@@ -59,8 +59,9 @@ struct coffer_index {
 	char *dir;
 	size_t psize;
 	int lazy;                  /* MDB_NOSYNC (coffer_index_set_lazy) */
-	/* lazy only, changed under LMDB's write lock: the rollback point, and
-	 * a reader on its commit, so that LMDB never reuses that tree's pages */
+	/* lazy only, changed under barrier_lock: the rollback point, and a
+	 * reader on its commit, so that LMDB never reuses that tree's pages */
+	pthread_mutex_t barrier_lock;
 	struct coffer_rollback *rb;
 	MDB_txn *pin;
 	uint64_t durable_txnid;    /* the point's commit; atomic */
@@ -155,6 +156,7 @@ int coffer_index_open(const char *dir, uint64_t map_size, int create, struct cof
 		return coffer_err_set(COFFER_ENOMEM, "index: out of memory");
 	}
 	pthread_rwlock_init(&ix->resize_lock, NULL);
+	pthread_mutex_init(&ix->barrier_lock, NULL);
 	rc = mdb_env_create(&ix->env);
 	if (rc == 0)
 		rc = mdb_env_set_maxdbs(ix->env, COFFER_DB_COUNT + 8);
@@ -213,6 +215,7 @@ int coffer_index_open(const char *dir, uint64_t map_size, int create, struct cof
 fail:
 	mdb_env_close(ix->env);
 	pthread_rwlock_destroy(&ix->resize_lock);
+	pthread_mutex_destroy(&ix->barrier_lock);
 	free(ix->dir);
 	free(ix);
 	return rc;
@@ -230,6 +233,7 @@ void coffer_index_close(struct coffer_index **ixp)
 		retire(ix);
 	mdb_env_close(ix->env);
 	pthread_rwlock_destroy(&ix->resize_lock);
+	pthread_mutex_destroy(&ix->barrier_lock);
 	free(ix->dir);
 	free(ix);
 	*ixp = NULL;
@@ -311,62 +315,104 @@ int coffer_index_update(struct coffer_index *ix, coffer_txn_fn fn, void *arg)
 	return coffer_index_update_flags(ix, 0, fn, arg);
 }
 
-/*
- * Under LMDB's write lock: makes every commit so far durable (the blobs
- * written before them too: one syncfs) and records the newest as rb's
- * rollback point, unless it is already.
- */
-static int record_now(struct coffer_index *ix, struct coffer_rollback *rb)
+/* Under LMDB's write lock: the newest commit and its two meta pages, as
+ * data.mdb holds them until the next commit. */
+static int capture(struct coffer_index *ix, uint64_t *txnid_r, struct coffer_buf *metas)
 {
 	MDB_envinfo info;
+	size_t got;
 	int fd, rc;
 
-	/* each process has its handle; the newest record decides the slot */
-	rc = coffer_rollback_reload(rb);
-	if (rc < 0)
-		return rc;
 	mdb_env_info(ix->env, &info);
-	if (coffer_rollback_txnid(rb) == info.me_last_txnid && info.me_last_txnid != 0)
-		return 0;
+	*txnid_r = info.me_last_txnid;
+	if (mdb_env_get_fd(ix->env, &fd) != 0)
+		return coffer_err_set(COFFER_EIO, "index: no file");
+	coffer_buf_reset(metas);
+	if (coffer_buf_reserve(metas, 2 * ix->psize) < 0)
+		return coffer_err_set(COFFER_ENOMEM, "index: out of memory");
+	rc = coffer_io_pread_full(fd, metas->data, 2 * ix->psize, 0, &got);
+	if (rc == 0 && got < 2 * ix->psize)
+		rc = coffer_err_set(COFFER_ECORRUPT, "index: meta pages short");
+	return rc;
+}
+
+/*
+ * Makes commit txnid durable with everything written before it (one
+ * syncfs: the blobs too) and records it as rb's point. Needs no lock: the
+ * caller keeps txnid's pages from reuse (its reader, or LMDB's write lock),
+ * and any other process records a newer point before its commit writes.
+ */
+static int settle(struct coffer_index *ix, struct coffer_rollback *rb, uint64_t txnid,
+                  const struct coffer_buf *metas)
+{
+	int fd, rc;
+
 	if (mdb_env_get_fd(ix->env, &fd) != 0)
 		return coffer_err_set(COFFER_EIO, "index: no file");
 	rc = coffer_io_syncfs(fd, "index");
 	if (rc == 0)
-		rc = coffer_rollback_record(rb, fd, ix->psize, info.me_last_txnid);
+		rc = coffer_rollback_record(rb, metas->data, ix->psize, txnid);
 	return rc;
 }
 
-/* In a write transaction of its own: record_now(), and for the process
- * making unsynced commits, the reader that keeps the point's tree. */
+/* Under LMDB's write lock: the newest commit made durable and recorded as
+ * rb's point, unless it is already. */
+static int record_now(struct coffer_index *ix, struct coffer_rollback *rb)
+{
+	struct coffer_buf metas = COFFER_BUF_INIT;
+	uint64_t txnid;
+	int rc;
+
+	rc = coffer_rollback_reload(rb);
+	if (rc == 0)
+		rc = capture(ix, &txnid, &metas);
+	if (rc == 0 && (coffer_rollback_txnid(rb) != txnid || txnid == 0))
+		rc = settle(ix, rb, txnid, &metas);
+	coffer_buf_free(&metas);
+	return rc;
+}
+
+/*
+ * record_now() with LMDB's write lock held only while the newest commit is
+ * read, so that commits go on during the syncfs. For the process making
+ * unsynced commits (rb == ix->rb) a reader opened on that commit keeps its
+ * pages until the point is recorded, and then replaces the reader on the
+ * previous point; its barriers run one at a time (barrier_lock).
+ */
 static int barrier(struct coffer_index *ix, struct coffer_rollback *rb)
 {
+	struct coffer_buf metas = COFFER_BUF_INIT;
 	MDB_txn *w, *pin = NULL;
-	int fd, rc;
+	uint64_t txnid = 0;
+	int rc, own = rb == ix->rb, todo = 1;
 
-	/* the bulk before the write lock, so that commits wait only for what
-	 * was written meanwhile */
-	if (mdb_env_get_fd(ix->env, &fd) == 0)
-		coffer_io_syncfs(fd, "index");
+	if (own)
+		pthread_mutex_lock(&ix->barrier_lock);
 	rc = begin(ix, 0, &w);
 	if (rc < 0)
-		return rc;
-	rc = record_now(ix, rb);
-	if (rc == 0 && rb == ix->rb && __atomic_load_n(&ix->durable_txnid, __ATOMIC_ACQUIRE) !=
-	                                       coffer_rollback_txnid(rb)) {
-		int m = mdb_txn_begin(ix->env, NULL, MDB_RDONLY, &pin);
-
-		if (m != 0)
-			rc = map_err(m, "pin the rollback point");
-		else {
-			if (ix->pin)
-				mdb_txn_abort(ix->pin);
-			ix->pin = pin;
-			__atomic_store_n(&ix->durable_txnid, coffer_rollback_txnid(rb),
-			                 __ATOMIC_RELEASE);
-		}
+		goto out;
+	rc = capture(ix, &txnid, &metas);
+	if (rc == 0 && own) {
+		todo = __atomic_load_n(&ix->durable_txnid, __ATOMIC_ACQUIRE) != txnid;
+		if (todo && (rc = mdb_txn_begin(ix->env, NULL, MDB_RDONLY, &pin)) != 0)
+			rc = map_err(rc, "pin the rollback point");
 	}
 	mdb_txn_abort(w);
 	end(ix);
+	if (rc == 0 && todo)
+		rc = settle(ix, rb, txnid, &metas);
+	if (pin && rc == 0) {
+		if (ix->pin)
+			mdb_txn_abort(ix->pin);
+		ix->pin = pin;
+		__atomic_store_n(&ix->durable_txnid, txnid, __ATOMIC_RELEASE);
+	} else if (pin) {
+		mdb_txn_abort(pin);
+	}
+out:
+	if (own)
+		pthread_mutex_unlock(&ix->barrier_lock);
+	coffer_buf_free(&metas);
 	return rc;
 }
 

@@ -37,6 +37,7 @@ struct coffer_rollback {
 	int fd;
 	char *dir;
 	struct hdr cur; /* the newest valid record; seq 0: none */
+	char boot[BOOT_BYTES]; /* this boot's id, read at open */
 };
 
 static void boot_id(char out[BOOT_BYTES])
@@ -232,6 +233,7 @@ int coffer_rollback_open(const char *dir, int create, struct coffer_rollback **r
 		                              coffer_buf_str(&path), strerror(errno));
 		goto fail;
 	}
+	boot_id(rb->boot);
 	rc = coffer_rollback_reload(rb);
 	if (rc < 0)
 		goto fail;
@@ -260,30 +262,40 @@ uint64_t coffer_rollback_txnid(const struct coffer_rollback *rb)
 	return rb->cur.seq ? rb->cur.txnid : 0;
 }
 
-int coffer_rollback_record(struct coffer_rollback *rb, int data_fd, size_t psize, uint64_t txnid)
+int coffer_rollback_record(struct coffer_rollback *rb, const void *metas, size_t psize,
+                           uint64_t txnid)
 {
 	struct coffer_buf slot = COFFER_BUF_INIT;
 	struct hdr h;
-	size_t n, got;
+	size_t n;
 	int rc;
 
 	if (psize < 512 || psize > MAX_PSIZE)
 		return coffer_err_set(COFFER_EINVAL, "rollback point: page size %zu", psize);
 	n = slot_bytes((uint32_t)psize);
+	/* records of several processes (or threads) go one at a time, and
+	 * each starts from the newest on disk, which may have been written by
+	 * another since this handle last looked */
+	while (flock(rb->fd, LOCK_EX) < 0)
+		if (errno != EINTR)
+			return coffer_err_set(coffer_err_from_errno(errno),
+			                      "index rollback point: lock: %s", strerror(errno));
+	rc = coffer_rollback_reload(rb);
+	if (rc < 0 || (rb->cur.seq && rb->cur.txnid >= txnid))
+		goto out; /* a newer point covers this commit */
 	memset(&h, 0, sizeof h);
 	memcpy(h.magic, MAGIC, 8);
 	h.seq = rb->cur.seq + 1;
 	h.txnid = txnid;
 	h.psize = (uint32_t)psize;
-	boot_id(h.boot);
-	if (coffer_buf_reserve(&slot, n) < 0)
-		return coffer_err_set(COFFER_ENOMEM, "rollback point: out of memory");
+	memcpy(h.boot, rb->boot, BOOT_BYTES);
+	if (coffer_buf_reserve(&slot, n) < 0) {
+		rc = coffer_err_set(COFFER_ENOMEM, "rollback point: out of memory");
+		goto out;
+	}
 	memcpy(slot.data, &h, HDR_BYTES);
-	rc = coffer_io_pread_full(data_fd, slot.data + HDR_BYTES, 2 * psize, 0, &got);
-	if (rc == 0 && got < 2 * psize)
-		rc = coffer_err_set(COFFER_ECORRUPT, "index: meta pages short");
-	if (rc == 0)
-		rc = digest(slot.data, n - COFFER_HASH_BYTES, slot.data + n - COFFER_HASH_BYTES);
+	memcpy(slot.data + HDR_BYTES, metas, 2 * psize);
+	rc = digest(slot.data, n - COFFER_HASH_BYTES, slot.data + n - COFFER_HASH_BYTES);
 	if (rc == 0)
 		rc = coffer_io_pwrite_all(rb->fd, slot.data, n, (off_t)(h.seq & 1) * STRIDE);
 	/* the first record also writes the other slot (zeros, invalid): later
@@ -296,6 +308,8 @@ int coffer_rollback_record(struct coffer_rollback *rb, int data_fd, size_t psize
 		rc = coffer_io_fdatasync(rb->fd);
 	if (rc == 0)
 		rb->cur = h;
+out:
+	flock(rb->fd, LOCK_UN);
 	coffer_buf_free(&slot);
 	return rc;
 }

@@ -31,8 +31,8 @@
  * slot seq & 1 and is fdatasynced: a torn write leaves the other slot.
  *
  * Errors: coffer_err_set() codes. A handle is owned by its opener and
- * freed by coffer_rollback_close(); it is not thread-safe (index.c calls it
- * under LMDB's write lock).
+ * freed by coffer_rollback_close(); it is not thread-safe (index.c uses a
+ * handle from one thread at a time).
  */
 #ifndef COFFER_ROLLBACK_H
 #define COFFER_ROLLBACK_H
@@ -56,16 +56,19 @@ int coffer_rollback_recover(const char *dir, int *rolled_r);
  * absent and !create. */
 int coffer_rollback_open(const char *dir, int create, struct coffer_rollback **rb_r);
 /* Reads the newest valid record again: another process may have written
- * one since (under LMDB's write lock, as the caller of record holds it). */
+ * one since. */
 int coffer_rollback_reload(struct coffer_rollback *rb);
 /* The commit of the newest valid record read; 0 when there is none. */
 uint64_t coffer_rollback_txnid(const struct coffer_rollback *rb);
 /*
- * Records commit txnid, whose meta pages (page size psize) are read from
- * data_fd, as the rollback point. The caller has made them durable (syncfs)
- * and holds LMDB's write lock, so they are the newest commit's.
+ * Records commit txnid as the rollback point: metas are its two meta pages
+ * (2 * psize bytes, copied from data.mdb under LMDB's write lock), and the
+ * caller has made the commit durable (syncfs) and keeps its pages from
+ * reuse. Records are serialized between processes (flock) and never go
+ * back: when the newest record on disk is txnid or later, nothing is
+ * written and 0 is returned.
  */
-int coffer_rollback_record(struct coffer_rollback *rb, int data_fd, size_t psize,
+int coffer_rollback_record(struct coffer_rollback *rb, const void *metas, size_t psize,
                            uint64_t txnid);
 /* Removes the point (durably: the directory is fsynced) and frees *rbp. */
 int coffer_rollback_remove(struct coffer_rollback **rbp);

@@ -5,17 +5,18 @@
  * locking. A folder's rename is in mount-folder.c.
  *
  *   tmp/X to new/ or cur/   delivery: the tmp file's content (daemon memory,
- *                           or its staging blob) becomes an encrypted blob,
- *                           fsynced; then the message record and, for new/,
- *                           its delivery event commit in one transaction:
+ *                           or its staging blob) becomes an encrypted blob;
+ *                           then the message record and, for new/, its
+ *                           delivery event commit in one transaction:
  *                           visible, and safe from the daemon's death, when
  *                           rename() returns; durable across a system crash
  *                           once the directory is fsynced, or within a
- *                           second (mnt_commit_lazy). link() does the
- *                           same and keeps the tmp file, which then refers
- *                           to the message. The slow part (encrypt, fsync,
- *                           commit) runs without the tree lock: the tmp file
- *                           is taken out of the table meanwhile, and a
+ *                           second (mnt_commit_lazy: one syncfs covers the
+ *                           blob and the commit). link() does the same and
+ *                           keeps the tmp file, which then refers to the
+ *                           message. The slow part (encrypt, write, commit)
+ *                           runs without the tree lock: the tmp file is
+ *                           taken out of the table meanwhile, and a
  *                           duplicate name fails in the commit.
  *   cur|new to cur|new      a flag change, a move to another folder, or
  *                           (link) a copy: one transaction
@@ -117,8 +118,8 @@ static int deliver_tmp(struct mnt *m, struct mfile *f, struct mres *dst)
 		if (f->spilled) {
 			rc = coffer_blob_writer_finish(f->w, &plain, &d.nm.stored_size);
 			coffer_blob_writer_free(&f->w);
-			if (rc == 0 && !coffer_index_is_lazy(coffer_store_index(m->st)))
-				rc = coffer_ctlfile_blobfile_sync(f->sfd, coffer_buf_str(&f->spath));
+			if (rc == 0)
+				rc = coffer_ctlfile_blobfile_sync(m->st, f->sfd, coffer_buf_str(&f->spath), 0);
 			close(f->sfd);
 			f->sfd = -1;
 			if (rc < 0) {
@@ -166,7 +167,7 @@ static int deliver_tmp(struct mnt *m, struct mfile *f, struct mres *dst)
 	}
 	mnt_touch(dst->a);
 	if (made)
-		mnt_wrote_blob(m, dst->a);
+		mnt_pool_use(m, dst->a);
 out:
 	coffer_buf_free(&path);
 	return rc;
