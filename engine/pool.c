@@ -162,13 +162,16 @@ int coffer_pool_claim(struct coffer_store *st, const unsigned char *acct,
 		}
 		/* none to claim: the account's spooled deliveries are indexed
 		 * (so that their records go), then one batch is made (unless
-		 * stale ones made room to look again) */
+		 * stale ones made room to look again, or the index is lazy:
+		 * the mount makes its batches ahead, off the requests' path,
+		 * and a request that finds none makes just its own file) */
 		if (rc == 0 && !got && pending && !absorbed) {
 			if (coffer_spool_absorb(st, acct, NULL) < 0)
 				coffer_err_clear();
 			absorbed = 1;
 		}
-		if (rc == 0 && !got && !dropped && !filled) {
+		if (rc == 0 && !got && !dropped && !filled &&
+		    !coffer_index_is_lazy(coffer_store_index(st))) {
 			fill(st, acct);
 			filled = 1;
 		}
@@ -231,7 +234,7 @@ int coffer_pool_fill(struct coffer_store *st, const unsigned char *acct)
 	struct record_args ra;
 	size_t n = 0, want;
 	int64_t now;
-	int lock = -1, fd, rc;
+	int lock = -1, fd, lazy, rc;
 
 	rc = coffer_store_lock(st, "pool", LOCK_EX | LOCK_NB, &lock);
 	if (rc == COFFER_ETEMP)
@@ -242,8 +245,8 @@ int coffer_pool_fill(struct coffer_store *st, const unsigned char *acct)
 		goto out;
 	/* one directory, so that one fsync makes every entry durable */
 	coffer_random(&first, 1);
-	want = coffer_index_is_lazy(coffer_store_index(st)) ? COFFER_POOL_BATCH_LAZY
-	                                                    : COFFER_POOL_BATCH;
+	lazy = coffer_index_is_lazy(coffer_store_index(st));
+	want = lazy ? COFFER_POOL_BATCH_LAZY : COFFER_POOL_BATCH;
 	while (rc == 0 && n < want) {
 		coffer_random(ids[n], ID);
 		ids[n][0] = first;
@@ -259,13 +262,16 @@ int coffer_pool_fill(struct coffer_store *st, const unsigned char *acct)
 			n++;
 		}
 	}
-	if (rc == 0 && n > 0)
+	/* the entries durable before their records; for a lazy index, both
+	 * at its next sync */
+	if (rc == 0 && n > 0 && !lazy)
 		rc = coffer_store_blob_dir(st, acct, ids[0], &path);
-	if (rc == 0 && n > 0)
+	if (rc == 0 && n > 0 && !lazy)
 		rc = coffer_io_fsync_dir(coffer_buf_str(&path));
 	if (rc == 0 && n > 0) {
 		ra = (struct record_args){ acct, ids, n, now };
-		rc = coffer_index_update(coffer_store_index(st), record_txn, &ra);
+		rc = coffer_index_update_flags(coffer_store_index(st), COFFER_TXN_LAZY, record_txn,
+		                               &ra);
 	}
 	if (rc < 0) /* files no record names: verify's orphans, or removed here */
 		for (size_t i = 0; i < n; i++)
@@ -275,7 +281,7 @@ out:
 	if (lock >= 0)
 		close(lock);
 	coffer_buf_free(&path);
-	return rc;
+	return rc < 0 ? rc : n > 0;
 }
 
 struct count_args {
@@ -310,9 +316,9 @@ int coffer_pool_top_up(struct coffer_store *st, const unsigned char *acct, size_
 	struct count_txn_args a = { acct, { 0, min } };
 	int rc = coffer_index_view(coffer_store_index(st), count_txn, &a);
 
-	if (rc < 0)
+	if (rc < 0 || a.c.n >= min)
 		return rc;
-	return a.c.n < min ? coffer_pool_fill(st, acct) : 0;
+	return coffer_pool_fill(st, acct);
 }
 
 /* ---- trimming ---- */

@@ -11,7 +11,9 @@
  * exist yet (STORE/blobs/<acct>/<xx>/<id>), with a record in the pool
  * sub-database (key account id || blob id, value: made-at, u64 LE ns).
  * A batch is made in one blob directory: files created, the directory
- * fsynced once, then one commit records them all.
+ * fsynced once, then one commit records them all. For a lazy index (the
+ * mount) the directory is not fsynced and the commit is lazy: its next
+ * sync makes entries and records durable together.
  *
  * Claiming (coffer_pool_claim): open a recorded file, take flock(LOCK_EX |
  * LOCK_NB) on it, and check that it is still empty. The lock is held as long
@@ -48,8 +50,8 @@
 #include <stdint.h>
 
 #define COFFER_POOL_BATCH 32 /* files per batch (one directory fsync) */
-/* for a lazy index (the mount), whose every synced commit syncs the file
- * system: a batch's cost is that sync, so it makes more at once */
+/* for a lazy index (the mount): a batch costs no flush, and the flusher
+ * makes it ahead of need, so it makes more at once */
 #define COFFER_POOL_BATCH_LAZY 256
 
 /*
@@ -58,7 +60,8 @@
  * (O_RDWR, locked; the caller closes it), path_r holds its path. The caller
  * checks the store's room first, as for any blob (engine/reserve.h).
  * COFFER_ENOTFOUND when no file could be claimed (the caller then creates
- * a blob the usual way).
+ * a blob the usual way). For a lazy index no batch is made here: its
+ * writer (the mount's flusher) tops the pool up ahead of need.
  */
 int coffer_pool_claim(struct coffer_store *st, const unsigned char *acct,
                       unsigned char *blob_id_r, int *fd_r, struct coffer_buf *path_r);
@@ -69,13 +72,14 @@ int coffer_pool_take_txn(struct coffer_txn *t, const unsigned char *acct,
                          const unsigned char *blob_id);
 
 /* Makes a batch of COFFER_POOL_BATCH files (COFFER_POOL_BATCH_LAZY for a
- * lazy index) for acct, unless another process is making one (then 0,
- * nothing done). */
+ * lazy index) for acct: 1, or 0 when another process is making one
+ * (nothing done). */
 int coffer_pool_fill(struct coffer_store *st, const unsigned char *acct);
 
 /* Makes a batch for acct when its pool records fewer than min files: a
  * writer that keeps fills off its requests' path calls this ahead of need
- * (the mount's flusher). */
+ * (the mount's flusher). 1 when it made one, 0 when the pool had min files
+ * (or another process was making a batch). */
 int coffer_pool_top_up(struct coffer_store *st, const unsigned char *acct, size_t min);
 
 /* 1 if the pool records blob_id of acct (an empty file there is no orphan),

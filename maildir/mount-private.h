@@ -57,8 +57,10 @@ struct macct {
 	uint64_t modseq_seen;
 	uint64_t modseq_inval;
 	int64_t changed_at;            /* ns: when a change was last noticed */
-	unsigned blobs;                /* messages written since the last pool
-	                                  top-up (atomic) */
+	unsigned pool_use;             /* messages written and tmp files made
+	                                  since the last pool top-up (atomic) */
+	unsigned tmp_files;            /* MF_TMP files (atomic): each may
+	                                  become a message blob */
 	/* folders made by mkdir in this session whose cur/ new/ tmp/ have not
 	 * all been made yet (Dovecot's CREATE expects to make them itself) */
 	struct mfresh {
@@ -179,11 +181,13 @@ int64_t mnt_now(void);
  * move their mtime and are invalidated at the next tick. With m->lock held
  * or not; takes acct_lock. */
 void mnt_absorb(struct mnt *m, struct macct *a);
-/* A message blob of a was written: every MNT_POOL_EVERY of them, the
- * flusher tops a's blob pool up (engine/pool.h), so that the batch's files
- * are made off the requests' path. */
+/* A message blob of a was written, or a tmp file made: every
+ * MNT_POOL_EVERY of them, the flusher tops a's blob pool up (engine/pool.h)
+ * to a lazy batch plus a file for each tmp file, so that the files are made
+ * off the requests' path, and ahead of a burst of renames (Dovecot writes
+ * a transaction's tmp files first and renames them all at its commit). */
 #define MNT_POOL_EVERY 32
-void mnt_wrote_blob(struct mnt *m, struct macct *a);
+void mnt_pool_use(struct mnt *m, struct macct *a);
 /* The account's directory mtime: when a change was last seen or made. */
 static inline int64_t mnt_changed(const struct macct *a)
 {

@@ -286,6 +286,10 @@ struct mfile *mnt_file_new(struct mnt *m, int type, struct macct *a, uint32_t fi
 	f->ino = ++m->next_ino;
 	f->next = m->files[h];
 	m->files[h] = f;
+	if (type == MF_TMP) {
+		__atomic_add_fetch(&a->tmp_files, 1, __ATOMIC_RELAXED);
+		mnt_pool_use(m, a);
+	}
 	return f;
 }
 
@@ -305,6 +309,8 @@ void mnt_file_free(struct mnt *m, struct mfile *f)
 	if (f == NULL)
 		return;
 	mnt_file_unhash(m, f);
+	if (f->type == MF_TMP)
+		__atomic_sub_fetch(&f->a->tmp_files, 1, __ATOMIC_RELAXED);
 	coffer_blob_writer_free(&f->w);
 	if (f->sfd >= 0) {
 		close(f->sfd);
@@ -974,34 +980,54 @@ void mnt_absorb(struct mnt *m, struct macct *a)
 	pthread_mutex_unlock(&m->acct_lock);
 }
 
-void mnt_wrote_blob(struct mnt *m, struct macct *a)
+static void pool_wake(struct mnt *m)
 {
-	if (__atomic_add_fetch(&a->blobs, 1, __ATOMIC_RELAXED) % MNT_POOL_EVERY)
-		return;
 	pthread_mutex_lock(&m->stop_lock);
 	m->pool_wake = 1;
 	pthread_cond_signal(&m->stop_cond);
 	pthread_mutex_unlock(&m->stop_lock);
 }
 
-/* The pools of the accounts that took blobs since the last time: fewer
- * than a lazy batch left makes another (engine/pool.h). */
+void mnt_pool_use(struct mnt *m, struct macct *a)
+{
+	if (__atomic_add_fetch(&a->pool_use, 1, __ATOMIC_RELAXED) % MNT_POOL_EVERY == 0)
+		pool_wake(m);
+}
+
+#define POOL_SLICE_NS 200000000 /* batches per wake: the tick's sync waits */
+
+/* The pools of the accounts used since the last time, each topped up to a
+ * lazy batch beyond its tmp files (engine/pool.h), for at most
+ * POOL_SLICE_NS; an account still short is visited again at once. */
 static void top_up_pools(struct mnt *m)
 {
 	struct macct **list = NULL;
 	size_t n = 0, cap = 0;
+	int64_t until = mnt_now() + POOL_SLICE_NS;
 
 	pthread_mutex_lock(&m->acct_lock);
 	for (struct macct *a = m->accts; a; a = a->next)
-		if (__atomic_exchange_n(&a->blobs, 0, __ATOMIC_RELAXED) != 0) {
+		if (__atomic_exchange_n(&a->pool_use, 0, __ATOMIC_RELAXED) != 0) {
 			if (coffer_array_grow(&list, &cap, n, sizeof *list, 16) < 0)
 				break;
 			list[n++] = a;
 		}
 	pthread_mutex_unlock(&m->acct_lock);
-	for (size_t i = 0; i < n; i++)
-		if (coffer_pool_top_up(m->st, list[i]->id, COFFER_POOL_BATCH_LAZY) < 0)
+	for (size_t i = 0; i < n; i++) {
+		struct macct *a = list[i];
+		int rc;
+
+		do
+			rc = coffer_pool_top_up(m->st, a->id, COFFER_POOL_BATCH_LAZY +
+			                        __atomic_load_n(&a->tmp_files, __ATOMIC_RELAXED));
+		while (rc == 1 && mnt_now() < until);
+		if (rc < 0)
 			coffer_err_clear(); /* a claim meets it again, inline */
+		if (rc == 1) { /* still short, perhaps: next time round */
+			__atomic_add_fetch(&a->pool_use, 1, __ATOMIC_RELAXED);
+			pool_wake(m);
+		}
+	}
 	free(list);
 }
 
@@ -1124,6 +1150,14 @@ static void ctl_bound(struct mnt *m, struct clean_set *cs)
 	}
 }
 
+static int tick_due(const struct timespec *tick)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	return now.tv_sec > tick->tv_sec || (now.tv_sec == tick->tv_sec && now.tv_nsec >= tick->tv_nsec);
+}
+
 static void *flusher(void *arg)
 {
 	struct mnt *m = arg;
@@ -1144,7 +1178,7 @@ static void *flusher(void *arg)
 		m->pool_wake = 0;
 		pthread_mutex_unlock(&m->stop_lock);
 		top_up_pools(m);
-		if (r != ETIMEDOUT) { /* woken for the pools only */
+		if (r != ETIMEDOUT && !tick_due(&tick)) { /* woken for the pools only */
 			pthread_mutex_lock(&m->stop_lock);
 			continue;
 		}
