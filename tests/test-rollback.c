@@ -257,5 +257,27 @@ int main(void)
 		ok(s.n == KEYS && s.bad == 0 && took, "is no reason to roll back (%u records)", s.n);
 		unsetenv("COFFER_BOOT_ID");
 	}
+
+	/* 6. records of two handles (processes) never go back */
+	{
+		struct coffer_rollback *a = NULL, *b = NULL;
+		static unsigned char metas[2 * 65536];
+
+		snprintf(dir, sizeof dir, "%s/f", base);
+		ok(coffer_io_mkdir_p(dir, 0700) == 0 && coffer_rollback_open(dir, 1, &a) == 0 &&
+		           coffer_rollback_open(dir, 0, &b) == 0,
+		   "two handles on one point");
+		ok(a && b && coffer_rollback_record(a, metas, psize, 20) == 0 &&
+		           coffer_rollback_txnid(a) == 20,
+		   "one records commit 20");
+		ok(b && coffer_rollback_record(b, metas, psize, 15) == 0 &&
+		           coffer_rollback_txnid(b) == 20,
+		   "the other, late with commit 15, finds 20 and writes nothing");
+		ok(b && coffer_rollback_record(b, metas, psize, 30) == 0 && a &&
+		           coffer_rollback_reload(a) == 0 && coffer_rollback_txnid(a) == 30,
+		   "a newer commit is recorded, and seen by the first");
+		coffer_rollback_close(&a);
+		coffer_rollback_close(&b);
+	}
 	return tap_done();
 }
