@@ -1022,7 +1022,7 @@ static void top_up_pools(struct mnt *m)
 			                        __atomic_load_n(&a->tmp_files, __ATOMIC_RELAXED));
 		while (rc == 1 && mnt_now() < until);
 		if (rc < 0)
-			coffer_err_clear(); /* a claim meets it again, inline */
+			coffer_err_clear(); /* the next wake tries again */
 		if (rc == 1) { /* still short, perhaps: next time round */
 			__atomic_add_fetch(&a->pool_use, 1, __ATOMIC_RELAXED);
 			pool_wake(m);
