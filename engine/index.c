@@ -138,6 +138,29 @@ static int commit_errno(struct coffer_index *ix, int rc)
 	return coffer_io_free_bytes(dir) < (1u << 20) ? ENOSPC : rc;
 }
 
+/*
+ * A rollback point names a commit this index made: records never go back
+ * (engine/rollback.h), so one ahead of the index's newest commit belongs to
+ * another data.mdb (replaced by hand while a point was left) and would
+ * keep every later record from being written. It is removed.
+ */
+static int drop_foreign_point(struct coffer_index *ix)
+{
+	struct coffer_rollback *rb = NULL;
+	MDB_envinfo info;
+	int rc = coffer_rollback_open(ix->dir, 0, &rb);
+
+	if (rc == COFFER_ENOTFOUND)
+		return 0;
+	if (rc < 0)
+		return rc;
+	mdb_env_info(ix->env, &info);
+	if (coffer_rollback_txnid(rb) > info.me_last_txnid)
+		return coffer_rollback_remove(&rb);
+	coffer_rollback_close(&rb);
+	return 0;
+}
+
 int coffer_index_open(const char *dir, uint64_t map_size, int create, struct coffer_index **ix_r)
 {
 	struct coffer_index *ix;
@@ -210,6 +233,9 @@ int coffer_index_open(const char *dir, uint64_t map_size, int create, struct cof
 	}
 	mdb_env_stat(ix->env, &st);
 	ix->psize = st.ms_psize;
+	rc = drop_foreign_point(ix);
+	if (rc < 0)
+		goto fail;
 	*ix_r = ix;
 	return 0;
 fail:

@@ -273,9 +273,10 @@ int coffer_rollback_record(struct coffer_rollback *rb, const void *metas, size_t
 	if (psize < 512 || psize > MAX_PSIZE)
 		return coffer_err_set(COFFER_EINVAL, "rollback point: page size %zu", psize);
 	n = slot_bytes((uint32_t)psize);
-	/* records of several processes (or threads) go one at a time, and
-	 * each starts from the newest on disk, which may have been written by
-	 * another since this handle last looked */
+	/* records of several processes go one at a time (a process's own,
+	 * made through one handle, are serialized by index.c), and each
+	 * starts from the newest on disk, which another may have written
+	 * since this handle last looked */
 	while (flock(rb->fd, LOCK_EX) < 0)
 		if (errno != EINTR)
 			return coffer_err_set(coffer_err_from_errno(errno),

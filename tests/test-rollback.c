@@ -279,5 +279,26 @@ int main(void)
 		coffer_rollback_close(&a);
 		coffer_rollback_close(&b);
 	}
+
+	/* 7. a point ahead of the index is another data.mdb's: dropped */
+	{
+		struct coffer_rollback *a = NULL;
+		struct coffer_index *ix = NULL;
+		static unsigned char metas[2 * 65536];
+		struct gen_args g = { 9, KEYS };
+
+		snprintf(dir, sizeof dir, "%s/g", base);
+		ok(coffer_io_mkdir_p(dir, 0700) == 0 && coffer_index_open(dir, 64 * MIB, 1, &ix) == 0,
+		   "a new index");
+		coffer_index_close(&ix);
+		ok(coffer_rollback_open(dir, 1, &a) == 0 &&
+		           coffer_rollback_record(a, metas, psize, 1000000) == 0,
+		   "beside a point naming commit 1000000");
+		coffer_rollback_close(&a);
+		ok(coffer_index_open(dir, 64 * MIB, 0, &ix) == 0 && !point_exists(dir),
+		   "its next open drops that point");
+		ok(ix && coffer_index_update(ix, put_gen, &g) == 0, "and commits");
+		coffer_index_close(&ix);
+	}
 	return tap_done();
 }
