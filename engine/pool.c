@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -20,6 +21,8 @@
 #include <unistd.h>
 
 #define PICK 64            /* records a claim considers (a batch and more) */
+#define HINTS_MAX 16384    /* files remembered per account */
+#define HINT_TRIES 8       /* remembered files a claim tries before it scans */
 #define TRIM_BATCH 4096    /* records one trim pass looks at */
 #define ID COFFER_ID_BYTES
 
@@ -92,6 +95,119 @@ static int try_claim(struct coffer_store *st, const unsigned char *acct, const u
 	return CLAIMED;
 }
 
+/*
+ * The files this process made and has not handed out (coffer_pool_hints):
+ * a claim tries them first. A scan takes the account's records in key
+ * order, and filled files a writer has yet to commit (the mount seals a
+ * burst of tmp files ahead of their renames, maildir/mount-seal.c) keep
+ * their records and sort anywhere among them: without the hints, each claim
+ * would stat its way past them. A hint is only a guess: try_claim() checks
+ * it like any record.
+ */
+struct hint_acct {
+	unsigned char acct[ID];
+	unsigned char (*ids)[ID];
+	size_t n, cap;
+};
+
+struct coffer_pool_hints {
+	pthread_mutex_t lock;
+	struct hint_acct *v;
+	size_t n, cap;
+};
+
+struct coffer_pool_hints *coffer_pool_hints_new(void)
+{
+	struct coffer_pool_hints *h = calloc(1, sizeof *h);
+
+	if (h)
+		pthread_mutex_init(&h->lock, NULL);
+	return h;
+}
+
+void coffer_pool_hints_free(struct coffer_pool_hints **hp)
+{
+	struct coffer_pool_hints *h = *hp;
+
+	if (h == NULL)
+		return;
+	for (size_t i = 0; i < h->n; i++)
+		free(h->v[i].ids);
+	free(h->v);
+	pthread_mutex_destroy(&h->lock);
+	free(h);
+	*hp = NULL;
+}
+
+/* Under h->lock: acct's entry, made if make. */
+static struct hint_acct *hint_acct(struct coffer_pool_hints *h, const unsigned char *acct,
+                                   int make)
+{
+	for (size_t i = 0; i < h->n; i++)
+		if (memcmp(h->v[i].acct, acct, ID) == 0)
+			return &h->v[i];
+	if (!make || coffer_array_grow(&h->v, &h->cap, h->n, sizeof *h->v, 8) < 0)
+		return NULL;
+	memset(&h->v[h->n], 0, sizeof h->v[h->n]);
+	memcpy(h->v[h->n].acct, acct, ID);
+	return &h->v[h->n++];
+}
+
+static void hints_add(struct coffer_store *st, const unsigned char *acct,
+                      unsigned char (*ids)[ID], size_t n)
+{
+	struct coffer_pool_hints *h = coffer_store_pool_hints(st);
+	struct hint_acct *e;
+
+	if (h == NULL)
+		return;
+	pthread_mutex_lock(&h->lock);
+	e = hint_acct(h, acct, 1);
+	for (size_t i = 0; e && i < n && e->n < HINTS_MAX; i++) {
+		if (coffer_array_grow(&e->ids, &e->cap, e->n, sizeof *e->ids, 256) < 0)
+			break;
+		memcpy(e->ids[e->n++], ids[i], ID);
+	}
+	pthread_mutex_unlock(&h->lock);
+}
+
+static int hint_take(struct coffer_store *st, const unsigned char *acct, unsigned char *id)
+{
+	struct coffer_pool_hints *h = coffer_store_pool_hints(st);
+	struct hint_acct *e;
+	int got = 0;
+
+	if (h == NULL)
+		return 0;
+	pthread_mutex_lock(&h->lock);
+	e = hint_acct(h, acct, 0);
+	if (e && e->n > 0) {
+		memcpy(id, e->ids[--e->n], ID);
+		got = 1;
+	}
+	pthread_mutex_unlock(&h->lock);
+	return got;
+}
+
+/* 1 with a remembered file claimed, 0 when none was (an error: < 0). */
+static int claim_hinted(struct coffer_store *st, const unsigned char *acct,
+                        unsigned char *blob_id_r, int *fd_r, struct coffer_buf *path_r)
+{
+	unsigned char id[ID];
+
+	for (int i = 0; i < HINT_TRIES && hint_take(st, acct, id); i++) {
+		int rc = try_claim(st, acct, id, fd_r, path_r);
+
+		if (rc < 0)
+			return rc;
+		if (rc == CLAIMED) {
+			memcpy(blob_id_r, id, ID);
+			return 1;
+		}
+	}
+	return 0;
+}
+
 /* A batch, if it can be made: a writer that finds none creates its blob the
  * usual way, and meets any real trouble (a full disk) there. */
 static void fill(struct coffer_store *st, const unsigned char *acct)
@@ -128,6 +244,9 @@ int coffer_pool_claim(struct coffer_store *st, const unsigned char *acct,
 	int rc = 0, got = 0, absorbed = 0;
 
 	*fd_r = -1;
+	rc = claim_hinted(st, acct, blob_id_r, fd_r, path_r);
+	if (rc != 0)
+		return rc < 0 ? rc : 0;
 	for (int round = 0, filled = 0; rc == 0 && !got && round < 3; round++) {
 		int dropped = 0, pending = 0;
 		size_t start;
@@ -273,6 +392,8 @@ int coffer_pool_fill(struct coffer_store *st, const unsigned char *acct)
 		rc = coffer_index_update_flags(coffer_store_index(st), COFFER_TXN_LAZY, record_txn,
 		                               &ra);
 	}
+	if (rc == 0)
+		hints_add(st, acct, ids, n);
 	if (rc < 0) /* files no record names: verify's orphans, or removed here */
 		for (size_t i = 0; i < n; i++)
 			if (coffer_store_blob_path(st, acct, ids[i], &path) == 0)

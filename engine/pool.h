@@ -82,6 +82,13 @@ int coffer_pool_fill(struct coffer_store *st, const unsigned char *acct);
  * (or another process was making a batch). */
 int coffer_pool_top_up(struct coffer_store *st, const unsigned char *acct, size_t min);
 
+/* The files a store handle's fills made, remembered for its claims (see
+ * pool.c): made and freed by the store (engine/store.c), with the handle.
+ * Thread-safe. */
+struct coffer_pool_hints;
+struct coffer_pool_hints *coffer_pool_hints_new(void);
+void coffer_pool_hints_free(struct coffer_pool_hints **hp);
+
 /* 1 if the pool records blob_id of acct (an empty file there is no orphan),
  * 0 if not, or an error. */
 int coffer_pool_has_txn(struct coffer_txn *t, const unsigned char *acct,

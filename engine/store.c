@@ -20,6 +20,7 @@
 
 #include "errors.h"
 #include "io.h"
+#include "pool.h"
 #include "record.h"
 #include "reserve.h"
 
@@ -44,6 +45,7 @@ struct coffer_store {
 	struct coffer_keyfile *kf;
 	uid_t owner_uid;             /* who owns the store directory */
 	gid_t owner_gid;
+	struct coffer_pool_hints *pool_hints; /* NULL: out of memory, none kept */
 };
 
 const char *coffer_store_path(const struct coffer_store *st)
@@ -59,6 +61,11 @@ const struct coffer_config *coffer_store_config(const struct coffer_store *st)
 struct coffer_index *coffer_store_index(struct coffer_store *st)
 {
 	return st->ix;
+}
+
+struct coffer_pool_hints *coffer_store_pool_hints(struct coffer_store *st)
+{
+	return st->pool_hints;
 }
 
 const unsigned char *coffer_store_id(const struct coffer_store *st)
@@ -189,6 +196,7 @@ static int dir_is_empty(const char *path)
 static void store_free(struct coffer_store *st)
 {
 	coffer_index_close(&st->ix);
+	coffer_pool_hints_free(&st->pool_hints);
 	coffer_keyfile_free(&st->kf);
 	coffer_config_free(&st->cfg);
 	coffer_wipe(st->index_key, sizeof st->index_key);
@@ -249,6 +257,7 @@ static int store_init(const char *path, const char *key_file, const struct init_
 	st = calloc(1, sizeof *st);
 	if (st == NULL)
 		return coffer_err_set(COFFER_ENOMEM, "store: out of memory");
+	st->pool_hints = coffer_pool_hints_new();
 	coffer_config_defaults(&st->cfg);
 	st->path = strdup(path);
 	if (st->path == NULL) {
@@ -403,6 +412,7 @@ int coffer_store_open(const char *path, const char *key_file, struct coffer_stor
 	st = calloc(1, sizeof *st);
 	if (st == NULL)
 		return coffer_err_set(COFFER_ENOMEM, "store: out of memory");
+	st->pool_hints = coffer_pool_hints_new();
 	st->owner_uid = sb.st_uid;
 	st->owner_gid = sb.st_gid;
 	coffer_config_defaults(&st->cfg);

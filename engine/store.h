@@ -51,6 +51,9 @@ void coffer_store_close(struct coffer_store **st);
 const char *coffer_store_path(const struct coffer_store *st);
 const struct coffer_config *coffer_store_config(const struct coffer_store *st);
 struct coffer_index *coffer_store_index(struct coffer_store *st);
+/* The pool's memory of the files this handle made (engine/pool.h); NULL
+ * when it could not be allocated. */
+struct coffer_pool_hints *coffer_store_pool_hints(struct coffer_store *st);
 const unsigned char *coffer_store_id(const struct coffer_store *st);
 /* The key file path in force (override, else recorded, else default). */
 const char *coffer_store_key_file_path(const struct coffer_store *st);
