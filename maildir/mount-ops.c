@@ -701,11 +701,14 @@ static int do_fsync(struct mnt *m, const char *path)
 	    mnt_entry_file(m, &r, &f) == 0 && f->type == MF_CTL)
 		rc = mnt_errno(mnt_ctl_persist(m, f));
 	/* tmp files become durable in the rename that delivers them, which
-	 * must have room for them; a message's rename (or flags) once
-	 * fsynced, it or its directory */
+	 * must have room for them (their blob is made ahead, mount-seal.c); a
+	 * message's rename (or flags) once fsynced, it or its directory */
 	else if (rc == 0 && r.p.kind == COFFER_MP_FILE && r.p.sub == COFFER_MP_TMP &&
-	         data_file(m, &r, &f) == 0)
+	         data_file(m, &r, &f) == 0) {
 		rc = room_for(m, f->size);
+		if (rc == 0)
+			mnt_seal_queue(m, f); /* its rename is near: seal it meanwhile */
+	}
 	else if (rc == 0 && r.p.kind == COFFER_MP_FILE)
 		rc = 1; /* op_fsync syncs, without the tree lock */
 	if (rc < 0)

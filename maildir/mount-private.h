@@ -3,8 +3,9 @@
  * daemon, in-memory files, write-out, the flusher; mount-cache.c: the
  * decrypted-content cache; mount-ops.c: the FUSE operations and path
  * resolution; mount-folder.c: folder directories, i.e. mkdir, rmdir and a
- * folder's rename; mount-rename.c: rename and link of files). Not for use
- * outside maildir/mount*.c.
+ * folder's rename; mount-rename.c: rename and link of files; mount-seal.c:
+ * tmp files' blobs made ahead of their rename). Not for use outside
+ * maildir/mount*.c.
  *
  * Locking (the FUSE loop is multi-threaded; LMDB read transactions run
  * concurrently, and index.c serialises writers):
@@ -22,6 +23,7 @@
  *   - mnt.cache_lock: the decrypted-content LRU; decryption runs outside it,
  *     so cold reads of different messages decrypt in parallel.
  *   - mnt.stop_lock with stop_cond: the flusher's sleep and the stop flag.
+ *   - the sealer's queue lock (mount-seal.c), taken alone or inside lock.
  * Order: lock, then acct_lock or cache_lock (never both, never the reverse).
  */
 #ifndef COFFER_MAILDIR_MOUNT_PRIVATE_H
@@ -113,6 +115,12 @@ struct mfile {
 	struct coffer_blob_writer *w;
 	unsigned char sblob[COFFER_ID_BYTES];
 	struct coffer_buf spath;
+	/* tmp files: the blob made ahead of the rename (mount-seal.c) */
+	uint64_t seal_gen;             /* moves with every change of content */
+	int seal_queued, sealed;
+	int64_t sealed_at;
+	uint64_t seal_stored;
+	unsigned char seal_blob[COFFER_ID_BYTES];
 };
 
 struct centry {
@@ -153,6 +161,7 @@ struct mnt {
 	int stop;
 	pthread_cond_t stop_cond;
 	int pool_wake;                 /* under stop_lock: top the pools up now */
+	struct mnt_seal *seal;               /* tmp files sealed ahead (mount-seal.c) */
 };
 
 extern struct mnt *coffer_mnt;
@@ -254,6 +263,23 @@ void mnt_file_forget_peer(struct mfile *f);
 /* Makes copy (made by link(2) from f, at path) f's peer. 0 or COFFER_ENOMEM. */
 int mnt_file_set_peer(struct mnt *m, struct mfile *f, const struct mfile *copy, const char *path);
 int mnt_file_read(struct mnt *m, struct mfile *f, void *p, size_t n, uint64_t off, size_t *got_r);
+
+/*
+ * Blobs of tmp files made ahead of their rename, by the sealer thread
+ * (mount-seal.c). start and stop: the daemon's, around the FUSE loop.
+ * queue: an fsync of f (tree lock held exclusive); does nothing unless f is
+ * a tmp file in memory with content, not sealed yet. drop: f's content
+ * changes or f goes (tree lock held exclusive, or f out of the table and
+ * the caller's); a sealed blob is removed. take: a rename into account a
+ * delivers f (out of the table, the caller's): 1 with the sealed blob's id
+ * and stored size, now the caller's; 0 when it must seal inline.
+ */
+int mnt_seal_start(struct mnt *m);
+void mnt_seal_stop(struct mnt *m);
+void mnt_seal_queue(struct mnt *m, struct mfile *f);
+void mnt_seal_drop(struct mnt *m, struct mfile *f);
+int mnt_seal_take(struct mnt *m, struct mfile *f, const struct macct *a,
+                  unsigned char blob_id_r[COFFER_ID_BYTES], uint64_t *stored_r);
 
 /* message content through the cache (mount-cache.c) */
 int mnt_msg_read(struct mnt *m, struct macct *a, const struct coffer_message_rec *rec,

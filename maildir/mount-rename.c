@@ -132,11 +132,14 @@ static int deliver_tmp(struct mnt *m, struct mfile *f, struct mres *dst)
 			coffer_buf_append(&path, f->spath.data, f->spath.len);
 			d.nm.size = plain;
 		} else {
-			rc = coffer_ctlfile_blob_write(m->st, dst->a->id, COFFER_BLOB_MESSAGE,
-			                               dst->a->secret, f->data.data, f->data.len,
-			                               d.nm.blob_id, &d.nm.stored_size);
-			if (rc < 0)
-				return rc;
+			if (!mnt_seal_take(m, f, dst->a, d.nm.blob_id, &d.nm.stored_size)) {
+				rc = coffer_ctlfile_blob_write(m->st, dst->a->id,
+				                               COFFER_BLOB_MESSAGE, dst->a->secret,
+				                               f->data.data, f->data.len,
+				                               d.nm.blob_id, &d.nm.stored_size);
+				if (rc < 0)
+					return rc;
+			}
 			d.nm.size = f->data.len;
 			coffer_store_blob_path(m->st, dst->a->id, d.nm.blob_id, &path);
 		}

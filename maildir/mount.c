@@ -309,8 +309,10 @@ void mnt_file_free(struct mnt *m, struct mfile *f)
 	if (f == NULL)
 		return;
 	mnt_file_unhash(m, f);
-	if (f->type == MF_TMP)
+	if (f->type == MF_TMP) {
 		__atomic_sub_fetch(&f->a->tmp_files, 1, __ATOMIC_RELAXED);
+		mnt_seal_drop(m, f);
+	}
 	coffer_blob_writer_free(&f->w);
 	if (f->sfd >= 0) {
 		close(f->sfd);
@@ -762,6 +764,8 @@ static int file_write_one(struct mnt *m, struct mfile *f, const void *p, size_t 
 		if (rc < 0)
 			return rc;
 	}
+	if (f->type == MF_TMP)
+		mnt_seal_drop(m, f);
 	if (f->spilled) {
 		/* the staging blob is a stream: appends only */
 		if (off != f->size)
@@ -814,6 +818,8 @@ static int file_truncate_one(struct mnt *m, struct mfile *f, uint64_t size)
 		if (rc < 0)
 			return rc;
 	}
+	if (f->type == MF_TMP)
+		mnt_seal_drop(m, f);
 	if (size > f->data.len) {
 		rc = coffer_buf_reserve(&f->data, (size_t)(size - f->data.len));
 		if (rc < 0)
@@ -1399,6 +1405,9 @@ int coffer_mount_run(const struct coffer_mount_opts *o)
 		goto out;
 	}
 	thread = 1;
+	rc = mnt_seal_start(m);
+	if (rc < 0)
+		goto out;
 	ready(o, 0);
 	memset(&lc, 0, sizeof lc);
 	lc.clone_fd = 0;
@@ -1411,6 +1420,8 @@ int coffer_mount_run(const struct coffer_mount_opts *o)
 		fprintf(stderr, "coffer mount: %s\n", coffer_errmsg());
 out:
 	mnt_uring_stop(m);
+	if (m)
+		mnt_seal_stop(m);
 	if (rc < 0)
 		ready(o, rc);
 	if (thread) {

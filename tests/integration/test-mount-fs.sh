@@ -145,6 +145,56 @@ PY
 ok $? "coffer ls shows the name, flags and internal date"
 [ -z "$(ls "$M/tmp")" ]; ok $? "tmp/ is empty after the rename"
 
+# A tmp file's blob is made once it is fsynced, ahead of its rename
+# (maildir/mount-seal.c): the rename delivers that blob; content changed
+# after the fsync is what gets delivered; a tmp file dropped after its fsync
+# leaves no blob behind.
+blobs() { find "$S/blobs" -type f -size +0 | sort; }
+blobs >"$T_TMP/b0"
+py <<'PY'
+import os, sys, time
+M = sys.argv[1]
+def tmp(name, body):
+    fd = os.open(M + "/tmp/" + name, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    os.write(fd, body)
+    os.fsync(fd)
+    return fd
+os.close(tmp("1700000100.S1.host", b"Subject: sealed\n\n" + b"a" * 3000))
+fd = tmp("1700000101.S2.host", b"Subject: changed\n\n" + b"b" * 3000)
+fd2 = tmp("1700000102.S3.host", b"Subject: shorter\n\n" + b"c" * 3000)
+os.close(tmp("1700000103.S4.host", b"Subject: dropped\n\n" + b"d" * 3000))
+time.sleep(1)  # the sealer's turn
+os.pwrite(fd, b"B", 100)
+os.write(fd, b"appended after the fsync\n")
+os.close(fd)
+os.ftruncate(fd2, 1000)
+os.close(fd2)
+PY
+blobs >"$T_TMP/b1"
+[ "$(comm -13 "$T_TMP/b0" "$T_TMP/b1" | wc -l)" = 2 ]; ok $? "two tmp files fsynced and left alone have their blobs made before any rename"
+rm "$M/tmp/1700000103.S4.host"
+mv "$M/tmp/1700000100.S1.host" "$M/cur/1700000100.S1.host:2," &&
+	mv "$M/tmp/1700000101.S2.host" "$M/cur/1700000101.S2.host:2," &&
+	mv "$M/tmp/1700000102.S3.host" "$M/cur/1700000102.S3.host:2,"
+ok $? "the tmp files are renamed into cur/"
+blobs >"$T_TMP/b2"
+[ "$(comm -13 "$T_TMP/b0" "$T_TMP/b2" | wc -l)" = 3 ]; ok $? "three messages, three new blobs: the dropped and the stale ones are gone"
+comm -13 "$T_TMP/b1" "$T_TMP/b2" >"$T_TMP/bnew"
+[ "$(wc -l <"$T_TMP/bnew")" = 2 ] && comm -23 "$T_TMP/b1" "$T_TMP/b2" | grep -q .
+ok $? "the unchanged file's blob made ahead is the message's; the changed ones are made again"
+python3 - "$M" <<'PY'
+import sys
+M = sys.argv[1]
+assert open(M + "/cur/1700000100.S1.host:2,", "rb").read() == b"Subject: sealed\n\n" + b"a" * 3000
+want = bytearray(b"Subject: changed\n\n" + b"b" * 3000)
+want[100:101] = b"B"
+want += b"appended after the fsync\n"
+assert open(M + "/cur/1700000101.S2.host:2,", "rb").read() == bytes(want)
+assert open(M + "/cur/1700000102.S3.host:2,", "rb").read() == (b"Subject: shorter\n\n" + b"c" * 3000)[:1000]
+PY
+ok $? "each delivered message reads back as last written"
+rm "$M/cur/1700000100.S1.host:2," "$M/cur/1700000101.S2.host:2," "$M/cur/1700000102.S3.host:2,"
+
 # O_EXCL in tmp
 py <<'PY'
 import os, sys, errno
