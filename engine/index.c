@@ -142,19 +142,24 @@ static int commit_errno(struct coffer_index *ix, int rc)
  * A rollback point names a commit this index made: records never go back
  * (engine/rollback.h), so one ahead of the index's newest commit belongs to
  * another data.mdb (replaced by hand while a point was left) and would
- * keep every later record from being written. It is removed.
+ * keep every later record from being written. It is removed. kept: the
+ * point's commit as recovery read it (0: none); the file is read again
+ * only when that is ahead.
  */
-static int drop_foreign_point(struct coffer_index *ix)
+static int drop_foreign_point(struct coffer_index *ix, uint64_t kept)
 {
 	struct coffer_rollback *rb = NULL;
 	MDB_envinfo info;
-	int rc = coffer_rollback_open(ix->dir, 0, &rb);
+	int rc;
 
+	mdb_env_info(ix->env, &info);
+	if (kept <= info.me_last_txnid)
+		return 0;
+	rc = coffer_rollback_open(ix->dir, 0, &rb);
 	if (rc == COFFER_ENOTFOUND)
 		return 0;
 	if (rc < 0)
 		return rc;
-	mdb_env_info(ix->env, &info);
 	if (coffer_rollback_txnid(rb) > info.me_last_txnid)
 		return coffer_rollback_remove(&rb);
 	coffer_rollback_close(&rb);
@@ -166,11 +171,12 @@ int coffer_index_open(const char *dir, uint64_t map_size, int create, struct cof
 	struct coffer_index *ix;
 	MDB_txn *txn = NULL;
 	MDB_stat st;
+	uint64_t kept;
 	int rc, dead, late = 0;
 
 	*ix_r = NULL;
 	/* before LMDB reads a meta page that may name pages never written */
-	rc = coffer_rollback_recover(dir, NULL);
+	rc = coffer_rollback_recover(dir, &kept);
 	if (rc < 0)
 		return rc;
 	ix = calloc(1, sizeof *ix);
@@ -233,7 +239,7 @@ int coffer_index_open(const char *dir, uint64_t map_size, int create, struct cof
 	}
 	mdb_env_stat(ix->env, &st);
 	ix->psize = st.ms_psize;
-	rc = drop_foreign_point(ix);
+	rc = drop_foreign_point(ix, kept);
 	if (rc < 0)
 		goto fail;
 	*ix_r = ix;

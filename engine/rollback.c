@@ -141,7 +141,7 @@ static int path_of(const char *dir, const char *name, struct coffer_buf *out)
 	return out->failed ? coffer_err_set(COFFER_ENOMEM, "rollback point: out of memory") : 0;
 }
 
-int coffer_rollback_recover(const char *dir, int *rolled_r)
+int coffer_rollback_recover(const char *dir, uint64_t *kept_r)
 {
 	struct coffer_buf path = COFFER_BUF_INIT, slot = COFFER_BUF_INIT;
 	char boot[BOOT_BYTES];
@@ -149,8 +149,7 @@ int coffer_rollback_recover(const char *dir, int *rolled_r)
 	struct stat sb;
 	int fd = -1, dfd = -1, rc;
 
-	if (rolled_r)
-		*rolled_r = 0;
+	*kept_r = 0;
 	rc = path_of(dir, COFFER_ROLLBACK_FILE, &path);
 	for (; rc == 0;) {
 		fd = open(coffer_buf_str(&path), O_RDWR | O_CLOEXEC);
@@ -176,6 +175,8 @@ int coffer_rollback_recover(const char *dir, int *rolled_r)
 	if (rc <= 0 || memcmp(h.boot, boot, BOOT_BYTES) == 0) {
 		/* same boot: the page cache held every commit; or no record:
 		 * none was made unsynced after it */
+		if (rc > 0)
+			*kept_r = h.txnid;
 		goto out;
 	}
 	rc = path_of(dir, "data.mdb", &path);
@@ -197,8 +198,6 @@ int coffer_rollback_recover(const char *dir, int *rolled_r)
 	}
 	if (rc == 0)
 		rc = coffer_io_fsync_dir(dir);
-	if (rc == 0 && rolled_r)
-		*rolled_r = 1;
 out:
 	if (dfd >= 0)
 		close(dfd);

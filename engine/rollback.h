@@ -47,10 +47,10 @@ struct coffer_rollback;
 /*
  * Before LMDB opens the index in dir: if a rollback point from another boot
  * exists, writes its meta pages back into data.mdb, syncs it and removes
- * the point. *rolled_r (may be NULL) = 1 when it did. 0 when there is no
- * point.
+ * the point. *kept_r: the commit of a point of this boot, left in place; 0
+ * when none is left.
  */
-int coffer_rollback_recover(const char *dir, int *rolled_r);
+int coffer_rollback_recover(const char *dir, uint64_t *kept_r);
 
 /* Opens the point of dir; create makes an empty one. COFFER_ENOTFOUND when
  * absent and !create. */
