@@ -242,6 +242,7 @@ int coffer_pool_claim(struct coffer_store *st, const unsigned char *acct,
 	struct pick_args a = { acct, &p };
 	size_t nstale = 0;
 	int rc = 0, got = 0, absorbed = 0;
+	int lazy = coffer_index_is_lazy(coffer_store_index(st));
 
 	*fd_r = -1;
 	rc = claim_hinted(st, acct, blob_id_r, fd_r, path_r);
@@ -283,14 +284,16 @@ int coffer_pool_claim(struct coffer_store *st, const unsigned char *acct,
 		 * (so that their records go), then one batch is made (unless
 		 * stale ones made room to look again, or the index is lazy:
 		 * the mount makes its batches ahead, off the requests' path,
-		 * and a request that finds none makes just its own file) */
+		 * its claims find them through the hints, and a request that
+		 * finds none makes just its own file, after one look) */
 		if (rc == 0 && !got && pending && !absorbed) {
 			if (coffer_spool_absorb(st, acct, NULL) < 0)
 				coffer_err_clear();
 			absorbed = 1;
 		}
-		if (rc == 0 && !got && !dropped && !filled &&
-		    !coffer_index_is_lazy(coffer_store_index(st))) {
+		if (rc == 0 && !got && !dropped && lazy)
+			break;
+		if (rc == 0 && !got && !dropped && !filled) {
 			fill(st, acct);
 			filled = 1;
 		}

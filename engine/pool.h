@@ -16,7 +16,9 @@
  * sync makes entries and records durable together.
  *
  * Claiming (coffer_pool_claim): open a recorded file, take flock(LOCK_EX |
- * LOCK_NB) on it, and check that it is still empty. The lock is held as long
+ * LOCK_NB) on it, and check that it is still empty. The files the claiming
+ * store handle made itself are tried first (coffer_pool_hints), the
+ * account's records in key order after them. The lock is held as long
  * as the caller keeps the descriptor, so two writers never fill the same
  * file, and a file another writer has filled (not empty) or removed is
  * skipped. The writer then fills and fsyncs the file and, in the
