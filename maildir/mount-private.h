@@ -155,12 +155,13 @@ struct mnt {
 	size_t tmp_mem_max;                  /* per tmp file, before spilling */
 	uint64_t max_message;
 	int gc_pending;
-	int lazy;                            /* lazy commits not synced (atomic) */
 	int reserve_released;                /* by this daemon, not refilled yet */
 	int linked;                          /* a control file was linked (mfile.peer) */
 	int stop;
 	pthread_cond_t stop_cond;
 	int pool_wake;                 /* under stop_lock: top the pools up now */
+	int sync_wake;                 /* under stop_lock: sync now */
+	unsigned unsynced;             /* lazy commits since the last sync (atomic) */
 	struct mnt_seal *seal;               /* tmp files sealed ahead (mount-seal.c) */
 };
 
@@ -183,6 +184,7 @@ int mnt_account_check_txn(struct coffer_txn *t, struct mnt *m, struct macct *a);
  * (docs/design.md, Durability); mnt_lazy_sync() makes every lazy commit so
  * far durable: fsync of a directory or a message, the flusher's tick, the
  * unmount. */
+#define MNT_SYNC_EVERY 512
 int mnt_commit_lazy(struct mnt *m, coffer_txn_fn fn, void *arg);
 int mnt_lazy_sync(struct mnt *m);
 int64_t mnt_now(void);

@@ -67,6 +67,15 @@ int64_t mnt_now(void)
 	return (int64_t)ts.tv_sec * COFFER_NS_PER_SEC + ts.tv_nsec;
 }
 
+/* For the flusher's tick and slices: a clock no one sets. */
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * COFFER_NS_PER_SEC + ts.tv_nsec;
+}
+
 int mnt_errno(int rc)
 {
 	if (rc >= 0)
@@ -211,27 +220,32 @@ int mnt_account_check_txn(struct coffer_txn *t, struct mnt *m, struct macct *a)
 	return 0;
 }
 
+static void flusher_wake(struct mnt *m, int *what)
+{
+	pthread_mutex_lock(&m->stop_lock);
+	*what = 1;
+	pthread_cond_signal(&m->stop_cond);
+	pthread_mutex_unlock(&m->stop_lock);
+}
+
 int mnt_commit_lazy(struct mnt *m, coffer_txn_fn fn, void *arg)
 {
 	int rc = coffer_index_update_flags(coffer_store_index(m->st), COFFER_TXN_LAZY, fn, arg);
 
-	/* before the operation answers: an fsync that follows the answer
-	 * sees the flag */
-	if (rc >= 0)
-		__atomic_store_n(&m->lazy, 1, __ATOMIC_RELEASE);
+	if (rc >= 0 &&
+	    __atomic_add_fetch(&m->unsynced, 1, __ATOMIC_RELAXED) % MNT_SYNC_EVERY == 0)
+		flusher_wake(m, &m->sync_wake);
 	return rc;
 }
 
+/* Every lazy commit of the index, whoever made it (the pool's batches
+ * too): while one is not synced, the rollback point's reader keeps LMDB
+ * from reusing any page freed since, so each tick's sync is also what
+ * bounds data.mdb. Nothing when the newest commit is the point. */
 int mnt_lazy_sync(struct mnt *m)
 {
-	int rc;
-
-	if (!__atomic_exchange_n(&m->lazy, 0, __ATOMIC_ACQ_REL))
-		return 0;
-	rc = coffer_index_sync(coffer_store_index(m->st));
-	if (rc < 0)
-		__atomic_store_n(&m->lazy, 1, __ATOMIC_RELEASE);
-	return rc;
+	__atomic_store_n(&m->unsynced, 0, __ATOMIC_RELAXED);
+	return coffer_index_sync(coffer_store_index(m->st));
 }
 
 /* ---- in-memory files ---- */
@@ -986,18 +1000,10 @@ void mnt_absorb(struct mnt *m, struct macct *a)
 	pthread_mutex_unlock(&m->acct_lock);
 }
 
-static void pool_wake(struct mnt *m)
-{
-	pthread_mutex_lock(&m->stop_lock);
-	m->pool_wake = 1;
-	pthread_cond_signal(&m->stop_cond);
-	pthread_mutex_unlock(&m->stop_lock);
-}
-
 void mnt_pool_use(struct mnt *m, struct macct *a)
 {
 	if (__atomic_add_fetch(&a->pool_use, 1, __ATOMIC_RELAXED) % MNT_POOL_EVERY == 0)
-		pool_wake(m);
+		flusher_wake(m, &m->pool_wake);
 }
 
 #define POOL_SLICE_NS 200000000 /* batches per wake: the tick's sync waits */
@@ -1009,7 +1015,7 @@ static void top_up_pools(struct mnt *m)
 {
 	struct macct **list = NULL;
 	size_t n = 0, cap = 0;
-	int64_t until = mnt_now() + POOL_SLICE_NS;
+	int64_t until = mono_ns() + POOL_SLICE_NS;
 
 	pthread_mutex_lock(&m->acct_lock);
 	for (struct macct *a = m->accts; a; a = a->next)
@@ -1026,12 +1032,12 @@ static void top_up_pools(struct mnt *m)
 		do
 			rc = coffer_pool_top_up(m->st, a->id, COFFER_POOL_BATCH_LAZY +
 			                        __atomic_load_n(&a->tmp_files, __ATOMIC_RELAXED));
-		while (rc == 1 && mnt_now() < until);
+		while (rc == 1 && mono_ns() < until);
 		if (rc < 0)
 			coffer_err_clear(); /* the next wake tries again */
 		if (rc == 1) { /* still short, perhaps: next time round */
 			__atomic_add_fetch(&a->pool_use, 1, __ATOMIC_RELAXED);
-			pool_wake(m);
+			flusher_wake(m, &m->pool_wake);
 		}
 	}
 	free(list);
@@ -1160,7 +1166,7 @@ static int tick_due(const struct timespec *tick)
 {
 	struct timespec now;
 
-	clock_gettime(CLOCK_REALTIME, &now);
+	clock_gettime(CLOCK_MONOTONIC, &now);
 	return now.tv_sec > tick->tv_sec || (now.tv_sec == tick->tv_sec && now.tv_nsec >= tick->tv_nsec);
 }
 
@@ -1170,25 +1176,29 @@ static void *flusher(void *arg)
 	struct clean_set cs = { 0 };
 	struct timespec tick;
 
-	clock_gettime(CLOCK_REALTIME, &tick);
+	clock_gettime(CLOCK_MONOTONIC, &tick);
 	tick.tv_sec += 1;
 	pthread_mutex_lock(&m->stop_lock);
 	while (!m->stop) {
 		int64_t now;
-		int gc, r = 0;
+		int gc, sync_now, r = 0;
 
-		while (!m->stop && !m->pool_wake && r != ETIMEDOUT)
+		while (!m->stop && !m->pool_wake && !m->sync_wake && r != ETIMEDOUT)
 			r = pthread_cond_timedwait(&m->stop_cond, &m->stop_lock, &tick);
 		if (m->stop)
 			break;
+		sync_now = m->sync_wake;
 		m->pool_wake = 0;
+		m->sync_wake = 0;
 		pthread_mutex_unlock(&m->stop_lock);
+		if (sync_now && mnt_lazy_sync(m) < 0)
+			mnt_log("sync", "", COFFER_EIO);
 		top_up_pools(m);
 		if (r != ETIMEDOUT && !tick_due(&tick)) { /* woken for the pools only */
 			pthread_mutex_lock(&m->stop_lock);
 			continue;
 		}
-		clock_gettime(CLOCK_REALTIME, &tick);
+		clock_gettime(CLOCK_MONOTONIC, &tick);
 		tick.tv_sec += 1;
 		pthread_rwlock_wrlock(&m->lock);
 		now = mnt_now();
@@ -1303,6 +1313,7 @@ int coffer_mount_run(const struct coffer_mount_opts *o)
 	struct coffer_keyfile *kf;
 	struct coffer_buf opts = COFFER_BUF_INIT, lpath = COFFER_BUF_INIT;
 	struct fuse_loop_config lc;
+	pthread_condattr_t ca;
 	pthread_t th;
 	int rc, lockfd = -1, mounted = 0, thread = 0, handlers = 0;
 
@@ -1320,7 +1331,10 @@ int coffer_mount_run(const struct coffer_mount_opts *o)
 	pthread_mutex_init(&m->acct_lock, NULL);
 	pthread_mutex_init(&m->cache_lock, NULL);
 	pthread_mutex_init(&m->stop_lock, NULL);
-	pthread_cond_init(&m->stop_cond, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* the flusher's tick */
+	pthread_cond_init(&m->stop_cond, &ca);
+	pthread_condattr_destroy(&ca);
 	m->o = o;
 	m->uid = o->uid;
 	m->gid = o->gid;
