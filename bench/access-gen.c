@@ -40,7 +40,8 @@ static int gen_txn(struct coffer_txn *t, void *arg)
 
 		memset(&ev, 0, sizeof ev);
 		ev.type = COFFER_EVENT_LOGIN;
-		ev.at = g->now - 180 * COFFER_NS_PER_DAY + (int64_t)(i * 15552ULL * 1000000ULL) % (180 * COFFER_NS_PER_DAY);
+		ev.at = g->now - 180 * COFFER_NS_PER_DAY +
+		        (int64_t)(i * 15552ULL * 1000000ULL) % (180 * COFFER_NS_PER_DAY);
 		ev.success = i % 7 != 0;
 		ev.service = (uint8_t)(1 + i % 3);
 		ev.method = COFFER_METHOD_PASSWORD;
@@ -80,7 +81,8 @@ int main(int argc, char **argv)
 	int rc;
 
 	if (argc < 6 || coffer_crypto_init() < 0) {
-		fprintf(stderr, "usage: access-gen STORE KEYFILE events NAME N | accounts PREFIX N E\n");
+		fprintf(stderr,
+		        "usage: access-gen STORE KEYFILE events NAME N | accounts PREFIX N E\n");
 		return 64;
 	}
 	rc = coffer_store_open(argv[1], argv[2], &st);

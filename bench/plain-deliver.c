@@ -38,9 +38,9 @@ int main(int argc, char **argv)
 	host[sizeof(host) - 1] = '\0';
 	gettimeofday(&tv, NULL);
 	if (asprintf(&tmp, "%s/tmp/%lld.M%06ldP%ld.%s", argv[1], (long long)tv.tv_sec,
-		     (long)tv.tv_usec, (long)getpid(), host) < 0 ||
+	             (long)tv.tv_usec, (long)getpid(), host) < 0 ||
 	    asprintf(&dst, "%s/new/%lld.M%06ldP%ld.%s", argv[1], (long long)tv.tv_sec,
-		     (long)tv.tv_usec, (long)getpid(), host) < 0)
+	             (long)tv.tv_usec, (long)getpid(), host) < 0)
 		return 75;
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0)

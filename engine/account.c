@@ -151,14 +151,15 @@ int coffer_account_check_active(const struct coffer_account_rec *rec, const char
 	char date[COFFER_CLOCK_ISO_MAX];
 
 	switch (rec->state) {
-	case COFFER_ACCOUNT_ACTIVE:
-		return 0;
+	case COFFER_ACCOUNT_ACTIVE: return 0;
 	case COFFER_ACCOUNT_TERMINATED:
 		coffer_clock_format(rec->terminated_at, date);
-		return coffer_err_set(COFFER_ETERMINATED, "account %s was terminated on %s", name, date);
+		return coffer_err_set(COFFER_ETERMINATED, "account %s was terminated on %s", name,
+		                      date);
 	case COFFER_ACCOUNT_SHREDDED:
 		coffer_clock_format_date(rec->shredded_at, date);
-		return coffer_err_set(COFFER_ESHREDDED, "account %s was shredded on %s", name, date);
+		return coffer_err_set(COFFER_ESHREDDED, "account %s was shredded on %s", name,
+		                      date);
 	}
 	return coffer_err_set(COFFER_ECORRUPT, "account %s: unknown state %u", name, rec->state);
 }
@@ -283,7 +284,8 @@ static int count_msg(const void *k, size_t kl, const void *v, size_t vl, void *a
 	struct coffer_message_rec m;
 
 	if (coffer_message_rec_decode(v, vl, &m) < 0)
-		return coffer_err_prefix(COFFER_ECORRUPT, "account %s: ", info->name ? info->name : "?");
+		return coffer_err_prefix(COFFER_ECORRUPT,
+		                         "account %s: ", info->name ? info->name : "?");
 	info->messages++;
 	info->bytes += m.size;
 	return 0;
@@ -358,7 +360,8 @@ out:
 }
 
 int coffer_account_unlock(struct coffer_store *st, const unsigned char *id,
-                          const struct coffer_account_rec *rec, struct coffer_acct_secret **secret_r)
+                          const struct coffer_account_rec *rec,
+                          struct coffer_acct_secret **secret_r)
 {
 	struct coffer_keyfile *kf;
 	unsigned char *sk;
@@ -407,7 +410,8 @@ static int list_one(const void *k, size_t kl, const void *v, size_t vl, void *ar
 		name_ad(ad, k);
 		rc = coffer_box_open(&name, rec.name_box, rec.name_box_len, ad, sizeof ad, secret);
 		if (rc < 0) {
-			rc = coffer_err_set(COFFER_ECORRUPT, "index: an account name cannot be decrypted");
+			rc = coffer_err_set(COFFER_ECORRUPT,
+			                    "index: an account name cannot be decrypted");
 			goto out;
 		}
 		info.name = strdup(coffer_buf_str(&name));
@@ -456,12 +460,14 @@ int coffer_account_state_txn(struct coffer_txn *t, void *arg)
 		return coffer_account_check_active(&rec, a->canon);
 	if (a->terminate) {
 		if (rec.state != COFFER_ACCOUNT_ACTIVE)
-			return coffer_err_set(COFFER_EINVAL, "account %s is already terminated", a->canon);
+			return coffer_err_set(COFFER_EINVAL, "account %s is already terminated",
+			                      a->canon);
 		rec.state = COFFER_ACCOUNT_TERMINATED;
 		rec.terminated_at = a->now;
 	} else {
 		if (rec.state != COFFER_ACCOUNT_TERMINATED)
-			return coffer_err_set(COFFER_EINVAL, "account %s is not terminated", a->canon);
+			return coffer_err_set(COFFER_EINVAL, "account %s is not terminated",
+			                      a->canon);
 		rec.state = COFFER_ACCOUNT_ACTIVE;
 		rec.terminated_at = 0;
 	}
@@ -480,10 +486,12 @@ static int set_state(struct coffer_store *st, const char *name, size_t n, int te
 
 	rc = canon_name(name, n, &canon);
 	if (rc == 0) {
-		a = (struct coffer_account_state_change){ st, coffer_buf_str(&canon), terminate, 0 };
+		a = (struct coffer_account_state_change){ st, coffer_buf_str(&canon), terminate,
+			                                  0 };
 		rc = coffer_clock_now(&a.now);
 		if (rc == 0)
-			rc = coffer_index_update(coffer_store_index(st), coffer_account_state_txn, &a);
+			rc = coffer_index_update(coffer_store_index(st), coffer_account_state_txn,
+			                         &a);
 	}
 	coffer_buf_free(&canon);
 	return rc;

@@ -25,14 +25,14 @@
 
 struct coffer_account_info {
 	unsigned char id[COFFER_ID_BYTES];
-	char *name;            /* canonical; NULL when it cannot be known (shredded) */
-	uint8_t state;         /* enum coffer_account_state */
+	char *name;    /* canonical; NULL when it cannot be known (shredded) */
+	uint8_t state; /* enum coffer_account_state */
 	int64_t created_at;
 	int64_t terminated_at; /* 0 if not terminated */
 	int64_t shredded_at;   /* 0 if not shredded */
 	uint32_t folders;
 	uint64_t messages;
-	uint64_t bytes;        /* plaintext bytes of live messages */
+	uint64_t bytes; /* plaintext bytes of live messages */
 };
 
 /* Frees info->name; the struct itself is the caller's. */
@@ -66,7 +66,8 @@ int coffer_account_state_txn(struct coffer_txn *t, void *arg);
 
 /* In a transaction: finds the account named canon (canonical). */
 int coffer_account_lookup_txn(struct coffer_txn *t, struct coffer_store *st, const char *canon,
-                              unsigned char id_r[COFFER_ID_BYTES], struct coffer_account_rec *rec_r);
+                              unsigned char id_r[COFFER_ID_BYTES],
+                              struct coffer_account_rec *rec_r);
 int coffer_account_get_txn(struct coffer_txn *t, const unsigned char *id,
                            struct coffer_account_rec *rec_r);
 int coffer_account_put_txn(struct coffer_txn *t, const unsigned char *id,
@@ -82,7 +83,8 @@ int coffer_account_check_active(const struct coffer_account_rec *rec, const char
 /* Unwraps the secret key of account id (whose record is rec) with the
  * store's key file. Free with coffer_acct_secret_free(). */
 int coffer_account_unlock(struct coffer_store *st, const unsigned char *id,
-                          const struct coffer_account_rec *rec, struct coffer_acct_secret **secret_r);
+                          const struct coffer_account_rec *rec,
+                          struct coffer_acct_secret **secret_r);
 
 /* Opens the name box of an account record into out (appended). */
 int coffer_account_name_open(const unsigned char *id, const struct coffer_account_rec *rec,

@@ -28,7 +28,8 @@ static int get_rec(struct coffer_txn *t, const unsigned char *key, struct coffer
 	return coffer_blob_rec_decode(v, n, rec);
 }
 
-static int put_rec(struct coffer_txn *t, const unsigned char *key, const struct coffer_blob_rec *rec)
+static int put_rec(struct coffer_txn *t, const unsigned char *key,
+                   const struct coffer_blob_rec *rec)
 {
 	struct coffer_buf b = COFFER_BUF_INIT;
 	int rc;
@@ -94,7 +95,8 @@ int coffer_blob_unref_txn(struct coffer_txn *t, const unsigned char *acct,
 	coffer_key_blob(key, acct, blob_id);
 	rc = get_rec(t, key, &rec);
 	if (rc == COFFER_ENOTFOUND)
-		return coffer_err_set(COFFER_ECORRUPT, "index: a message points at an unknown blob");
+		return coffer_err_set(COFFER_ECORRUPT,
+		                      "index: a message points at an unknown blob");
 	if (rc < 0)
 		return rc;
 	if (rec.refs > 1) {
@@ -186,8 +188,9 @@ int coffer_blob_collect(struct coffer_store *st, const unsigned char *acct, uint
 	for (size_t i = 0; rc == 0 && i < c.n; i++) {
 		rc = coffer_store_blob_path(st, c.keys[i], c.keys[i] + COFFER_ID_BYTES, &path);
 		if (rc == 0 && unlink(coffer_buf_str(&path)) < 0 && errno != ENOENT)
-			rc = coffer_err_set(coffer_err_from_errno(errno), "blob: cannot remove %s: %s",
-			                    coffer_buf_str(&path), strerror(errno));
+			rc = coffer_err_set(coffer_err_from_errno(errno),
+			                    "blob: cannot remove %s: %s", coffer_buf_str(&path),
+			                    strerror(errno));
 	}
 	for (c.from = 0; rc == 0 && c.from < c.n; c.from = c.to) {
 		c.to = c.n - c.from > FORGET_BATCH ? c.from + FORGET_BATCH : c.n;

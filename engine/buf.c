@@ -150,7 +150,8 @@ int coffer_buf_put_json_str(struct coffer_buf *b, const char *s, size_t n)
 				coffer_buf_append(b, p + i, (size_t)len);
 				i += (size_t)len;
 			} else {
-				coffer_buf_append(b, COFFER_UTF8_REPLACEMENT, COFFER_UTF8_REPLACEMENT_LEN);
+				coffer_buf_append(b, COFFER_UTF8_REPLACEMENT,
+				                  COFFER_UTF8_REPLACEMENT_LEN);
 				i += coffer_utf8_invalid_len(p + i, n - i);
 			}
 			continue;

@@ -19,10 +19,12 @@ struct coffer_buf {
 	unsigned char *data; /* NULL until the first append */
 	size_t len;
 	size_t cap;
-	int failed;          /* an allocation failed; sticky */
+	int failed; /* an allocation failed; sticky */
 };
 
+/* clang-format off */
 #define COFFER_BUF_INIT { NULL, 0, 0, 0 }
+/* clang-format on */
 
 /* Make room for extra more bytes; 0 or COFFER_ENOMEM. */
 int coffer_buf_reserve(struct coffer_buf *b, size_t extra);
@@ -30,7 +32,7 @@ int coffer_buf_append(struct coffer_buf *b, const void *p, size_t n);
 int coffer_buf_puts(struct coffer_buf *b, const char *s);
 int coffer_buf_putc(struct coffer_buf *b, int c);
 int coffer_buf_printf(struct coffer_buf *b, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 /* Little-endian fixed-width integers, for records. */
 int coffer_buf_put_u8(struct coffer_buf *b, uint8_t v);
 int coffer_buf_put_u32le(struct coffer_buf *b, uint32_t v);

@@ -115,8 +115,8 @@ static int parse_iso(const char *s, int64_t *ns_r)
 	int64_t secs, ns, frac = 0, offset = 0;
 	int fdigits;
 
-	if (digits(&s, 4, &year) < 0 || *s++ != '-' || digits(&s, 2, &month) < 0 ||
-	    *s++ != '-' || digits(&s, 2, &day) < 0)
+	if (digits(&s, 4, &year) < 0 || *s++ != '-' || digits(&s, 2, &month) < 0 || *s++ != '-' ||
+	    digits(&s, 2, &day) < 0)
 		return -1;
 	if (year < 1 || month < 1 || month > 12 || day < 1 || day > days_in_month(year, month))
 		return -1;
@@ -176,15 +176,15 @@ int coffer_clock_parse(const char *s, int64_t *ns_r)
 	if (*s == '@')
 		r = parse_unix(s + 1, &ns);
 	else if (strlen(s) > 4 && is_digit(s[0]) && is_digit(s[1]) && is_digit(s[2]) &&
-		 is_digit(s[3]) && s[4] == '-')
+	         is_digit(s[3]) && s[4] == '-')
 		r = parse_iso(s, &ns);
 	else
 		r = parse_unix(s, &ns);
 	if (r < 0)
 		return coffer_err_set(COFFER_EINVAL,
-				      "clock: invalid time \"%.64s\" (want Unix seconds, "
-				      "YYYY-MM-DD or YYYY-MM-DDThh:mm[:ss][Z|+hh:mm])",
-				      s);
+		                      "clock: invalid time \"%.64s\" (want Unix seconds, "
+		                      "YYYY-MM-DD or YYYY-MM-DDThh:mm[:ss][Z|+hh:mm])",
+		                      s);
 	*ns_r = ns;
 	return 0;
 }
@@ -233,8 +233,8 @@ void coffer_clock_format(int64_t ns, char *out)
 	unsigned m, d;
 
 	split(ns, &y, &m, &d, &sod);
-	snprintf(out, COFFER_CLOCK_ISO_MAX, "%04lld-%02u-%02uT%02u:%02u:%02uZ", (long long)y, m,
-		 d, (unsigned)(sod / 3600), (unsigned)(sod / 60 % 60), (unsigned)(sod % 60));
+	snprintf(out, COFFER_CLOCK_ISO_MAX, "%04lld-%02u-%02uT%02u:%02u:%02uZ", (long long)y, m, d,
+	         (unsigned)(sod / 3600), (unsigned)(sod / 60 % 60), (unsigned)(sod % 60));
 }
 
 void coffer_clock_format_date(int64_t ns, char *out)

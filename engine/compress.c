@@ -113,8 +113,7 @@ static int compress_error(size_t r)
 		return coffer_err_set(COFFER_ELIMIT, "compress: output does not fit its buffer");
 	case ZSTD_error_memory_allocation:
 		return coffer_err_set(COFFER_ENOMEM, "compress: out of memory");
-	default:
-		break;
+	default: break;
 	}
 	return coffer_err_set(COFFER_EINVAL, "compress: zstd failed: %s", ZSTD_getErrorName(r));
 }
@@ -127,15 +126,14 @@ static int decompress_error(size_t r, size_t cap)
 		                      "compress: compressed data expands past %zu bytes", cap);
 	case ZSTD_error_memory_allocation:
 		return coffer_err_set(COFFER_ENOMEM, "compress: out of memory");
-	default:
-		break;
+	default: break;
 	}
 	return coffer_err_set(COFFER_ECORRUPT, "compress: bad compressed data: %s",
 	                      ZSTD_getErrorName(r));
 }
 
-int coffer_zstd_compress(struct coffer_zstd *z, void *dst, size_t cap, const void *src,
-                         size_t n, int level, size_t *outlen_r)
+int coffer_zstd_compress(struct coffer_zstd *z, void *dst, size_t cap, const void *src, size_t n,
+                         int level, size_t *outlen_r)
 {
 	size_t r;
 
@@ -155,8 +153,8 @@ int coffer_zstd_compress(struct coffer_zstd *z, void *dst, size_t cap, const voi
 	return 0;
 }
 
-int coffer_zstd_decompress(struct coffer_zstd *z, void *dst, size_t cap, const void *src,
-                           size_t n, size_t *outlen_r)
+int coffer_zstd_decompress(struct coffer_zstd *z, void *dst, size_t cap, const void *src, size_t n,
+                           size_t *outlen_r)
 {
 	const unsigned char *p = src;
 	unsigned long long content;
@@ -169,8 +167,8 @@ int coffer_zstd_decompress(struct coffer_zstd *z, void *dst, size_t cap, const v
 	if (ZSTD_isError(frame))
 		return decompress_error(frame, cap);
 	if (frame != n)
-		return coffer_err_set(COFFER_ECORRUPT,
-		                      "compress: %zu bytes after the zstd frame", n - frame);
+		return coffer_err_set(COFFER_ECORRUPT, "compress: %zu bytes after the zstd frame",
+		                      n - frame);
 	content = ZSTD_getFrameContentSize(src, n);
 	if (content == ZSTD_CONTENTSIZE_ERROR)
 		return coffer_err_set(COFFER_ECORRUPT, "compress: bad zstd frame header");
@@ -190,8 +188,7 @@ int coffer_zstd_decompress(struct coffer_zstd *z, void *dst, size_t cap, const v
 	return 0;
 }
 
-int coffer_compress(void *dst, size_t cap, const void *src, size_t n, int level,
-                    size_t *outlen_r)
+int coffer_compress(void *dst, size_t cap, const void *src, size_t n, int level, size_t *outlen_r)
 {
 	struct coffer_zstd *z;
 	int rc;

@@ -46,10 +46,9 @@ void coffer_zstd_free(struct coffer_zstd **z);
  * cap of coffer_compress_bound(n) always fits); callers that only want the
  * output when it is smaller than some size can pass that size as cap.
  */
-int coffer_compress(void *dst, size_t cap, const void *src, size_t n, int level,
-                    size_t *outlen_r);
-int coffer_zstd_compress(struct coffer_zstd *z, void *dst, size_t cap, const void *src,
-                         size_t n, int level, size_t *outlen_r);
+int coffer_compress(void *dst, size_t cap, const void *src, size_t n, int level, size_t *outlen_r);
+int coffer_zstd_compress(struct coffer_zstd *z, void *dst, size_t cap, const void *src, size_t n,
+                         int level, size_t *outlen_r);
 
 /*
  * Decompresses exactly one zstd frame src[0..n) into dst (capacity cap).
@@ -57,7 +56,7 @@ int coffer_zstd_compress(struct coffer_zstd *z, void *dst, size_t cap, const voi
  * would exceed cap. *outlen_r is set only on success.
  */
 int coffer_decompress(void *dst, size_t cap, const void *src, size_t n, size_t *outlen_r);
-int coffer_zstd_decompress(struct coffer_zstd *z, void *dst, size_t cap, const void *src,
-                           size_t n, size_t *outlen_r);
+int coffer_zstd_decompress(struct coffer_zstd *z, void *dst, size_t cap, const void *src, size_t n,
+                           size_t *outlen_r);
 
 #endif

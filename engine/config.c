@@ -118,7 +118,7 @@ struct parser {
 };
 
 static int perr(const struct parser *ps, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 static int perr(const struct parser *ps, const char *fmt, ...)
 {
@@ -164,16 +164,16 @@ static int parse_int(const char *s, size_t n, long long *v_r)
 }
 
 static int set_days(const struct parser *ps, const char *key, const char *v, size_t n, int min,
-		    int *out)
+                    int *out)
 {
 	long long d;
 
 	if (parse_int(v, n, &d) < 0)
 		return perr(ps, "%s: \"%.*s\" is not a whole number of days", key,
-			    (int)(n > 64 ? 64 : n), v);
+		            (int)(n > 64 ? 64 : n), v);
 	if (d < min || d > CONFIG_DAYS_MAX)
 		return perr(ps, "%s must be between %d and %d days (got %.*s)", key, min,
-			    CONFIG_DAYS_MAX, (int)(n > 64 ? 64 : n), v);
+		            CONFIG_DAYS_MAX, (int)(n > 64 ? 64 : n), v);
 	*out = (int)d;
 	return 0;
 }
@@ -190,14 +190,14 @@ static int set_time(const struct parser *ps, const char *key, const char *v, siz
 		return perr(ps, "%s: \"%.*s\" is not a time HH:MM", key, (int)(n > 64 ? 64 : n), v);
 	m = (unsigned)(v[i + 1] - '0') * 10 + (unsigned)(v[i + 2] - '0');
 	if (h > 23 || m > 59)
-		return perr(ps, "%s: \"%.*s\" is not a time of day (00:00 to 23:59)", key,
-			    (int)n, v);
+		return perr(ps, "%s: \"%.*s\" is not a time of day (00:00 to 23:59)", key, (int)n,
+		            v);
 	*out = (int)(h * 60 + m);
 	return 0;
 }
 
-static int set_size(const struct parser *ps, const char *key, const char *v, size_t n,
-		    uint64_t min, uint64_t max, uint64_t *out)
+static int set_size(const struct parser *ps, const char *key, const char *v, size_t n, uint64_t min,
+                    uint64_t max, uint64_t *out)
 {
 	uint64_t mult = 1, x = 0;
 	size_t i, digits = n;
@@ -205,10 +205,14 @@ static int set_size(const struct parser *ps, const char *key, const char *v, siz
 
 	if (n > 0) {
 		switch (v[n - 1]) {
-		case 'k': case 'K': mult = KIB; break;
-		case 'm': case 'M': mult = MIB; break;
-		case 'g': case 'G': mult = GIB; break;
-		case 't': case 'T': mult = TIB; break;
+		case 'k':
+		case 'K': mult = KIB; break;
+		case 'm':
+		case 'M': mult = MIB; break;
+		case 'g':
+		case 'G': mult = GIB; break;
+		case 't':
+		case 'T': mult = TIB; break;
 		}
 		if (mult != 1)
 			digits = n - 1;
@@ -224,17 +228,16 @@ static int set_size(const struct parser *ps, const char *key, const char *v, siz
 	}
 	if (over || __builtin_mul_overflow(x, mult, &x) || x < min || x > max)
 		return perr(ps, "%s must be between %llu and %llu bytes (got %.*s)", key,
-			    (unsigned long long)min, (unsigned long long)max,
-			    (int)(n > 64 ? 64 : n), v);
+		            (unsigned long long)min, (unsigned long long)max,
+		            (int)(n > 64 ? 64 : n), v);
 	*out = x;
 	return 0;
 bad:
 	return perr(ps, "%s: \"%.*s\" is not a size (a number with optional K, M, G or T)", key,
-		    (int)(n > 64 ? 64 : n), v);
+	            (int)(n > 64 ? 64 : n), v);
 }
 
-static int set_string(const struct parser *ps, const char *key, const char *v, size_t n,
-		      char **out)
+static int set_string(const struct parser *ps, const char *key, const char *v, size_t n, char **out)
 {
 	char *s;
 
@@ -243,7 +246,7 @@ static int set_string(const struct parser *ps, const char *key, const char *v, s
 	s = malloc(n + 1);
 	if (!s)
 		return coffer_err_set(COFFER_ENOMEM, "%s:%zu: %s: out of memory", ps->name,
-				      ps->line, key);
+		                      ps->line, key);
 	memcpy(s, v, n);
 	s[n] = '\0';
 	free(*out);
@@ -254,7 +257,7 @@ static int set_string(const struct parser *ps, const char *key, const char *v, s
 /* One "key = value" line, already free of control characters but for tabs,
  * and trimmed. */
 static int parse_line(struct parser *ps, struct coffer_config *c, size_t *seen, const char *p,
-		      size_t n)
+                      size_t n)
 {
 	const char *eq = memchr(p, '=', n), *k, *v;
 	size_t kn, vn, i;
@@ -283,7 +286,7 @@ static int parse_line(struct parser *ps, struct coffer_config *c, size_t *seen, 
 		return perr(ps, "unknown key \"%.*s\"", (int)(kn > 64 ? 64 : kn), k);
 	if (seen[id])
 		return perr(ps, "duplicate key %s (first set on line %zu)", key_names[id],
-			    seen[id]);
+		            seen[id]);
 	seen[id] = ps->line;
 
 	if (vn > 0 && v[0] == '"') {
@@ -294,35 +297,31 @@ static int parse_line(struct parser *ps, struct coffer_config *c, size_t *seen, 
 	}
 	if (vn == 0)
 		return perr(ps, "%s: empty value (comment the line out to leave it unset)",
-			    key_names[id]);
+		            key_names[id]);
 	for (i = 0; i < vn; i++)
 		if (is_control((unsigned char)v[i]))
 			return perr(ps, "%s: control character in value", key_names[id]);
 
 	switch (id) {
-	case K_KEY_FILE:
-		return set_string(ps, key_names[id], v, vn, &c->key_file);
-	case K_SNAPSHOT_TARGET:
-		return set_string(ps, key_names[id], v, vn, &c->snapshot_target);
+	case K_KEY_FILE: return set_string(ps, key_names[id], v, vn, &c->key_file);
+	case K_SNAPSHOT_TARGET: return set_string(ps, key_names[id], v, vn, &c->snapshot_target);
 	case K_DATA_RETENTION:
 		return set_days(ps, key_names[id], v, vn, 1, &c->data_retention_days);
 	case K_METADATA_RETENTION:
 		return set_days(ps, key_names[id], v, vn, 1, &c->metadata_retention_days);
 	case K_TERMINATION_GRACE:
 		return set_days(ps, key_names[id], v, vn, 0, &c->termination_grace_days);
-	case K_SNAPSHOT_TIME:
-		return set_time(ps, key_names[id], v, vn, &c->snapshot_time_min);
+	case K_SNAPSHOT_TIME: return set_time(ps, key_names[id], v, vn, &c->snapshot_time_min);
 	case K_INDEX_MAP_SIZE:
 		return set_size(ps, key_names[id], v, vn, MAP_SIZE_MIN, MAP_SIZE_MAX,
-				&c->index_map_size);
+		                &c->index_map_size);
 	case K_MAX_MESSAGE_SIZE:
 		return set_size(ps, key_names[id], v, vn, MSG_SIZE_MIN, MSG_SIZE_MAX,
-				&c->max_message_size);
+		                &c->max_message_size);
 	case K_MOUNT_CACHE_SIZE:
 		return set_size(ps, key_names[id], v, vn, CACHE_SIZE_MIN, CACHE_SIZE_MAX,
-				&c->mount_cache_size);
-	case K_COUNT:
-		break;
+		                &c->mount_cache_size);
+	case K_COUNT: break;
 	}
 	return perr(ps, "internal error: unhandled key");
 }
@@ -340,7 +339,7 @@ int coffer_config_parse(struct coffer_config *c, const char *name, const char *t
 	coffer_config_defaults(c);
 	if (n > CONFIG_FILE_MAX)
 		return coffer_err_set(COFFER_ECONFIG, "%s: larger than %d bytes", ps.name,
-				      CONFIG_FILE_MAX);
+		                      CONFIG_FILE_MAX);
 	while (pos < n) {
 		ps.line++;
 		line = text + pos;
@@ -356,7 +355,7 @@ int coffer_config_parse(struct coffer_config *c, const char *name, const char *t
 		for (i = 0; i < len; i++) {
 			if (line[i] != '\t' && is_control((unsigned char)line[i])) {
 				r = perr(&ps, "control character (0x%02x) in line",
-					 (unsigned char)line[i]);
+				         (unsigned char)line[i]);
 				goto out;
 			}
 		}
@@ -411,7 +410,7 @@ int coffer_config_load(struct coffer_config *c, const char *path)
 	r = coffer_io_read_file(coffer_buf_str(&file), CONFIG_FILE_MAX, &text);
 	if (r == COFFER_ELIMIT) {
 		r = coffer_err_set(COFFER_ECONFIG, "%s: larger than %d bytes",
-				   coffer_buf_str(&file), CONFIG_FILE_MAX);
+		                   coffer_buf_str(&file), CONFIG_FILE_MAX);
 		goto out;
 	}
 	if (r < 0)
@@ -435,7 +434,7 @@ static void put_size(struct coffer_buf *b, uint64_t v)
 	for (i = 0; i < sizeof units / sizeof units[0]; i++) {
 		if (v >= units[i].mult && v % units[i].mult == 0) {
 			coffer_buf_printf(b, "%llu%c\n", (unsigned long long)(v / units[i].mult),
-					  units[i].suffix);
+			                  units[i].suffix);
 			return;
 		}
 	}
@@ -452,11 +451,11 @@ static int check_string(const char *key, const char *s)
 		return coffer_err_set(COFFER_EINVAL, "config: %s is empty", key);
 	if (strlen(s) > CONFIG_VALUE_MAX)
 		return coffer_err_set(COFFER_EINVAL, "config: %s is longer than %d bytes", key,
-				      CONFIG_VALUE_MAX);
+		                      CONFIG_VALUE_MAX);
 	for (p = (const unsigned char *)s; *p; p++)
 		if (is_control(*p))
 			return coffer_err_set(COFFER_EINVAL, "config: %s holds a control character",
-					      key);
+			                      key);
 	return 0;
 }
 
@@ -499,13 +498,13 @@ int coffer_config_save(const struct coffer_config *c, const char *path)
 		goto out;
 
 	coffer_buf_puts(&b,
-			"# coffer.conf: settings of this Coffer store, written by coffer.\n"
-			"#\n"
-			"# One \"key = value\" per line; lines starting with '#' or ';' are\n"
-			"# comments. A value may be wrapped in double quotes. Unknown or repeated\n"
-			"# keys and out-of-range values are errors, so a typo cannot silently\n"
-			"# change how long mail is kept. No secrets belong in this file.\n"
-			"\n");
+	                "# coffer.conf: settings of this Coffer store, written by coffer.\n"
+	                "#\n"
+	                "# One \"key = value\" per line; lines starting with '#' or ';' are\n"
+	                "# comments. A value may be wrapped in double quotes. Unknown or repeated\n"
+	                "# keys and out-of-range values are errors, so a typo cannot silently\n"
+	                "# change how long mail is kept. No secrets belong in this file.\n"
+	                "\n");
 
 	coffer_buf_puts(&b, "# The key file recorded at init (outside the store).\n");
 	if (c->key_file)
@@ -520,29 +519,30 @@ int coffer_config_save(const struct coffer_config *c, const char *path)
 		coffer_buf_puts(&b, "# snapshot_target = \"/srv/coffer-snapshots\"\n\n");
 
 	coffer_buf_printf(&b,
-			  "# Retention period of message content, in days (1..%d).\n"
-			  "data_retention_days = %d\n\n",
-			  CONFIG_DAYS_MAX, c->data_retention_days);
+	                  "# Retention period of message content, in days (1..%d).\n"
+	                  "data_retention_days = %d\n\n",
+	                  CONFIG_DAYS_MAX, c->data_retention_days);
 	coffer_buf_printf(&b,
-			  "# Retention period of access and delivery metadata, in days (1..%d).\n"
-			  "metadata_retention_days = %d\n\n",
-			  CONFIG_DAYS_MAX, c->metadata_retention_days);
+	                  "# Retention period of access and delivery metadata, in days (1..%d).\n"
+	                  "metadata_retention_days = %d\n\n",
+	                  CONFIG_DAYS_MAX, c->metadata_retention_days);
 	coffer_buf_printf(&b,
-			  "# Days a terminated account is kept before it is shredded (0..%d).\n"
-			  "termination_grace_days = %d\n\n",
-			  CONFIG_DAYS_MAX, c->termination_grace_days);
+	                  "# Days a terminated account is kept before it is shredded (0..%d).\n"
+	                  "termination_grace_days = %d\n\n",
+	                  CONFIG_DAYS_MAX, c->termination_grace_days);
 	coffer_buf_printf(&b,
-			  "# Time of day (UTC, HH:MM) at which the daily snapshot runs.\n"
-			  "snapshot_time = %02d:%02d\n\n",
-			  c->snapshot_time_min / 60, c->snapshot_time_min % 60);
+	                  "# Time of day (UTC, HH:MM) at which the daily snapshot runs.\n"
+	                  "snapshot_time = %02d:%02d\n\n",
+	                  c->snapshot_time_min / 60, c->snapshot_time_min % 60);
 	coffer_buf_puts(&b, "# Initial size of the index map (grows on demand); K, M, G, T "
-			    "suffixes.\nindex_map_size = ");
+	                    "suffixes.\nindex_map_size = ");
 	put_size(&b, c->index_map_size);
 	coffer_buf_puts(&b, "\n# Largest message accepted; K, M, G, T suffixes.\n"
-			    "max_message_size = ");
+	                    "max_message_size = ");
 	put_size(&b, c->max_message_size);
-	coffer_buf_puts(&b, "\n# Decrypted messages the mount keeps in memory; K, M, G, T suffixes.\n"
-			    "mount_cache_size = ");
+	coffer_buf_puts(&b,
+	                "\n# Decrypted messages the mount keeps in memory; K, M, G, T suffixes.\n"
+	                "mount_cache_size = ");
 	put_size(&b, c->mount_cache_size);
 
 	r = coffer_buf_ok(&b);

@@ -18,8 +18,8 @@
 #include <stdint.h>
 
 struct coffer_config {
-	char *key_file;          /* path recorded at init; may be NULL */
-	char *snapshot_target;   /* NULL if unset */
+	char *key_file;              /* path recorded at init; may be NULL */
+	char *snapshot_target;       /* NULL if unset */
 	int data_retention_days;     /* default 30, 1..36500 */
 	int metadata_retention_days; /* default 180, 1..36500 */
 	int termination_grace_days;  /* default 30, 0..36500 */

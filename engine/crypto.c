@@ -125,8 +125,8 @@ int coffer_ct_equal(const void *a, const void *b, size_t n)
 /* 2. keyed BLAKE2b, key pairs */
 
 int coffer_crypto_hash_keyed(unsigned char *out, size_t outlen,
-                             const unsigned char key[COFFER_KEY_BYTES],
-                             const void *a, size_t alen, const void *b, size_t blen)
+                             const unsigned char key[COFFER_KEY_BYTES], const void *a, size_t alen,
+                             const void *b, size_t blen)
 {
 	crypto_generichash_state st;
 	int rc = 0;
@@ -184,9 +184,8 @@ int coffer_crypto_keypair(unsigned char pk[COFFER_PK_BYTES], unsigned char *sk)
 
 /* 3. AEAD and sealed boxes */
 
-int coffer_crypto_aead_seal(unsigned char *ct, const void *pt, size_t n,
-                            const void *ad, size_t adlen,
-                            const unsigned char nonce[COFFER_AEAD_NONCE_BYTES],
+int coffer_crypto_aead_seal(unsigned char *ct, const void *pt, size_t n, const void *ad,
+                            size_t adlen, const unsigned char nonce[COFFER_AEAD_NONCE_BYTES],
                             const unsigned char *key)
 {
 	unsigned long long clen;
@@ -296,7 +295,7 @@ int coffer_sealer_new(const unsigned char pk[COFFER_PK_BYTES], struct coffer_sea
 		rc = coffer_err_set(COFFER_EIO, "crypto: key pair generation failed");
 	else if (crypto_box_beforenm(s->k, pk, esk) != 0)
 		rc = coffer_err_set(COFFER_EINVAL, "crypto: the public key is not usable "
-		                    "(low order point)");
+		                                   "(low order point)");
 	sodium_memzero(esk, crypto_box_SECRETKEYBYTES); /* k is all the sealer needs */
 	if (rc < 0) {
 		coffer_sealer_free(&s);
@@ -336,7 +335,7 @@ int coffer_sealer_seal(struct coffer_sealer *s, unsigned char *ct, const void *p
 			break;
 	if (i < s->n && memcmp(s->made[i].digest, digest, sizeof digest) != 0)
 		return coffer_err_set(COFFER_EINVAL, "crypto: sealer asked for two boxes with the "
-		                      "same context (nonce reuse refused)");
+		                                     "same context (nonce reuse refused)");
 	if (i == s->n && s->n == COFFER_SEALER_MAX_BOXES)
 		return coffer_err_set(COFFER_EINVAL, "crypto: sealer has made its %u boxes",
 		                      COFFER_SEALER_MAX_BOXES);
@@ -352,8 +351,8 @@ int coffer_sealer_seal(struct coffer_sealer *s, unsigned char *ct, const void *p
 }
 
 int coffer_crypto_shared_open(unsigned char *pt, const unsigned char *ct, size_t ctlen,
-                              const void *ad, size_t adlen,
-                              const unsigned char pk[COFFER_PK_BYTES], const unsigned char *sk)
+                              const void *ad, size_t adlen, const unsigned char pk[COFFER_PK_BYTES],
+                              const unsigned char *sk)
 {
 	unsigned char nonce[crypto_box_NONCEBYTES], k[crypto_box_BEFORENMBYTES];
 	int rc = 0;
@@ -460,8 +459,8 @@ out:
 	return rc;
 }
 
-int coffer_box_seal(struct coffer_buf *out, const void *pt, size_t n, const void *ad,
-                    size_t adlen, const unsigned char pk[COFFER_PK_BYTES])
+int coffer_box_seal(struct coffer_buf *out, const void *pt, size_t n, const void *ad, size_t adlen,
+                    const unsigned char pk[COFFER_PK_BYTES])
 {
 	return box_seal_any(out, pt, n, ad, adlen, pk, NULL);
 }
@@ -472,8 +471,8 @@ int coffer_box_seal_with(struct coffer_buf *out, const void *pt, size_t n, const
 	return box_seal_any(out, pt, n, ad, adlen, NULL, s);
 }
 
-int coffer_box_sym(struct coffer_buf *out, const void *pt, size_t n, const void *ad,
-                   size_t adlen, const struct coffer_acct_secret *secret)
+int coffer_box_sym(struct coffer_buf *out, const void *pt, size_t n, const void *ad, size_t adlen,
+                   const struct coffer_acct_secret *secret)
 {
 	unsigned char *p;
 	size_t box_len;
@@ -516,9 +515,10 @@ static int box_open_sealed(struct coffer_buf *out, const unsigned char *body, si
 	rc = shared ? coffer_crypto_shared_open(inner, body, n, ad, adlen, secret->pk, secret->sk)
 	            : coffer_crypto_seal_open(inner, body, n, secret->pk, secret->sk);
 	if (rc < 0) {
-		rc = coffer_err_set(COFFER_ECORRUPT,
-		                    "crypto: account box cannot be opened with this account's key%s",
-		                    shared ? " or context" : "");
+		rc =
+		    coffer_err_set(COFFER_ECORRUPT,
+		                   "crypto: account box cannot be opened with this account's key%s",
+		                   shared ? " or context" : "");
 		goto out;
 	}
 	rc = box_ad_hash(expect, ad, adlen);
@@ -526,7 +526,7 @@ static int box_open_sealed(struct coffer_buf *out, const unsigned char *body, si
 		goto out;
 	if (!coffer_ct_equal(expect, inner, BOX_AD_HASH_BYTES)) {
 		rc = coffer_err_set(COFFER_ECORRUPT, "crypto: account box belongs to another "
-		                    "record (context mismatch)");
+		                                     "record (context mismatch)");
 		goto out;
 	}
 	rc = coffer_buf_append(out, inner + BOX_AD_HASH_BYTES, pt_len);
@@ -537,8 +537,8 @@ out:
 	return rc;
 }
 
-static int box_open_sym(struct coffer_buf *out, const unsigned char *body, size_t n,
-                        const void *ad, size_t adlen, const struct coffer_acct_secret *secret)
+static int box_open_sym(struct coffer_buf *out, const unsigned char *body, size_t n, const void *ad,
+                        size_t adlen, const struct coffer_acct_secret *secret)
 {
 	size_t pt_len;
 	int rc;
@@ -553,24 +553,21 @@ static int box_open_sym(struct coffer_buf *out, const unsigned char *body, size_
 	                             secret->data_key);
 	if (rc < 0)
 		return coffer_err_set(COFFER_ECORRUPT, "crypto: account box cannot be opened "
-		                      "with this account's key or context");
+		                                       "with this account's key or context");
 	out->len += pt_len;
 	out->data[out->len] = '\0';
 	return 0;
 }
 
-int coffer_box_open(struct coffer_buf *out, const unsigned char *box, size_t n,
-                    const void *ad, size_t adlen, const struct coffer_acct_secret *secret)
+int coffer_box_open(struct coffer_buf *out, const unsigned char *box, size_t n, const void *ad,
+                    size_t adlen, const struct coffer_acct_secret *secret)
 {
 	if (n < 1)
 		return coffer_err_set(COFFER_ECORRUPT, "crypto: empty account box");
 	switch (box[0]) {
-	case COFFER_BOX_SEALED:
-		return box_open_sealed(out, box + 1, n - 1, ad, adlen, secret, 0);
-	case COFFER_BOX_SYM:
-		return box_open_sym(out, box + 1, n - 1, ad, adlen, secret);
-	case COFFER_BOX_SHARED:
-		return box_open_sealed(out, box + 1, n - 1, ad, adlen, secret, 1);
+	case COFFER_BOX_SEALED: return box_open_sealed(out, box + 1, n - 1, ad, adlen, secret, 0);
+	case COFFER_BOX_SYM: return box_open_sym(out, box + 1, n - 1, ad, adlen, secret);
+	case COFFER_BOX_SHARED: return box_open_sealed(out, box + 1, n - 1, ad, adlen, secret, 1);
 	}
 	return coffer_err_set(COFFER_ECORRUPT, "crypto: unknown account box type %u",
 	                      (unsigned)box[0]);
@@ -591,15 +588,18 @@ int coffer_crypto_argon2_check(const char *hash)
 		return coffer_err_set(COFFER_EINVAL, "crypto: the argon2 hash has no memory cost");
 	kib = strtoul(m + 3, &end, 10);
 	if (end == m + 3 || kib == 0 || kib > COFFER_ARGON2_MAX_KIB)
-		return coffer_err_set(COFFER_EINVAL,
-		                      "crypto: the argon2 hash's memory cost is out of range (1 KiB to "
-		                      "1 GiB)");
+		return coffer_err_set(
+		    COFFER_EINVAL,
+		    "crypto: the argon2 hash's memory cost is out of range (1 KiB to "
+		    "1 GiB)");
 	/* -1: not a string this algorithm can read */
 	if (hash[7] == 'i' && hash[8] == 'd')
-		rc = crypto_pwhash_argon2id_str_needs_rehash(hash, crypto_pwhash_argon2id_OPSLIMIT_MIN,
+		rc = crypto_pwhash_argon2id_str_needs_rehash(hash,
+		                                             crypto_pwhash_argon2id_OPSLIMIT_MIN,
 		                                             crypto_pwhash_argon2id_MEMLIMIT_MIN);
 	else
-		rc = crypto_pwhash_argon2i_str_needs_rehash(hash, crypto_pwhash_argon2i_OPSLIMIT_MIN,
+		rc = crypto_pwhash_argon2i_str_needs_rehash(hash,
+		                                            crypto_pwhash_argon2i_OPSLIMIT_MIN,
 		                                            crypto_pwhash_argon2i_MEMLIMIT_MIN);
 	if (rc < 0)
 		return coffer_err_set(COFFER_EINVAL, "crypto: the argon2 hash is malformed");

@@ -23,11 +23,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define COFFER_ID_BYTES 16   /* account and blob ids */
-#define COFFER_KEY_BYTES 32  /* every symmetric key */
-#define COFFER_PK_BYTES 32   /* X25519 public key */
-#define COFFER_SK_BYTES 32   /* X25519 secret key */
-#define COFFER_MAC_BYTES 32  /* keyed BLAKE2b-256 output */
+#define COFFER_ID_BYTES 16  /* account and blob ids */
+#define COFFER_KEY_BYTES 32 /* every symmetric key */
+#define COFFER_PK_BYTES 32  /* X25519 public key */
+#define COFFER_SK_BYTES 32  /* X25519 secret key */
+#define COFFER_MAC_BYTES 32 /* keyed BLAKE2b-256 output */
 #define COFFER_AEAD_NONCE_BYTES 24
 #define COFFER_AEAD_TAG_BYTES 16
 #define COFFER_SEAL_OVERHEAD 48 /* crypto_box_SEALBYTES */
@@ -48,8 +48,8 @@ int coffer_ct_equal(const void *a, const void *b, size_t n);
 /* Keyed BLAKE2b with an output of outlen (16..64) bytes over the
  * concatenation of two parts (either may be empty). Used for KDFs and MACs. */
 int coffer_crypto_hash_keyed(unsigned char *out, size_t outlen,
-                             const unsigned char key[COFFER_KEY_BYTES],
-                             const void *a, size_t alen, const void *b, size_t blen);
+                             const unsigned char key[COFFER_KEY_BYTES], const void *a, size_t alen,
+                             const void *b, size_t blen);
 
 /* Unkeyed BLAKE2b-256 over a stream: a checksum of bytes that are already
  * ciphertext (a spooled delivery's blob, engine/spool.h), not a MAC. The
@@ -65,9 +65,8 @@ void coffer_hash_free(struct coffer_hash **h);
 int coffer_crypto_keypair(unsigned char pk[COFFER_PK_BYTES], unsigned char *sk);
 
 /* XChaCha20-Poly1305-IETF. ct has room for n + COFFER_AEAD_TAG_BYTES. */
-int coffer_crypto_aead_seal(unsigned char *ct, const void *pt, size_t n,
-                            const void *ad, size_t adlen,
-                            const unsigned char nonce[COFFER_AEAD_NONCE_BYTES],
+int coffer_crypto_aead_seal(unsigned char *ct, const void *pt, size_t n, const void *ad,
+                            size_t adlen, const unsigned char nonce[COFFER_AEAD_NONCE_BYTES],
                             const unsigned char *key);
 /* pt has room for ctlen - COFFER_AEAD_TAG_BYTES. COFFER_ECORRUPT if the
  * ciphertext, ad, nonce or key do not match. */
@@ -117,8 +116,8 @@ int coffer_sealer_seal(struct coffer_sealer *s, unsigned char *ct, const void *p
  * room for ctlen - COFFER_SEAL_OVERHEAD. COFFER_ECORRUPT on any mismatch
  * (box, ad, key); the key derived from epk and sk is wiped. */
 int coffer_crypto_shared_open(unsigned char *pt, const unsigned char *ct, size_t ctlen,
-                              const void *ad, size_t adlen,
-                              const unsigned char pk[COFFER_PK_BYTES], const unsigned char *sk);
+                              const void *ad, size_t adlen, const unsigned char pk[COFFER_PK_BYTES],
+                              const unsigned char *sk);
 
 /*
  * argon2id / argon2i password hashes (PHC strings "$argon2id$v=19$m=...,t=...,
@@ -161,15 +160,15 @@ void coffer_acct_secret_free(struct coffer_acct_secret **s);
 #define COFFER_BOX_SEALED 1
 #define COFFER_BOX_SYM 2
 #define COFFER_BOX_SHARED 3
-int coffer_box_seal(struct coffer_buf *out, const void *pt, size_t n, const void *ad,
-                    size_t adlen, const unsigned char pk[COFFER_PK_BYTES]);
-int coffer_box_sym(struct coffer_buf *out, const void *pt, size_t n, const void *ad,
-                   size_t adlen, const struct coffer_acct_secret *secret);
+int coffer_box_seal(struct coffer_buf *out, const void *pt, size_t n, const void *ad, size_t adlen,
+                    const unsigned char pk[COFFER_PK_BYTES]);
+int coffer_box_sym(struct coffer_buf *out, const void *pt, size_t n, const void *ad, size_t adlen,
+                   const struct coffer_acct_secret *secret);
 /* Tag 3 with sealer s (borrowed; its rules on ad apply). */
 int coffer_box_seal_with(struct coffer_buf *out, const void *pt, size_t n, const void *ad,
                          size_t adlen, struct coffer_sealer *s);
 /* Opens any kind into out (appended). COFFER_ECORRUPT on any mismatch. */
-int coffer_box_open(struct coffer_buf *out, const unsigned char *box, size_t n,
-                    const void *ad, size_t adlen, const struct coffer_acct_secret *secret);
+int coffer_box_open(struct coffer_buf *out, const unsigned char *box, size_t n, const void *ad,
+                    size_t adlen, const struct coffer_acct_secret *secret);
 
 #endif

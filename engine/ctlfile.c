@@ -103,8 +103,8 @@ int coffer_ctlfile_rec_decode(const void *p, size_t n, struct coffer_ctlfile_rec
 	return rec_decode(p, n, rec_r, &box, &bl);
 }
 
-int coffer_ctlfile_get_txn(struct coffer_txn *t, struct coffer_store *st,
-                           const unsigned char *acct, uint32_t fid, const char *name, size_t n,
+int coffer_ctlfile_get_txn(struct coffer_txn *t, struct coffer_store *st, const unsigned char *acct,
+                           uint32_t fid, const char *name, size_t n,
                            struct coffer_ctlfile_rec *rec_r)
 {
 	unsigned char key[COFFER_KEY_CTLFILE];
@@ -121,8 +121,8 @@ int coffer_ctlfile_get_txn(struct coffer_txn *t, struct coffer_store *st,
 	return rec_decode(v, vl, rec_r, &box, &bl);
 }
 
-int coffer_ctlfile_put_txn(struct coffer_txn *t, struct coffer_store *st,
-                           const unsigned char *acct, uint32_t fid, const char *name, size_t n,
+int coffer_ctlfile_put_txn(struct coffer_txn *t, struct coffer_store *st, const unsigned char *acct,
+                           uint32_t fid, const char *name, size_t n,
                            const struct coffer_ctlfile_rec *rec,
                            const struct coffer_acct_secret *secret, int excl, int64_t now)
 {
@@ -150,8 +150,8 @@ int coffer_ctlfile_put_txn(struct coffer_txn *t, struct coffer_store *st,
 		return rc;
 	}
 	if (rec->fresh_blob && !coffer_ctlfile_is_empty_blob(rec->blob_id)) {
-		rc = coffer_blob_add_txn(t, acct, rec->blob_id, COFFER_BLOB_CONTROL, rec->stored_size,
-		                         now);
+		rc = coffer_blob_add_txn(t, acct, rec->blob_id, COFFER_BLOB_CONTROL,
+		                         rec->stored_size, now);
 		if (rc < 0)
 			goto out;
 	}
@@ -172,9 +172,8 @@ out:
 	return rc;
 }
 
-int coffer_ctlfile_del_txn(struct coffer_txn *t, struct coffer_store *st,
-                           const unsigned char *acct, uint32_t fid, const char *name, size_t n,
-                           int64_t now)
+int coffer_ctlfile_del_txn(struct coffer_txn *t, struct coffer_store *st, const unsigned char *acct,
+                           uint32_t fid, const char *name, size_t n, int64_t now)
 {
 	unsigned char key[COFFER_KEY_CTLFILE], blob[COFFER_ID_BYTES];
 	struct coffer_ctlfile_rec rec;
@@ -291,8 +290,8 @@ static int collect_blob(const void *k, size_t kl, const void *val, size_t vl, vo
 	return 0;
 }
 
-int coffer_ctlfile_delete_folder_txn(struct coffer_txn *t, const unsigned char *acct,
-                                     uint32_t fid, int64_t now)
+int coffer_ctlfile_delete_folder_txn(struct coffer_txn *t, const unsigned char *acct, uint32_t fid,
+                                     int64_t now)
 {
 	unsigned char prefix[COFFER_ID_BYTES + 4];
 	struct del_args a = { NULL, 0, 0 };
@@ -389,8 +388,9 @@ int coffer_ctlfile_read(struct coffer_store *st, const unsigned char *acct,
 	int fd = -1, rc;
 
 	if (coffer_ctlfile_is_empty_blob(rec->blob_id))
-		return rec->size == 0 ? 0
-		                      : coffer_err_set(COFFER_ECORRUPT, "control file without its blob");
+		return rec->size == 0
+		           ? 0
+		           : coffer_err_set(COFFER_ECORRUPT, "control file without its blob");
 	if (rec->size > COFFER_CTLFILE_MAX)
 		return coffer_err_set(COFFER_ECORRUPT, "control file too large");
 	rc = coffer_store_blob_path(st, acct, rec->blob_id, &path);
@@ -398,7 +398,8 @@ int coffer_ctlfile_read(struct coffer_store *st, const unsigned char *acct,
 		goto out;
 	fd = open(coffer_buf_str(&path), O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		rc = coffer_err_set(COFFER_ECORRUPT, "control file blob missing: %s", strerror(errno));
+		rc = coffer_err_set(COFFER_ECORRUPT, "control file blob missing: %s",
+		                    strerror(errno));
 		goto out;
 	}
 	memcpy(ids.account_id, acct, COFFER_ID_BYTES);

@@ -38,11 +38,11 @@
 
 struct coffer_ctlfile_rec {
 	unsigned char blob_id[COFFER_ID_BYTES]; /* all zero: empty, no blob */
-	uint64_t size;          /* plaintext bytes */
-	uint64_t stored_size;   /* blob bytes on disk (for a fresh blob's record) */
-	int64_t mtime;          /* ns */
-	uint32_t mode;          /* permission bits */
-	int fresh_blob;         /* put: blob_id is new, create its record */
+	uint64_t size;                          /* plaintext bytes */
+	uint64_t stored_size;                   /* blob bytes on disk (for a fresh blob's record) */
+	int64_t mtime;                          /* ns */
+	uint32_t mode;                          /* permission bits */
+	int fresh_blob;                         /* put: blob_id is new, create its record */
 };
 
 /* Decodes a ctlfiles value (snapshots and verify read them raw). */
@@ -52,19 +52,18 @@ int coffer_ctlfile_rec_decode(const void *p, size_t n, struct coffer_ctlfile_rec
 int coffer_ctlfile_is_empty_blob(const unsigned char *blob_id);
 
 /* Reads control file name of folder fid: COFFER_ENOTFOUND if absent. */
-int coffer_ctlfile_get_txn(struct coffer_txn *t, struct coffer_store *st,
-                           const unsigned char *acct, uint32_t fid, const char *name, size_t n,
+int coffer_ctlfile_get_txn(struct coffer_txn *t, struct coffer_store *st, const unsigned char *acct,
+                           uint32_t fid, const char *name, size_t n,
                            struct coffer_ctlfile_rec *rec_r);
 /* Creates or replaces control file name (dropping the old blob's reference
  * when it changes). With excl, COFFER_EEXIST if it exists. */
-int coffer_ctlfile_put_txn(struct coffer_txn *t, struct coffer_store *st,
-                           const unsigned char *acct, uint32_t fid, const char *name, size_t n,
+int coffer_ctlfile_put_txn(struct coffer_txn *t, struct coffer_store *st, const unsigned char *acct,
+                           uint32_t fid, const char *name, size_t n,
                            const struct coffer_ctlfile_rec *rec,
                            const struct coffer_acct_secret *secret, int excl, int64_t now);
 /* Removes it: COFFER_ENOTFOUND if absent. */
-int coffer_ctlfile_del_txn(struct coffer_txn *t, struct coffer_store *st,
-                           const unsigned char *acct, uint32_t fid, const char *name, size_t n,
-                           int64_t now);
+int coffer_ctlfile_del_txn(struct coffer_txn *t, struct coffer_store *st, const unsigned char *acct,
+                           uint32_t fid, const char *name, size_t n, int64_t now);
 /* Renames from (in from_fid) to to (in to_fid), replacing to if it exists:
  * one transaction, so readers see the old or the new file, never neither. */
 int coffer_ctlfile_rename_txn(struct coffer_txn *t, struct coffer_store *st,
@@ -79,8 +78,8 @@ int coffer_ctlfile_list_txn(struct coffer_txn *t, const unsigned char *acct, uin
                             const struct coffer_acct_secret *secret, coffer_ctlfile_fn fn,
                             void *arg);
 /* Deletes every control file of folder fid (used when deleting a folder). */
-int coffer_ctlfile_delete_folder_txn(struct coffer_txn *t, const unsigned char *acct,
-                                     uint32_t fid, int64_t now);
+int coffer_ctlfile_delete_folder_txn(struct coffer_txn *t, const unsigned char *acct, uint32_t fid,
+                                     int64_t now);
 
 /* Writes n bytes as a new blob of kind (COFFER_BLOB_CONTROL or _MESSAGE)
  * under the account's data key; durable (blob and directory fsynced) on

@@ -130,23 +130,22 @@ struct coffer_blob_writer {
 	 * small message touches a few pages of each 64 KiB buffer, and wiping
 	 * the rest would fault them in only to zero them) */
 	size_t chunk_used, frame_used;
-	unsigned char *out;   /* length prefix + ciphertext */
+	unsigned char *out; /* length prefix + ciphertext */
 	struct coffer_zstd *zstd;
 	struct coffer_hash *digest; /* of every byte written (sealed writers) */
 	int level;
-	uint64_t index;       /* of the next chunk to seal */
+	uint64_t index; /* of the next chunk to seal */
 	uint64_t plain_size;
 	uint64_t stored_size;
 	unsigned char sum[COFFER_HASH_BYTES]; /* the digest, once finished */
-	int failed;           /* first error; every later call returns it */
+	int failed;                           /* first error; every later call returns it */
 	int finished;
 };
 
 /* The key is wrapped under secret if given, else by sealer if given, else
  * sealed to pk. */
 static int writer_put_header(struct coffer_blob_writer *w, const unsigned char *pk,
-                             const struct coffer_acct_secret *secret,
-                             struct coffer_sealer *sealer)
+                             const struct coffer_acct_secret *secret, struct coffer_sealer *sealer)
 {
 	unsigned char hdr[HEADER_FIXED_BYTES + WRAP_SEALED_BYTES];
 	unsigned char ad[WRAP_AD_BYTES];
@@ -398,27 +397,27 @@ struct coffer_blob_reader {
 	struct coffer_blob_ids ids;
 	char hex[HEX_ID_CHARS];
 	unsigned char nonce_prefix[NONCE_PREFIX_BYTES];
-	unsigned char *key;     /* secure: content key */
+	unsigned char *key; /* secure: content key */
 	/* offs[k] = file offset of chunk k's length prefix, known for k < noffs.
 	 * Chunk k exists (its prefix was read) for k + 1 < noffs. */
 	uint64_t *offs;
 	size_t noffs, offs_cap;
-	int eof_known;          /* the prefix at offs[noffs - 1] hit end of file */
-	unsigned char *ct;      /* ciphertext of one chunk */
-	unsigned char *frame;   /* secure: decrypted mode byte + payload */
-	unsigned char *zplain;  /* secure: decompressed payload */
+	int eof_known;              /* the prefix at offs[noffs - 1] hit end of file */
+	unsigned char *ct;          /* ciphertext of one chunk */
+	unsigned char *frame;       /* secure: decrypted mode byte + payload */
+	unsigned char *zplain;      /* secure: decompressed payload */
 	const unsigned char *plain; /* the cached chunk: frame + 1 or zplain */
 	size_t plain_len;
-	uint64_t cached;        /* index of the cached chunk, if have_cache */
+	uint64_t cached; /* index of the cached chunk, if have_cache */
 	int have_cache;
 	int size_known;
 	uint64_t size;
-	uint64_t pos;           /* sequential read position */
+	uint64_t pos; /* sequential read position */
 	struct coffer_zstd *zstd;
 };
 
-static int reader_unwrap(struct coffer_blob_reader *r, uint8_t wrap_type,
-                         const unsigned char *wrap, const struct coffer_acct_secret *secret)
+static int reader_unwrap(struct coffer_blob_reader *r, uint8_t wrap_type, const unsigned char *wrap,
+                         const struct coffer_acct_secret *secret)
 {
 	unsigned char ad[WRAP_AD_BYTES];
 	int rc;
@@ -438,7 +437,8 @@ static int reader_unwrap(struct coffer_blob_reader *r, uint8_t wrap_type,
 	if (rc < 0)
 		return coffer_err_set(COFFER_ECORRUPT,
 		                      "blob %s: cannot be opened with this account's key or ids "
-		                      "(content key does not unwrap)", r->hex);
+		                      "(content key does not unwrap)",
+		                      r->hex);
 	return 0;
 }
 
@@ -633,7 +633,8 @@ static int reader_load(struct coffer_blob_reader *r, uint64_t i)
 			if (last)
 				return coffer_err_set(COFFER_ECORRUPT,
 				                      "blob %s: truncated after chunk %llu "
-				                      "(final chunk missing)", r->hex, ci);
+				                      "(final chunk missing)",
+				                      r->hex, ci);
 			return coffer_err_set(COFFER_ECORRUPT,
 			                      "blob %s: trailing data after final chunk %llu",
 			                      r->hex, ci);
@@ -641,7 +642,8 @@ static int reader_load(struct coffer_blob_reader *r, uint64_t i)
 		if (i == 0)
 			return coffer_err_set(COFFER_ECORRUPT,
 			                      "blob %s: cannot be opened with this account's key "
-			                      "or ids (chunk 0 fails authentication)", r->hex);
+			                      "or ids (chunk 0 fails authentication)",
+			                      r->hex);
 		return coffer_err_set(COFFER_ECORRUPT,
 		                      "blob %s: chunk %llu fails authentication (damaged)", r->hex,
 		                      ci);

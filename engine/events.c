@@ -132,8 +132,15 @@ const char *coffer_login_method_name(uint8_t method)
 const char *coffer_login_reason_name(uint8_t reason)
 {
 	static const char *const names[COFFER_REASON_COUNT] = {
-		"", "bad-password", "revoked-app-password", "two-factor-requires-app-password",
-		"bad-totp", "totp-replayed", "missing-totp", "account-terminated", "no-password-set",
+		"",
+		"bad-password",
+		"revoked-app-password",
+		"two-factor-requires-app-password",
+		"bad-totp",
+		"totp-replayed",
+		"missing-totp",
+		"account-terminated",
+		"no-password-set",
 	};
 
 	return reason < COFFER_REASON_COUNT ? names[reason] : "unknown";
@@ -149,8 +156,8 @@ int coffer_event_encode(const struct coffer_event *ev, struct coffer_buf *out)
 	coffer_buf_put_u8(out, ev->type);
 	if (ev->type == COFFER_EVENT_LOGIN) {
 		n = ev->label ? strlen(ev->label) : 0;
-		if (n > COFFER_EVENT_LABEL_MAX || (ev->ip.len != 0 && ev->ip.len != 4 &&
-		                                   ev->ip.len != 16))
+		if (n > COFFER_EVENT_LABEL_MAX ||
+		    (ev->ip.len != 0 && ev->ip.len != 4 && ev->ip.len != 16))
 			return coffer_err_set(COFFER_EINVAL, "events: login event out of bounds");
 		coffer_buf_put_u8(out, ev->success ? 1 : 0);
 		coffer_buf_put_u8(out, ev->service);
@@ -306,8 +313,7 @@ out:
 
 int coffer_events_record_txn(struct coffer_txn *t, const unsigned char *acct,
                              const unsigned char pk[COFFER_PK_BYTES],
-                             const struct coffer_acct_secret *secret,
-                             const struct coffer_event *ev)
+                             const struct coffer_acct_secret *secret, const struct coffer_event *ev)
 {
 	return record_txn(t, acct, pk, secret, NULL, ev);
 }
@@ -315,15 +321,16 @@ int coffer_events_record_txn(struct coffer_txn *t, const unsigned char *acct,
 int coffer_events_record_delivery_txn(struct coffer_txn *t, const unsigned char *acct,
                                       const unsigned char pk[COFFER_PK_BYTES],
                                       const struct coffer_acct_secret *secret,
-                                      struct coffer_sealer *sealer, int64_t at,
-                                      uint64_t size, const char *folder, size_t flen)
+                                      struct coffer_sealer *sealer, int64_t at, uint64_t size,
+                                      const char *folder, size_t flen)
 {
 	struct coffer_event ev;
 	struct coffer_buf f = COFFER_BUF_INIT;
 	int rc;
 
 	if (flen > COFFER_EVENT_FOLDER_MAX || memchr(folder, 0, flen))
-		return coffer_err_set(COFFER_EINVAL, "events: bad folder name for a delivery event");
+		return coffer_err_set(COFFER_EINVAL,
+		                      "events: bad folder name for a delivery event");
 	coffer_buf_append(&f, folder, flen);
 	rc = coffer_buf_ok(&f);
 	if (rc == 0) {
@@ -339,8 +346,8 @@ int coffer_events_record_delivery_txn(struct coffer_txn *t, const unsigned char 
 }
 
 int coffer_events_record_delivery_id_txn(struct coffer_txn *t, const unsigned char *acct,
-                                         struct coffer_sealer *sealer, int64_t at,
-                                         uint64_t size, uint32_t folder_id)
+                                         struct coffer_sealer *sealer, int64_t at, uint64_t size,
+                                         uint32_t folder_id)
 {
 	struct coffer_event ev;
 
@@ -446,7 +453,9 @@ int coffer_events_scan_txn(struct coffer_txn *t, const unsigned char *acct,
                            const struct coffer_acct_secret *secret, int64_t since, int64_t until,
                            coffer_event_fn fn, void *arg)
 {
-	struct scan_args a = { { secret, COFFER_BUF_INIT, COFFER_BUF_INIT, NULL, t }, until, fn,
+	struct scan_args a = { { secret, COFFER_BUF_INIT, COFFER_BUF_INIT, NULL, t },
+		               until,
+		               fn,
 		               arg };
 	unsigned char start[COFFER_EVENT_KEY_BYTES];
 	int rc;
@@ -473,8 +482,8 @@ static int scan_view_txn(struct coffer_txn *t, void *arg)
 	                              s->since, s->until, s->fn, s->arg);
 }
 
-int coffer_events_scan(struct coffer_mailbox *mb, int64_t since, int64_t until,
-                       coffer_event_fn fn, void *arg)
+int coffer_events_scan(struct coffer_mailbox *mb, int64_t since, int64_t until, coffer_event_fn fn,
+                       void *arg)
 {
 	struct scan_view s = { mb, since, until, fn, arg };
 
@@ -580,8 +589,8 @@ static int list_txn(struct coffer_txn *t, void *arg)
 	                            collect_one, &a->c);
 }
 
-int coffer_events_list(struct coffer_mailbox *mb, int64_t since, size_t limit,
-                       coffer_event_fn fn, void *arg)
+int coffer_events_list(struct coffer_mailbox *mb, int64_t since, size_t limit, coffer_event_fn fn,
+                       void *arg)
 {
 	struct list_args a;
 	struct open_ctx o = { coffer_mailbox_secret(mb), COFFER_BUF_INIT, COFFER_BUF_INIT,
@@ -636,8 +645,8 @@ static int type_one(const struct coffer_event *ev, void *arg)
 	return a->limit && a->matched >= a->limit ? 1 : 0;
 }
 
-int coffer_events_list_type(struct coffer_mailbox *mb, uint8_t type, int64_t since,
-                            size_t limit, coffer_event_fn fn, void *arg)
+int coffer_events_list_type(struct coffer_mailbox *mb, uint8_t type, int64_t since, size_t limit,
+                            coffer_event_fn fn, void *arg)
 {
 	struct type_args a = { type, 0, 0, limit, NULL, NULL };
 	size_t window = limit;
@@ -671,13 +680,13 @@ int coffer_events_list_type(struct coffer_mailbox *mb, uint8_t type, int64_t sin
 
 struct expire_txn_args {
 	int64_t before;
-	unsigned char pos[COFFER_EVENT_KEY_BYTES]; /* where this batch starts */
+	unsigned char pos[COFFER_EVENT_KEY_BYTES];  /* where this batch starts */
 	unsigned char next[COFFER_EVENT_KEY_BYTES]; /* where the next one starts */
 	int done;                                   /* the whole db was walked */
 	struct coffer_buf keys;
 	size_t nkeys;
 	/* per scan */
-	int jump;           /* the current account has nothing more to expire */
+	int jump; /* the current account has nothing more to expire */
 	unsigned char acct[COFFER_ID_BYTES];
 	int full;
 	int any;
@@ -736,7 +745,8 @@ static int expire_txn(struct coffer_txn *t, void *arg)
 	for (;;) {
 		a->jump = 0;
 		a->any = 0;
-		rc = coffer_txn_scan_from(t, COFFER_DB_EVENTS, cur, 0, cur, sizeof cur, expire_one, a);
+		rc = coffer_txn_scan_from(t, COFFER_DB_EVENTS, cur, 0, cur, sizeof cur, expire_one,
+		                          a);
 		if (rc < 0)
 			return rc;
 		if (a->full)

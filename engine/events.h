@@ -148,32 +148,32 @@ int coffer_events_record_txn(struct coffer_txn *t, const unsigned char *acct,
 int coffer_events_record_delivery_txn(struct coffer_txn *t, const unsigned char *acct,
                                       const unsigned char pk[COFFER_PK_BYTES],
                                       const struct coffer_acct_secret *secret,
-                                      struct coffer_sealer *sealer, int64_t at,
-                                      uint64_t size, const char *folder, size_t flen);
+                                      struct coffer_sealer *sealer, int64_t at, uint64_t size,
+                                      const char *folder, size_t flen);
 
 /* The same for a spooled delivery absorbed by a process without the
  * account's secret (engine/spool.h): the folder by id, boxed by sealer
  * (borrowed, one for the absorb's deliveries to the account). */
 int coffer_events_record_delivery_id_txn(struct coffer_txn *t, const unsigned char *acct,
-                                         struct coffer_sealer *sealer, int64_t at,
-                                         uint64_t size, uint32_t folder_id);
+                                         struct coffer_sealer *sealer, int64_t at, uint64_t size,
+                                         uint32_t folder_id);
 
 /* Calls fn for the events of the account opened as mb with time >= since,
  * newest first, at most limit of them (0: no limit). fn returns 0 to go on,
  * > 0 to stop, < 0 to fail. Cost grows with limit, not with the size of the
  * log (see events.c on how it works without a reverse cursor). */
 typedef int (*coffer_event_fn)(const struct coffer_event *ev, void *arg);
-int coffer_events_list(struct coffer_mailbox *mb, int64_t since, size_t limit,
-                       coffer_event_fn fn, void *arg);
+int coffer_events_list(struct coffer_mailbox *mb, int64_t since, size_t limit, coffer_event_fn fn,
+                       void *arg);
 /* The same, counting and returning only events of type `type` (0: all).
  * Types are inside the boxes, so this reads the newest limit·4^k events for
  * growing k until limit of the type are found or the log is exhausted. */
-int coffer_events_list_type(struct coffer_mailbox *mb, uint8_t type, int64_t since,
-                            size_t limit, coffer_event_fn fn, void *arg);
+int coffer_events_list_type(struct coffer_mailbox *mb, uint8_t type, int64_t since, size_t limit,
+                            coffer_event_fn fn, void *arg);
 /* Same, oldest first, every event with since <= time < until (until 0: no
  * upper bound). */
-int coffer_events_scan(struct coffer_mailbox *mb, int64_t since, int64_t until,
-                       coffer_event_fn fn, void *arg);
+int coffer_events_scan(struct coffer_mailbox *mb, int64_t since, int64_t until, coffer_event_fn fn,
+                       void *arg);
 /* The same over an account id and secret, in an open transaction. */
 int coffer_events_scan_txn(struct coffer_txn *t, const unsigned char *acct,
                            const struct coffer_acct_secret *secret, int64_t since, int64_t until,

@@ -108,8 +108,7 @@ static int max_uidvalidity(const void *k, size_t kl, const void *v, size_t vl, v
 
 static int resolve_txn(struct coffer_txn *t, struct coffer_store *st, const unsigned char *acct,
                        const char *canon, int create, const struct coffer_acct_secret *secret,
-                       struct coffer_sealer *sealer, int64_t now, uint32_t *fid_r,
-                       int *created_r)
+                       struct coffer_sealer *sealer, int64_t now, uint32_t *fid_r, int *created_r)
 {
 	unsigned char key[COFFER_KEY_FOLDER_NAME], fidbuf[4];
 	struct coffer_account_rec arec;
@@ -183,16 +182,16 @@ out:
 
 int coffer_folder_resolve_txn(struct coffer_txn *t, struct coffer_store *st,
                               const unsigned char *acct, const char *canon, int create,
-                              const struct coffer_acct_secret *secret, int64_t now,
-                              uint32_t *fid_r, int *created_r)
+                              const struct coffer_acct_secret *secret, int64_t now, uint32_t *fid_r,
+                              int *created_r)
 {
 	return resolve_txn(t, st, acct, canon, create, secret, NULL, now, fid_r, created_r);
 }
 
 int coffer_folder_resolve_sealed_txn(struct coffer_txn *t, struct coffer_store *st,
                                      const unsigned char *acct, const char *canon,
-                                     struct coffer_sealer *sealer, int64_t now,
-                                     uint32_t *fid_r, int *created_r)
+                                     struct coffer_sealer *sealer, int64_t now, uint32_t *fid_r,
+                                     int *created_r)
 {
 	return resolve_txn(t, st, acct, canon, 1, NULL, sealer, now, fid_r, created_r);
 }
@@ -228,7 +227,8 @@ static int collect_folder(const void *k, size_t kl, const void *val, size_t vl, 
 	                     coffer_mailbox_secret(a->mb));
 	if (rc < 0) {
 		coffer_buf_free(&name);
-		return coffer_err_set(COFFER_ECORRUPT, "account %s: folder %u: name cannot be decrypted",
+		return coffer_err_set(COFFER_ECORRUPT,
+		                      "account %s: folder %u: name cannot be decrypted",
 		                      coffer_mailbox_name(a->mb), fid);
 	}
 	if (coffer_array_grow(&a->v, &a->cap, a->n, sizeof *a->v, 16) < 0) {
@@ -373,8 +373,8 @@ int coffer_folder_keywords_txn(struct coffer_txn *t, const unsigned char *acct, 
 		coffer_buf_reset(&name);
 		rc = coffer_box_open(&name, v, n, ad, sizeof ad, secret);
 		if (rc < 0) {
-			rc = coffer_err_set(COFFER_ECORRUPT, "folder %u: keyword %u cannot be decrypted",
-			                    fid, i);
+			rc = coffer_err_set(COFFER_ECORRUPT,
+			                    "folder %u: keyword %u cannot be decrypted", fid, i);
 			break;
 		}
 		names_r[i] = strdup(coffer_buf_str(&name));
@@ -397,9 +397,9 @@ void coffer_folder_keywords_free(char *names[COFFER_FOLDER_KEYWORDS_MAX])
 	}
 }
 
-int coffer_folder_keyword_intern_txn(struct coffer_txn *t, const unsigned char *acct,
-                                     uint32_t fid, const char *name,
-                                     const struct coffer_acct_secret *secret, unsigned *idx_r)
+int coffer_folder_keyword_intern_txn(struct coffer_txn *t, const unsigned char *acct, uint32_t fid,
+                                     const char *name, const struct coffer_acct_secret *secret,
+                                     unsigned *idx_r)
 {
 	char *names[COFFER_FOLDER_KEYWORDS_MAX];
 	unsigned char key[COFFER_KEY_KEYWORD], ad[2 + COFFER_KEY_KEYWORD];
@@ -445,7 +445,7 @@ int coffer_folder_keyword_open(const unsigned char *acct, uint32_t fid, unsigned
 
 	kw_ad(ad, acct, fid, idx);
 	if (coffer_box_open(out, box, n, ad, sizeof ad, secret) < 0)
-		return coffer_err_set(COFFER_ECORRUPT, "folder %u: keyword %u cannot be decrypted", fid,
-		                      idx);
+		return coffer_err_set(COFFER_ECORRUPT, "folder %u: keyword %u cannot be decrypted",
+		                      fid, idx);
 	return 0;
 }

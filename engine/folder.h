@@ -32,14 +32,14 @@
  */
 int coffer_folder_resolve_txn(struct coffer_txn *t, struct coffer_store *st,
                               const unsigned char *acct, const char *canon, int create,
-                              const struct coffer_acct_secret *secret, int64_t now,
-                              uint32_t *fid_r, int *created_r);
+                              const struct coffer_acct_secret *secret, int64_t now, uint32_t *fid_r,
+                              int *created_r);
 /* The same with create, a new folder's name boxed by sealer (borrowed; see
  * crypto.h): `coffer deliver`, whose other boxes share the sealer. */
 int coffer_folder_resolve_sealed_txn(struct coffer_txn *t, struct coffer_store *st,
                                      const unsigned char *acct, const char *canon,
-                                     struct coffer_sealer *sealer, int64_t now,
-                                     uint32_t *fid_r, int *created_r);
+                                     struct coffer_sealer *sealer, int64_t now, uint32_t *fid_r,
+                                     int *created_r);
 
 /* The folder_names key of canonical name canon in account acct. */
 int coffer_folder_name_key(struct coffer_store *st, const unsigned char *acct, const char *canon,
@@ -67,7 +67,7 @@ int coffer_folder_put_txn(struct coffer_txn *t, const unsigned char *acct, uint3
 
 struct coffer_folder_info {
 	uint32_t id;
-	const char *name;    /* canonical, decrypted; valid during the callback */
+	const char *name; /* canonical, decrypted; valid during the callback */
 	uint32_t uidvalidity;
 	uint32_t uidnext;
 	uint64_t messages;
@@ -93,9 +93,9 @@ int coffer_folder_find(struct coffer_mailbox *mb, const char *name, uint32_t *fi
 
 /* Finds keyword name in folder fid, or adds it at the first free index:
  * *idx_r. COFFER_ELIMIT when all 26 are taken. Needs the secret. */
-int coffer_folder_keyword_intern_txn(struct coffer_txn *t, const unsigned char *acct,
-                                     uint32_t fid, const char *name,
-                                     const struct coffer_acct_secret *secret, unsigned *idx_r);
+int coffer_folder_keyword_intern_txn(struct coffer_txn *t, const unsigned char *acct, uint32_t fid,
+                                     const char *name, const struct coffer_acct_secret *secret,
+                                     unsigned *idx_r);
 /* Loads the folder's keyword names: names_r[i] is NULL or a malloc'd name.
  * Free with coffer_folder_keywords_free(). */
 int coffer_folder_keywords_txn(struct coffer_txn *t, const unsigned char *acct, uint32_t fid,

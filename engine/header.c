@@ -113,9 +113,9 @@ static void append_raw(struct coffer_buf *raw, const unsigned char *p, size_t n)
 /* ---- 3. RFC 2047 ----------------------------------------------------------- */
 
 struct encoded_word {
-	size_t len;                   /* bytes of the whole word */
+	size_t len;                    /* bytes of the whole word */
 	char charset[CHARSET_MAX + 1]; /* without any RFC 2231 "*lang" */
-	char encoding;                /* 'B' or 'Q' */
+	char encoding;                 /* 'B' or 'Q' */
 	const unsigned char *text;
 	size_t text_len;
 };
@@ -245,8 +245,7 @@ static int decode_text(const struct encoded_word *ew, struct coffer_buf *out)
 		if (pad != 0)
 			goto bad;
 		break;
-	case 1:
-		goto bad;
+	case 1: goto bad;
 	case 2:
 		if (pad != 0 && pad != 2)
 			goto bad;
@@ -280,11 +279,16 @@ static const char *iconv_name(const char *cs)
 	static const struct {
 		const char *label, *name;
 	} widen[] = {
-		{ "iso-8859-1", "WINDOWS-1252" }, { "iso8859-1", "WINDOWS-1252" },
-		{ "iso_8859-1", "WINDOWS-1252" }, { "latin1", "WINDOWS-1252" },
-		{ "l1", "WINDOWS-1252" },         { "us-ascii", "WINDOWS-1252" },
-		{ "ascii", "WINDOWS-1252" },      { "gb2312", "GB18030" },
-		{ "gbk", "GB18030" },             { "ks_c_5601-1987", "CP949" },
+		{ "iso-8859-1", "WINDOWS-1252" },
+		{ "iso8859-1", "WINDOWS-1252" },
+		{ "iso_8859-1", "WINDOWS-1252" },
+		{ "latin1", "WINDOWS-1252" },
+		{ "l1", "WINDOWS-1252" },
+		{ "us-ascii", "WINDOWS-1252" },
+		{ "ascii", "WINDOWS-1252" },
+		{ "gb2312", "GB18030" },
+		{ "gbk", "GB18030" },
+		{ "ks_c_5601-1987", "CP949" },
 	};
 	size_t i;
 
@@ -498,7 +502,7 @@ out:
 int coffer_header_summary(const void *p, size_t n, struct coffer_header_summary *s)
 {
 	struct coffer_buf raw[F_COUNT] = { COFFER_BUF_INIT, COFFER_BUF_INIT, COFFER_BUF_INIT,
-	                                   COFFER_BUF_INIT };
+		                           COFFER_BUF_INIT };
 	int found[F_COUNT] = { 0 };
 	char **slot[F_COUNT] = { &s->from, &s->subject, &s->date, &s->message_id };
 	const unsigned char *b = p;
@@ -535,7 +539,8 @@ int coffer_header_summary(const void *p, size_t n, struct coffer_header_summary 
 		if (name_end > pos && i < end && b[i] == ':') {
 			for (f = 0; f < F_COUNT; f++) {
 				if (found[f] || name_end - pos != fields[f].len ||
-				    strncasecmp((const char *)b + pos, fields[f].name, fields[f].len) != 0)
+				    strncasecmp((const char *)b + pos, fields[f].name,
+				                fields[f].len) != 0)
 					continue;
 				found[f] = 1;
 				cur = f;

@@ -58,13 +58,13 @@ struct coffer_index {
 	void *observer_arg;
 	char *dir;
 	size_t psize;
-	int lazy;                  /* MDB_NOSYNC (coffer_index_set_lazy) */
+	int lazy; /* MDB_NOSYNC (coffer_index_set_lazy) */
 	/* lazy only, changed under barrier_lock: the rollback point, and a
 	 * reader on its commit, so that LMDB never reuses that tree's pages */
 	pthread_mutex_t barrier_lock;
 	struct coffer_rollback *rb;
 	MDB_txn *pin;
-	uint64_t durable_txnid;    /* the point's commit; atomic */
+	uint64_t durable_txnid; /* the point's commit; atomic */
 };
 
 struct coffer_txn {
@@ -96,11 +96,11 @@ static int map_err(int rc, const char *what)
 	case EDQUOT:
 		return coffer_err_set(COFFER_ENOSPACE, "index: %s: no space left on device", what);
 	case EACCES:
-	case EPERM:
-		return coffer_err_set(COFFER_EPERM, "index: %s: %s", what, mdb_strerror(rc));
+	case EPERM: return coffer_err_set(COFFER_EPERM, "index: %s: %s", what, mdb_strerror(rc));
 	}
 	if (rc > 0)
-		return coffer_err_set(coffer_err_from_errno(rc), "index: %s: %s", what, mdb_strerror(rc));
+		return coffer_err_set(coffer_err_from_errno(rc), "index: %s: %s", what,
+		                      mdb_strerror(rc));
 	return coffer_err_set(COFFER_EIO, "index: %s: %s", what, mdb_strerror(rc));
 }
 
@@ -222,10 +222,10 @@ int coffer_index_open(const char *dir, uint64_t map_size, int create, struct cof
 			continue;
 		}
 		if (rc != 0) {
-			rc = rc == MDB_NOTFOUND ? coffer_err_set(COFFER_ECORRUPT,
-			                                          "index: sub-database %s missing",
-			                                          db_names[i])
-			                        : map_err(rc, "open sub-database");
+			rc = rc == MDB_NOTFOUND
+			         ? coffer_err_set(COFFER_ECORRUPT, "index: sub-database %s missing",
+			                          db_names[i])
+			         : map_err(rc, "open sub-database");
 			mdb_txn_abort(txn);
 			goto fail;
 		}
@@ -456,8 +456,7 @@ static int point_of_others(struct coffer_index *ix, struct coffer_rollback **rb_
 	return rc == COFFER_ENOTFOUND ? 0 : rc;
 }
 
-int coffer_index_update_flags(struct coffer_index *ix, unsigned flags, coffer_txn_fn fn,
-                              void *arg)
+int coffer_index_update_flags(struct coffer_index *ix, unsigned flags, coffer_txn_fn fn, void *arg)
 {
 	struct coffer_txn t = { .ix = ix };
 	struct coffer_rollback *others = NULL;
@@ -661,7 +660,8 @@ int coffer_txn_scan_from(struct coffer_txn *t, enum coffer_db db, const void *pr
 	rc = mdb_cursor_open(t->txn, t->ix->dbi[db], &cur);
 	if (rc != 0)
 		return map_err(rc, db_names[db]);
-	rc = slen ? mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE) : mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+	rc = slen ? mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE)
+	          : mdb_cursor_get(cur, &k, &v, MDB_FIRST);
 	while (rc == 0) {
 		if (plen && (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0))
 			break;

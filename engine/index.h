@@ -91,8 +91,7 @@ int coffer_index_set_lazy(struct coffer_index *ix);
 /* 1 after coffer_index_set_lazy(): a blob written for a commit of this
  * index needs no fsync of its own (coffer_index_sync() covers it). */
 int coffer_index_is_lazy(const struct coffer_index *ix);
-int coffer_index_update_flags(struct coffer_index *ix, unsigned flags, coffer_txn_fn fn,
-                              void *arg);
+int coffer_index_update_flags(struct coffer_index *ix, unsigned flags, coffer_txn_fn fn, void *arg);
 /* Makes every commit so far durable (for a lazy index, with the blobs
  * written before them). */
 int coffer_index_sync(struct coffer_index *ix);

@@ -168,9 +168,9 @@ static int bad_count(const char *op, int fd, const char *name, ssize_t got, size
 {
 	if (name)
 		return coffer_err_set(COFFER_EIO, "%s %s: transferred %zd of %zu bytes", op, name,
-				      got, asked);
+		                      got, asked);
 	return coffer_err_set(COFFER_EIO, "%s fd %d: transferred %zd of %zu bytes", op, fd, got,
-			      asked);
+	                      asked);
 }
 
 static int write_all_named(int fd, const void *p, size_t n, const char *name)
@@ -333,7 +333,7 @@ int coffer_io_fdatasync(int fd)
 int coffer_io_statvfs(const char *path, struct statvfs *sv)
 {
 	int (*fn)(const char *, struct statvfs *) = cur_ops->statvfs ? cur_ops->statvfs
-	                                                               : sys_statvfs;
+	                                                             : sys_statvfs;
 
 	while (fn(path, sv) < 0) {
 		if (errno != EINTR)
@@ -535,7 +535,7 @@ int coffer_io_read_file(const char *path, size_t max, struct coffer_buf *out)
 	}
 	if (st.st_size < 0 || (uint64_t)st.st_size > max) {
 		r = coffer_err_set(COFFER_ELIMIT, "read %s: file is larger than %zu bytes", path,
-				   max);
+		                   max);
 		goto out;
 	}
 	/* Read to EOF rather than trusting st_size (the file may change under
@@ -555,7 +555,7 @@ int coffer_io_read_file(const char *path, size_t max, struct coffer_buf *out)
 		total += got;
 		if (total > max) {
 			r = coffer_err_set(COFFER_ELIMIT, "read %s: file is larger than %zu bytes",
-					   path, max);
+			                   path, max);
 			goto out;
 		}
 		if (got < want)

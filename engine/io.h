@@ -25,7 +25,7 @@ struct coffer_io_ops {
 	ssize_t (*read)(int fd, void *p, size_t n);
 	ssize_t (*pread)(int fd, void *p, size_t n, off_t off);
 	int (*fsync)(int fd);
-	int (*syncfs)(int fd); /* NULL in a fake table: the system call */
+	int (*syncfs)(int fd);    /* NULL in a fake table: the system call */
 	int (*fdatasync)(int fd); /* likewise */
 	/* free space, for the space reserve's checks: a fake can play a full
 	 * disk (likewise) */

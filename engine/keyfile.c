@@ -36,9 +36,9 @@
 struct coffer_keyfile {
 	unsigned char store_id[COFFER_ID_BYTES];
 	int n_epochs;
-	uint64_t epoch[MAX_EPOCHS];  /* ascending */
-	unsigned char *master;       /* secure: MAX_EPOCHS * COFFER_KEY_BYTES */
-	unsigned char *pseudonym;    /* secure: COFFER_KEY_BYTES */
+	uint64_t epoch[MAX_EPOCHS]; /* ascending */
+	unsigned char *master;      /* secure: MAX_EPOCHS * COFFER_KEY_BYTES */
+	unsigned char *pseudonym;   /* secure: COFFER_KEY_BYTES */
 };
 
 /* *kf_r is set on every path (NULL on failure): the failure returns are
@@ -244,11 +244,12 @@ static int write_file(const char *path, const struct coffer_keyfile *kf, int rep
 	if (rc < 0) {
 		int err = errno;
 
-		rc = err == EEXIST ? coffer_err_set(COFFER_EEXIST,
-		                                    "key file %s already exists; refusing to overwrite it",
-		                                    path)
-		                   : coffer_err_set(coffer_err_from_errno(err),
-		                                    "key file %s: cannot write: %s", path, strerror(err));
+		rc = err == EEXIST
+		         ? coffer_err_set(COFFER_EEXIST,
+		                          "key file %s already exists; refusing to overwrite it",
+		                          path)
+		         : coffer_err_set(coffer_err_from_errno(err),
+		                          "key file %s: cannot write: %s", path, strerror(err));
 		unlink(tmp);
 		free(tmp);
 		return rc;
@@ -297,8 +298,7 @@ static int unhex(unsigned char *out, size_t n, const char *p, size_t len)
 	return 0;
 }
 
-int coffer_keyfile_parse(const char *name, const char *text, size_t n,
-                         struct coffer_keyfile **kf_r)
+int coffer_keyfile_parse(const char *name, const char *text, size_t n, struct coffer_keyfile **kf_r)
 {
 	struct coffer_keyfile *kf = NULL;
 	size_t pos = 0;
@@ -323,9 +323,10 @@ int coffer_keyfile_parse(const char *name, const char *text, size_t n,
 			goto bad;
 		if (!have_magic) {
 			if (len != 16 || memcmp(l, "coffer-keyfile 1", 16) != 0) {
-				rc = coffer_err_set(COFFER_ECORRUPT,
-				                    "key file %s: not a Coffer key file (or an unknown version)",
-				                    name);
+				rc = coffer_err_set(
+				    COFFER_ECORRUPT,
+				    "key file %s: not a Coffer key file (or an unknown version)",
+				    name);
 				goto out;
 			}
 			have_magic = 1;
@@ -338,7 +339,8 @@ int coffer_keyfile_parse(const char *name, const char *text, size_t n,
 			uint64_t e = 0;
 
 			sp2 = memchr(num, ' ', len - 6);
-			if (sp2 == NULL || sp2 == num || sp2 - num > 19 || kf->n_epochs == MAX_EPOCHS)
+			if (sp2 == NULL || sp2 == num || sp2 - num > 19 ||
+			    kf->n_epochs == MAX_EPOCHS)
 				goto bad;
 			for (const char *c = num; c < sp2; c++) {
 				if (*c < '0' || *c > '9')
@@ -347,11 +349,12 @@ int coffer_keyfile_parse(const char *name, const char *text, size_t n,
 			}
 			if (e == 0 || (kf->n_epochs > 0 && e <= kf->epoch[kf->n_epochs - 1]))
 				goto bad;
-			if (unhex(kf->master + kf->n_epochs * COFFER_KEY_BYTES, COFFER_KEY_BYTES, sp2 + 1,
-			          (size_t)(l + len - sp2 - 1)) < 0)
+			if (unhex(kf->master + kf->n_epochs * COFFER_KEY_BYTES, COFFER_KEY_BYTES,
+			          sp2 + 1, (size_t)(l + len - sp2 - 1)) < 0)
 				goto bad;
 			kf->epoch[kf->n_epochs++] = e;
-		} else if ((size_t)(sp - l) == 9 && memcmp(l, "pseudonym", 9) == 0 && !have_pseudo) {
+		} else if ((size_t)(sp - l) == 9 && memcmp(l, "pseudonym", 9) == 0 &&
+		           !have_pseudo) {
 			if (unhex(kf->pseudonym, COFFER_KEY_BYTES, sp + 1, len - 10) < 0)
 				goto bad;
 			have_pseudo = 1;
@@ -387,7 +390,7 @@ int coffer_keyfile_load(const char *path, struct coffer_keyfile **kf_r)
 		if (err == ENOENT)
 			return coffer_err_set(COFFER_ENOTFOUND, "key file %s does not exist", path);
 		return coffer_err_set(err == EACCES || err == EPERM ? COFFER_EPERM
-		                                                      : coffer_err_from_errno(err),
+		                                                    : coffer_err_from_errno(err),
 		                      "key file %s cannot be read: %s", path, strerror(err));
 	}
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
@@ -438,7 +441,8 @@ int coffer_keyfile_rotating(const struct coffer_keyfile *kf)
 int coffer_keyfile_begin_rotation(struct coffer_keyfile *kf)
 {
 	if (kf->n_epochs != 1)
-		return coffer_err_set(COFFER_EINVAL, "key file: a key rotation is already under way");
+		return coffer_err_set(COFFER_EINVAL,
+		                      "key file: a key rotation is already under way");
 	kf->epoch[1] = kf->epoch[0] + 1;
 	coffer_random(kf->master + COFFER_KEY_BYTES, COFFER_KEY_BYTES);
 	kf->n_epochs = 2;
@@ -507,8 +511,8 @@ int coffer_keyfile_wrap(const struct coffer_keyfile *kf, const unsigned char *ac
 	rc = kek_and_ad(kf, master_of(kf, epoch), acct_id, epoch, kek, ad);
 	if (rc == 0) {
 		coffer_random(wrapped_r, COFFER_AEAD_NONCE_BYTES);
-		rc = coffer_crypto_aead_seal(wrapped_r + COFFER_AEAD_NONCE_BYTES, sk, COFFER_SK_BYTES,
-		                             ad, sizeof ad, wrapped_r, kek);
+		rc = coffer_crypto_aead_seal(wrapped_r + COFFER_AEAD_NONCE_BYTES, sk,
+		                             COFFER_SK_BYTES, ad, sizeof ad, wrapped_r, kek);
 	}
 	coffer_secure_free(kek);
 	if (rc == 0)
@@ -526,10 +530,11 @@ int coffer_keyfile_unwrap(const struct coffer_keyfile *kf, const unsigned char *
 	int rc;
 
 	if (master == NULL)
-		return coffer_err_set(COFFER_EPERM,
-		                      "key epoch %llu is not in the key file (destroyed, or another "
-		                      "store's key file)",
-		                      (unsigned long long)epoch);
+		return coffer_err_set(
+		    COFFER_EPERM,
+		    "key epoch %llu is not in the key file (destroyed, or another "
+		    "store's key file)",
+		    (unsigned long long)epoch);
 	kek = coffer_secure_alloc(COFFER_KEY_BYTES);
 	if (kek == NULL)
 		return coffer_err_set(COFFER_ENOMEM, "key file: cannot allocate secure memory");

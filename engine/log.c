@@ -43,10 +43,8 @@ static const struct {
 	const char *name;
 	int level;
 } level_names[] = {
-	{ "error", COFFER_LOG_ERROR },
-	{ "warning", COFFER_LOG_WARNING },
-	{ "warn", COFFER_LOG_WARNING },
-	{ "info", COFFER_LOG_INFO },
+	{ "error", COFFER_LOG_ERROR },  { "warning", COFFER_LOG_WARNING },
+	{ "warn", COFFER_LOG_WARNING }, { "info", COFFER_LOG_INFO },
 	{ "debug", COFFER_LOG_DEBUG },
 };
 
@@ -125,8 +123,9 @@ static void log_setup(void)
 	__atomic_store_n(&log_min_level, level, __ATOMIC_RELAXED);
 	__atomic_store_n(&log_ready, 1, __ATOMIC_RELEASE);
 	if (bad)
-		coffer_log(COFFER_LOG_WARNING,
-		           "COFFER_LOG_LEVEL is not one of error, warning, info, debug; using info");
+		coffer_log(
+		    COFFER_LOG_WARNING,
+		    "COFFER_LOG_LEVEL is not one of error, warning, info, debug; using info");
 }
 
 void coffer_log_reset(void)

@@ -69,8 +69,7 @@ int coffer_mailops_folder_create_txn(struct coffer_txn *t, struct coffer_store *
 }
 
 int coffer_mailops_folder_name_txn(struct coffer_txn *t, const unsigned char *acct, uint32_t fid,
-                                   const struct coffer_acct_secret *secret,
-                                   struct coffer_buf *out)
+                                   const struct coffer_acct_secret *secret, struct coffer_buf *out)
 {
 	struct coffer_folder_rec rec;
 	int rc;
@@ -208,8 +207,8 @@ int coffer_mailops_folder_rename_txn(struct coffer_txn *t, struct coffer_store *
 		coffer_buf_printf(&target, "%s%s", to, a.v[i].name + flen);
 		rc = coffer_buf_ok(&target);
 		if (rc == 0)
-			rc = rename_one(t, st, acct, a.v[i].fid, a.v[i].name, coffer_buf_str(&target),
-			                secret);
+			rc = rename_one(t, st, acct, a.v[i].fid, a.v[i].name,
+			                coffer_buf_str(&target), secret);
 	}
 	if (rc == 0)
 		rc = coffer_account_touch_txn(t, acct);
@@ -369,8 +368,8 @@ int coffer_mailops_message_place_txn(struct coffer_txn *t, struct coffer_store *
 		 * when the name is given explicitly and differs, or the record
 		 * had none and the place changes the name */
 		if (!same_name) {
-			rc = coffer_message_name_box(&box, acct, rec.blob_id, p->unique, p->unique_n,
-			                             secret, NULL);
+			rc = coffer_message_name_box(&box, acct, rec.blob_id, p->unique,
+			                             p->unique_n, secret, NULL);
 			if (rc < 0)
 				goto out;
 			rec.name_box = box.data;

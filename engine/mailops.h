@@ -55,8 +55,7 @@ int coffer_mailops_folder_delete_txn(struct coffer_txn *t, struct coffer_store *
 
 /* The canonical name of folder fid, into out (appended). */
 int coffer_mailops_folder_name_txn(struct coffer_txn *t, const unsigned char *acct, uint32_t fid,
-                                   const struct coffer_acct_secret *secret,
-                                   struct coffer_buf *out);
+                                   const struct coffer_acct_secret *secret, struct coffer_buf *out);
 
 /*
  * Places message (src_fid, uid) under a new name:

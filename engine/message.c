@@ -31,10 +31,9 @@ static void msg_name_ad(unsigned char *ad, const unsigned char *acct, const unsi
 }
 
 /* Under secret if given, else with sealer if given, else sealed to pk. */
-static int name_box(struct coffer_buf *out, const unsigned char *acct,
-                    const unsigned char *blob_id, const char *unique, size_t n,
-                    const struct coffer_acct_secret *secret, struct coffer_sealer *sealer,
-                    const unsigned char *pk)
+static int name_box(struct coffer_buf *out, const unsigned char *acct, const unsigned char *blob_id,
+                    const char *unique, size_t n, const struct coffer_acct_secret *secret,
+                    struct coffer_sealer *sealer, const unsigned char *pk)
 {
 	unsigned char ad[NAME_AD_LEN];
 
@@ -67,8 +66,8 @@ int coffer_message_add_txn(struct coffer_txn *t, struct coffer_store *st, const 
 		rc = coffer_folder_resolve_sealed_txn(t, st, m->acct, m->folder, m->sealer,
 		                                      m->delivered_at, &fid, NULL);
 	else if (rc == 0)
-		rc = coffer_folder_resolve_txn(t, st, m->acct, m->folder, 1, secret, m->delivered_at,
-		                               &fid, NULL);
+		rc = coffer_folder_resolve_txn(t, st, m->acct, m->folder, 1, secret,
+		                               m->delivered_at, &fid, NULL);
 	if (rc == 0)
 		rc = add_to_folder(t, st, name, m, secret, &arec, fid, uid_r);
 	if (rc == 0 && fid_r)
@@ -105,8 +104,8 @@ static int add_to_folder(struct coffer_txn *t, struct coffer_store *st, const ch
 	if (rc < 0)
 		goto out;
 	if (frec.uidnext == UINT32_MAX) {
-		rc = coffer_err_set(COFFER_ELIMIT, "account %s: folder %s has run out of uids", name,
-		                    m->folder);
+		rc = coffer_err_set(COFFER_ELIMIT, "account %s: folder %s has run out of uids",
+		                    name, m->folder);
 		goto out;
 	}
 	uid = frec.uidnext++;
@@ -139,7 +138,8 @@ static int add_to_folder(struct coffer_txn *t, struct coffer_store *st, const ch
 			rc = coffer_message_derived_name(&mrec, &derived);
 		if (rc == 0)
 			rc = coffer_message_name_key(st, m->acct, fid,
-			                             m->unique ? m->unique : coffer_buf_str(&derived),
+			                             m->unique ? m->unique
+			                                       : coffer_buf_str(&derived),
 			                             m->unique ? m->unique_len : derived.len, nkey);
 		coffer_buf_free(&derived);
 		coffer_put_u32be(uidbuf, uid);
@@ -147,8 +147,10 @@ static int add_to_folder(struct coffer_txn *t, struct coffer_store *st, const ch
 			rc = coffer_txn_put(t, COFFER_DB_MSG_NAMES, nkey, sizeof nkey, uidbuf, 4,
 			                    COFFER_PUT_NOOVERWRITE);
 		if (rc == COFFER_EEXIST)
-			rc = coffer_err_set(COFFER_EEXIST, "account %s: folder %s already has a message "
-			                    "with that name", name, m->folder);
+			rc = coffer_err_set(COFFER_EEXIST,
+			                    "account %s: folder %s already has a message "
+			                    "with that name",
+			                    name, m->folder);
 		if (rc < 0)
 			goto out;
 	}
@@ -253,7 +255,8 @@ int coffer_message_expunge_txn(struct coffer_txn *t, struct coffer_store *st,
 	if (rc == 0) {
 		rc = coffer_txn_del(t, COFFER_DB_MSG_NAMES, nkey, sizeof nkey);
 		if (rc == COFFER_ENOTFOUND)
-			rc = coffer_err_set(COFFER_ECORRUPT, "index: message %u has no name entry", uid);
+			rc = coffer_err_set(COFFER_ECORRUPT, "index: message %u has no name entry",
+			                    uid);
 	}
 	if (rc == 0)
 		rc = coffer_blob_unref_txn(t, acct, blob_id, now);
@@ -417,8 +420,8 @@ int coffer_message_open(struct coffer_mailbox *mb, uint32_t fid, const char *fol
 		return coffer_err_set(COFFER_ENOMEM, "message: out of memory");
 	r->mb = mb;
 	r->fd = -1;
-	if (asprintf(&r->what, "account %s folder %s uid %u", coffer_mailbox_name(mb), folder, uid) <
-	    0) {
+	if (asprintf(&r->what, "account %s folder %s uid %u", coffer_mailbox_name(mb), folder,
+	             uid) < 0) {
 		r->what = NULL;
 		rc = coffer_err_set(COFFER_ENOMEM, "message: out of memory");
 		goto fail;
@@ -437,9 +440,10 @@ int coffer_message_open(struct coffer_mailbox *mb, uint32_t fid, const char *fol
 		goto fail;
 	r->fd = open(coffer_buf_str(&path), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (r->fd < 0) {
-		rc = errno == ENOENT ? damaged(r, "its blob is missing")
-		                     : coffer_err_set(coffer_err_from_errno(errno), "%s: cannot open blob: %s",
-		                                      r->what, strerror(errno));
+		rc = errno == ENOENT
+		         ? damaged(r, "its blob is missing")
+		         : coffer_err_set(coffer_err_from_errno(errno), "%s: cannot open blob: %s",
+		                          r->what, strerror(errno));
 		goto fail;
 	}
 	memcpy(ids.account_id, coffer_mailbox_id(mb), COFFER_ID_BYTES);

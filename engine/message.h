@@ -26,16 +26,16 @@
 
 struct coffer_message_new {
 	const unsigned char *acct;
-	const char *folder;          /* canonical name; created when missing */
+	const char *folder; /* canonical name; created when missing */
 	unsigned char blob_id[COFFER_ID_BYTES];
-	uint64_t size;               /* plaintext */
-	uint64_t stored_size;        /* blob bytes on disk */
+	uint64_t size;        /* plaintext */
+	uint64_t stored_size; /* blob bytes on disk */
 	int64_t internal_date;
 	int64_t delivered_at;
 	uint8_t flags;
 	uint8_t is_new;
 	uint32_t keywords;
-	const char *unique;          /* Maildir unique name, or NULL to derive */
+	const char *unique; /* Maildir unique name, or NULL to derive */
 	size_t unique_len;
 	/* with secret NULL: makes the boxes (new folder name, Maildir name) in
 	 * place of sealing each to the account's public key; borrowed (crypto.h

@@ -126,9 +126,10 @@ int coffer_names_account(const char *in, size_t n, struct coffer_buf *out)
 		return account_fail(in, n, "longer than 254 bytes");
 	for (i = 0; i < n; i++) {
 		if (s[i] < 0x20 || s[i] == 0x7f)
-			return coffer_err_set(COFFER_EINVAL,
-			                      "account name '%s': control character \\x%02x at byte %zu",
-			                      coffer_names_show(in, n, show), s[i], i);
+			return coffer_err_set(
+			    COFFER_EINVAL,
+			    "account name '%s': control character \\x%02x at byte %zu",
+			    coffer_names_show(in, n, show), s[i], i);
 		if (s[i] >= 0x80)
 			return coffer_err_set(COFFER_EINVAL,
 			                      "account name '%s': non-ASCII byte at byte %zu "
@@ -157,10 +158,11 @@ int coffer_names_account(const char *in, size_t n, struct coffer_buf *out)
 			if (s[i + 1] == '.')
 				return account_fail(in, n, "'..' in the local part");
 		} else if (!is_atext(s[i])) {
-			return coffer_err_set(COFFER_EINVAL,
-			                      "account name '%s': character '%c' not allowed in the "
-			                      "local part",
-			                      coffer_names_show(in, n, show), s[i]);
+			return coffer_err_set(
+			    COFFER_EINVAL,
+			    "account name '%s': character '%c' not allowed in the "
+			    "local part",
+			    coffer_names_show(in, n, show), s[i]);
 		}
 	}
 
@@ -170,10 +172,11 @@ int coffer_names_account(const char *in, size_t n, struct coffer_buf *out)
 	for (i = at + 1; i <= n; i++) {
 		if (i < n && s[i] != '.') {
 			if (!is_ldh(s[i]))
-				return coffer_err_set(COFFER_EINVAL,
-				                      "account name '%s': character '%c' not allowed in "
-				                      "the domain",
-				                      coffer_names_show(in, n, show), s[i]);
+				return coffer_err_set(
+				    COFFER_EINVAL,
+				    "account name '%s': character '%c' not allowed in "
+				    "the domain",
+				    coffer_names_show(in, n, show), s[i]);
 			continue;
 		}
 		if (i == label_start)
@@ -201,8 +204,8 @@ static int folder_fail(const char *in, size_t n, const char *what)
 {
 	char show[COFFER_NAMES_SHOW_SIZE];
 
-	return coffer_err_set(COFFER_EINVAL, "folder name '%s': %s",
-	                      coffer_names_show(in, n, show), what);
+	return coffer_err_set(COFFER_EINVAL, "folder name '%s': %s", coffer_names_show(in, n, show),
+	                      what);
 }
 
 static int is_sep(unsigned char c)
@@ -246,9 +249,9 @@ static int folder_canonical(const char *in, size_t n, struct coffer_buf *out)
 			return coffer_err_set(COFFER_EINVAL, "folder name '%s': NUL at byte %zu",
 			                      coffer_names_show(in, n, show), i);
 		if (is_control(cp))
-			return coffer_err_set(COFFER_EINVAL,
-			                      "folder name '%s': control character U+%04X at byte %zu",
-			                      coffer_names_show(in, n, show), (unsigned)cp, i);
+			return coffer_err_set(
+			    COFFER_EINVAL, "folder name '%s': control character U+%04X at byte %zu",
+			    coffer_names_show(in, n, show), (unsigned)cp, i);
 	}
 
 	/* "." and ".." between slashes get their own message: they are the
@@ -258,9 +261,11 @@ static int folder_canonical(const char *in, size_t n, struct coffer_buf *out)
 		if (i < n && s[i] != '/')
 			continue;
 		len = i - start;
-		if ((len == 1 && s[start] == '.') || (len == 2 && s[start] == '.' && s[start + 1] == '.'))
+		if ((len == 1 && s[start] == '.') ||
+		    (len == 2 && s[start] == '.' && s[start + 1] == '.'))
 			return coffer_err_set(COFFER_EINVAL, "folder name '%s': component '%s'",
-			                      coffer_names_show(in, n, show), len == 1 ? "." : "..");
+			                      coffer_names_show(in, n, show),
+			                      len == 1 ? "." : "..");
 		start = i + 1;
 	}
 

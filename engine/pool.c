@@ -20,10 +20,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define PICK 64            /* records a claim considers (a batch and more) */
-#define HINTS_MAX 16384    /* files remembered per account */
-#define HINT_TRIES 8       /* remembered files a claim tries before it scans */
-#define TRIM_BATCH 4096    /* records one trim pass looks at */
+#define PICK 64         /* records a claim considers (a batch and more) */
+#define HINTS_MAX 16384 /* files remembered per account */
+#define HINT_TRIES 8    /* remembered files a claim tries before it scans */
+#define TRIM_BATCH 4096 /* records one trim pass looks at */
 #define ID COFFER_ID_BYTES
 
 struct pick {
@@ -140,8 +140,7 @@ void coffer_pool_hints_free(struct coffer_pool_hints **hp)
 }
 
 /* Under h->lock: acct's entry, made if make. */
-static struct hint_acct *hint_acct(struct coffer_pool_hints *h, const unsigned char *acct,
-                                   int make)
+static struct hint_acct *hint_acct(struct coffer_pool_hints *h, const unsigned char *acct, int make)
 {
 	for (size_t i = 0; i < h->n; i++)
 		if (memcmp(h->v[i].acct, acct, ID) == 0)
@@ -153,8 +152,8 @@ static struct hint_acct *hint_acct(struct coffer_pool_hints *h, const unsigned c
 	return &h->v[h->n++];
 }
 
-static void hints_add(struct coffer_store *st, const unsigned char *acct,
-                      unsigned char (*ids)[ID], size_t n)
+static void hints_add(struct coffer_store *st, const unsigned char *acct, unsigned char (*ids)[ID],
+                      size_t n)
 {
 	struct coffer_pool_hints *h = coffer_store_pool_hints(st);
 	struct hint_acct *e;
@@ -234,8 +233,8 @@ static int drop_txn(struct coffer_txn *t, void *arg)
 	return rc;
 }
 
-int coffer_pool_claim(struct coffer_store *st, const unsigned char *acct,
-                      unsigned char *blob_id_r, int *fd_r, struct coffer_buf *path_r)
+int coffer_pool_claim(struct coffer_store *st, const unsigned char *acct, unsigned char *blob_id_r,
+                      int *fd_r, struct coffer_buf *path_r)
 {
 	unsigned char stale[PICK][COFFER_KEY_BLOB];
 	struct pick p;

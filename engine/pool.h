@@ -65,8 +65,8 @@
  * a blob the usual way). For a lazy index no batch is made here: its
  * writer (the mount's flusher) tops the pool up ahead of need.
  */
-int coffer_pool_claim(struct coffer_store *st, const unsigned char *acct,
-                      unsigned char *blob_id_r, int *fd_r, struct coffer_buf *path_r);
+int coffer_pool_claim(struct coffer_store *st, const unsigned char *acct, unsigned char *blob_id_r,
+                      int *fd_r, struct coffer_buf *path_r);
 
 /* In every transaction that records a new blob (engine/message.c,
  * engine/ctlfile.c): drops its pool record, if it has one. */

@@ -86,8 +86,8 @@ static int check_version(struct coffer_rd *rd, const char *what)
 
 	coffer_rd_u8(rd, &v);
 	if (v != COFFER_RECORD_VERSION)
-		return coffer_err_set(COFFER_ECORRUPT, "index: %s record has unknown version %u", what,
-		                      v);
+		return coffer_err_set(COFFER_ECORRUPT, "index: %s record has unknown version %u",
+		                      what, v);
 	return 0;
 }
 

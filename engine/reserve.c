@@ -86,10 +86,10 @@ int coffer_reserve_fill(struct coffer_store *st, uint64_t min_free_after)
 			/* the next release truncates it */
 		}
 		rc = err == ENOSPC || err == EDQUOT
-		             ? 0
-		             : coffer_err_set(coffer_err_from_errno(err),
-		                              "store %s: allocating the space reserve: %s",
-		                              coffer_store_path(st), strerror(err));
+		         ? 0
+		         : coffer_err_set(coffer_err_from_errno(err),
+		                          "store %s: allocating the space reserve: %s",
+		                          coffer_store_path(st), strerror(err));
 		goto out;
 	}
 	rc = 1;
@@ -116,8 +116,8 @@ int coffer_reserve_release(struct coffer_store *st)
 	if (truncate(coffer_buf_str(&path), 0) < 0) {
 		err = errno;
 		rc = coffer_err_set(coffer_err_from_errno(err),
-		                    "store %s: releasing the space reserve: %s", coffer_store_path(st),
-		                    strerror(err));
+		                    "store %s: releasing the space reserve: %s",
+		                    coffer_store_path(st), strerror(err));
 		goto out;
 	}
 	rc = 1;
@@ -136,10 +136,9 @@ int coffer_reserve_check(const struct coffer_store *st, uint64_t bytes)
 	free_bytes = coffer_reserve_free_bytes(st);
 	if (free_bytes == UINT64_MAX || free_bytes >= bytes + missing)
 		return 0;
-	return coffer_err_set(COFFER_ENOSPACE,
-	                      "store %s: no space left for new mail: %llu bytes free, %llu of "
-	                      "them kept for the index and control files (STORE/" COFFER_RESERVE_NAME
-	                      " released)",
-	                      coffer_store_path(st), (unsigned long long)free_bytes,
-	                      (unsigned long long)missing);
+	return coffer_err_set(
+	    COFFER_ENOSPACE,
+	    "store %s: no space left for new mail: %llu bytes free, %llu of "
+	    "them kept for the index and control files (STORE/" COFFER_RESERVE_NAME " released)",
+	    coffer_store_path(st), (unsigned long long)free_bytes, (unsigned long long)missing);
 }

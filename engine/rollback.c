@@ -36,7 +36,7 @@ struct hdr {
 struct coffer_rollback {
 	int fd;
 	char *dir;
-	struct hdr cur; /* the newest valid record; seq 0: none */
+	struct hdr cur;        /* the newest valid record; seq 0: none */
 	char boot[BOOT_BYTES]; /* this boot's id, read at open */
 };
 
@@ -156,8 +156,8 @@ int coffer_rollback_recover(const char *dir, uint64_t *kept_r)
 		if (fd < 0) {
 			if (errno != ENOENT)
 				rc = coffer_err_set(coffer_err_from_errno(errno),
-				                    "index rollback point %s: %s", coffer_buf_str(&path),
-				                    strerror(errno));
+				                    "index rollback point %s: %s",
+				                    coffer_buf_str(&path), strerror(errno));
 			goto out;
 		}
 		/* a concurrent opener may have recovered and removed it meanwhile */
@@ -193,8 +193,8 @@ int coffer_rollback_recover(const char *dir, uint64_t *kept_r)
 		rc = coffer_io_fsync(dfd);
 	if (rc == 0 && (rc = path_of(dir, COFFER_ROLLBACK_FILE, &path)) == 0) {
 		if (unlink(coffer_buf_str(&path)) < 0)
-			rc = coffer_err_set(coffer_err_from_errno(errno), "index rollback point: %s",
-			                    strerror(errno));
+			rc = coffer_err_set(coffer_err_from_errno(errno),
+			                    "index rollback point: %s", strerror(errno));
 	}
 	if (rc == 0)
 		rc = coffer_io_fsync_dir(dir);
@@ -227,9 +227,10 @@ int coffer_rollback_open(const char *dir, int create, struct coffer_rollback **r
 	rb->fd = open(coffer_buf_str(&path), O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), 0600);
 	if (rb->fd < 0) {
 		rc = errno == ENOENT && !create
-		             ? COFFER_ENOTFOUND
-		             : coffer_err_set(coffer_err_from_errno(errno), "index rollback point %s: %s",
-		                              coffer_buf_str(&path), strerror(errno));
+		         ? COFFER_ENOTFOUND
+		         : coffer_err_set(coffer_err_from_errno(errno),
+		                          "index rollback point %s: %s", coffer_buf_str(&path),
+		                          strerror(errno));
 		goto fail;
 	}
 	boot_id(rb->boot);

@@ -34,9 +34,9 @@
 #define NOTE_VERSION 1
 /* version, folder id, delivered at, size, digest */
 #define NOTE_BYTES (1 + 4 + 8 + 8 + COFFER_HASH_BYTES)
-#define GATHER 4096              /* pool records one pass looks at */
-#define TXN_BATCH 256            /* deliveries one transaction indexes */
-#define READ_BYTES 65536         /* a digest check reads this much at a time */
+#define GATHER 4096      /* pool records one pass looks at */
+#define TXN_BATCH 256    /* deliveries one transaction indexes */
+#define READ_BYTES 65536 /* a digest check reads this much at a time */
 #define ID COFFER_ID_BYTES
 
 /* ---- the note ---- */
@@ -83,8 +83,10 @@ static int note_read(int fd, struct coffer_spool_note *n)
 	ssize_t len = fgetxattr(fd, NOTE_NAME, buf, sizeof buf);
 
 	if (len < 0)
-		return errno == ENODATA || errno == ENOTSUP ? 0
-		       : coffer_err_set(COFFER_EIO, "spool: reading a note: %s", strerror(errno));
+		return errno == ENODATA || errno == ENOTSUP
+		           ? 0
+		           : coffer_err_set(COFFER_EIO, "spool: reading a note: %s",
+		                            strerror(errno));
 	if (len != NOTE_BYTES || buf[0] != NOTE_VERSION)
 		return coffer_err_set(COFFER_ECORRUPT, "spool: unreadable note");
 	n->folder_id = coffer_get_u32le(p), p += 4;
@@ -131,9 +133,9 @@ static int note_matches(int fd, const struct stat *sb, const struct coffer_spool
 
 struct item {
 	unsigned char key[COFFER_KEY_BLOB]; /* acct || blob id */
-	int fd;                              /* locked */
+	int fd;                             /* locked */
 	struct coffer_spool_note note;
-	uint64_t stored_size;                /* the file's length */
+	uint64_t stored_size; /* the file's length */
 	enum { PENDING, INDEXED, DISCARD, LEFT } fate;
 };
 
@@ -167,8 +169,8 @@ static int gather_txn(struct coffer_txn *t, void *arg)
 	struct gather_args *a = arg;
 
 	if (a->g->after)
-		return coffer_txn_scan_from(t, COFFER_DB_POOL, a->acct, a->acct ? ID : 0, a->g->after,
-		                            COFFER_KEY_BLOB, gather_one, a->g);
+		return coffer_txn_scan_from(t, COFFER_DB_POOL, a->acct, a->acct ? ID : 0,
+		                            a->g->after, COFFER_KEY_BLOB, gather_one, a->g);
 	return coffer_txn_scan(t, COFFER_DB_POOL, a->acct, a->acct ? ID : 0, gather_one, a->g);
 }
 
@@ -249,8 +251,8 @@ static int index_one(struct coffer_txn *t, struct batch *b, struct item *it)
 	rc = coffer_message_add_to_txn(t, st, "(spooled delivery)", &m, fid, NULL);
 	if (rc == COFFER_ENOTFOUND) { /* its folder was deleted since: INBOX */
 		coffer_err_clear();
-		rc = coffer_folder_resolve_txn(t, st, it->key, "INBOX", 1, NULL, it->note.delivered_at,
-		                               &fid, NULL);
+		rc = coffer_folder_resolve_txn(t, st, it->key, "INBOX", 1, NULL,
+		                               it->note.delivered_at, &fid, NULL);
 		if (rc == 0)
 			rc = coffer_message_add_to_txn(t, st, "(spooled delivery)", &m, fid, NULL);
 	}
@@ -417,8 +419,7 @@ static int absorb_items(struct coffer_store *st, struct item *items, size_t n, u
 	return rc;
 }
 
-int coffer_spool_absorb(struct coffer_store *st, const unsigned char *acct,
-                        uint64_t *absorbed_r)
+int coffer_spool_absorb(struct coffer_store *st, const unsigned char *acct, uint64_t *absorbed_r)
 {
 	struct gather g = { NULL, 0, 0, NULL };
 	struct gather_args ga = { &g, acct };

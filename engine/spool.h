@@ -58,8 +58,8 @@
 
 struct coffer_spool_note {
 	uint32_t folder_id;
-	int64_t delivered_at; /* ns; also the internal date */
-	uint64_t size;        /* plaintext */
+	int64_t delivered_at;                    /* ns; also the internal date */
+	uint64_t size;                           /* plaintext */
 	unsigned char digest[COFFER_HASH_BYTES]; /* of the blob file's bytes */
 };
 
@@ -85,7 +85,6 @@ int coffer_spool_marked(int fd);
  * NULL) counts the messages indexed. A store the caller cannot write is
  * not an error: nothing is done.
  */
-int coffer_spool_absorb(struct coffer_store *st, const unsigned char *acct,
-                        uint64_t *absorbed_r);
+int coffer_spool_absorb(struct coffer_store *st, const unsigned char *acct, uint64_t *absorbed_r);
 
 #endif

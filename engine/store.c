@@ -43,7 +43,7 @@ struct coffer_store {
 	unsigned char store_id[COFFER_ID_BYTES];
 	unsigned char index_key[COFFER_KEY_BYTES];
 	struct coffer_keyfile *kf;
-	uid_t owner_uid;             /* who owns the store directory */
+	uid_t owner_uid; /* who owns the store directory */
 	gid_t owner_gid;
 	struct coffer_pool_hints *pool_hints; /* NULL: out of memory, none kept */
 };
@@ -137,7 +137,8 @@ static int meta_txn(struct coffer_txn *t, void *arg)
 	}
 	rc = coffer_txn_get(t, COFFER_DB_META, "format", 6, &v, &n);
 	if (rc < 0 || n != 4)
-		return coffer_err_set(COFFER_ECORRUPT, "store %s: index has no format record", st->path);
+		return coffer_err_set(COFFER_ECORRUPT, "store %s: index has no format record",
+		                      st->path);
 	if (coffer_get_u32be(v) != COFFER_STORE_FORMAT)
 		return coffer_err_set(COFFER_ECORRUPT,
 		                      "store %s: format %u is not supported by this version (%u)",
@@ -148,7 +149,8 @@ static int meta_txn(struct coffer_txn *t, void *arg)
 	memcpy(st->store_id, v, COFFER_ID_BYTES);
 	rc = coffer_txn_get(t, COFFER_DB_META, "index_key", 9, &v, &n);
 	if (rc < 0 || n != COFFER_KEY_BYTES)
-		return coffer_err_set(COFFER_ECORRUPT, "store %s: index has no index key", st->path);
+		return coffer_err_set(COFFER_ECORRUPT, "store %s: index has no index key",
+		                      st->path);
 	memcpy(st->index_key, v, COFFER_KEY_BYTES);
 	return 0;
 }
@@ -162,8 +164,8 @@ static int open_index(struct coffer_store *st, int create)
 	if (dir == NULL)
 		return coffer_err_set(COFFER_ENOMEM, "store: out of memory");
 	if (create && mkdir(dir, 0700) < 0) {
-		rc = coffer_err_set(coffer_err_from_errno(errno), "store %s: cannot create index: %s",
-		                    st->path, strerror(errno));
+		rc = coffer_err_set(coffer_err_from_errno(errno),
+		                    "store %s: cannot create index: %s", st->path, strerror(errno));
 		free(dir);
 		return rc;
 	}
@@ -265,9 +267,9 @@ static int store_init(const char *path, const char *key_file, const struct init_
 		goto fail;
 	}
 	if (stat(path, &sb) == 0 && !(S_ISDIR(sb.st_mode) && dir_is_empty(path))) {
-		rc = coffer_err_set(COFFER_EEXIST,
-		                    "store %s already exists and is not empty; refusing to overwrite it",
-		                    path);
+		rc = coffer_err_set(
+		    COFFER_EEXIST,
+		    "store %s already exists and is not empty; refusing to overwrite it", path);
 		goto fail;
 	}
 	/* The key file: its directory (0700) first, then the file itself. */
@@ -285,7 +287,8 @@ static int store_init(const char *path, const char *key_file, const struct init_
 	}
 	st->key_file = absolute(key_file ? key_file : COFFER_DEFAULT_KEY_FILE);
 	if (st->key_file == NULL) {
-		rc = coffer_err_set(COFFER_ENOTFOUND, "key file %s: its directory cannot be resolved",
+		rc = coffer_err_set(COFFER_ENOTFOUND,
+		                    "key file %s: its directory cannot be resolved",
 		                    key_file ? key_file : COFFER_DEFAULT_KEY_FILE);
 		goto fail;
 	}
@@ -316,8 +319,8 @@ static int store_init(const char *path, const char *key_file, const struct init_
 	if (mkdir(path, 0700) == 0) {
 		made_dir = 1;
 	} else if (errno != EEXIST) {
-		rc = coffer_err_set(coffer_err_from_errno(errno), "store %s: cannot create: %s", path,
-		                    strerror(errno));
+		rc = coffer_err_set(coffer_err_from_errno(errno), "store %s: cannot create: %s",
+		                    path, strerror(errno));
 		goto fail;
 	} else if (chmod(path, 0700) < 0) {
 		rc = coffer_err_set(coffer_err_from_errno(errno), "store %s: chmod: %s", path,
@@ -398,17 +401,19 @@ int coffer_store_open(const char *path, const char *key_file, struct coffer_stor
 	*st_r = NULL;
 	if (stat(path, &sb) < 0) {
 		if (errno == ENOENT)
-			return coffer_err_set(COFFER_ENOTFOUND,
-			                      "store %s does not exist (create it with coffer init)", path);
+			return coffer_err_set(
+			    COFFER_ENOTFOUND,
+			    "store %s does not exist (create it with coffer init)", path);
 		return coffer_err_set(coffer_err_from_errno(errno), "store %s: %s", path,
 		                      strerror(errno));
 	}
 	if (!S_ISDIR(sb.st_mode))
 		return coffer_err_set(COFFER_ENOTFOUND, "store %s is not a directory", path);
 	if (sb.st_mode & 077)
-		return coffer_err_set(COFFER_EPERM,
-		                      "store %s is open to group or others (mode %04o); run chmod 700 on it",
-		                      path, (unsigned)(sb.st_mode & 07777));
+		return coffer_err_set(
+		    COFFER_EPERM,
+		    "store %s is open to group or others (mode %04o); run chmod 700 on it", path,
+		    (unsigned)(sb.st_mode & 07777));
 	st = calloc(1, sizeof *st);
 	if (st == NULL)
 		return coffer_err_set(COFFER_ENOMEM, "store: out of memory");
@@ -424,10 +429,13 @@ int coffer_store_open(const char *path, const char *key_file, struct coffer_stor
 	}
 	rc = coffer_config_load(&st->cfg, conf);
 	if (rc == COFFER_ENOTFOUND)
-		rc = coffer_err_set(COFFER_ENOTFOUND, "store %s: no coffer.conf; not a Coffer store", path);
+		rc = coffer_err_set(COFFER_ENOTFOUND,
+		                    "store %s: no coffer.conf; not a Coffer store", path);
 	if (rc < 0)
 		goto fail;
-	key_file = key_file ? key_file : st->cfg.key_file ? st->cfg.key_file : COFFER_DEFAULT_KEY_FILE;
+	key_file = key_file           ? key_file
+	           : st->cfg.key_file ? st->cfg.key_file
+	                              : COFFER_DEFAULT_KEY_FILE;
 	st->key_file = strdup(key_file);
 	if (st->key_file == NULL) {
 		rc = coffer_err_set(COFFER_ENOMEM, "store: out of memory");
@@ -453,7 +461,8 @@ int coffer_store_keyfile(struct coffer_store *st, struct coffer_keyfile **kf_r)
 		rc = coffer_keyfile_load(st->key_file, &st->kf);
 		if (rc < 0)
 			return rc;
-		if (!coffer_ct_equal(coffer_keyfile_store_id(st->kf), st->store_id, COFFER_ID_BYTES)) {
+		if (!coffer_ct_equal(coffer_keyfile_store_id(st->kf), st->store_id,
+		                     COFFER_ID_BYTES)) {
 			coffer_keyfile_free(&st->kf);
 			return coffer_err_set(COFFER_EPERM, "key file %s belongs to another store",
 			                      st->key_file);
@@ -476,8 +485,8 @@ int coffer_store_name_mac(const struct coffer_store *st, const char *label, cons
 	coffer_buf_append(&m, a, alen);
 	rc = coffer_buf_ok(&m);
 	if (rc == 0)
-		rc = coffer_crypto_hash_keyed(out, COFFER_MAC_BYTES, st->index_key, m.data, m.len, b,
-		                              blen);
+		rc = coffer_crypto_hash_keyed(out, COFFER_MAC_BYTES, st->index_key, m.data, m.len,
+		                              b, blen);
 	coffer_buf_free(&m);
 	return rc;
 }
@@ -506,8 +515,8 @@ int coffer_store_lock(struct coffer_store *st, const char *name, int op, int *fd
 	err = errno;
 	coffer_buf_free(&path);
 	if (fd < 0)
-		return coffer_err_set(coffer_err_from_errno(err), "store: cannot open the %s lock: %s",
-		                      name, strerror(err));
+		return coffer_err_set(coffer_err_from_errno(err),
+		                      "store: cannot open the %s lock: %s", name, strerror(err));
 	coffer_store_adopt(st, fd, NULL);
 	while (flock(fd, op) < 0) {
 		err = errno;
@@ -516,8 +525,8 @@ int coffer_store_lock(struct coffer_store *st, const char *name, int op, int *fd
 		close(fd);
 		if (err == EWOULDBLOCK)
 			return COFFER_ETEMP;
-		return coffer_err_set(coffer_err_from_errno(err), "store: cannot take the %s lock: %s",
-		                      name, strerror(err));
+		return coffer_err_set(coffer_err_from_errno(err),
+		                      "store: cannot take the %s lock: %s", name, strerror(err));
 	}
 	*fd_r = fd;
 	return 0;
@@ -533,8 +542,8 @@ static int blob_mkdir(const struct coffer_store *st, const char *path, int durab
 	if (mkdir(path, 0700) < 0) {
 		if (errno == EEXIST)
 			return 0;
-		return coffer_err_set(coffer_err_from_errno(errno), "store: cannot create %s: %s", path,
-		                      strerror(errno));
+		return coffer_err_set(coffer_err_from_errno(errno), "store: cannot create %s: %s",
+		                      path, strerror(errno));
 	}
 	coffer_store_adopt(st, -1, path);
 	if (!durable)
@@ -572,12 +581,12 @@ int coffer_store_blob_create(struct coffer_store *st, const unsigned char *acct,
 		coffer_buf_free(&dir);
 		if (rc < 0)
 			return rc;
-		fd = open(coffer_buf_str(path_r), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
-		          0600);
+		fd = open(coffer_buf_str(path_r),
+		          O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	}
 	if (fd < 0)
-		return coffer_err_set(coffer_err_from_errno(errno), "store: cannot create a blob: %s",
-		                      strerror(errno));
+		return coffer_err_set(coffer_err_from_errno(errno),
+		                      "store: cannot create a blob: %s", strerror(errno));
 	coffer_store_adopt(st, fd, NULL);
 	*fd_r = fd;
 	return 0;

@@ -39,10 +39,10 @@ struct vref {
 struct vacct {
 	unsigned char id[ID];
 	char hex[HEX_ID + 1];
-	char *name;               /* canonical name or "account <hex>" */
+	char *name; /* canonical name or "account <hex>" */
 	int rec_ok;
 	struct coffer_acct_secret *secret; /* NULL: shredded, or the key does not unwrap */
-	struct vfolder *folders;  /* by id (key order) */
+	struct vfolder *folders;           /* by id (key order) */
 	size_t nfolders, capfolders;
 	struct vref *refs;
 	size_t nrefs, caprefs;
@@ -50,11 +50,11 @@ struct vacct {
 	size_t ntrash, captrash;
 	struct vunref *unref;
 	size_t nunref, capunref;
-	size_t next_ref;          /* merge position in refs while scanning blobs */
-	struct vctl *ctls;        /* control files with a blob */
+	size_t next_ref;   /* merge position in refs while scanning blobs */
+	struct vctl *ctls; /* control files with a blob */
 	size_t nctls, capctls;
-	size_t next_ctl;          /* merge position in ctls */
-	int trash_conflict;       /* a trashed blob is still referenced: do not collect */
+	size_t next_ctl;    /* merge position in ctls */
+	int trash_conflict; /* a trashed blob is still referenced: do not collect */
 };
 
 struct verify {
@@ -66,7 +66,7 @@ struct verify {
 	unsigned char *buf;
 	unsigned char (*accts)[ID]; /* accounts checked, key order */
 	size_t naccts, capaccts;
-	uint64_t total;           /* messages to check, for progress */
+	uint64_t total; /* messages to check, for progress */
 	uint64_t done;
 };
 
@@ -77,8 +77,8 @@ struct verify {
  * problem's fields (NULL where they do not apply); they need only outlive
  * the call. 0, or the callback's negative return. */
 int verify_vreport(struct verify *v, const char *account, const char *folder, uint32_t uid,
-                   const char *blob, int pending, const char *repair, const char *fmt,
-                   va_list ap) __attribute__((format(printf, 8, 0)));
+                   const char *blob, int pending, const char *repair, const char *fmt, va_list ap)
+    __attribute__((format(printf, 8, 0)));
 /* Makes room in the array at pp (a T **; capacity *cap elements of size
  * bytes) for element n: coffer_array_grow() with verify's message. */
 int verify_grow(void *pp, size_t *cap, size_t n, size_t size);

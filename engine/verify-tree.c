@@ -54,7 +54,7 @@
 
 static int report_file(struct verify *v, const struct vacct *a, const char *blob, int pending,
                        const char *repair, const char *fmt, ...)
-	__attribute__((format(printf, 6, 7)));
+    __attribute__((format(printf, 6, 7)));
 
 /* A problem about a file of the blob tree (blob id or relative path). */
 static int report_file(struct verify *v, const struct vacct *a, const char *blob, int pending,
@@ -226,7 +226,8 @@ static int stray(struct verify *v, const struct vacct *a, const char *rel, const
 	if (rc == COFFER_ENOMEM)
 		goto out;
 	if (rc < 0) {
-		rc = report_file(v, a, rel, 0, NULL, "%s; repair failed: %s", what, coffer_errmsg());
+		rc = report_file(v, a, rel, 0, NULL, "%s; repair failed: %s", what,
+		                 coffer_errmsg());
 		goto out;
 	}
 	coffer_buf_printf(&how, "moved to %s", coffer_buf_str(&dest));
@@ -346,13 +347,14 @@ static int scan_subdir(struct verify *v, const struct vacct *a, const char *xx)
 		if (rc < 0)
 			break;
 		if (!is_hex(names[i], HEX_ID) || strncmp(names[i], xx, 2) != 0) {
-			rc = stray(v, a, coffer_buf_str(&rel), "stray file in the blob tree (not a blob name)");
+			rc = stray(v, a, coffer_buf_str(&rel),
+			           "stray file in the blob tree (not a blob name)");
 			continue;
 		}
 		if (lstat(coffer_buf_str(&path), &sb) < 0) {
 			if (errno != ENOENT) /* gone meanwhile: collected */
-				rc = report_file(v, a, coffer_buf_str(&rel), 0, NULL, "cannot stat: %s",
-				                 strerror(errno));
+				rc = report_file(v, a, coffer_buf_str(&rel), 0, NULL,
+				                 "cannot stat: %s", strerror(errno));
 			continue;
 		}
 		if (!S_ISREG(sb.st_mode)) {
@@ -385,13 +387,15 @@ static int scan_subdir(struct verify *v, const struct vacct *a, const char *xx)
 			continue; /* a message points at it: reported as a missing record */
 		coffer_hex(hex, cand->id, ID);
 		if (cand->mtime > v->now - v->grace) {
-			rc = report_file(v, a, hex, 1, NULL,
-			                 "blob without an index entry, younger than the grace period "
-			                 "(a write may be in progress)");
+			rc = report_file(
+			    v, a, hex, 1, NULL,
+			    "blob without an index entry, younger than the grace period "
+			    "(a write may be in progress)");
 			continue;
 		}
 		if (!v->o->repair) {
-			rc = report_file(v, a, hex, 0, NULL, "orphan blob (left by an interrupted write)");
+			rc = report_file(v, a, hex, 0, NULL,
+			                 "orphan blob (left by an interrupted write)");
 			continue;
 		}
 		coffer_buf_reset(&path);
@@ -403,9 +407,10 @@ static int scan_subdir(struct verify *v, const struct vacct *a, const char *xx)
 			rc = report_file(v, a, hex, 0, "removed",
 			                 "orphan blob (left by an interrupted write)");
 		else if (rc != COFFER_ENOMEM)
-			rc = report_file(v, a, hex, 0, NULL,
-			                 "orphan blob (left by an interrupted write); not removed: %s",
-			                 coffer_errmsg());
+			rc = report_file(
+			    v, a, hex, 0, NULL,
+			    "orphan blob (left by an interrupted write); not removed: %s",
+			    coffer_errmsg());
 	}
 out:
 	free_names(names, n);
@@ -440,8 +445,9 @@ int verify_tree_account(struct verify *v, const struct vacct *a)
 		coffer_buf_printf(&rel, "blobs/%s", a->hex);
 		rc = coffer_buf_ok(&rel);
 		if (rc == 0)
-			rc = stray(v, a, coffer_buf_str(&rel),
-			           "stray file in the blob tree (where the account's directory belongs)");
+			rc = stray(
+			    v, a, coffer_buf_str(&rel),
+			    "stray file in the blob tree (where the account's directory belongs)");
 		goto out;
 	}
 	rc = list_dir(coffer_buf_str(&dir), &names, &n);
@@ -507,11 +513,12 @@ int verify_tree_top(struct verify *v)
 			continue;
 		}
 		unhex(names[i], id, ID);
-		if (verify_in_sorted((const unsigned char (*)[ID])v->accts, v->naccts, id))
+		if (verify_in_sorted((const unsigned char(*)[ID])v->accts, v->naccts, id))
 			continue; /* checked with its account (non-directories too) */
 		if (lstat(coffer_buf_str(&path), &sb) == 0 && S_ISDIR(sb.st_mode))
-			rc = stray(v, NULL, coffer_buf_str(&rel),
-			           "stray directory in the blob tree (of an account that does not exist)");
+			rc = stray(
+			    v, NULL, coffer_buf_str(&rel),
+			    "stray directory in the blob tree (of an account that does not exist)");
 		else
 			rc = stray(v, NULL, coffer_buf_str(&rel), "stray file in the blob tree");
 	}

@@ -61,12 +61,12 @@
 struct vfolder {
 	uint32_t id;
 	uint32_t uidnext;
-	int rec_ok;          /* record decoded: uidnext is known */
-	int name_ok;         /* name box opened */
-	uint32_t kwmask;     /* keywords defined */
-	uint64_t messages;   /* message records */
-	uint64_t names;      /* msg_names entries pointing at existing messages */
-	char *name;          /* decrypted, or "#<id>" */
+	int rec_ok;        /* record decoded: uidnext is known */
+	int name_ok;       /* name box opened */
+	uint32_t kwmask;   /* keywords defined */
+	uint64_t messages; /* message records */
+	uint64_t names;    /* msg_names entries pointing at existing messages */
+	char *name;        /* decrypted, or "#<id>" */
 };
 
 /* A control file's blob (sorted by blob id, then folder). */
@@ -88,8 +88,7 @@ struct vunref {
 /* ---- 1. Reporting ---- */
 
 int verify_vreport(struct verify *v, const char *account, const char *folder, uint32_t uid,
-                    const char *blob, int pending, const char *repair, const char *fmt,
-                    va_list ap)
+                   const char *blob, int pending, const char *repair, const char *fmt, va_list ap)
 {
 	struct coffer_verify_problem p;
 	char *text;
@@ -112,7 +111,7 @@ int verify_vreport(struct verify *v, const char *account, const char *folder, ui
 
 static int report(struct verify *v, const struct vacct *a, const char *folder, uint32_t uid,
                   const unsigned char *blob_id, const char *fmt, ...)
-	__attribute__((format(printf, 6, 7)));
+    __attribute__((format(printf, 6, 7)));
 
 /* Damage about account a (folder, uid and blob when they apply). */
 static int report(struct verify *v, const struct vacct *a, const char *folder, uint32_t uid,
@@ -262,7 +261,8 @@ static int check_account(struct pass1 *c)
 	if (rc == COFFER_EPERM) { /* its epoch is not in the key file */
 		rc = report(c->v, a, NULL, 0, NULL,
 		            "account key does not unwrap with the key file (%s); its messages "
-		            "cannot be decrypted", coffer_errmsg());
+		            "cannot be decrypted",
+		            coffer_errmsg());
 		goto out;
 	}
 	if (rc == COFFER_ECORRUPT) {
@@ -347,7 +347,8 @@ static int check_folder_names(struct pass1 *c)
 			continue;
 		rc = coffer_folder_name_key(c->v->st, a->id, f->name, key);
 		if (rc == 0)
-			rc = coffer_txn_get(c->t, COFFER_DB_FOLDER_NAMES, key, sizeof key, &val, &vl);
+			rc = coffer_txn_get(c->t, COFFER_DB_FOLDER_NAMES, key, sizeof key, &val,
+			                    &vl);
 		if (rc == COFFER_ENOTFOUND)
 			rc = report(c->v, a, f->name, 0, NULL, "folder has no name index entry");
 		else if (rc == 0 && (vl != 4 || coffer_get_u32be(val) != f->id))
@@ -368,9 +369,9 @@ static int p1_folder_name(const void *k, size_t kl, const void *val, size_t vl, 
 		return report(c->v, c->a, NULL, 0, NULL, "a folder name index entry is damaged");
 	fid = coffer_get_u32be(val);
 	if (find_folder(c->a, fid) == NULL)
-		return report(c->v, c->a, NULL, 0, NULL,
-		              "a folder name index entry points at folder id %u, which does not exist",
-		              fid);
+		return report(
+		    c->v, c->a, NULL, 0, NULL,
+		    "a folder name index entry points at folder id %u, which does not exist", fid);
 	return 0;
 }
 
@@ -471,8 +472,9 @@ static int p1_msg_name(const void *k, size_t kl, const void *val, size_t vl, voi
 	coffer_key_message(key, a->id, fid, uid);
 	rc = coffer_txn_get(c->t, COFFER_DB_MESSAGES, key, sizeof key, &mv, &ml);
 	if (rc == COFFER_ENOTFOUND)
-		return report(c->v, a, folder_label(a, fid, tmp), uid, NULL,
-		              "a message name index entry points at this uid, which does not exist");
+		return report(
+		    c->v, a, folder_label(a, fid, tmp), uid, NULL,
+		    "a message name index entry points at this uid, which does not exist");
 	if (rc < 0)
 		return rc;
 	f = find_folder(a, fid);
@@ -550,7 +552,7 @@ static int flush_refs(struct pass1 *c, const unsigned char *limit)
 
 		if (limit && memcmp(r->blob, limit, ID) >= 0)
 			break;
-		if (verify_in_sorted((const unsigned char (*)[ID])a->trash, a->ntrash, r->blob)) {
+		if (verify_in_sorted((const unsigned char(*)[ID])a->trash, a->ntrash, r->blob)) {
 			a->trash_conflict = 1;
 			rc = report(c->v, a, folder_label(a, r->fid, tmp), r->uid, r->blob,
 			            "message points at a blob in the trash, whose file will be "
@@ -567,11 +569,12 @@ static int flush_refs(struct pass1 *c, const unsigned char *limit)
 
 		if (limit && memcmp(x->blob, limit, ID) >= 0)
 			break;
-		if (verify_in_sorted((const unsigned char (*)[ID])a->trash, a->ntrash, x->blob)) {
+		if (verify_in_sorted((const unsigned char(*)[ID])a->trash, a->ntrash, x->blob)) {
 			a->trash_conflict = 1;
-			rc = report(c->v, a, folder_label(a, x->fid, tmp), 0, x->blob,
-			            "a control file points at a blob in the trash, whose file will be "
-			            "removed (damaged index)");
+			rc = report(
+			    c->v, a, folder_label(a, x->fid, tmp), 0, x->blob,
+			    "a control file points at a blob in the trash, whose file will be "
+			    "removed (damaged index)");
 		} else {
 			rc = report(c->v, a, folder_label(a, x->fid, tmp), 0, x->blob,
 			            "a control file points at a blob that has no blob record");
@@ -613,7 +616,7 @@ static int p1_blob(const void *k, size_t kl, const void *val, size_t vl, void *a
 		a->ctls[i].has_brec = 1;
 		a->ctls[i].stored_size = rec.stored_size;
 	}
-	if (verify_in_sorted((const unsigned char (*)[ID])a->trash, a->ntrash, id)) {
+	if (verify_in_sorted((const unsigned char(*)[ID])a->trash, a->ntrash, id)) {
 		a->trash_conflict = 1;
 		rc = report(c->v, a, NULL, 0, id, "blob has a live record and is in the trash");
 		if (rc < 0)
@@ -633,14 +636,16 @@ static int p1_blob(const void *k, size_t kl, const void *val, size_t vl, void *a
 			memcpy(a->unref[a->nunref].blob, id, ID);
 			a->unref[a->nunref++].refs = rec.refs;
 		} else if (count != rec.refs) {
-			return report(c->v, a, NULL, 0, id,
-			              "blob record counts %u references, but %zu messages point at it",
-			              rec.refs, count);
+			return report(
+			    c->v, a, NULL, 0, id,
+			    "blob record counts %u references, but %zu messages point at it",
+			    rec.refs, count);
 		}
 	} else if (rec.kind == COFFER_BLOB_CONTROL) {
 		if (count > 0)
 			return report(c->v, a, folder_label(a, a->refs[first].fid, tmp),
-			              a->refs[first].uid, id, "message points at a control-file blob");
+			              a->refs[first].uid, id,
+			              "message points at a control-file blob");
 		if (ctls == 0) {
 			rc = verify_grow(&a->unref, &a->capunref, a->nunref, sizeof *a->unref);
 			if (rc < 0)
@@ -648,9 +653,11 @@ static int p1_blob(const void *k, size_t kl, const void *val, size_t vl, void *a
 			memcpy(a->unref[a->nunref].blob, id, ID);
 			a->unref[a->nunref++].refs = rec.refs;
 		} else if (ctls != rec.refs) {
-			return report(c->v, a, NULL, 0, id,
-			              "blob record counts %u references, but %zu control files point "
-			              "at it", rec.refs, ctls);
+			return report(
+			    c->v, a, NULL, 0, id,
+			    "blob record counts %u references, but %zu control files point "
+			    "at it",
+			    rec.refs, ctls);
 		}
 	} else {
 		return report(c->v, a, NULL, 0, id, "blob record has unknown kind %u", rec.kind);
@@ -725,7 +732,8 @@ static int report_unref(struct verify *v, struct vacct *a)
 		            "points at it%s",
 		            a->unref[i].refs,
 		            lstat(coffer_buf_str(&path), &sb) < 0 && errno == ENOENT
-		                    ? ", and its file is missing" : "");
+		                ? ", and its file is missing"
+		                : "");
 	}
 	coffer_buf_free(&path);
 	return rc;
@@ -739,7 +747,7 @@ struct item {
 	struct coffer_message_rec rec; /* name_box cleared */
 	int has_brec;
 	uint64_t stored_size;
-	const struct vctl *ctl;        /* a control file's blob (rec: blob_id, size) */
+	const struct vctl *ctl; /* a control file's blob (rec: blob_id, size) */
 };
 
 struct pass2 {
@@ -767,7 +775,8 @@ static int check_name(struct pass2 *c, const char *folder, uint32_t fid, uint32_
 		return 0; /* cannot know the name */
 	coffer_buf_reset(&c->name);
 	if (coffer_message_unique_name(rec, a->id, a->secret, &c->name) < 0)
-		return report(c->v, a, folder, uid, rec->blob_id, "message name cannot be decrypted");
+		return report(c->v, a, folder, uid, rec->blob_id,
+		              "message name cannot be decrypted");
 	rc = coffer_buf_ok(&c->name);
 	if (rc == 0)
 		rc = coffer_message_name_key(c->v->st, a->id, fid, coffer_buf_str(&c->name),
@@ -775,7 +784,8 @@ static int check_name(struct pass2 *c, const char *folder, uint32_t fid, uint32_
 	if (rc == 0)
 		rc = coffer_txn_get(c->t, COFFER_DB_MSG_NAMES, key, sizeof key, &val, &vl);
 	if (rc == COFFER_ENOTFOUND)
-		return report(c->v, a, folder, uid, rec->blob_id, "message has no name index entry");
+		return report(c->v, a, folder, uid, rec->blob_id,
+		              "message has no name index entry");
 	if (rc < 0)
 		return rc;
 	if (vl != 4 || coffer_get_u32be(val) != uid)
@@ -854,8 +864,8 @@ static int still_txn(struct coffer_txn *t, void *arg)
 		const void *val;
 		size_t vl;
 
-		rc = coffer_txn_get(t, COFFER_DB_CTLFILES, s->it->ctl->key, COFFER_KEY_CTLFILE, &val,
-		                    &vl);
+		rc = coffer_txn_get(t, COFFER_DB_CTLFILES, s->it->ctl->key, COFFER_KEY_CTLFILE,
+		                    &val, &vl);
 		if (rc == 0 && coffer_ctlfile_rec_decode(val, vl, &crec) == 0)
 			s->same = memcmp(crec.blob_id, s->it->rec.blob_id, ID) == 0;
 		return rc == COFFER_ENOTFOUND ? 0 : rc;
@@ -897,13 +907,14 @@ static int check_blob(struct verify *v, struct vacct *a, const struct item *it)
 			/* expunged (or rewritten) and collected since it was read? */
 			rc = coffer_index_view(coffer_store_index(v->st), still_txn, &still);
 			if (rc == 0 && still.same)
-				rc = report(v, a, folder, it->uid, it->rec.blob_id, "blob is missing");
+				rc = report(v, a, folder, it->uid, it->rec.blob_id,
+				            "blob is missing");
 		} else if (err == ELOOP) {
 			rc = report(v, a, folder, it->uid, it->rec.blob_id,
 			            "blob is not a regular file");
 		} else {
-			rc = report(v, a, folder, it->uid, it->rec.blob_id, "blob cannot be opened: %s",
-			            strerror(err));
+			rc = report(v, a, folder, it->uid, it->rec.blob_id,
+			            "blob cannot be opened: %s", strerror(err));
 		}
 		goto out;
 	}
@@ -932,7 +943,8 @@ static int check_blob(struct verify *v, struct vacct *a, const struct item *it)
 	v->s->bytes += (uint64_t)sb.st_size;
 	if (rc == COFFER_ECORRUPT) {
 		if (it->has_brec && it->stored_size && (uint64_t)sb.st_size < it->stored_size)
-			rc = report(v, a, folder, it->uid, it->rec.blob_id, "blob is truncated (damaged)");
+			rc = report(v, a, folder, it->uid, it->rec.blob_id,
+			            "blob is truncated (damaged)");
 		else
 			rc = report(v, a, folder, it->uid, it->rec.blob_id,
 			            "blob fails authentication (damaged)");

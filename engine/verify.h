@@ -73,8 +73,8 @@ struct coffer_verify_problem {
 	/* Account name; "account <hex id>" when it cannot be read; NULL for
 	 * the top of the blob tree. */
 	const char *account;
-	const char *folder;  /* folder name ("#<id>" if unreadable), or NULL */
-	uint32_t uid;        /* 0 when the problem is not about one message */
+	const char *folder; /* folder name ("#<id>" if unreadable), or NULL */
+	uint32_t uid;       /* 0 when the problem is not about one message */
 	/* Blob id (32 hex), or for a stray its path relative to the store, or
 	 * NULL. */
 	const char *blob;
@@ -88,13 +88,12 @@ struct coffer_verify_problem {
 typedef int (*coffer_verify_problem_fn)(const struct coffer_verify_problem *p, void *arg);
 /* Called after each message: done of total messages, bytes of blob files
  * read so far. */
-typedef void (*coffer_verify_progress_fn)(uint64_t done, uint64_t total, uint64_t bytes,
-                                          void *arg);
+typedef void (*coffer_verify_progress_fn)(uint64_t done, uint64_t total, uint64_t bytes, void *arg);
 
 struct coffer_verify_opts {
-	const char *account;   /* NULL: every account, and the whole blob tree */
+	const char *account; /* NULL: every account, and the whole blob tree */
 	int repair;
-	int64_t grace_ns;      /* 0: COFFER_VERIFY_GRACE_NS */
+	int64_t grace_ns; /* 0: COFFER_VERIFY_GRACE_NS */
 	coffer_verify_problem_fn problem;
 	void *problem_arg;
 	coffer_verify_progress_fn progress; /* may be NULL */
@@ -102,14 +101,14 @@ struct coffer_verify_opts {
 };
 
 struct coffer_verify_stats {
-	uint64_t accounts;  /* accounts checked */
-	uint64_t messages;  /* message records checked */
-	uint64_t blobs;     /* files with blob names found in the blob tree */
-	uint64_t bytes;     /* bytes of blob files read */
-	uint64_t problems;  /* damage found and not repaired */
-	uint64_t repaired;  /* problems the repair resolved (orphans, strays) */
-	uint64_t pending;   /* young orphans */
-	uint64_t collected; /* trash blob files removed by the repair */
+	uint64_t accounts;      /* accounts checked */
+	uint64_t messages;      /* message records checked */
+	uint64_t blobs;         /* files with blob names found in the blob tree */
+	uint64_t bytes;         /* bytes of blob files read */
+	uint64_t problems;      /* damage found and not repaired */
+	uint64_t repaired;      /* problems the repair resolved (orphans, strays) */
+	uint64_t pending;       /* young orphans */
+	uint64_t collected;     /* trash blob files removed by the repair */
 	uint64_t control_files; /* control files (the mount's) whose blob was checked */
 };
 

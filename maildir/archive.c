@@ -51,6 +51,7 @@
 
 /* ---- loading libarchive ---- */
 
+/* clang-format off */
 #define LA_FUNCS(X)                                                                           \
 	X(archive_write_new) X(archive_write_set_format_pax) X(archive_write_add_filter_zstd)  \
 	X(archive_write_add_filter_none) X(archive_write_set_bytes_in_last_block)             \
@@ -60,6 +61,7 @@
 	X(archive_entry_free) X(archive_entry_clear) X(archive_entry_copy_pathname)           \
 	X(archive_entry_set_filetype) X(archive_entry_set_perm) X(archive_entry_set_size)     \
 	X(archive_entry_set_mtime) X(archive_entry_set_uid) X(archive_entry_set_gid)
+/* clang-format on */
 
 #define LA_POINTER(name) static __typeof__(&name) la_##name;
 LA_FUNCS(LA_POINTER)
@@ -80,10 +82,10 @@ static void la_load_once(void)
 		snprintf(la_error, sizeof la_error, "%s", dlerror());
 		return;
 	}
-#define LA_SYM(name)                                                                           \
-	if ((la_##name = (__typeof__(la_##name))dlsym(h, #name)) == NULL) {                     \
-		snprintf(la_error, sizeof la_error, "libarchive has no %s", #name);                \
-		return;                                                                        \
+#define LA_SYM(name)                                                                \
+	if ((la_##name = (__typeof__(la_##name))dlsym(h, #name)) == NULL) {         \
+		snprintf(la_error, sizeof la_error, "libarchive has no %s", #name); \
+		return;                                                             \
 	}
 	LA_FUNCS(LA_SYM)
 #undef LA_SYM
@@ -94,8 +96,10 @@ static int la_load(void)
 {
 	pthread_once(&la_once, la_load_once);
 	if (!la_loaded)
-		return coffer_err_set(COFFER_EIO, "archive: cannot load libarchive (package "
-		                      "libarchive13): %s", la_error);
+		return coffer_err_set(COFFER_EIO,
+		                      "archive: cannot load libarchive (package "
+		                      "libarchive13): %s",
+		                      la_error);
 	return 0;
 }
 
@@ -129,19 +133,19 @@ struct coffer_archive {
 	struct archive *ar;
 	struct archive_entry *entry; /* reused for every header */
 	int fd;
-	int own_fd;                  /* close fd at free */
+	int own_fd; /* close fd at free */
 	int failed;
 	int finished;
-	char *name;                  /* for details: the path, "standard output", ... */
-	char *path;                  /* target path (NULL: fd or stdout) */
-	char *tmp_path;              /* fallback temporary name, or NULL (O_TMPFILE) */
-	int tmpfile;                 /* fd is an O_TMPFILE to link at finish */
-	int in_file;                 /* between file_begin and file_end */
-	uint64_t left;               /* bytes still due in the current file */
-	uint64_t written;            /* bytes handed to the target */
-	int io_rc;                   /* error kept from the write callback */
-	int discard;                 /* abandoning: the write callback drops data */
-	unsigned char *copy;         /* COPY_BUF, for add_file */
+	char *name;          /* for details: the path, "standard output", ... */
+	char *path;          /* target path (NULL: fd or stdout) */
+	char *tmp_path;      /* fallback temporary name, or NULL (O_TMPFILE) */
+	int tmpfile;         /* fd is an O_TMPFILE to link at finish */
+	int in_file;         /* between file_begin and file_end */
+	uint64_t left;       /* bytes still due in the current file */
+	uint64_t written;    /* bytes handed to the target */
+	int io_rc;           /* error kept from the write callback */
+	int discard;         /* abandoning: the write callback drops data */
+	unsigned char *copy; /* COPY_BUF, for add_file */
 };
 
 /* ---- errors ---- */
@@ -306,8 +310,10 @@ static int create_target(struct coffer_archive *a)
 		goto out;
 	}
 	if (lstat(a->path, &sb) == 0) {
-		rc = coffer_err_set(COFFER_EEXIST, "archive %s: the file exists; refusing to "
-		                    "overwrite it", a->path);
+		rc = coffer_err_set(COFFER_EEXIST,
+		                    "archive %s: the file exists; refusing to "
+		                    "overwrite it",
+		                    a->path);
 		goto out;
 	}
 	if (errno != ENOENT)
@@ -323,8 +329,9 @@ static int create_target(struct coffer_archive *a)
 	}
 	if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL) {
 		err = errno;
-		rc = coffer_err_set(coffer_err_from_errno(err), "archive %s: cannot create it in %s: %s",
-		                    a->path, coffer_buf_str(&dir), strerror(err));
+		rc = coffer_err_set(coffer_err_from_errno(err),
+		                    "archive %s: cannot create it in %s: %s", a->path,
+		                    coffer_buf_str(&dir), strerror(err));
 		goto out;
 	}
 	if (asprintf(&a->tmp_path, "%s.tmp", a->path) < 0) {
@@ -335,9 +342,11 @@ static int create_target(struct coffer_archive *a)
 	a->fd = open(a->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (a->fd < 0) {
 		err = errno;
-		rc = coffer_err_set(coffer_err_from_errno(err), "archive %s: cannot create %s: %s%s",
-		                    a->path, a->tmp_path, strerror(err),
-		                    err == EEXIST ? " (left by an interrupted export? remove it)" : "");
+		rc = coffer_err_set(coffer_err_from_errno(err),
+		                    "archive %s: cannot create %s: %s%s", a->path, a->tmp_path,
+		                    strerror(err),
+		                    err == EEXIST ? " (left by an interrupted export? remove it)"
+		                                  : "");
 		free(a->tmp_path);
 		a->tmp_path = NULL;
 		goto out;
@@ -366,7 +375,8 @@ int coffer_archive_open(const char *path, unsigned flags, struct coffer_archive 
 		return coffer_err_set(COFFER_ENOMEM, "archive %s: out of memory", path);
 	if (strcmp(path, "-") == 0) {
 		if (isatty(STDOUT_FILENO)) {
-			rc = coffer_err_set(COFFER_EINVAL, "archive: refusing to write an archive to "
+			rc = coffer_err_set(COFFER_EINVAL,
+			                    "archive: refusing to write an archive to "
 			                    "a terminal (redirect standard output)");
 			goto fail;
 		}
@@ -414,7 +424,8 @@ static int header(struct coffer_archive *a, const char *name, mode_t type, mode_
 		return coffer_err_set(COFFER_EINVAL, "archive %s: entry name '%s' is not relative",
 		                      a->name, name);
 	if (size > INT64_MAX)
-		return coffer_err_set(COFFER_EINVAL, "archive %s: %s: size too large", a->name, name);
+		return coffer_err_set(COFFER_EINVAL, "archive %s: %s: size too large", a->name,
+		                      name);
 	archive_entry_clear(a->entry);
 	archive_entry_copy_pathname(a->entry, name);
 	archive_entry_set_filetype(a->entry, type);
@@ -435,7 +446,8 @@ int coffer_archive_add_dir(struct coffer_archive *a, const char *name, mode_t mo
 	int rc = check_usable(a);
 
 	if (rc == 0 && a->in_file)
-		rc = coffer_err_set(COFFER_EINVAL, "archive %s: a file entry is still open", a->name);
+		rc = coffer_err_set(COFFER_EINVAL, "archive %s: a file entry is still open",
+		                    a->name);
 	if (rc == 0)
 		rc = header(a, name, AE_IFDIR, mode, mtime_ns, 0);
 	return rc;
@@ -447,7 +459,8 @@ int coffer_archive_file_begin(struct coffer_archive *a, const char *name, mode_t
 	int rc = check_usable(a);
 
 	if (rc == 0 && a->in_file)
-		rc = coffer_err_set(COFFER_EINVAL, "archive %s: a file entry is still open", a->name);
+		rc = coffer_err_set(COFFER_EINVAL, "archive %s: a file entry is still open",
+		                    a->name);
 	if (rc == 0)
 		rc = header(a, name, AE_IFREG, mode, mtime_ns, size);
 	if (rc == 0) {
@@ -466,7 +479,8 @@ int coffer_archive_write(struct coffer_archive *a, const void *p, size_t n)
 	if (rc < 0)
 		return rc;
 	if (!a->in_file)
-		return coffer_err_set(COFFER_EINVAL, "archive %s: write outside a file entry", a->name);
+		return coffer_err_set(COFFER_EINVAL, "archive %s: write outside a file entry",
+		                      a->name);
 	if (n > a->left) {
 		a->failed = 1;
 		return coffer_err_set(COFFER_EINVAL, "archive %s: more data than the size declared",
@@ -499,8 +513,10 @@ int coffer_archive_file_end(struct coffer_archive *a)
 	if (a->left != 0) {
 		/* the entry would be padded with zeros: never a faithful copy */
 		a->failed = 1;
-		return coffer_err_set(COFFER_EINVAL, "archive %s: %llu bytes short of the size "
-		                      "declared", a->name, (unsigned long long)a->left);
+		return coffer_err_set(COFFER_EINVAL,
+		                      "archive %s: %llu bytes short of the size "
+		                      "declared",
+		                      a->name, (unsigned long long)a->left);
 	}
 	a->in_file = 0;
 	if (archive_write_finish_entry(a->ar) < ARCHIVE_WARN)
@@ -509,8 +525,7 @@ int coffer_archive_file_end(struct coffer_archive *a)
 }
 
 int coffer_archive_add_file(struct coffer_archive *a, const char *name, mode_t mode,
-                            int64_t mtime_ns, uint64_t size, coffer_archive_read_fn fn,
-                            void *arg)
+                            int64_t mtime_ns, uint64_t size, coffer_archive_read_fn fn, void *arg)
 {
 	size_t got;
 	int rc;
@@ -547,18 +562,21 @@ static int link_into_place(struct coffer_archive *a)
 	if (a->tmpfile) {
 		snprintf(proc, sizeof proc, "/proc/self/fd/%d", a->fd);
 		if (linkat(AT_FDCWD, proc, AT_FDCWD, a->path, AT_SYMLINK_FOLLOW) < 0 &&
-		    (errno != ENOENT ||
-		     linkat(a->fd, "", AT_FDCWD, a->path, AT_EMPTY_PATH) < 0)) {
+		    (errno != ENOENT || linkat(a->fd, "", AT_FDCWD, a->path, AT_EMPTY_PATH) < 0)) {
 			err = errno;
-			return coffer_err_set(coffer_err_from_errno(err), "archive %s: cannot link it "
-			                      "into place: %s", a->path, strerror(err));
+			return coffer_err_set(coffer_err_from_errno(err),
+			                      "archive %s: cannot link it "
+			                      "into place: %s",
+			                      a->path, strerror(err));
 		}
 		a->tmpfile = 0;
 	} else if (a->tmp_path) {
 		if (renameat2(AT_FDCWD, a->tmp_path, AT_FDCWD, a->path, RENAME_NOREPLACE) < 0) {
 			err = errno;
-			return coffer_err_set(coffer_err_from_errno(err), "archive %s: cannot rename "
-			                      "%s to it: %s", a->path, a->tmp_path, strerror(err));
+			return coffer_err_set(coffer_err_from_errno(err),
+			                      "archive %s: cannot rename "
+			                      "%s to it: %s",
+			                      a->path, a->tmp_path, strerror(err));
 		}
 		free(a->tmp_path);
 		a->tmp_path = NULL;

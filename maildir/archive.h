@@ -67,8 +67,7 @@ int coffer_archive_file_end(struct coffer_archive *a);
  * *n_r (0 only at the end); its errors are passed through. */
 typedef int (*coffer_archive_read_fn)(void *arg, void *buf, size_t cap, size_t *n_r);
 int coffer_archive_add_file(struct coffer_archive *a, const char *name, mode_t mode,
-                            int64_t mtime_ns, uint64_t size, coffer_archive_read_fn fn,
-                            void *arg);
+                            int64_t mtime_ns, uint64_t size, coffer_archive_read_fn fn, void *arg);
 
 /* Writes the end of the archive and flushes the compressor; for a path,
  * fsyncs, links the file into place and fsyncs its directory. After a

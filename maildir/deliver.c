@@ -185,15 +185,19 @@ int coffer_deliver_flags(struct coffer_store *st, const char *name, const char *
 	memset(res_r, 0, sizeof *res_r);
 	rc = coffer_names_account(name, strlen(name), &canon);
 	if (rc == 0)
-		rc = coffer_names_folder(folder ? folder : "INBOX", strlen(folder ? folder : "INBOX"),
-		                         &fcanon);
+		rc = coffer_names_folder(folder ? folder : "INBOX",
+		                         strlen(folder ? folder : "INBOX"), &fcanon);
 	if (rc == 0)
 		rc = coffer_clock_now(&now);
 	if (rc < 0)
 		goto out;
-	la = (struct lookup_args){ st, coffer_buf_str(&canon),
+	la = (struct lookup_args){ st,
+		                   coffer_buf_str(&canon),
 		                   (flags & COFFER_DELIVER_SPOOL) ? coffer_buf_str(&fcanon) : NULL,
-		                   ids.account_id, &rec, 0, 0 };
+		                   ids.account_id,
+		                   &rec,
+		                   0,
+		                   0 };
 	rc = coffer_index_view(coffer_store_index(st), lookup_txn, &la);
 	if (rc < 0)
 		goto out;
@@ -252,9 +256,10 @@ int coffer_deliver_flags(struct coffer_store *st, const char *name, const char *
 	while (rc == 0) {
 		total += len;
 		if (total > max) {
-			rc = coffer_err_set(COFFER_ELIMIT,
-			                    "deliver: the message is larger than max_message_size (%llu bytes)",
-			                    (unsigned long long)max);
+			rc = coffer_err_set(
+			    COFFER_ELIMIT,
+			    "deliver: the message is larger than max_message_size (%llu bytes)",
+			    (unsigned long long)max);
 			break;
 		}
 		rc = coffer_blob_writer_write(w, buf, len);

@@ -28,9 +28,9 @@
 
 struct coffer_deliver_result {
 	uint32_t folder_id;
-	uint32_t uid;   /* 0 when spooled: assigned when the delivery is absorbed */
+	uint32_t uid; /* 0 when spooled: assigned when the delivery is absorbed */
 	uint64_t size;
-	int spooled;    /* 1: durable, indexed at the next absorb (engine/spool.h) */
+	int spooled; /* 1: durable, indexed at the next absorb (engine/spool.h) */
 };
 
 /* Reads a message from fd until EOF and stores it in folder (any accepted

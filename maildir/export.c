@@ -46,22 +46,23 @@
 
 #define EXPORT_BUF (256u * 1024u)
 
-struct export {
+struct export
+{
 	const struct coffer_export_source *src;
 	struct coffer_export_stats *stats;
 	/* target: an archive, or a directory */
 	struct coffer_archive *ar;
 	int root_fd;
-	const char *root;          /* the directory, for details */
-	int file_fd;               /* the file being written (directory target) */
+	const char *root; /* the directory, for details */
+	int file_fd;      /* the file being written (directory target) */
 	int64_t file_mtime;
-	int64_t now;               /* mtime of directories and control files */
-	unsigned char *buf;        /* EXPORT_BUF */
+	int64_t now;        /* mtime of directories and control files */
+	unsigned char *buf; /* EXPORT_BUF */
 	/* the folder being written */
-	const char *folder;        /* canonical name */
-	struct coffer_buf prefix;  /* "" or ".Lists.debian/" */
-	uint32_t kw_mask;          /* keyword bits that have a name */
-	struct coffer_buf path;    /* scratch */
+	const char *folder;       /* canonical name */
+	struct coffer_buf prefix; /* "" or ".Lists.debian/" */
+	uint32_t kw_mask;         /* keyword bits that have a name */
+	struct coffer_buf path;   /* scratch */
 };
 
 /* ---- targets ---- */
@@ -255,7 +256,8 @@ static int write_keywords(struct export *x, const struct folder_entry *e)
 			if ((unsigned char)*p <= ' ' || *p == 0x7f)
 				break;
 		if (*p || e->kw[i][0] == '\0') {
-			rc = coffer_err_set(COFFER_ECORRUPT, "account %s folder %s: keyword %u ('%s') "
+			rc = coffer_err_set(COFFER_ECORRUPT,
+			                    "account %s folder %s: keyword %u ('%s') "
 			                    "cannot be written to dovecot-keywords",
 			                    x->src->account, x->folder, i,
 			                    coffer_names_show(e->kw[i], strlen(e->kw[i]), show));
@@ -291,9 +293,11 @@ static int export_message(const struct coffer_export_msg *m, void *arg)
 	if (rc == 0 && (parsed.has_info || parsed.unique_len != ulen))
 		rc = COFFER_EINVAL;
 	if (rc < 0)
-		return coffer_err_set(COFFER_ECORRUPT, "account %s folder %s uid %u: its Maildir name "
-		                      "'%s' is not a valid unique name", x->src->account, x->folder,
-		                      m->uid, coffer_names_show(m->unique, ulen, show));
+		return coffer_err_set(COFFER_ECORRUPT,
+		                      "account %s folder %s uid %u: its Maildir name "
+		                      "'%s' is not a valid unique name",
+		                      x->src->account, x->folder, m->uid,
+		                      coffer_names_show(m->unique, ulen, show));
 	if (at(x, m->is_new ? "new/" : "cur/") == NULL)
 		return oom();
 	rc = coffer_maildir_name_format(&x->path, m->unique, ulen, info, m->flags, keywords);
@@ -487,9 +491,15 @@ static int live_msg(const struct coffer_message *m, void *arg)
 	}
 	if (rc < 0)
 		return rc;
-	em = (struct coffer_export_msg){ m->uid, m->unique, m->rec.flags, m->rec.is_new,
-		                         m->rec.keywords, coffer_message_record(r)->internal_date,
-		                         coffer_message_record(r)->size, live_read, r };
+	em = (struct coffer_export_msg){ m->uid,
+		                         m->unique,
+		                         m->rec.flags,
+		                         m->rec.is_new,
+		                         m->rec.keywords,
+		                         coffer_message_record(r)->internal_date,
+		                         coffer_message_record(r)->size,
+		                         live_read,
+		                         r };
 	rc = l->fn(&em, l->arg);
 	coffer_message_close(&r);
 	return rc;
@@ -531,7 +541,8 @@ static int remove_contents(int fd)
 			continue;
 		}
 		if (S_ISDIR(sb.st_mode)) {
-			sub = openat(fd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			sub = openat(fd, de->d_name,
+			             O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 			if (sub < 0) {
 				rc = -errno;
 				continue;
@@ -565,17 +576,23 @@ static int open_target_dir(const char *dir, int *fd_r, int *created_r)
 		*created_r = 1;
 	} else if (errno != EEXIST) {
 		err = errno;
-		return coffer_err_set(coffer_err_from_errno(err), "export %s: cannot create the "
-		                      "directory: %s", dir, strerror(err));
+		return coffer_err_set(coffer_err_from_errno(err),
+		                      "export %s: cannot create the "
+		                      "directory: %s",
+		                      dir, strerror(err));
 	}
 	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0) {
 		err = errno;
 		if (err == ENOTDIR)
-			return coffer_err_set(COFFER_EEXIST, "export %s: exists and is not a directory; "
-			                      "refusing to overwrite it", dir);
-		return coffer_err_set(coffer_err_from_errno(err), "export %s: cannot open the "
-		                      "directory: %s", dir, strerror(err));
+			return coffer_err_set(COFFER_EEXIST,
+			                      "export %s: exists and is not a directory; "
+			                      "refusing to overwrite it",
+			                      dir);
+		return coffer_err_set(coffer_err_from_errno(err),
+		                      "export %s: cannot open the "
+		                      "directory: %s",
+		                      dir, strerror(err));
 	}
 	if (!*created_r) {
 		dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
@@ -585,8 +602,10 @@ static int open_target_dir(const char *dir, int *fd_r, int *created_r)
 			if (dup_fd >= 0)
 				close(dup_fd);
 			close(fd);
-			return coffer_err_set(coffer_err_from_errno(err), "export %s: cannot read the "
-			                      "directory: %s", dir, strerror(err));
+			return coffer_err_set(coffer_err_from_errno(err),
+			                      "export %s: cannot read the "
+			                      "directory: %s",
+			                      dir, strerror(err));
 		}
 		while ((de = readdir(d)) != NULL)
 			if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
@@ -594,15 +613,19 @@ static int open_target_dir(const char *dir, int *fd_r, int *created_r)
 		closedir(d);
 		if (!empty) {
 			close(fd);
-			return coffer_err_set(COFFER_EEXIST, "export %s: the directory is not empty; "
-			                      "refusing to write into it", dir);
+			return coffer_err_set(COFFER_EEXIST,
+			                      "export %s: the directory is not empty; "
+			                      "refusing to write into it",
+			                      dir);
 		}
 		/* probe: can we create in it at all? (a clear error before any work) */
 		if (faccessat(fd, ".", W_OK | X_OK, AT_EACCESS) < 0) {
 			err = errno;
 			close(fd);
-			return coffer_err_set(coffer_err_from_errno(err), "export %s: cannot write into "
-			                      "the directory: %s", dir, strerror(err));
+			return coffer_err_set(coffer_err_from_errno(err),
+			                      "export %s: cannot write into "
+			                      "the directory: %s",
+			                      dir, strerror(err));
 		}
 	}
 	*fd_r = fd;

@@ -59,14 +59,14 @@ struct coffer_export_stats {
  * writes the same tree as `coffer export`.
  */
 struct coffer_export_folder {
-	uint32_t id;             /* the source's own id, handed back to messages() */
-	const char *name;        /* canonical name */
-	char *const *keywords;   /* COFFER_FOLDER_KEYWORDS_MAX names; NULL = unused */
+	uint32_t id;           /* the source's own id, handed back to messages() */
+	const char *name;      /* canonical name */
+	char *const *keywords; /* COFFER_FOLDER_KEYWORDS_MAX names; NULL = unused */
 };
 
 struct coffer_export_msg {
 	uint32_t uid;
-	const char *unique;      /* Maildir unique name (validated before use) */
+	const char *unique; /* Maildir unique name (validated before use) */
 	uint8_t flags;
 	uint8_t is_new;
 	uint32_t keywords;
@@ -81,7 +81,7 @@ typedef int (*coffer_export_folder_fn)(const struct coffer_export_folder *f, voi
 typedef int (*coffer_export_msg_fn)(const struct coffer_export_msg *m, void *arg);
 
 struct coffer_export_source {
-	const char *account;     /* for error details */
+	const char *account; /* for error details */
 	/* every folder, INBOX included */
 	int (*folders)(void *ctx, coffer_export_folder_fn fn, void *arg);
 	/* every message of folder f; a message gone since the listing is

@@ -114,7 +114,7 @@
 /* ---- names and classification ---- */
 
 static const char *const skip_keys[COFFER_IMPORT_SKIP_COUNT] = {
-	"bad-name", "symlink", "not-file", "unreadable", "empty",
+	"bad-name",    "symlink",   "not-file",  "unreadable", "empty",
 	"not-message", "too-large", "duplicate", "bad-folder", "unknown-entry",
 };
 static const char *const skip_texts[COFFER_IMPORT_SKIP_COUNT] = {
@@ -140,8 +140,7 @@ const char *coffer_import_skip_text(enum coffer_import_skip why)
 	return (unsigned)why < COFFER_IMPORT_SKIP_COUNT ? skip_texts[why] : "?";
 }
 
-int coffer_import_folder_name(const char *dir, size_t n, const char *prefix,
-                              struct coffer_buf *out)
+int coffer_import_folder_name(const char *dir, size_t n, const char *prefix, struct coffer_buf *out)
 {
 	struct coffer_buf sub = COFFER_BUF_INIT, joined = COFFER_BUF_INIT;
 	int rc;
@@ -175,8 +174,8 @@ out:
 enum coffer_import_entry coffer_import_classify(const char *name)
 {
 	static const char *const ignored[] = {
-		"tmp", "subscriptions", "maildirfolder", "maildirsize", "dovecot-shared",
-		".customflags", ".uidvalidity", ".qmail", NULL,
+		"tmp",          "subscriptions", "maildirfolder", "maildirsize", "dovecot-shared",
+		".customflags", ".uidvalidity",  ".qmail",        NULL,
 	};
 
 	if (strcmp(name, "cur") == 0 || strcmp(name, "new") == 0)
@@ -232,7 +231,8 @@ int coffer_import_escape(struct coffer_buf *out, const char *p, size_t n)
 	size_t i = 0, l;
 
 	while (i < n) {
-		if (u[i] < 0x20 || u[i] == 0x7f || u[i] == '\\' || (l = utf8_len(u + i, n - i)) == 0) {
+		if (u[i] < 0x20 || u[i] == 0x7f || u[i] == '\\' ||
+		    (l = utf8_len(u + i, n - i)) == 0) {
 			coffer_buf_printf(out, "\\x%02x", u[i]);
 			i++;
 			continue;
@@ -306,7 +306,8 @@ static int read_fd_bounded(int fd, size_t max, struct coffer_buf *out)
 	int rc;
 
 	if (fstat(fd, &sb) < 0)
-		return coffer_err_set(coffer_err_from_errno(errno), "import: stat: %s", strerror(errno));
+		return coffer_err_set(coffer_err_from_errno(errno), "import: stat: %s",
+		                      strerror(errno));
 	if (!S_ISREG(sb.st_mode))
 		return coffer_err_set(COFFER_EINVAL, "import: not a regular file");
 	for (;;) {
@@ -319,7 +320,8 @@ static int read_fd_bounded(int fd, size_t max, struct coffer_buf *out)
 		out->len += got;
 		out->data[out->len] = '\0';
 		if (out->len > max)
-			return coffer_err_set(COFFER_ELIMIT, "import: file larger than %zu bytes", max);
+			return coffer_err_set(COFFER_ELIMIT, "import: file larger than %zu bytes",
+			                      max);
 		if (got < 4096)
 			return 0;
 	}
@@ -329,14 +331,14 @@ static int read_fd_bounded(int fd, size_t max, struct coffer_buf *out)
 
 struct item {
 	unsigned char blob_id[COFFER_ID_BYTES];
-	char *unique;           /* malloc'd */
+	char *unique; /* malloc'd */
 	size_t unique_len;
-	char *rel;              /* malloc'd, escaped path for reports */
+	char *rel; /* malloc'd, escaped path for reports */
 	uint64_t size, stored_size;
 	int64_t mtime;
 	uint8_t flags, is_new;
-	uint32_t letters;       /* keyword letters of the file name */
-	int dup;                /* set by the batch transaction */
+	uint32_t letters; /* keyword letters of the file name */
+	int dup;          /* set by the batch transaction */
 };
 
 struct importer {
@@ -351,13 +353,13 @@ struct importer {
 	int64_t now;
 	int root_fd, acct_dir_fd, journal_fd;
 	unsigned char *buf;
-	struct coffer_buf rel;       /* path of the current entry, relative to MAILDIR */
-	struct coffer_buf path;      /* scratch: blob paths */
+	struct coffer_buf rel;  /* path of the current entry, relative to MAILDIR */
+	struct coffer_buf path; /* scratch: blob paths */
 	/* the current folder */
 	struct coffer_buf folder;
 	int folder_known;
 	uint32_t fid;
-	uint32_t start_uidnext;      /* uids from here on were added during this run */
+	uint32_t start_uidnext; /* uids from here on were added during this run */
 	char *kw[NKW];
 	/* the current batch */
 	struct item *items;
@@ -449,7 +451,7 @@ static int journal_recover(struct importer *im)
 {
 	struct coffer_buf text = COFFER_BUF_INIT;
 	struct orphan_args oa = { im->acct, NULL, NULL, 0 };
-	unsigned char (*ids)[COFFER_ID_BYTES] = NULL;
+	unsigned char(*ids)[COFFER_ID_BYTES] = NULL;
 	size_t n = 0, pos, max = sizeof JOURNAL_MAGIC + (size_t)MAX_BATCH_MESSAGES * JOURNAL_LINE;
 	int rc;
 
@@ -507,8 +509,8 @@ static int journal_recover(struct importer *im)
 	}
 truncate:
 	if (ftruncate(im->journal_fd, 0) < 0)
-		rc = coffer_err_set(coffer_err_from_errno(errno), "import: cannot empty the journal: %s",
-		                    strerror(errno));
+		rc = coffer_err_set(coffer_err_from_errno(errno),
+		                    "import: cannot empty the journal: %s", strerror(errno));
 out:
 	free(oa.orphan);
 	free(ids);
@@ -534,11 +536,14 @@ static int journal_open(struct importer *im)
 	}
 	if (flock(im->journal_fd, LOCK_EX | LOCK_NB) < 0) {
 		if (errno == EWOULDBLOCK)
-			rc = coffer_err_set(COFFER_ETEMP, "import: another import into account %s is "
-			                    "running; try again when it has finished", im->acct_name);
+			rc = coffer_err_set(COFFER_ETEMP,
+			                    "import: another import into account %s is "
+			                    "running; try again when it has finished",
+			                    im->acct_name);
 		else
-			rc = coffer_err_set(coffer_err_from_errno(errno), "import: cannot lock %s: %s",
-			                    coffer_buf_str(&jp), strerror(errno));
+			rc = coffer_err_set(coffer_err_from_errno(errno),
+			                    "import: cannot lock %s: %s", coffer_buf_str(&jp),
+			                    strerror(errno));
 		goto out;
 	}
 	rc = journal_recover(im);
@@ -565,7 +570,8 @@ static int journal_write(struct importer *im)
 	if (rc == 0)
 		rc = coffer_io_pwrite_all(im->journal_fd, text.data, text.len, 0);
 	if (rc == 0 && ftruncate(im->journal_fd, (off_t)text.len) < 0)
-		rc = coffer_err_set(coffer_err_from_errno(errno), "import: journal: %s", strerror(errno));
+		rc = coffer_err_set(coffer_err_from_errno(errno), "import: journal: %s",
+		                    strerror(errno));
 	if (rc == 0 && (rc = coffer_io_fdatasync(im->journal_fd)) < 0)
 		coffer_err_prefix(rc, "import: journal: ");
 	if (rc == 0)
@@ -632,8 +638,8 @@ static int batch_txn(struct coffer_txn *t, void *arg)
 		remap[k] = -1;
 		if (!(used & (1u << k)) || im->kw[k] == NULL)
 			continue;
-		rc = coffer_folder_keyword_intern_txn(t, im->acct, im->txn_fid, im->kw[k], im->secret,
-		                                      &idx);
+		rc = coffer_folder_keyword_intern_txn(t, im->acct, im->txn_fid, im->kw[k],
+		                                      im->secret, &idx);
 		if (rc == COFFER_ELIMIT)
 			continue;
 		if (rc < 0)
@@ -756,7 +762,8 @@ static int write_blob(struct importer *im, int fd, size_t len, uint64_t file_siz
 	memcpy(ids.blob_id, blob_id, COFFER_ID_BYTES);
 	ids.kind = COFFER_BLOB_MESSAGE;
 	/* its directories' durability comes with the batch's syncfs */
-	rc = coffer_store_mail_blob_create(im->st, im->acct, blob_id, 0, file_size, &bfd, &im->path);
+	rc = coffer_store_mail_blob_create(im->st, im->acct, blob_id, 0, file_size, &bfd,
+	                                   &im->path);
 	if (rc < 0) {
 		coffer_err_prefix(rc, "import into %s: ", im->acct_name);
 		goto out;
@@ -969,7 +976,8 @@ static int walk_maildir_dir(struct importer *im, int folder_fd, const char *sub,
 		if (de == NULL) {
 			if (errno != 0) {
 				im->rel.len = dir_len;
-				rc = coffer_err_set(coffer_err_from_errno(errno), "import: reading %s: %s",
+				rc = coffer_err_set(coffer_err_from_errno(errno),
+				                    "import: reading %s: %s",
 				                    coffer_buf_str(&im->rel), strerror(errno));
 			}
 			break;
@@ -1140,7 +1148,8 @@ static void prescan_folder(struct importer *im, int folder_fd)
 		struct dirent *de;
 		struct stat sb;
 		DIR *d;
-		int fd = openat(folder_fd, subs[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		int fd = openat(folder_fd, subs[i],
+		                O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 
 		if (fd < 0 || (d = fdopendir(fd)) == NULL) {
 			if (fd >= 0)
@@ -1175,8 +1184,8 @@ static int walk_root(struct importer *im, int counting)
 		return rc;
 	fd = openat(im->root_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
-		return coffer_err_set(coffer_err_from_errno(errno), "import: cannot read the Maildir: %s",
-		                      strerror(errno));
+		return coffer_err_set(coffer_err_from_errno(errno),
+		                      "import: cannot read the Maildir: %s", strerror(errno));
 	d = fdopendir(fd);
 	if (d == NULL) {
 		close(fd);
@@ -1192,7 +1201,8 @@ static int walk_root(struct importer *im, int counting)
 		if (de == NULL) {
 			if (errno != 0)
 				rc = coffer_err_set(coffer_err_from_errno(errno),
-				                    "import: reading the Maildir: %s", strerror(errno));
+				                    "import: reading the Maildir: %s",
+				                    strerror(errno));
 			break;
 		}
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
@@ -1219,7 +1229,9 @@ static int walk_root(struct importer *im, int counting)
 		sub = open_subdir(im->root_fd, de->d_name, &why);
 		if (sub == -1) {
 			/* a ".file" that is not a directory has no place here either */
-			stats_skip(im, why == COFFER_IMPORT_SKIP_NOT_FILE ? COFFER_IMPORT_SKIP_UNKNOWN : why,
+			stats_skip(im,
+			           why == COFFER_IMPORT_SKIP_NOT_FILE ? COFFER_IMPORT_SKIP_UNKNOWN
+			                                              : why,
 			           coffer_buf_str(&im->rel));
 			continue;
 		}
@@ -1253,21 +1265,24 @@ static int open_root(const char *maildir, int *fd_r)
 	*fd_r = -1;
 	if (stat(maildir, &sb) < 0) {
 		if (errno == ENOENT || errno == ENOTDIR)
-			return coffer_err_set(COFFER_ENOTFOUND, "import: %s does not exist", maildir);
+			return coffer_err_set(COFFER_ENOTFOUND, "import: %s does not exist",
+			                      maildir);
 		return coffer_err_set(coffer_err_from_errno(errno), "import: cannot read %s: %s",
 		                      maildir, strerror(errno));
 	}
 	if (!S_ISDIR(sb.st_mode))
-		return coffer_err_set(COFFER_EBADMSG, "import: %s is not a directory, so not a Maildir",
-		                      maildir);
+		return coffer_err_set(COFFER_EBADMSG,
+		                      "import: %s is not a directory, so not a Maildir", maildir);
 	fd = open(maildir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return coffer_err_set(coffer_err_from_errno(errno), "import: cannot read %s: %s",
 		                      maildir, strerror(errno));
 	if (!is_maildir(fd)) {
 		close(fd);
-		return coffer_err_set(COFFER_EBADMSG, "import: %s is not a Maildir: it has no cur/ or "
-		                      "new/ directory and no Maildir++ folder (.Name/cur)", maildir);
+		return coffer_err_set(COFFER_EBADMSG,
+		                      "import: %s is not a Maildir: it has no cur/ or "
+		                      "new/ directory and no Maildir++ folder (.Name/cur)",
+		                      maildir);
 	}
 	*fd_r = fd;
 	return 0;

@@ -60,20 +60,20 @@ const char *coffer_import_skip_text(enum coffer_import_skip why);
 
 struct coffer_import_stats {
 	/* filled before the walk when opts->prescan is set, else 0 */
-	uint64_t total_files;     /* entries of cur/ and new/ directories */
+	uint64_t total_files; /* entries of cur/ and new/ directories */
 	uint64_t total_bytes;
 	/* progress */
-	uint64_t seen_files;      /* entries of cur/ and new/ looked at so far */
+	uint64_t seen_files; /* entries of cur/ and new/ looked at so far */
 	uint64_t seen_bytes;
 	/* results */
-	uint64_t imported;        /* messages stored by this run */
-	uint64_t imported_bytes;  /* their plaintext bytes */
-	uint64_t already;         /* present from an earlier run: left alone */
-	uint64_t folders;         /* folders found in the tree (INBOX included) */
-	uint64_t folders_created; /* of which created in the account by this run */
+	uint64_t imported;         /* messages stored by this run */
+	uint64_t imported_bytes;   /* their plaintext bytes */
+	uint64_t already;          /* present from an earlier run: left alone */
+	uint64_t folders;          /* folders found in the tree (INBOX included) */
+	uint64_t folders_created;  /* of which created in the account by this run */
 	uint64_t keywords_dropped; /* keyword letters with no dovecot-keywords name, or
 	                            * beyond the folder's 26 keywords */
-	uint64_t orphans_removed; /* blobs of an interrupted earlier run removed */
+	uint64_t orphans_removed;  /* blobs of an interrupted earlier run removed */
 	uint64_t skipped_total;
 	uint64_t skipped[COFFER_IMPORT_SKIP_COUNT];
 	/* up to COFFER_IMPORT_EXAMPLES paths per reason, relative to MAILDIR, with

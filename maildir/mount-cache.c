@@ -105,8 +105,9 @@ static int open_reader(struct mnt *m, struct macct *a, const struct coffer_messa
 	*fd_r = open(coffer_buf_str(&path), O_RDONLY | O_CLOEXEC);
 	coffer_buf_free(&path);
 	if (*fd_r < 0)
-		return coffer_err_set(COFFER_ECORRUPT, "account %s: a message's blob is missing: %s",
-		                      a->name, strerror(errno));
+		return coffer_err_set(COFFER_ECORRUPT,
+		                      "account %s: a message's blob is missing: %s", a->name,
+		                      strerror(errno));
 	memcpy(ids.account_id, a->id, COFFER_ID_BYTES);
 	memcpy(ids.blob_id, rec->blob_id, COFFER_ID_BYTES);
 	ids.kind = COFFER_BLOB_MESSAGE;
@@ -153,8 +154,8 @@ static void cache_copy(const struct centry *e, void *p, size_t n, uint64_t off, 
  * decrypt in parallel (two threads reading the same new message may both
  * decrypt it; the second insert is dropped).
  */
-int mnt_msg_read(struct mnt *m, struct macct *a, const struct coffer_message_rec *rec,
-                 int pin_fd, void *p, size_t n, uint64_t off, size_t *got_r)
+int mnt_msg_read(struct mnt *m, struct macct *a, const struct coffer_message_rec *rec, int pin_fd,
+                 void *p, size_t n, uint64_t off, size_t *got_r)
 {
 	struct coffer_blob_reader *r = NULL;
 	struct centry *e, *have;
@@ -177,8 +178,8 @@ int mnt_msg_read(struct mnt *m, struct macct *a, const struct coffer_message_rec
 	if (rec->size > m->cache_max / 4) {
 		/* too large to cache: decrypt the chunks asked for */
 		while (len < n) {
-			rc = coffer_blob_reader_pread(r, (unsigned char *)p + len, n - len, off + len,
-			                              &got);
+			rc = coffer_blob_reader_pread(r, (unsigned char *)p + len, n - len,
+			                              off + len, &got);
 			if (rc < 0 || got == 0)
 				break;
 			len += got;
@@ -200,8 +201,10 @@ int mnt_msg_read(struct mnt *m, struct macct *a, const struct coffer_message_rec
 		len += got;
 	}
 	if (rc == 0 && len != rec->size)
-		rc = coffer_err_set(COFFER_ECORRUPT, "account %s: a message is shorter than "
-		                    "its record", a->name);
+		rc = coffer_err_set(COFFER_ECORRUPT,
+		                    "account %s: a message is shorter than "
+		                    "its record",
+		                    a->name);
 	if (rc < 0) {
 		coffer_wipe(e->data, len);
 		free(e->data);

@@ -254,8 +254,8 @@ int mnt_do_rmdir(struct mnt *m, const char *path)
 		if (rc == 0 && busy)
 			rc = -ENOTEMPTY;
 		if (rc == 0)
-			rc = mnt_errno(coffer_index_update(coffer_store_index(m->st), delete_folder_txn,
-			                                   &fa));
+			rc = mnt_errno(
+			    coffer_index_update(coffer_store_index(m->st), delete_folder_txn, &fa));
 		if (rc == 0)
 			mnt_touch(r.a);
 	} else if (r.p.kind == COFFER_MP_ENTRY) {
@@ -296,8 +296,8 @@ int mnt_rename_folder(struct mnt *m, struct mres *src, struct mres *dst, unsigne
 		rc = coffer_index_update(coffer_store_index(m->st), delete_folder_txn, &fa);
 		if (rc == 0) {
 			drop_folder_files(m, src->a, src->efid);
-			if (mnt_file_new(m, MF_XDIR, dst->a, dst->fid, dst->p.name, dst->p.name_n) ==
-			    NULL)
+			if (mnt_file_new(m, MF_XDIR, dst->a, dst->fid, dst->p.name,
+			                 dst->p.name_n) == NULL)
 				rc = COFFER_ENOMEM;
 			m->gc_pending = 1;
 		}

@@ -122,8 +122,10 @@ static int hide_ctl(struct mnt *m, struct mfile *f, const char *to)
 	h->mode = f->mode;
 	/* the inode lives on: so does its link copy's mirroring (mfile.peer) */
 	if (f->peer_name) {
-		struct mfile peer = { .name = f->peer_name, .name_n = f->peer_n,
-		                      .fid = f->peer_fid, .ino = f->peer_ino };
+		struct mfile peer = { .name = f->peer_name,
+			              .name_n = f->peer_n,
+			              .fid = f->peer_fid,
+			              .ino = f->peer_ino };
 
 		if (mnt_file_set_peer(m, h, &peer, f->peer_path) < 0) {
 			hidden_drop(m, h);

@@ -79,7 +79,7 @@ struct node {
 	char *name;                 /* NULL once removed */
 	fuse_ino_t ino;
 	uint64_t nlookup;
-	uint64_t ref;               /* named children */
+	uint64_t ref; /* named children */
 	int64_t forgot_at;
 	int isdir, hidden;
 };
@@ -281,11 +281,11 @@ static int node_path(struct node *n, const char *name, struct coffer_buf *out)
  * path was built for.
  */
 struct ll_ctx {
-	int nb;                 /* buckets recorded: 0 to 2 */
+	int nb; /* buckets recorded: 0 to 2 */
 	unsigned b[2];
 	uint64_t moved[2];
-	uint64_t dgen;          /* gen[1] */
-	uint64_t gen;           /* gen[name != NULL], for names_moved */
+	uint64_t dgen; /* gen[1] */
+	uint64_t gen;  /* gen[name != NULL], for names_moved */
 };
 
 static __thread struct ll_ctx *tl_ctx; /* the request this thread serves */
@@ -436,48 +436,48 @@ static void names_end_locked(struct mnt_ll *ll, int dir, unsigned b1, unsigned b
  * The operation answers MNT_RETRY when a rename made the path stale
  * (mnt_ll_stale): it is built again once that rename is over. ctx is what
  * the last path was built from. */
-#define ON_PATH_CTX(ino, name, rc, ctx, call)                             \
-	do {                                                              \
-		struct coffer_buf pb_ = COFFER_BUF_INIT;                  \
-		for (int try_ = 0, stale_ = 0;; try_++) {                 \
-			const char *path;                                 \
-			rc = path_of((ino), (name), &pb_, (ctx));         \
-			if (rc < 0)                                       \
-				break;                                    \
-			path = coffer_buf_str(&pb_);                      \
-			tl_ctx = (ctx);                                   \
-			rc = (call);                                      \
-			tl_ctx = NULL;                                    \
+#define ON_PATH_CTX(ino, name, rc, ctx, call)                              \
+	do {                                                               \
+		struct coffer_buf pb_ = COFFER_BUF_INIT;                   \
+		for (int try_ = 0, stale_ = 0;; try_++) {                  \
+			const char *path;                                  \
+			rc = path_of((ino), (name), &pb_, (ctx));          \
+			if (rc < 0)                                        \
+				break;                                     \
+			path = coffer_buf_str(&pb_);                       \
+			tl_ctx = (ctx);                                    \
+			rc = (call);                                       \
+			tl_ctx = NULL;                                     \
 			if (rc == MNT_RETRY && ++stale_ < STALE_RETRIES) { \
-				ctx_settle(ctx);                          \
-				try_--;                                   \
-				continue;                                 \
-			}                                                 \
-			if (rc == MNT_RETRY)                              \
-				rc = -EAGAIN;                             \
-			if (rc != -ENOENT || try_ == RETRIES ||           \
-			    !names_moved((ctx)->gen, (name) != NULL))     \
-				break;                                    \
-		}                                                         \
-		coffer_buf_free(&pb_);                                    \
+				ctx_settle(ctx);                           \
+				try_--;                                    \
+				continue;                                  \
+			}                                                  \
+			if (rc == MNT_RETRY)                               \
+				rc = -EAGAIN;                              \
+			if (rc != -ENOENT || try_ == RETRIES ||            \
+			    !names_moved((ctx)->gen, (name) != NULL))      \
+				break;                                     \
+		}                                                          \
+		coffer_buf_free(&pb_);                                     \
 	} while (0)
-#define ON_PATH(ino, name, rc, call)                                      \
-	do {                                                              \
-		struct ll_ctx c_;                                         \
-		ON_PATH_CTX(ino, name, rc, &c_, call);                    \
+#define ON_PATH(ino, name, rc, call)                   \
+	do {                                           \
+		struct ll_ctx c_;                      \
+		ON_PATH_CTX(ino, name, rc, &c_, call); \
 	} while (0)
 
 /* The same, once: for renames and removals, which must not wait for
  * themselves. */
-#define ON_PATH_ONCE(ino, name, rc, call)                                 \
-	do {                                                              \
-		struct coffer_buf pb_ = COFFER_BUF_INIT;                  \
-		rc = path_of((ino), (name), &pb_, NULL);                  \
-		if (rc == 0) {                                            \
-			const char *path = coffer_buf_str(&pb_);          \
-			rc = (call);                                      \
-		}                                                         \
-		coffer_buf_free(&pb_);                                    \
+#define ON_PATH_ONCE(ino, name, rc, call)                        \
+	do {                                                     \
+		struct coffer_buf pb_ = COFFER_BUF_INIT;         \
+		rc = path_of((ino), (name), &pb_, NULL);         \
+		if (rc == 0) {                                   \
+			const char *path = coffer_buf_str(&pb_); \
+			rc = (call);                             \
+		}                                                \
+		coffer_buf_free(&pb_);                           \
 	} while (0)
 
 /* The inode number, and no link for a file that lives on only hidden. */
@@ -520,8 +520,9 @@ static int entry_get(fuse_ino_t parent, const char *name, struct fuse_entry_para
 			continue;
 		}
 		p = find_ino(ll, parent);
-		n = p && (p == &ll->root || p->name) ? node_get(ll, p, name, S_ISDIR(e->attr.st_mode))
-		                                      : NULL;
+		n = p && (p == &ll->root || p->name)
+		        ? node_get(ll, p, name, S_ISDIR(e->attr.st_mode))
+		        : NULL;
 		if (n) { /* set_attr_ino()'s work, under this lock */
 			e->ino = e->attr.st_ino = n->ino;
 			if (n->hidden && e->attr.st_nlink > 0)
@@ -1023,7 +1024,8 @@ static void ll_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 		rc = rc == 1 ? 0 : rc;
 	}
 	if (rc == 0)
-		ON_PATH_ONCE(newparent, newname, rc, OPS->rename(coffer_buf_str(&from), path, flags));
+		ON_PATH_ONCE(newparent, newname, rc,
+		             OPS->rename(coffer_buf_str(&from), path, flags));
 	pthread_mutex_lock(&ll->lock);
 	if (rc == 0) {
 		p = find_ino(ll, parent);
@@ -1236,7 +1238,8 @@ static void ll_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 		    entry_get(ino, name, &e) < 0)
 			memset(&e, 0, sizeof e);
 		if (e.ino) {
-			fuse_ino_t *ns = nseen % 64 ? seen : realloc(seen, (nseen + 64) * sizeof *seen);
+			fuse_ino_t *ns = nseen % 64 ? seen
+			                            : realloc(seen, (nseen + 64) * sizeof *seen);
 
 			if (ns == NULL) {
 				forget_unseen(ll, e.ino);
@@ -1310,6 +1313,7 @@ static const struct fuse_lowlevel_ops llops = {
 	.create = ll_create,
 };
 
+/* clang-format off */
 #define LL_OPT(t, p) { t, offsetof(struct mnt_ll, p), 0 }
 static const struct fuse_opt ll_opts[] = {
 	LL_OPT("entry_timeout=%lf", entry_timeout),
@@ -1320,6 +1324,7 @@ static const struct fuse_opt ll_opts[] = {
 	FUSE_OPT_KEY("kernel_cache", FUSE_OPT_KEY_DISCARD),
 	FUSE_OPT_END
 };
+/* clang-format on */
 
 struct fuse_session *mnt_ll_session(struct mnt *m, struct fuse_args *args)
 {

@@ -70,8 +70,8 @@ static int res_txn(struct coffer_txn *t, void *arg)
 		return rc;
 	r->fid = COFFER_FOLDER_INBOX;
 	if (r->p.dir) {
-		rc = coffer_folder_resolve_txn(t, m->st, r->a->id, coffer_buf_str(&r->folder), 0, NULL,
-		                               0, &r->fid, NULL);
+		rc = coffer_folder_resolve_txn(t, m->st, r->a->id, coffer_buf_str(&r->folder), 0,
+		                               NULL, 0, &r->fid, NULL);
 		if (rc < 0)
 			return rc;
 	}
@@ -146,33 +146,33 @@ int mnt_resolve(struct mnt *m, const char *path, struct mres *r)
 
 /* The tree lock (mount-private.h), exclusive or as shared decides; a
  * request whose path went stale meanwhile does nothing (mnt_ll_stale). */
-#define LOCKED_AS(shared, body)                                   \
-	do {                                                      \
-		struct mnt *m = coffer_mnt;                       \
-		int rc_;                                          \
-		if (shared)                                       \
-			pthread_rwlock_rdlock(&m->lock);          \
-		else                                              \
-			pthread_rwlock_wrlock(&m->lock);          \
-		rc_ = mnt_ll_stale(m) ? MNT_RETRY : (body);       \
-		pthread_rwlock_unlock(&m->lock);                  \
-		return rc_;                                       \
+#define LOCKED_AS(shared, body)                             \
+	do {                                                \
+		struct mnt *m = coffer_mnt;                 \
+		int rc_;                                    \
+		if (shared)                                 \
+			pthread_rwlock_rdlock(&m->lock);    \
+		else                                        \
+			pthread_rwlock_wrlock(&m->lock);    \
+		rc_ = mnt_ll_stale(m) ? MNT_RETRY : (body); \
+		pthread_rwlock_unlock(&m->lock);            \
+		return rc_;                                 \
 	} while (0)
 #define LOCKED(body) LOCKED_AS(0, body)
 /* LOCKED for a write or truncate: one that reached a link copy
  * (mfile.peer) sets inval, and the copy's kernel caches are invalidated
  * after the lock is dropped and before the answer, so that a reader that
  * saw the original grow finds the copy grown too, as on one inode. */
-#define LOCKED_MIRRORED(body)                                     \
-	do {                                                      \
-		struct mnt *m = coffer_mnt;                       \
-		char *inval = NULL;                               \
-		int rc_;                                          \
-		pthread_rwlock_wrlock(&m->lock);                  \
-		rc_ = mnt_ll_stale(m) ? MNT_RETRY : (body);       \
-		pthread_rwlock_unlock(&m->lock);                  \
-		mnt_inval_copy(m, inval);                         \
-		return rc_;                                       \
+#define LOCKED_MIRRORED(body)                               \
+	do {                                                \
+		struct mnt *m = coffer_mnt;                 \
+		char *inval = NULL;                         \
+		int rc_;                                    \
+		pthread_rwlock_wrlock(&m->lock);            \
+		rc_ = mnt_ll_stale(m) ? MNT_RETRY : (body); \
+		pthread_rwlock_unlock(&m->lock);            \
+		mnt_inval_copy(m, inval);                   \
+		return rc_;                                 \
 	} while (0)
 
 /*
@@ -190,12 +190,9 @@ static int shared_path(const char *path, int what)
 	switch (p.kind) {
 	case COFFER_MP_ROOT:
 	case COFFER_MP_ACCT:
-	case COFFER_MP_SUB:
-		return 1;
-	case COFFER_MP_FILE:
-		return what == 'r' ? p.sub != COFFER_MP_TMP : 1;
-	default:
-		return 0;
+	case COFFER_MP_SUB: return 1;
+	case COFFER_MP_FILE: return what == 'r' ? p.sub != COFFER_MP_TMP : 1;
+	default: return 0;
 	}
 }
 
@@ -272,18 +269,14 @@ static int do_getattr(struct mnt *m, const char *path, struct stat *st)
 	if (rc < 0)
 		goto out;
 	switch (r.p.kind) {
-	case COFFER_MP_ROOT:
-		stat_dir(m, st, m->started_at);
-		break;
+	case COFFER_MP_ROOT: stat_dir(m, st, m->started_at); break;
 	case COFFER_MP_SUB:
 		if (r.sub_missing) {
 			rc = -ENOENT;
 			break;
 		}
 		/* fall through */
-	case COFFER_MP_ACCT:
-		stat_dir(m, st, mnt_changed(r.a));
-		break;
+	case COFFER_MP_ACCT: stat_dir(m, st, mnt_changed(r.a)); break;
 	case COFFER_MP_ENTRY:
 		if (r.is_folder) {
 			stat_dir(m, st, mnt_changed(r.a));
@@ -312,8 +305,7 @@ static int do_getattr(struct mnt *m, const char *path, struct stat *st)
 			rc = -ENOENT;
 		}
 		break;
-	default:
-		rc = -ENOENT;
+	default: rc = -ENOENT;
 	}
 out:
 	mnt_res_free(&r);
@@ -413,9 +405,7 @@ static int do_readdir(struct mnt *m, const char *path, void *buf, fuse_fill_dir_
 	filler(buf, ".", NULL, 0, 0);
 	filler(buf, "..", NULL, 0, 0);
 	switch (r.p.kind) {
-	case COFFER_MP_ROOT:
-		rc = mnt_errno(coffer_account_list(m->st, fill_account, &c));
-		break;
+	case COFFER_MP_ROOT: rc = mnt_errno(coffer_account_list(m->st, fill_account, &c)); break;
 	case COFFER_MP_ENTRY:
 		if (!r.is_folder) {
 			struct mfile *f;
@@ -437,11 +427,12 @@ static int do_readdir(struct mnt *m, const char *path, void *buf, fuse_fill_dir_
 		if (r.p.kind == COFFER_MP_ACCT)
 			rc = mnt_errno(coffer_folder_list(r.a->mb, fill_folder, &c));
 		if (rc == 0)
-			rc = mnt_errno(coffer_index_view(coffer_store_index(m->st), ctl_list_txn, &c));
+			rc = mnt_errno(
+			    coffer_index_view(coffer_store_index(m->st), ctl_list_txn, &c));
 		for (int i = 0; rc == 0 && i < MNT_HASH; i++)
 			for (struct mfile *f = m->files[i]; f; f = f->next)
-				if (f->type != MF_TMP && f->a == r.a && f->fid == c.fid && !f->gone &&
-				    (f->type == MF_XDIR || !f->persisted))
+				if (f->type != MF_TMP && f->a == r.a && f->fid == c.fid &&
+				    !f->gone && (f->type == MF_XDIR || !f->persisted))
 					filler(buf, f->name, NULL, 0, 0);
 		break;
 	case COFFER_MP_SUB:
@@ -458,8 +449,7 @@ static int do_readdir(struct mnt *m, const char *path, void *buf, fuse_fill_dir_
 			rc = mnt_errno(coffer_message_list(r.a->mb, r.fid, fill_message, &c));
 		}
 		break;
-	default:
-		rc = -ENOTDIR;
+	default: rc = -ENOTDIR;
 	}
 out:
 	if (rc < 0)
@@ -494,14 +484,16 @@ static int do_create(struct mnt *m, const char *path, mode_t mode)
 	if (r.p.kind == COFFER_MP_FILE && r.p.sub == COFFER_MP_TMP) {
 		if (mnt_file_find(m, MF_TMP, r.a, r.fid, r.p.name, r.p.name_n)) {
 			rc = -EEXIST;
-		} else if ((f = mnt_file_new(m, MF_TMP, r.a, r.fid, r.p.name, r.p.name_n)) == NULL) {
+		} else if ((f = mnt_file_new(m, MF_TMP, r.a, r.fid, r.p.name, r.p.name_n)) ==
+		           NULL) {
 			rc = -ENOMEM;
 		}
 	} else if (r.p.kind == COFFER_MP_ENTRY) {
 		if (r.is_folder) {
 			rc = -EEXIST;
 		} else {
-			struct mfile *tomb = mnt_file_find(m, MF_CTL, r.a, r.fid, r.p.name, r.p.name_n);
+			struct mfile *tomb = mnt_file_find(m, MF_CTL, r.a, r.fid, r.p.name,
+			                                   r.p.name_n);
 
 			rc = mnt_entry_file(m, &r, &f);
 			if (rc == 0)
@@ -516,7 +508,8 @@ static int do_create(struct mnt *m, const char *path, mode_t mode)
 				f->mtime = mnt_now();
 				rc = 0;
 			} else if (rc == -ENOENT &&
-			         (f = mnt_file_new(m, MF_CTL, r.a, r.fid, r.p.name, r.p.name_n)) == NULL)
+			           (f = mnt_file_new(m, MF_CTL, r.a, r.fid, r.p.name,
+			                             r.p.name_n)) == NULL)
 				rc = -ENOMEM;
 			else if (rc == -ENOENT)
 				rc = 0;
@@ -591,8 +584,8 @@ static int do_read(struct mnt *m, const char *path, char *buf, size_t size, off_
 		if (!r.is_msg)
 			rc = -ENOENT;
 		else
-			rc = mnt_errno(mnt_msg_read(m, r.a, &r.rec, -1, buf, size, (uint64_t)off,
-			                            &got));
+			rc = mnt_errno(
+			    mnt_msg_read(m, r.a, &r.rec, -1, buf, size, (uint64_t)off, &got));
 	} else {
 		rc = data_file(m, &r, &f);
 		if (rc == 0)
@@ -662,7 +655,8 @@ static int do_write(struct mnt *m, const char *path, const char *buf, size_t siz
 		return -EINVAL;
 	if (mnt_hidden_name(path)) {
 		f = mnt_hidden_find(m, path);
-		rc = f ? mnt_errno(mnt_file_write(m, f, buf, size, (uint64_t)off, inval_r)) : -ENOENT;
+		rc = f ? mnt_errno(mnt_file_write(m, f, buf, size, (uint64_t)off, inval_r))
+		       : -ENOENT;
 		return rc < 0 ? rc : (int)size;
 	}
 	rc = mnt_resolve(m, path, &r);
@@ -708,8 +702,7 @@ static int do_fsync(struct mnt *m, const char *path)
 		rc = room_for(m, f->size);
 		if (rc == 0)
 			mnt_seal_queue(m, f); /* its rename is near: seal it meanwhile */
-	}
-	else if (rc == 0 && r.p.kind == COFFER_MP_FILE)
+	} else if (rc == 0 && r.p.kind == COFFER_MP_FILE)
 		rc = 1; /* op_fsync syncs, without the tree lock */
 	if (rc < 0)
 		mnt_log("fsync", path, rc);
@@ -881,8 +874,9 @@ static int do_chmod(struct mnt *m, const char *path, mode_t mode)
 		return f ? 0 : -ENOENT;
 	}
 	rc = mnt_resolve(m, path, &r);
-	if (rc == 0 && (r.p.kind == COFFER_MP_ENTRY || (r.p.kind == COFFER_MP_FILE &&
-	                                                r.p.sub == COFFER_MP_TMP)) &&
+	if (rc == 0 &&
+	    (r.p.kind == COFFER_MP_ENTRY ||
+	     (r.p.kind == COFFER_MP_FILE && r.p.sub == COFFER_MP_TMP)) &&
 	    data_file(m, &r, &f) == 0) {
 		f->mode = mode & 0700 ? mode & 0700 : 0600;
 		if (f->type == MF_CTL) {

@@ -47,7 +47,7 @@ enum { MF_CTL = 1, MF_TMP, MF_XDIR };
 
 struct macct {
 	struct macct *next;
-	char *name;                    /* canonical */
+	char *name; /* canonical */
 	unsigned char id[COFFER_ID_BYTES];
 	struct coffer_mailbox *mb;
 	const struct coffer_acct_secret *secret;
@@ -58,34 +58,34 @@ struct macct {
 	 * behind, and the next check or flusher tick catches up. */
 	uint64_t modseq_seen;
 	uint64_t modseq_inval;
-	int64_t changed_at;            /* ns: when a change was last noticed */
-	unsigned pool_use;             /* messages written and tmp files made
+	int64_t changed_at; /* ns: when a change was last noticed */
+	unsigned pool_use;  /* messages written and tmp files made
 	                                  since the last pool top-up (atomic) */
-	unsigned tmp_files;            /* MF_TMP files (atomic): each may
+	unsigned tmp_files; /* MF_TMP files (atomic): each may
 	                                  become a message blob */
 	/* folders made by mkdir in this session whose cur/ new/ tmp/ have not
 	 * all been made yet (Dovecot's CREATE expects to make them itself) */
 	struct mfresh {
 		uint32_t fid;
-		unsigned mask;         /* bit COFFER_MP_*: made */
-	} *fresh;
+		unsigned mask; /* bit COFFER_MP_*: made */
+	} * fresh;
 	size_t nfresh;
 };
 
 struct mfile {
-	struct mfile *next;            /* hash chain */
-	int type;                      /* MF_* */
+	struct mfile *next; /* hash chain */
+	int type;           /* MF_* */
 	struct macct *a;
-	uint32_t fid;                  /* the mailbox directory's folder */
+	uint32_t fid; /* the mailbox directory's folder */
 	char *name;
 	size_t name_n;
-	struct coffer_buf data;        /* content when loaded */
+	struct coffer_buf data; /* content when loaded */
 	int loaded;
 	uint64_t size;
 	int64_t mtime;
 	uint32_t mode;
-	int dirty;                     /* ctl: content newer than the index */
-	int persisted;                 /* ctl: has an index entry */
+	int dirty;     /* ctl: content newer than the index */
+	int persisted; /* ctl: has an index entry */
 	/* ctl: unlinked while open (mount-hidden.c): the name is gone for
 	 * lookups; a write-out deletes its index entry, a rename or create
 	 * onto the name replaces it */
@@ -96,7 +96,7 @@ struct mfile {
 	 * both have the same size, as they would to one inode: Dovecot links
 	 * its transaction log to .log.2, then renames a new log over the open
 	 * old one, and its processes append to the old one until they notice */
-	uint64_t ino;                  /* unique in this daemon's life */
+	uint64_t ino; /* unique in this daemon's life */
 	uint64_t peer_ino;
 	uint32_t peer_fid;
 	char *peer_name, *peer_path;
@@ -116,7 +116,7 @@ struct mfile {
 	unsigned char sblob[COFFER_ID_BYTES];
 	struct coffer_buf spath;
 	/* tmp files: the blob made ahead of the rename (mount-seal.c) */
-	uint64_t seal_gen;             /* moves with every change of content */
+	uint64_t seal_gen; /* moves with every change of content */
 	int seal_queued, sealed;
 	int64_t sealed_at;
 	uint64_t seal_stored;
@@ -138,31 +138,31 @@ struct mnt {
 	pthread_mutex_t cache_lock;
 	pthread_mutex_t stop_lock;
 	struct coffer_store *st;
-	struct fuse_session *se;             /* while mounted */
-	struct mnt_ll *ll;                   /* the kernel's inodes (mount-ll.c) */
-	struct mnt_uring *uring;             /* FUSE over io_uring (mount-uring.c) */
+	struct fuse_session *se; /* while mounted */
+	struct mnt_ll *ll;       /* the kernel's inodes (mount-ll.c) */
+	struct mnt_uring *uring; /* FUSE over io_uring (mount-uring.c) */
 	const struct coffer_mount_opts *o;
 	uid_t uid;
 	gid_t gid;
 	int64_t started_at;
 	struct macct *accts;
 	struct mfile *files[MNT_HASH];
-	struct mfile *hidden;                /* open files unlinked (mount-hidden.c) */
+	struct mfile *hidden; /* open files unlinked (mount-hidden.c) */
 	uint64_t next_ino;
 	struct centry *cache[MNT_HASH];
 	struct centry *lru_head, *lru_tail; /* head = most recent */
 	size_t cache_bytes, cache_max;
-	size_t tmp_mem_max;                  /* per tmp file, before spilling */
+	size_t tmp_mem_max; /* per tmp file, before spilling */
 	uint64_t max_message;
 	int gc_pending;
-	int reserve_released;                /* by this daemon, not refilled yet */
-	int linked;                          /* a control file was linked (mfile.peer) */
+	int reserve_released; /* by this daemon, not refilled yet */
+	int linked;           /* a control file was linked (mfile.peer) */
 	int stop;
 	pthread_cond_t stop_cond;
-	int pool_wake;                 /* under stop_lock: top the pools up now */
-	int sync_wake;                 /* under stop_lock: sync now */
-	unsigned unsynced;             /* lazy commits since the last sync (atomic) */
-	struct mnt_seal *seal;               /* tmp files sealed ahead (mount-seal.c) */
+	int pool_wake;         /* under stop_lock: top the pools up now */
+	int sync_wake;         /* under stop_lock: sync now */
+	unsigned unsynced;     /* lazy commits since the last sync (atomic) */
+	struct mnt_seal *seal; /* tmp files sealed ahead (mount-seal.c) */
 };
 
 extern struct mnt *coffer_mnt;
@@ -212,8 +212,8 @@ static inline void mnt_touch(struct macct *a)
 /* in-memory files */
 struct mfile *mnt_file_find(struct mnt *m, int type, struct macct *a, uint32_t fid,
                             const char *name, size_t n);
-struct mfile *mnt_file_new(struct mnt *m, int type, struct macct *a, uint32_t fid,
-                           const char *name, size_t n);
+struct mfile *mnt_file_new(struct mnt *m, int type, struct macct *a, uint32_t fid, const char *name,
+                           size_t n);
 void mnt_file_free(struct mnt *m, struct mfile *f);
 /* Takes f out of the table (still owned by the caller), or puts it back:
  * 0, or COFFER_EEXIST when its name was taken meanwhile. */
@@ -284,8 +284,8 @@ int mnt_seal_take(struct mnt *m, struct mfile *f, const struct macct *a,
                   unsigned char blob_id_r[COFFER_ID_BYTES], uint64_t *stored_r);
 
 /* message content through the cache (mount-cache.c) */
-int mnt_msg_read(struct mnt *m, struct macct *a, const struct coffer_message_rec *rec,
-                 int pin_fd, void *p, size_t n, uint64_t off, size_t *got_r);
+int mnt_msg_read(struct mnt *m, struct macct *a, const struct coffer_message_rec *rec, int pin_fd,
+                 void *p, size_t n, uint64_t off, size_t *got_r);
 void mnt_cache_drop(struct mnt *m, const unsigned char *acct, const unsigned char *blob);
 /* Wipes and frees every entry (at unmount). */
 void mnt_cache_free(struct mnt *m);
@@ -322,17 +322,17 @@ struct mres {
 	struct coffer_mount_path p;
 	struct mnt *m;
 	struct macct *a;
-	uint32_t fid;                 /* the mailbox directory's folder */
-	struct coffer_buf folder;     /* its canonical name */
-	int is_folder;                /* ENTRY at the account root that is a folder */
+	uint32_t fid;             /* the mailbox directory's folder */
+	struct coffer_buf folder; /* its canonical name */
+	int is_folder;            /* ENTRY at the account root that is a folder */
 	uint32_t efid;
 	struct coffer_buf efolder;
-	int is_msg;                   /* FILE in cur/ or new/ that is a message */
+	int is_msg; /* FILE in cur/ or new/ that is a message */
 	uint32_t uid;
 	struct coffer_message_rec rec; /* name_box cleared */
 	struct coffer_maildir_name mn;
 	struct coffer_buf unique;
-	int sub_missing;              /* SUB or FILE under a cur/new/tmp not made yet */
+	int sub_missing; /* SUB or FILE under a cur/new/tmp not made yet */
 };
 
 /* Resolves path, with m->lock held; 0 with r filled, or -errno. The

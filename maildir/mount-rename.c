@@ -84,7 +84,8 @@ static int deliver_txn(struct coffer_txn *t, void *arg)
 	if (rc == 0 && d->nm.is_new)
 		rc = coffer_events_record_delivery_txn(t, d->dst->a->id, d->dst->a->secret->pk,
 		                                       d->dst->a->secret, NULL, d->nm.delivered_at,
-		                                       d->nm.size, d->nm.folder, strlen(d->nm.folder));
+		                                       d->nm.size, d->nm.folder,
+		                                       strlen(d->nm.folder));
 	return rc;
 }
 
@@ -119,7 +120,8 @@ static int deliver_tmp(struct mnt *m, struct mfile *f, struct mres *dst)
 			rc = coffer_blob_writer_finish(f->w, &plain, &d.nm.stored_size);
 			coffer_blob_writer_free(&f->w);
 			if (rc == 0)
-				rc = coffer_ctlfile_blobfile_sync(m->st, f->sfd, coffer_buf_str(&f->spath), 0);
+				rc = coffer_ctlfile_blobfile_sync(m->st, f->sfd,
+				                                  coffer_buf_str(&f->spath), 0);
 			close(f->sfd);
 			f->sfd = -1;
 			if (rc < 0) {
@@ -235,8 +237,8 @@ static int ctl_rename_txn(struct coffer_txn *t, void *arg)
 	                               c->f->name_n, c->dst->fid, c->dst->p.name, c->dst->p.name_n,
 	                               c->f->a->secret, mnt_now());
 	if (rc == 0)
-		rc = mnt_keywords_sync_txn(t, c->f->a, c->dst->fid, c->dst->p.name, c->dst->p.name_n,
-		                           &c->f->data);
+		rc = mnt_keywords_sync_txn(t, c->f->a, c->dst->fid, c->dst->p.name,
+		                           c->dst->p.name_n, &c->f->data);
 	return rc;
 }
 
@@ -387,7 +389,8 @@ int mnt_do_rename(struct mnt *m, const char *from, const char *to, unsigned flag
 			} else {
 				if (old)
 					mnt_file_free(m, old);
-				rc = mnt_errno(mnt_file_rename(m, f, dst.fid, dst.p.name, dst.p.name_n));
+				rc = mnt_errno(
+				    mnt_file_rename(m, f, dst.fid, dst.p.name, dst.p.name_n));
 			}
 		} else {
 			rc = -EPERM;
@@ -408,7 +411,8 @@ int mnt_do_rename(struct mnt *m, const char *from, const char *to, unsigned flag
 			else if (mnt_entry_file(m, &dst, &old) == 0)
 				rc = -EEXIST;
 			else
-				rc = mnt_errno(mnt_file_rename(m, f, dst.fid, dst.p.name, dst.p.name_n));
+				rc = mnt_errno(
+				    mnt_file_rename(m, f, dst.fid, dst.p.name, dst.p.name_n));
 		} else {
 			struct mfile *old = NULL;
 

@@ -125,27 +125,27 @@ struct ur_ent {
 	int evfd;
 	int ring_ok, started;
 	pthread_t th;
-	pthread_mutex_t lock;          /* the ring's submission side */
+	pthread_mutex_t lock; /* the ring's submission side */
 	struct io_uring ring;
 	struct ur_req_header *hdr;
-	char *buf;                     /* HEADROOM + payload */
+	char *buf; /* HEADROOM + payload */
 	struct iovec iov[2];
-	uint64_t commit_id;            /* the request served, 0 if none */
+	uint64_t commit_id; /* the request served, 0 if none */
 	int last_cmd;
 };
 
 struct mnt_uring {
 	struct fuse_session *se;
-	int fd;                        /* /dev/fuse */
-	int want;                      /* not turned off by the operator */
-	uint64_t init_unique;          /* INIT's, once read */
-	int offered;                   /* the kernel offered FUSE_OVER_IO_URING */
-	int announced;                 /* the first request through the ring was logged */
-	int warned;                    /* the ring did not start: said once */
-	unsigned *live;                /* per queue: threads serving it */
+	int fd;               /* /dev/fuse */
+	int want;             /* not turned off by the operator */
+	uint64_t init_unique; /* INIT's, once read */
+	int offered;          /* the kernel offered FUSE_OVER_IO_URING */
+	int announced;        /* the first request through the ring was logged */
+	int warned;           /* the ring did not start: said once */
+	unsigned *live;       /* per queue: threads serving it */
 	size_t payload;
-	unsigned nq;                   /* queues: the kernel's, one per possible CPU */
-	unsigned n;                    /* entries made: up to nq x PER_QUEUE */
+	unsigned nq; /* queues: the kernel's, one per possible CPU */
+	unsigned n;  /* entries made: up to nq x PER_QUEUE */
 	struct ur_ent *ents;
 };
 
@@ -153,8 +153,10 @@ static __thread struct ur_ent *serving; /* the entry this thread serves */
 
 static void ur_warn(const char *what, int err)
 {
-	fprintf(stderr, "coffer mount: FUSE over io_uring not used: %s: %s; serving through "
-	        "/dev/fuse\n", what, strerror(err));
+	fprintf(stderr,
+	        "coffer mount: FUSE over io_uring not used: %s: %s; serving through "
+	        "/dev/fuse\n",
+	        what, strerror(err));
 }
 
 /* Prepares (does not submit) the entry's next command. Under e->lock. */
@@ -198,7 +200,8 @@ static ssize_t ur_reply(struct ur_ent *e, const struct iovec *iov, int count)
 		if (oh->error != 0)
 			continue;
 		if (n + iov[i].iov_len > e->u->payload) {
-			oh->error = -EIO; /* cannot happen: the kernel bounds replies by max_pages */
+			oh->error =
+			    -EIO; /* cannot happen: the kernel bounds replies by max_pages */
 			n = 0;
 			continue;
 		}
@@ -269,8 +272,10 @@ static void ur_serve(struct ur_ent *e)
 	fb.mem = start;
 	fb.size = in->len;
 	if (!__atomic_exchange_n(&e->u->announced, 1, __ATOMIC_RELAXED))
-		fprintf(stderr, "coffer mount: serving FUSE requests through io_uring (%u queues "
-		        "of %d threads)\n", e->u->nq, PER_QUEUE);
+		fprintf(stderr,
+		        "coffer mount: serving FUSE requests through io_uring (%u queues "
+		        "of %d threads)\n",
+		        e->u->nq, PER_QUEUE);
 	fuse_session_process_buf(e->u->se, &fb);
 }
 
@@ -287,10 +292,11 @@ static void ur_lost(struct ur_ent *e, int err)
 			ur_warn("registering with the kernel", err);
 		return;
 	}
-	fprintf(stderr, "coffer mount: io_uring queue %u: %s: one of its threads stopped\n",
-	        e->qid, strerror(err));
+	fprintf(stderr, "coffer mount: io_uring queue %u: %s: one of its threads stopped\n", e->qid,
+	        strerror(err));
 	if (__atomic_sub_fetch(&u->live[e->qid], 1, __ATOMIC_RELAXED) == 0) {
-		fprintf(stderr, "coffer mount: io_uring queue %u has no thread left: stopping "
+		fprintf(stderr,
+		        "coffer mount: io_uring queue %u has no thread left: stopping "
 		        "the mount rather than leave the requests made on CPU %u waiting\n",
 		        e->qid, e->qid);
 		fuse_session_exit(u->se);
@@ -339,8 +345,10 @@ static void *ur_thread(void *arg)
 		if (res < 0 && e->last_cmd == UR_CMD_COMMIT_AND_FETCH) {
 			/* a commit refused: the entry is no longer the kernel's to
 			 * use; registering it again gives it back */
-			fprintf(stderr, "coffer mount: io_uring queue %u: a reply was refused (%s); "
-			        "registering its entry again\n", e->qid, strerror(-res));
+			fprintf(stderr,
+			        "coffer mount: io_uring queue %u: a reply was refused (%s); "
+			        "registering its entry again\n",
+			        e->qid, strerror(-res));
 			pthread_mutex_lock(&e->lock);
 			rc = ur_prep(e, UR_CMD_REGISTER);
 			pthread_mutex_unlock(&e->lock);

@@ -84,29 +84,19 @@ int mnt_errno(int rc)
 	case COFFER_ENOTFOUND:
 	case COFFER_ENOACCOUNT:
 	case COFFER_ETERMINATED:
-	case COFFER_ESHREDDED:
-		return -ENOENT;
-	case COFFER_EEXIST:
-		return -EEXIST;
+	case COFFER_ESHREDDED: return -ENOENT;
+	case COFFER_EEXIST: return -EEXIST;
 	case COFFER_EINVAL:
-	case COFFER_EBADMSG:
-		return -EINVAL;
-	case COFFER_EPERM:
-		return -EACCES;
-	case COFFER_ENOSPACE:
-		return -ENOSPC;
-	case COFFER_ELIMIT:
-		return -EFBIG;
-	case COFFER_ENOMEM:
-		return -ENOMEM;
-	case COFFER_ETEMP:
-		return -EAGAIN;
+	case COFFER_EBADMSG: return -EINVAL;
+	case COFFER_EPERM: return -EACCES;
+	case COFFER_ENOSPACE: return -ENOSPC;
+	case COFFER_ELIMIT: return -EFBIG;
+	case COFFER_ENOMEM: return -ENOMEM;
+	case COFFER_ETEMP: return -EAGAIN;
 	case COFFER_ECORRUPT:
 	case COFFER_EIO:
-	case COFFER_ECONFIG:
-		return -EIO;
-	default:
-		return rc > -4096 ? rc : -EIO;
+	case COFFER_ECONFIG: return -EIO;
+	default: return rc > -4096 ? rc : -EIO;
 	}
 }
 
@@ -232,8 +222,7 @@ int mnt_commit_lazy(struct mnt *m, coffer_txn_fn fn, void *arg)
 {
 	int rc = coffer_index_update_flags(coffer_store_index(m->st), COFFER_TXN_LAZY, fn, arg);
 
-	if (rc >= 0 &&
-	    __atomic_add_fetch(&m->unsynced, 1, __ATOMIC_RELAXED) % MNT_SYNC_EVERY == 0)
+	if (rc >= 0 && __atomic_add_fetch(&m->unsynced, 1, __ATOMIC_RELAXED) % MNT_SYNC_EVERY == 0)
 		flusher_wake(m, &m->sync_wake);
 	return rc;
 }
@@ -250,8 +239,7 @@ int mnt_lazy_sync(struct mnt *m)
 
 /* ---- in-memory files ---- */
 
-static unsigned file_hash(int type, const struct macct *a, uint32_t fid, const char *name,
-                          size_t n)
+static unsigned file_hash(int type, const struct macct *a, uint32_t fid, const char *name, size_t n)
 {
 	uint32_t h = 2166136261u;
 	int area = type == MF_TMP;
@@ -277,8 +265,8 @@ struct mfile *mnt_file_find(struct mnt *m, int type, struct macct *a, uint32_t f
 	return NULL;
 }
 
-struct mfile *mnt_file_new(struct mnt *m, int type, struct macct *a, uint32_t fid,
-                           const char *name, size_t n)
+struct mfile *mnt_file_new(struct mnt *m, int type, struct macct *a, uint32_t fid, const char *name,
+                           size_t n)
 {
 	struct mfile *f = calloc(1, sizeof *f);
 	unsigned h = file_hash(type, a, fid, name, n);
@@ -411,9 +399,9 @@ static struct mfile *peer_of(struct mnt *m, struct mfile *f, uint64_t size_befor
 		return NULL;
 	/* a copy hidden (unlinked or renamed over while open) is found by its
 	 * path (mnt_peer_moved) */
-	y = f->peer_fid == UINT32_MAX ? mnt_hidden_find(m, f->peer_name)
-	                              : mnt_file_find(m, MF_CTL, f->a, f->peer_fid, f->peer_name,
-	                                              f->peer_n);
+	y = f->peer_fid == UINT32_MAX
+	        ? mnt_hidden_find(m, f->peer_name)
+	        : mnt_file_find(m, MF_CTL, f->a, f->peer_fid, f->peer_name, f->peer_n);
 	if (y && y != f && y->type == MF_CTL && !y->gone && y->ino == f->peer_ino &&
 	    y->size == size_before)
 		return y;
@@ -602,8 +590,9 @@ static int ctl_put_txn(struct coffer_txn *t, void *arg)
 				rc = 0;
 			continue;
 		}
-		rc = coffer_ctlfile_put_txn(t, p->m->st, p->v[i]->a->id, p->v[i]->fid, p->v[i]->name,
-		                            p->v[i]->name_n, &p->recs[i], p->v[i]->a->secret, 0, now);
+		rc = coffer_ctlfile_put_txn(t, p->m->st, p->v[i]->a->id, p->v[i]->fid,
+		                            p->v[i]->name, p->v[i]->name_n, &p->recs[i],
+		                            p->v[i]->a->secret, 0, now);
 		if (rc == 0)
 			rc = mnt_keywords_sync_txn(t, p->v[i]->a, p->v[i]->fid, p->v[i]->name,
 			                           p->v[i]->name_n, &p->v[i]->data);
@@ -651,7 +640,8 @@ static int ctl_persist_once(struct mnt *m, struct mfile *only)
 		if (rc < 0)
 			break;
 		rc = coffer_ctlfile_blob_write(m->st, a->id, COFFER_BLOB_CONTROL, a->secret,
-		                               f->data.data, f->data.len, r->blob_id, &r->stored_size);
+		                               f->data.data, f->data.len, r->blob_id,
+		                               &r->stored_size);
 		if (rc < 0)
 			break;
 		r->size = f->data.len;
@@ -708,9 +698,10 @@ int mnt_reserve_release(struct mnt *m)
 	}
 	if (rc > 0) {
 		m->reserve_released = 1;
-		fprintf(stderr, "coffer mount: the disk of %s is full: released the space reserve "
-		                "(%u KiB) for the index and control files; new mail is refused "
-		                "until there is room again\n",
+		fprintf(stderr,
+		        "coffer mount: the disk of %s is full: released the space reserve "
+		        "(%u KiB) for the index and control files; new mail is refused "
+		        "until there is room again\n",
 		        coffer_store_path(m->st), COFFER_RESERVE_BYTES >> 10);
 	}
 	return rc;
@@ -729,7 +720,8 @@ void mnt_reserve_refill(struct mnt *m)
 		mnt_log("reserve", "", rc);
 	if (rc > 0 && m->reserve_released) {
 		m->reserve_released = 0;
-		fprintf(stderr, "coffer mount: the disk of %s has room again: space reserve refilled\n",
+		fprintf(stderr,
+		        "coffer mount: the disk of %s has room again: space reserve refilled\n",
 		        coffer_store_path(m->st));
 	}
 }
@@ -783,7 +775,8 @@ static int file_write_one(struct mnt *m, struct mfile *f, const void *p, size_t 
 	if (f->spilled) {
 		/* the staging blob is a stream: appends only */
 		if (off != f->size)
-			return coffer_err_set(COFFER_EIO, "tmp file over %zu bytes written out of order",
+			return coffer_err_set(COFFER_EIO,
+			                      "tmp file over %zu bytes written out of order",
 			                      m->tmp_mem_max);
 		rc = coffer_blob_writer_write(f->w, p, n);
 		if (rc < 0)
@@ -892,8 +885,10 @@ int mnt_file_read(struct mnt *m, struct mfile *f, void *p, size_t n, uint64_t of
 	if (f->linked)
 		return mnt_msg_read(m, f->a, &f->lrec, f->pin_fd, p, n, off, got_r);
 	if (f->spilled)
-		return coffer_err_set(COFFER_EIO, "tmp file over %zu bytes cannot be read back "
-		                      "before it is delivered", m->tmp_mem_max);
+		return coffer_err_set(COFFER_EIO,
+		                      "tmp file over %zu bytes cannot be read back "
+		                      "before it is delivered",
+		                      m->tmp_mem_max);
 	if (f->type == MF_CTL) {
 		rc = mnt_ctl_load(m, f);
 		if (rc < 0)
@@ -957,8 +952,7 @@ static int inval_folder(const struct coffer_folder_info *info, void *arg)
  * account. A control-file write-out thus costs no invalidation. Runs in the
  * committing thread, which may hold the tree lock (order: lock, acct_lock).
  */
-static void mnt_observe(void *arg, const struct coffer_modseq_note *notes, size_t n,
-                        int overflow)
+static void mnt_observe(void *arg, const struct coffer_modseq_note *notes, size_t n, int overflow)
 {
 	struct mnt *m = arg;
 
@@ -1030,12 +1024,14 @@ static void top_up_pools(struct mnt *m)
 		int rc;
 
 		do
-			rc = coffer_pool_top_up(m->st, a->id, COFFER_POOL_BATCH_LAZY +
-			                        __atomic_load_n(&a->tmp_files, __ATOMIC_RELAXED));
+			rc = coffer_pool_top_up(m->st, a->id,
+			                        COFFER_POOL_BATCH_LAZY +
+			                            __atomic_load_n(&a->tmp_files,
+			                                            __ATOMIC_RELAXED));
 		while (rc == 1 && mono_ns() < until);
 		if (rc < 0)
 			coffer_err_clear(); /* the next wake tries again */
-		if (rc == 1) { /* still short, perhaps: next time round */
+		if (rc == 1) {              /* still short, perhaps: next time round */
 			__atomic_add_fetch(&a->pool_use, 1, __ATOMIC_RELAXED);
 			flusher_wake(m, &m->pool_wake);
 		}
@@ -1167,7 +1163,8 @@ static int tick_due(const struct timespec *tick)
 	struct timespec now;
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	return now.tv_sec > tick->tv_sec || (now.tv_sec == tick->tv_sec && now.tv_nsec >= tick->tv_nsec);
+	return now.tv_sec > tick->tv_sec ||
+	       (now.tv_sec == tick->tv_sec && now.tv_nsec >= tick->tv_nsec);
 }
 
 static void *flusher(void *arg)
@@ -1298,8 +1295,8 @@ static void ready(const struct coffer_mount_opts *o, int rc)
 	if (rc == 0)
 		snprintf(line, sizeof line, "ok\n");
 	else
-		snprintf(line, sizeof line, "%d %s\n", rc, *coffer_errmsg() ? coffer_errmsg()
-		                                                         : coffer_strerror(rc));
+		snprintf(line, sizeof line, "%d %s\n", rc,
+		         *coffer_errmsg() ? coffer_errmsg() : coffer_strerror(rc));
 	if (write(o->ready_fd, line, strlen(line)) < 0)
 		(void)0;
 	close(o->ready_fd);
@@ -1362,9 +1359,10 @@ int coffer_mount_run(const struct coffer_mount_opts *o)
 		goto out;
 	lockfd = open(coffer_buf_str(&lpath), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (lockfd < 0 || flock(lockfd, LOCK_EX | LOCK_NB) < 0) {
-		rc = coffer_err_set(COFFER_ETEMP, "mount: the store %s is already mounted (%s is "
-		                    "locked by another mount daemon)", o->store_path,
-		                    coffer_buf_str(&lpath));
+		rc = coffer_err_set(COFFER_ETEMP,
+		                    "mount: the store %s is already mounted (%s is "
+		                    "locked by another mount daemon)",
+		                    o->store_path, coffer_buf_str(&lpath));
 		goto out;
 	}
 	if (ftruncate(lockfd, 0) == 0)
@@ -1377,16 +1375,17 @@ int coffer_mount_run(const struct coffer_mount_opts *o)
 	 * once-a-second check takes to notice it anyway, and Dovecot's
 	 * per-message probe of an absent dovecot.index.cache is not a round
 	 * trip each time */
-	coffer_buf_printf(&opts, "fsname=coffer,subtype=coffer,default_permissions,"
-	                         "entry_timeout=60,attr_timeout=60,negative_timeout=1%s",
+	coffer_buf_printf(&opts,
+	                  "fsname=coffer,subtype=coffer,default_permissions,"
+	                  "entry_timeout=60,attr_timeout=60,negative_timeout=1%s",
 	                  o->allow_other ? ",allow_other" : "");
 	rc = coffer_buf_ok(&opts);
 	if (rc < 0)
 		goto out;
 	if (fuse_opt_add_arg(&args, "coffer") < 0 || fuse_opt_add_arg(&args, "-o") < 0 ||
 	    fuse_opt_add_arg(&args, coffer_buf_str(&opts)) < 0 ||
-	    (o->fuse_opts && (fuse_opt_add_arg(&args, "-o") < 0 ||
-	                      fuse_opt_add_arg(&args, o->fuse_opts) < 0))) {
+	    (o->fuse_opts &&
+	     (fuse_opt_add_arg(&args, "-o") < 0 || fuse_opt_add_arg(&args, o->fuse_opts) < 0))) {
 		rc = coffer_err_set(COFFER_ENOMEM, "mount: out of memory");
 		goto out;
 	}
@@ -1399,8 +1398,10 @@ int coffer_mount_run(const struct coffer_mount_opts *o)
 		goto out;
 	}
 	if (fuse_session_mount(se, o->mountpoint) != 0) {
-		rc = coffer_err_set(COFFER_EIO, "mount: cannot mount on %s (is /dev/fuse there, "
-		                    "and the directory empty and not mounted?)", o->mountpoint);
+		rc = coffer_err_set(COFFER_EIO,
+		                    "mount: cannot mount on %s (is /dev/fuse there, "
+		                    "and the directory empty and not mounted?)",
+		                    o->mountpoint);
 		goto out;
 	}
 	mounted = 1;
@@ -1427,9 +1428,9 @@ int coffer_mount_run(const struct coffer_mount_opts *o)
 	lc.clone_fd = 0;
 	lc.max_idle_threads = 16;
 	rc = fuse_session_loop_mt(se, &lc);
-	rc = rc == 0 || rc == SIGTERM || rc == SIGINT || rc == SIGHUP ? 0
-	                                                              : coffer_err_set(COFFER_EIO,
-	                                                                "mount: the FUSE loop failed");
+	rc = rc == 0 || rc == SIGTERM || rc == SIGINT || rc == SIGHUP
+	         ? 0
+	         : coffer_err_set(COFFER_EIO, "mount: the FUSE loop failed");
 	if (rc < 0)
 		fprintf(stderr, "coffer mount: %s\n", coffer_errmsg());
 out:

@@ -19,26 +19,26 @@
 
 /* What a path inside the mount names (before looking anything up). */
 enum coffer_mount_kind {
-	COFFER_MP_ROOT = 1,  /* "/" */
-	COFFER_MP_ACCT,      /* "/alice@x" : INBOX's Maildir root */
-	COFFER_MP_ENTRY,     /* "/alice@x/NAME" or "/alice@x/.F/NAME": a folder dir
+	COFFER_MP_ROOT = 1, /* "/" */
+	COFFER_MP_ACCT,     /* "/alice@x" : INBOX's Maildir root */
+	COFFER_MP_ENTRY,    /* "/alice@x/NAME" or "/alice@x/.F/NAME": a folder dir
 	                        (".F" at the account root only), a control file, or
 	                        another directory */
-	COFFER_MP_FOLDER,    /* "/alice@x/.F" when followed by more components */
-	COFFER_MP_SUB,       /* ".../cur", ".../new", ".../tmp" */
-	COFFER_MP_FILE,      /* ".../cur/NAME" etc. */
+	COFFER_MP_FOLDER,   /* "/alice@x/.F" when followed by more components */
+	COFFER_MP_SUB,      /* ".../cur", ".../new", ".../tmp" */
+	COFFER_MP_FILE,     /* ".../cur/NAME" etc. */
 };
 
 enum { COFFER_MP_CUR = 0, COFFER_MP_NEW = 1, COFFER_MP_TMP = 2 };
 
 struct coffer_mount_path {
-	int kind;             /* enum coffer_mount_kind */
-	const char *acct;     /* account name component (not NUL-terminated) */
+	int kind;         /* enum coffer_mount_kind */
+	const char *acct; /* account name component (not NUL-terminated) */
 	size_t acct_n;
-	const char *dir;      /* ".F" folder directory, or NULL for INBOX */
+	const char *dir; /* ".F" folder directory, or NULL for INBOX */
 	size_t dir_n;
-	int sub;              /* COFFER_MP_CUR/NEW/TMP for SUB and FILE */
-	const char *name;     /* last component for ENTRY and FILE */
+	int sub;          /* COFFER_MP_CUR/NEW/TMP for SUB and FILE */
+	const char *name; /* last component for ENTRY and FILE */
 	size_t name_n;
 };
 
@@ -64,13 +64,13 @@ int coffer_mount_message_name(struct coffer_buf *out, const char *unique, size_t
 
 struct coffer_mount_opts {
 	const char *store_path;
-	const char *key_file;    /* NULL: the store's recorded one */
+	const char *key_file; /* NULL: the store's recorded one */
 	const char *mountpoint;
-	const char *fuse_opts;   /* extra -o options, or NULL */
-	int allow_other;         /* --allow-user given */
-	uid_t uid;               /* owner shown for every file */
+	const char *fuse_opts; /* extra -o options, or NULL */
+	int allow_other;       /* --allow-user given */
+	uid_t uid;             /* owner shown for every file */
 	gid_t gid;
-	int ready_fd;            /* >= 0: write "ok\n" or an error line once mounted, then close */
+	int ready_fd; /* >= 0: write "ok\n" or an error line once mounted, then close */
 };
 
 /*

@@ -114,16 +114,19 @@ int coffer_maildir_name_parse(const char *name, size_t n, struct coffer_maildir_
 		return name_fail(name, n, "starts with '.'");
 	for (i = 0; i < n; i++) {
 		if (s[i] == '/')
-			return coffer_err_set(COFFER_EINVAL, "Maildir file name '%s': '/' at byte %zu",
+			return coffer_err_set(COFFER_EINVAL,
+			                      "Maildir file name '%s': '/' at byte %zu",
 			                      coffer_names_show(name, n, show), i);
 		if (s[i] == 0)
-			return coffer_err_set(COFFER_EINVAL, "Maildir file name '%s': NUL at byte %zu",
+			return coffer_err_set(COFFER_EINVAL,
+			                      "Maildir file name '%s': NUL at byte %zu",
 			                      coffer_names_show(name, n, show), i);
 		if (s[i] < 0x20 || s[i] == 0x7f)
-			return coffer_err_set(COFFER_EINVAL,
-			                      "Maildir file name '%s': control character \\x%02x at "
-			                      "byte %zu",
-			                      coffer_names_show(name, n, show), s[i], i);
+			return coffer_err_set(
+			    COFFER_EINVAL,
+			    "Maildir file name '%s': control character \\x%02x at "
+			    "byte %zu",
+			    coffer_names_show(name, n, show), s[i], i);
 	}
 	colon = memchr(name, ':', n);
 	out->unique_len = colon ? (size_t)(colon - name) : n;
@@ -138,8 +141,9 @@ int coffer_maildir_name_parse(const char *name, size_t n, struct coffer_maildir_
 	if (info_len < 2 || p[0] != '2' || p[1] != ',') {
 		memset(out, 0, sizeof *out);
 		if (info_len >= 2 && p[0] == '1' && p[1] == ',')
-			return name_fail(name, n, "experimental info ':1,' is not supported "
-			                          "(only ':2,<flags>')");
+			return name_fail(name, n,
+			                 "experimental info ':1,' is not supported "
+			                 "(only ':2,<flags>')");
 		return name_fail(name, n, "info part is not ':2,<flags>'");
 	}
 	out->has_info = 1;
@@ -372,7 +376,8 @@ int coffer_mutf7_encode(const char *in, size_t n, struct coffer_buf *out)
 				return mutf7_fail(out, orig_len, in, n, "invalid UTF-8", i);
 			if (cp >= 0x10000) {
 				mb64_put_unit(out, 0xd800 + ((cp - 0x10000) >> 10), &bits, &nbits);
-				mb64_put_unit(out, 0xdc00 + ((cp - 0x10000) & 0x3ff), &bits, &nbits);
+				mb64_put_unit(out, 0xdc00 + ((cp - 0x10000) & 0x3ff), &bits,
+				              &nbits);
 			} else {
 				mb64_put_unit(out, cp, &bits, &nbits);
 			}

@@ -31,11 +31,11 @@ enum {
 #define COFFER_MAILDIR_NAME_MAX 255
 
 struct coffer_maildir_name {
-	size_t unique_len;   /* bytes of the unique part, from the start */
-	int has_info;        /* ":2," present */
-	unsigned flags;      /* COFFER_FLAG_* */
-	uint32_t keywords;   /* bit i = letter 'a'+i */
-	uint64_t size;       /* ,S= value, 0 if absent */
+	size_t unique_len; /* bytes of the unique part, from the start */
+	int has_info;      /* ":2," present */
+	unsigned flags;    /* COFFER_FLAG_* */
+	uint32_t keywords; /* bit i = letter 'a'+i */
+	uint64_t size;     /* ,S= value, 0 if absent */
 	int has_size;
 };
 

@@ -120,12 +120,13 @@ static int set_state(struct coffer_store *st, const char *name, size_t n, int te
 		rc = account_ref(st, coffer_buf_str(&canon), ref);
 	if (rc == 0) {
 		recover(st);
-		a = (struct coffer_account_state_change){ st, coffer_buf_str(&canon), terminate, 0 };
+		a = (struct coffer_account_state_change){ st, coffer_buf_str(&canon), terminate,
+			                                  0 };
 		rc = coffer_clock_now(&a.now);
 	}
 	if (rc == 0)
-		rc = coffer_job_begin_with(st, &j, terminate ? "terminate" : "reactivate", ref, a.now,
-		                           coffer_account_state_txn, &a);
+		rc = coffer_job_begin_with(st, &j, terminate ? "terminate" : "reactivate", ref,
+		                           a.now, coffer_account_state_txn, &a);
 	if (rc == 0)
 		rc = end(st, &j, "", pending_r);
 	coffer_buf_free(&canon);
@@ -169,10 +170,11 @@ int coffer_action_snapshot(struct coffer_store *st, const char *target, unsigned
 	rc = coffer_snapshot_create_ex(st, target, flags, progress, parg, res);
 	if (rc < 0)
 		return failed(st, &j, rc);
-	snprintf(detail, sizeof detail, "id=%s accounts=%u changed=%u messages=%llu new_blobs=%llu "
-	         "new_bytes=%llu", res->id, res->accounts, res->changed,
-	         (unsigned long long)res->messages, (unsigned long long)res->new_blobs,
-	         (unsigned long long)res->new_bytes);
+	snprintf(detail, sizeof detail,
+	         "id=%s accounts=%u changed=%u messages=%llu new_blobs=%llu "
+	         "new_bytes=%llu",
+	         res->id, res->accounts, res->changed, (unsigned long long)res->messages,
+	         (unsigned long long)res->new_blobs, (unsigned long long)res->new_bytes);
 	return end(st, &j, detail, pending_r);
 }
 

@@ -72,7 +72,8 @@ int coffer_audit_pseudonym(struct coffer_store *st, const char *account,
 		return coffer_err_set(COFFER_ENOMEM, "audit: cannot allocate secure memory");
 	rc = coffer_keyfile_derive(kf, "audit-pseudonym", key);
 	if (rc == 0)
-		rc = coffer_crypto_hash_keyed(mac, sizeof mac, key, account, strlen(account), NULL, 0);
+		rc = coffer_crypto_hash_keyed(mac, sizeof mac, key, account, strlen(account), NULL,
+		                              0);
 	coffer_secure_free(key);
 	if (rc == 0) {
 		memcpy(out, "ps:", 3);
@@ -203,13 +204,15 @@ static int read_tail(int fd, uint64_t *seq_r, unsigned char *mac_r, int *cut_r, 
 		 * newline. Anything longer is not a crash's doing: say so rather
 		 * than cut the whole log. */
 		if (nl == NULL && start > 0)
-			return coffer_err_set(COFFER_ECORRUPT,
-			                      "audit: the last %d bytes of the log hold no complete "
-			                      "entry",
-			                      COFFER_AUDIT_LINE_MAX);
+			return coffer_err_set(
+			    COFFER_ECORRUPT,
+			    "audit: the last %d bytes of the log hold no complete "
+			    "entry",
+			    COFFER_AUDIT_LINE_MAX);
 		if (ftruncate(fd, keep) < 0)
 			return coffer_err_set(coffer_err_from_errno(errno),
-			                      "audit: cutting a partial entry: %s", strerror(errno));
+			                      "audit: cutting a partial entry: %s",
+			                      strerror(errno));
 		*size_r = keep;
 		rc = coffer_io_fsync(fd);
 		if (rc < 0)
@@ -326,13 +329,15 @@ int coffer_audit_append_txn(struct coffer_store *st, const char *action, const c
 		goto out;
 	fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0) {
-		rc = coffer_err_set(coffer_err_from_errno(errno), "audit: %s: %s", path, strerror(errno));
+		rc = coffer_err_set(coffer_err_from_errno(errno), "audit: %s: %s", path,
+		                    strerror(errno));
 		goto out;
 	}
 	coffer_store_adopt(st, fd, NULL);
 	while (flock(fd, LOCK_EX) < 0) {
 		if (errno != EINTR) {
-			rc = coffer_err_set(coffer_err_from_errno(errno), "audit: lock: %s", strerror(errno));
+			rc = coffer_err_set(coffer_err_from_errno(errno), "audit: lock: %s",
+			                    strerror(errno));
 			goto out;
 		}
 	}
@@ -393,28 +398,34 @@ static int walk_line(struct walk *w, char *line, uint64_t lineno)
 
 		coffer_hex(expect, w->prev, 32);
 		if (l.seq != w->entries + 1)
-			return coffer_err_set(COFFER_ECORRUPT,
-			                      "audit: entry %llu (line %llu) is out of sequence: entries "
-			                      "were removed or reordered before it",
-			                      (unsigned long long)l.seq, (unsigned long long)lineno);
+			return coffer_err_set(
+			    COFFER_ECORRUPT,
+			    "audit: entry %llu (line %llu) is out of sequence: entries "
+			    "were removed or reordered before it",
+			    (unsigned long long)l.seq, (unsigned long long)lineno);
 		if (strcmp(l.prev, expect) != 0)
 			return coffer_err_set(COFFER_ECORRUPT,
 			                      "audit: entry %llu (line %llu) does not follow its "
 			                      "predecessor: the chain is broken there",
-			                      (unsigned long long)l.seq, (unsigned long long)lineno);
-		coffer_crypto_hash_keyed(want, sizeof want, w->key, w->prev, 32, line, l.signed_len);
+			                      (unsigned long long)l.seq,
+			                      (unsigned long long)lineno);
+		coffer_crypto_hash_keyed(want, sizeof want, w->key, w->prev, 32, line,
+		                         l.signed_len);
 		if (!coffer_ct_equal(want, l.mac, 32))
-			return coffer_err_set(COFFER_ECORRUPT,
-			                      "audit: entry %llu (line %llu) was altered: its MAC does "
-			                      "not match",
-			                      (unsigned long long)l.seq, (unsigned long long)lineno);
+			return coffer_err_set(
+			    COFFER_ECORRUPT,
+			    "audit: entry %llu (line %llu) was altered: its MAC does "
+			    "not match",
+			    (unsigned long long)l.seq, (unsigned long long)lineno);
 	}
 	memcpy(w->prev, l.mac, 32);
 	w->entries++;
 	if (w->fn) {
 		if (w->pseudonym && strcmp(w->pseudonym, l.account) != 0)
 			return 0;
-		r = (struct coffer_audit_record){ l.seq, l.time, l.action, l.account, l.detail, line };
+		r = (struct coffer_audit_record){
+			l.seq, l.time, l.action, l.account, l.detail, line
+		};
 		return w->fn(&r, w->arg);
 	}
 	return 0;
@@ -441,10 +452,11 @@ static int walk_log(struct walk *w)
 		lineno++;
 		if (line[n - 1] != '\n') {
 			if (w->verify)
-				rc = coffer_err_set(COFFER_ECORRUPT,
-				                    "audit: line %llu is incomplete (a crash during an append; "
-				                    "the next append repairs it)",
-				                    (unsigned long long)lineno);
+				rc = coffer_err_set(
+				    COFFER_ECORRUPT,
+				    "audit: line %llu is incomplete (a crash during an append; "
+				    "the next append repairs it)",
+				    (unsigned long long)lineno);
 			break;
 		}
 		line[n - 1] = '\0';
@@ -483,13 +495,15 @@ int coffer_audit_verify(struct coffer_store *st, uint64_t *entries_r)
 		if (hr == 0) {
 			head_seq = coffer_get_u64le(head);
 			if (w.entries < head_seq)
-				rc = coffer_err_set(COFFER_ECORRUPT,
-				                    "audit: the log ends at entry %llu but entry %llu was "
-				                    "written: entries were cut off the end",
-				                    (unsigned long long)w.entries, (unsigned long long)head_seq);
+				rc = coffer_err_set(
+				    COFFER_ECORRUPT,
+				    "audit: the log ends at entry %llu but entry %llu was "
+				    "written: entries were cut off the end",
+				    (unsigned long long)w.entries, (unsigned long long)head_seq);
 			else if (w.entries == head_seq && !coffer_ct_equal(head + 8, w.prev, 32))
-				rc = coffer_err_set(COFFER_ECORRUPT,
-				                    "audit: the last entry is not the one recorded as written");
+				rc = coffer_err_set(
+				    COFFER_ECORRUPT,
+				    "audit: the last entry is not the one recorded as written");
 		} else if (hr != COFFER_ENOTFOUND) {
 			rc = hr;
 		} else if (w.entries > 0) {

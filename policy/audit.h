@@ -61,7 +61,7 @@ struct coffer_audit_record {
 	const char *action;
 	const char *account; /* pseudonym or "" */
 	const char *detail;
-	const char *line;    /* the whole line */
+	const char *line; /* the whole line */
 };
 
 /* The longest line an entry may take, its newline included. */
@@ -77,8 +77,8 @@ struct coffer_audit_record {
 struct coffer_audit_line {
 	uint64_t seq;
 	unsigned char mac[32];
-	size_t signed_len;          /* bytes of the line the MAC covers */
-	char prev[80];              /* the predecessor's MAC, in hex as written */
+	size_t signed_len; /* bytes of the line the MAC covers */
+	char prev[80];     /* the predecessor's MAC, in hex as written */
 	char time[64], action[64], account[64];
 	char detail[COFFER_AUDIT_LINE_MAX];
 };
@@ -101,7 +101,8 @@ int coffer_audit_verify(struct coffer_store *st, uint64_t *entries_r);
 
 /* Calls fn for each entry (all, or those of one pseudonym), oldest first. */
 typedef int (*coffer_audit_fn)(const struct coffer_audit_record *r, void *arg);
-int coffer_audit_list(struct coffer_store *st, const char *pseudonym, coffer_audit_fn fn, void *arg);
+int coffer_audit_list(struct coffer_store *st, const char *pseudonym, coffer_audit_fn fn,
+                      void *arg);
 /* *found_r = 1 when an entry of action (and of pseudonym, unless NULL)
  * has a detail ending with suffix: how a retried step finds the entry an
  * interrupted one wrote (coffer_audit_append_txn). */

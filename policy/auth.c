@@ -124,13 +124,16 @@ int coffer_auth_check_hash(const char *hash)
 	int rc;
 
 	if (!strncmp(hash, "$argon2", 7))
-		return n > COFFER_AUTH_HASH_MAX ? coffer_err_set(COFFER_EINVAL, "auth: hash too long")
-		                                : coffer_crypto_argon2_check(hash);
+		return n > COFFER_AUTH_HASH_MAX
+		           ? coffer_err_set(COFFER_EINVAL, "auth: hash too long")
+		           : coffer_crypto_argon2_check(hash);
 	if (n == 0 || n > COFFER_AUTH_HASH_MAX || !is_supported_prefix(hash))
-		return coffer_err_set(COFFER_EINVAL, "auth: not a bcrypt ($2b$) or yescrypt ($y$) hash");
+		return coffer_err_set(COFFER_EINVAL,
+		                      "auth: not a bcrypt ($2b$) or yescrypt ($y$) hash");
 	for (size_t i = 0; i < n; i++) {
 		if (hash[i] <= ' ' || hash[i] > '~')
-			return coffer_err_set(COFFER_EINVAL, "auth: the hash has invalid characters");
+			return coffer_err_set(COFFER_EINVAL,
+			                      "auth: the hash has invalid characters");
 	}
 	out = coffer_secure_alloc(COFFER_AUTH_HASH_MAX + 1);
 	if (out == NULL)
@@ -334,7 +337,8 @@ static int rec_decode(const void *p, size_t n, struct auth_rec *r)
 		a->revoked_at = (int64_t)v;
 		coffer_rd_u8(&rd, &a->last_service);
 		coffer_rd_u8(&rd, &a->last_ip.len);
-		if (rd.failed || (a->last_ip.len != 0 && a->last_ip.len != 4 && a->last_ip.len != 16))
+		if (rd.failed ||
+		    (a->last_ip.len != 0 && a->last_ip.len != 4 && a->last_ip.len != 16))
 			goto corrupt;
 		coffer_rd_copy(&rd, a->last_ip.addr, a->last_ip.len);
 		if (strlen(a->label) != ll)
@@ -479,8 +483,8 @@ static int set_pw(struct auth_rec *r, int64_t now, void *arg)
 	return 0;
 }
 
-int coffer_auth_set_password(struct coffer_store *st, const char *name, size_t nlen,
-                             const char *pw, size_t pwlen, const char *hash)
+int coffer_auth_set_password(struct coffer_store *st, const char *name, size_t nlen, const char *pw,
+                             size_t pwlen, const char *hash)
 {
 	struct set_pw_args a;
 	char *h;
@@ -540,8 +544,7 @@ static int app_normalise(const char *pw, size_t n, char *norm)
 	return k == APP_RANDOM_CHARS;
 }
 
-static int app_hash(const struct coffer_acct_secret *secret, const char *norm,
-                    unsigned char *out)
+static int app_hash(const struct coffer_acct_secret *secret, const char *norm, unsigned char *out)
 {
 	return coffer_crypto_hash_keyed(out, APP_HASH_BYTES, secret->data_key, "coffer-app-v1", 13,
 	                                norm, APP_RANDOM_CHARS);
@@ -580,12 +583,15 @@ static int app_add(struct auth_rec *r, int64_t now, void *arg)
 			continue;
 		live++;
 		if (strcmp(r->app[i].label, a->label) == 0)
-			return coffer_err_set(COFFER_EEXIST, "an application password labelled '%s' "
-			                                     "exists; revoke it first", a->label);
+			return coffer_err_set(COFFER_EEXIST,
+			                      "an application password labelled '%s' "
+			                      "exists; revoke it first",
+			                      a->label);
 	}
 	if (live >= COFFER_AUTH_APP_MAX)
-		return coffer_err_set(COFFER_ELIMIT, "already %d application passwords (the most "
-		                                     "allowed); revoke one first",
+		return coffer_err_set(COFFER_ELIMIT,
+		                      "already %d application passwords (the most "
+		                      "allowed); revoke one first",
 		                      COFFER_AUTH_APP_MAX);
 	if (r->napp == APP_SLOTS)
 		drop_oldest_revoked(r);
@@ -597,8 +603,8 @@ static int app_add(struct auth_rec *r, int64_t now, void *arg)
 	return app_hash(a->secret, a->norm, s->hash);
 }
 
-int coffer_auth_app_add(struct coffer_store *st, const char *name, size_t nlen,
-                        const char *label, char *pw_out)
+int coffer_auth_app_add(struct coffer_store *st, const char *name, size_t nlen, const char *label,
+                        char *pw_out)
 {
 	struct coffer_mailbox *mb = NULL;
 	struct app_add_args a;
@@ -609,8 +615,10 @@ int coffer_auth_app_add(struct coffer_store *st, const char *name, size_t nlen,
 
 	pw_out[0] = '\0';
 	if (!label_ok(label))
-		return coffer_err_set(COFFER_EINVAL, "auth: a label is 1 to %d letters, digits, spaces "
-		                                     "or . _ + @ -", COFFER_AUTH_LABEL_MAX);
+		return coffer_err_set(COFFER_EINVAL,
+		                      "auth: a label is 1 to %d letters, digits, spaces "
+		                      "or . _ + @ -",
+		                      COFFER_AUTH_LABEL_MAX);
 	norm = coffer_secure_alloc(APP_RANDOM_CHARS);
 	if (norm == NULL)
 		return coffer_err_set(COFFER_ENOMEM, "auth: cannot allocate secure memory");
@@ -687,8 +695,8 @@ static int app_list(struct auth_rec *r, int64_t now, void *arg)
 
 		if (s->state == APP_REVOKED && !a->revoked)
 			continue;
-		info = (struct coffer_app_info){ s->label, s->created_at, s->last_used_at, s->last_ip,
-		                                 s->last_service, s->revoked_at };
+		info = (struct coffer_app_info){ s->label,   s->created_at,   s->last_used_at,
+			                         s->last_ip, s->last_service, s->revoked_at };
 		rc = a->fn(&info, a->arg);
 		if (rc != 0)
 			return rc < 0 ? rc : 0;
@@ -714,8 +722,9 @@ static int totp_enable(struct auth_rec *r, int64_t now, void *arg)
 	struct totp_enable_args *a = arg;
 
 	if (r->totp_on)
-		return coffer_err_set(COFFER_EEXIST, "two-factor authentication is already enabled; "
-		                                     "disable it first to make a new secret");
+		return coffer_err_set(COFFER_EEXIST,
+		                      "two-factor authentication is already enabled; "
+		                      "disable it first to make a new secret");
 	coffer_random(r->totp_secret, sizeof r->totp_secret);
 	r->totp_on = 1;
 	r->totp_last_step = 0;
@@ -854,12 +863,12 @@ static int totp_check(struct auth_rec *r, int64_t now, const char *code, uint8_t
 
 /* What the slow, transaction-free part of the check decided. */
 struct verdict {
-	int accept;          /* credentials accepted (subject to TOTP for the panel) */
+	int accept; /* credentials accepted (subject to TOTP for the panel) */
 	int need_totp;
 	uint8_t method;
 	uint8_t reason;
 	unsigned char app_hash[APP_HASH_BYTES];
-	int app_used;        /* app_hash identifies the slot */
+	int app_used; /* app_hash identifies the slot */
 	char label[COFFER_AUTH_LABEL_MAX + 1];
 };
 
@@ -871,8 +880,8 @@ struct login_txn_args {
 	struct verdict *v;
 	struct auth_rec *rec; /* secure scratch */
 	int64_t now;
-	int accepted;        /* out */
-	uint8_t reason;      /* out */
+	int accepted;   /* out */
+	uint8_t reason; /* out */
 };
 
 static int login_txn(struct coffer_txn *t, void *arg)

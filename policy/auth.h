@@ -44,9 +44,9 @@
 #include <stdint.h>
 
 #define COFFER_AUTH_BCRYPT_COST 12
-#define COFFER_AUTH_APP_MAX 5           /* live application passwords */
-#define COFFER_AUTH_REVOKED_KEPT 16     /* revoked ones remembered */
-#define COFFER_AUTH_PASSWORD_MAX 72     /* bcrypt's limit; longer is refused */
+#define COFFER_AUTH_APP_MAX 5       /* live application passwords */
+#define COFFER_AUTH_REVOKED_KEPT 16 /* revoked ones remembered */
+#define COFFER_AUTH_PASSWORD_MAX 72 /* bcrypt's limit; longer is refused */
 #define COFFER_AUTH_HASH_MAX 255
 #define COFFER_AUTH_LABEL_MAX COFFER_EVENT_LABEL_MAX
 #define COFFER_AUTH_APP_PASSWORD_LEN 29 /* "xxxx-xxxx-xxxx-xxxx-xxxx-xxxx" */
@@ -80,15 +80,15 @@ int coffer_base32(struct coffer_buf *out, const unsigned char *p, size_t n);
 
 /* Sets the main password (pw) or, with hash != NULL (pw NULL), imports a
  * hash. Needs the key file. */
-int coffer_auth_set_password(struct coffer_store *st, const char *name, size_t nlen,
-                             const char *pw, size_t pwlen, const char *hash);
+int coffer_auth_set_password(struct coffer_store *st, const char *name, size_t nlen, const char *pw,
+                             size_t pwlen, const char *hash);
 
 /* Adds an application password with label (1..64 printable ASCII, unique
  * among live ones). Writes the password, NUL-terminated, into pw_out, a
  * secure buffer of COFFER_AUTH_APP_PASSWORD_LEN + 1 bytes: the only time it
  * exists in the clear. COFFER_ELIMIT for a sixth. */
-int coffer_auth_app_add(struct coffer_store *st, const char *name, size_t nlen,
-                        const char *label, char *pw_out);
+int coffer_auth_app_add(struct coffer_store *st, const char *name, size_t nlen, const char *label,
+                        char *pw_out);
 /* Revokes the live application password label. COFFER_ENOTFOUND if none. */
 int coffer_auth_app_revoke(struct coffer_store *st, const char *name, size_t nlen,
                            const char *label);
@@ -96,10 +96,10 @@ int coffer_auth_app_revoke(struct coffer_store *st, const char *name, size_t nle
 struct coffer_app_info {
 	const char *label;
 	int64_t created_at;
-	int64_t last_used_at;   /* 0: never */
+	int64_t last_used_at; /* 0: never */
 	struct coffer_ip last_ip;
 	uint8_t last_service;
-	int64_t revoked_at;     /* 0: live */
+	int64_t revoked_at; /* 0: live */
 };
 typedef int (*coffer_app_fn)(const struct coffer_app_info *app, void *arg);
 /* Calls fn for each application password (live ones; with revoked, also the
@@ -126,20 +126,20 @@ int coffer_auth_status(struct coffer_store *st, const char *name, size_t nlen,
 /* ---- the login check ---- */
 
 struct coffer_login {
-	const char *name;   /* as given (untrusted) */
+	const char *name; /* as given (untrusted) */
 	size_t name_len;
 	const char *password; /* untrusted, password_len bytes */
 	size_t password_len;
-	const char *totp;   /* the code, or NULL when the caller has none */
-	uint8_t service;    /* enum coffer_service */
+	const char *totp; /* the code, or NULL when the caller has none */
+	uint8_t service;  /* enum coffer_service */
 	struct coffer_ip ip;
 };
 
 struct coffer_login_result {
-	uint8_t method;     /* enum coffer_login_method, on success */
-	uint8_t reason;     /* enum coffer_login_reason, on refusal */
-	int recorded;       /* an event was written */
-	char canonical[256]; /* the canonical account name, on success */
+	uint8_t method;                        /* enum coffer_login_method, on success */
+	uint8_t reason;                        /* enum coffer_login_reason, on refusal */
+	int recorded;                          /* an event was written */
+	char canonical[256];                   /* the canonical account name, on success */
 	char label[COFFER_AUTH_LABEL_MAX + 1]; /* the app password used, if one */
 };
 

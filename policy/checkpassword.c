@@ -38,12 +38,14 @@ int coffer_checkpassword_parse(const void *buf, size_t n, struct coffer_cp_input
 		                      COFFER_CP_INPUT_MAX);
 	nul1 = memchr(p, 0, n);
 	if (nul1 == NULL)
-		return coffer_err_set(COFFER_EINVAL, "checkpassword: the user name is not terminated");
+		return coffer_err_set(COFFER_EINVAL,
+		                      "checkpassword: the user name is not terminated");
 	if (nul1 == p)
 		return coffer_err_set(COFFER_EINVAL, "checkpassword: the user name is empty");
 	nul2 = memchr(nul1 + 1, 0, n - (size_t)(nul1 + 1 - p));
 	if (nul2 == NULL)
-		return coffer_err_set(COFFER_EINVAL, "checkpassword: the password is not terminated");
+		return coffer_err_set(COFFER_EINVAL,
+		                      "checkpassword: the password is not terminated");
 	in->user = p;
 	in->user_len = (size_t)(nul1 - p);
 	in->password = nul1 + 1;

@@ -33,7 +33,7 @@ struct coffer_cp_input {
 	size_t user_len;
 	const char *password;
 	size_t password_len;
-	const char *rest;  /* whatever follows (qmail: the timestamp), unused */
+	const char *rest; /* whatever follows (qmail: the timestamp), unused */
 	size_t rest_len;
 };
 
@@ -44,10 +44,10 @@ int coffer_checkpassword_parse(const void *buf, size_t n, struct coffer_cp_input
 
 struct coffer_cp_options {
 	const char *store_path;
-	const char *key_file;   /* NULL: the store's */
-	const char *service;    /* used when $SERVICE is not set; NULL: unknown */
-	const char *home;       /* $HOME template: %u name, %n local part, %d domain; NULL: keep */
-	int input_fd;           /* 3 */
+	const char *key_file; /* NULL: the store's */
+	const char *service;  /* used when $SERVICE is not set; NULL: unknown */
+	const char *home;     /* $HOME template: %u name, %n local part, %d domain; NULL: keep */
+	int input_fd;         /* 3 */
 };
 
 /*

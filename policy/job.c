@@ -91,9 +91,8 @@ static int put_txn(struct coffer_txn *t, void *arg)
 	if (rc < 0)
 		return rc;
 	job_key(a->j, key);
-	snprintf(v, sizeof v, "%s %" PRId64 " %ld %llu %d %s", a->j->action, a->j->began,
-	         a->pid, a->start, a->proven,
-	         a->j->account[0] ? a->j->account : "-");
+	snprintf(v, sizeof v, "%s %" PRId64 " %ld %llu %d %s", a->j->action, a->j->began, a->pid,
+	         a->start, a->proven, a->j->account[0] ? a->j->account : "-");
 	return coffer_txn_put(t, COFFER_DB_META, key, strlen(key), v, strlen(v), 0);
 }
 
@@ -169,9 +168,12 @@ int coffer_job_end(struct coffer_store *st, const struct coffer_job *j, const ch
 	if (detail == NULL)
 		return coffer_index_update(coffer_store_index(st), del_txn, key);
 	if (strncmp(j->account, "id:", 3) == 0)
-		return coffer_err_set(COFFER_EPERM, "the %s is not in the audit log yet: naming the "
-		                      "account there needs the key file; the next worker run records "
-		                      "it", j->action);
+		return coffer_err_set(
+		    COFFER_EPERM,
+		    "the %s is not in the audit log yet: naming the "
+		    "account there needs the key file; the next worker run records "
+		    "it",
+		    j->action);
 	return record(st, key, j->action, j->account, j->id, detail);
 }
 
@@ -376,8 +378,7 @@ static int snapshot_unnamed(struct coffer_store *st, int64_t began, char id_r[CO
 	return rc;
 }
 
-static int recover_one(struct coffer_store *st, struct intent *in, coffer_job_log_fn log,
-                       void *arg)
+static int recover_one(struct coffer_store *st, struct intent *in, coffer_job_log_fn log, void *arg)
 {
 	char want[32], snap[COFFER_SNAPID_MAX], detail[200];
 	int found = 0, rc;
@@ -386,8 +387,10 @@ static int recover_one(struct coffer_store *st, struct intent *in, coffer_job_lo
 		struct raw_key k = { in->key, in->key_len };
 
 		coffer_job_say(log, arg, "a damaged job intent was removed");
-		return coffer_audit_append_txn(st, "recovery", "", "a damaged job intent was removed: "
-		                               "what its job did is not known", del_raw_txn, &k);
+		return coffer_audit_append_txn(st, "recovery", "",
+		                               "a damaged job intent was removed: "
+		                               "what its job did is not known",
+		                               del_raw_txn, &k);
 	}
 	if (in->pid && in->pid != (long)getpid() && in->start &&
 	    coffer_job_proc_start(in->pid) == in->start)
@@ -416,10 +419,12 @@ static int recover_one(struct coffer_store *st, struct intent *in, coffer_job_lo
 			if (snap[0])
 				snprintf(detail, sizeof detail,
 				         "id=%s recorded by a later run: the process that took it "
-				         "stopped before its entry", snap);
+				         "stopped before its entry",
+				         snap);
 		}
 	}
-	coffer_job_say(log, arg, "%s: left unrecorded by an earlier process: %s", in->action, detail);
+	coffer_job_say(log, arg, "%s: left unrecorded by an earlier process: %s", in->action,
+	               detail);
 	return record(st, in->key, in->action, in->account, in->id, detail);
 }
 

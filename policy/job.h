@@ -74,7 +74,7 @@ int coffer_job_recover(struct coffer_store *st, coffer_job_log_fn log, void *arg
 
 /* Formats one line for log (nothing when log is NULL). */
 void coffer_job_say(coffer_job_log_fn log, void *arg, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 /* The start time of process pid (clock ticks since boot, field 22 of
  * /proc/<pid>/stat), 0 when it is gone or a zombie: what tells a job's

@@ -48,9 +48,10 @@ int coffer_report_text(const struct coffer_report *r, struct coffer_buf *o)
 	char t1[COFFER_CLOCK_ISO_MAX], t2[COFFER_CLOCK_ISO_MAX];
 
 	coffer_buf_printf(o, "Coffer retention report, generated %s\n\n", iso(r->generated_at, t1));
-	coffer_buf_printf(o, "Policy: backups and deleted mail kept %d days; access and delivery "
-	                     "metadata %d days;\n        terminated accounts kept %d days; daily "
-	                     "snapshot at %02d:%02d UTC.\n\n",
+	coffer_buf_printf(o,
+	                  "Policy: backups and deleted mail kept %d days; access and delivery "
+	                  "metadata %d days;\n        terminated accounts kept %d days; daily "
+	                  "snapshot at %02d:%02d UTC.\n\n",
 	                  r->policy->data_retention_days, r->policy->metadata_retention_days,
 	                  r->policy->termination_grace_days, r->policy->snapshot_time_min / 60,
 	                  r->policy->snapshot_time_min % 60);
@@ -68,10 +69,11 @@ int coffer_report_text(const struct coffer_report *r, struct coffer_buf *o)
 		                  day(a->oldest_message, t1));
 		coffer_buf_printf(o, "  snapshots:        %zu", a->n_snaps);
 		if (a->n_snaps)
-			coffer_buf_printf(o, " (%s .. %s), the last expires %s",
-			                  a->snaps[0].id, a->snaps[a->n_snaps - 1].id,
+			coffer_buf_printf(o, " (%s .. %s), the last expires %s", a->snaps[0].id,
+			                  a->snaps[a->n_snaps - 1].id,
 			                  day(a->snaps[a->n_snaps - 1].expires_at, t2));
-		coffer_buf_printf(o, "\n  metadata:         %llu events", (unsigned long long)a->events);
+		coffer_buf_printf(o, "\n  metadata:         %llu events",
+		                  (unsigned long long)a->events);
 		if (a->events)
 			coffer_buf_printf(o, ", oldest %s, expires %s", day(a->oldest_event, t1),
 			                  day(a->events_expire, t2));
@@ -85,11 +87,12 @@ int coffer_report_text(const struct coffer_report *r, struct coffer_buf *o)
 		coffer_buf_printf(o, "  %-20s taken %s  expires %s\n", r->snaps[i].id,
 		                  iso(r->snaps[i].created_at, t1), iso(r->snaps[i].expires_at, t2));
 	if (r->target_problem[0])
-		coffer_buf_printf(o, "  (the snapshot target could not be read: %s)\n", r->target_problem);
+		coffer_buf_printf(o, "  (the snapshot target could not be read: %s)\n",
+		                  r->target_problem);
 	coffer_buf_printf(o, "\nOverdue: %s\n", r->n_overdue ? "" : "none");
 	for (size_t i = 0; i < r->n_overdue; i++)
-		coffer_buf_printf(o, "  %s %s: held past %s\n", r->overdue[i].what, r->overdue[i].subject,
-		                  iso(r->overdue[i].held_until, t1));
+		coffer_buf_printf(o, "  %s %s: held past %s\n", r->overdue[i].what,
+		                  r->overdue[i].subject, iso(r->overdue[i].held_until, t1));
 	return coffer_buf_ok(o);
 }
 
@@ -117,8 +120,9 @@ int coffer_report_json(const struct coffer_report *r, struct coffer_buf *o)
 	jtime(o, "generated_at", r->generated_at, 0);
 	snprintf(t, sizeof t, "%02d:%02d", r->policy->snapshot_time_min / 60,
 	         r->policy->snapshot_time_min % 60);
-	coffer_buf_printf(o, ",\n \"policy\": {\"data_retention_days\": %d, "
-	                     "\"metadata_retention_days\": %d, \"termination_grace_days\": %d",
+	coffer_buf_printf(o,
+	                  ",\n \"policy\": {\"data_retention_days\": %d, "
+	                  "\"metadata_retention_days\": %d, \"termination_grace_days\": %d",
 	                  r->policy->data_retention_days, r->policy->metadata_retention_days,
 	                  r->policy->termination_grace_days);
 	jstr(o, "snapshot_time", t, 1);
@@ -143,7 +147,8 @@ int coffer_report_json(const struct coffer_report *r, struct coffer_buf *o)
 			jtime(o, "expires_at", a->snaps[s].expires_at, 1);
 			coffer_buf_puts(o, "}");
 		}
-		coffer_buf_printf(o, "], \"metadata\": {\"events\": %llu", (unsigned long long)a->events);
+		coffer_buf_printf(o, "], \"metadata\": {\"events\": %llu",
+		                  (unsigned long long)a->events);
 		jtime(o, "oldest_event", a->oldest_event, 1);
 		jtime(o, "expires_at", a->events_expire, 1);
 		coffer_buf_puts(o, "}, \"next_action\": {");
@@ -198,13 +203,16 @@ static void timeline(const struct coffer_report *r, struct coffer_buf *o)
 	for (size_t i = 0; i < r->n_accounts; i++)
 		if (held_until(&r->accounts[i]) > end)
 			end = held_until(&r->accounts[i]);
-#define X(ns) (left + (int)((double)((ns) < start ? 0 : (ns) - start) * width / (double)(end - start)))
-	coffer_buf_printf(o, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
-	                     "role=\"img\" aria-label=\"Retention timeline\">\n",
+#define X(ns) \
+	(left + (int)((double)((ns) < start ? 0 : (ns)-start) * width / (double)(end - start)))
+	coffer_buf_printf(o,
+	                  "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
+	                  "role=\"img\" aria-label=\"Retention timeline\">\n",
 	                  left + width + 20, height);
 	coffer_buf_printf(o, "<text x=\"%d\" y=\"14\" class=\"axis\">now %s</text>", left,
 	                  day(start, t));
-	coffer_buf_printf(o, "<text x=\"%d\" y=\"14\" class=\"axis\" text-anchor=\"end\">%s</text>\n",
+	coffer_buf_printf(o,
+	                  "<text x=\"%d\" y=\"14\" class=\"axis\" text-anchor=\"end\">%s</text>\n",
 	                  left + width, day(end, t));
 	for (size_t i = 0; i < r->n_accounts; i++) {
 		const struct coffer_report_account *a = &r->accounts[i];
@@ -215,27 +223,37 @@ static void timeline(const struct coffer_report *r, struct coffer_buf *o)
 		html_esc(o, a->name ? a->name : a->pseudonym);
 		coffer_buf_puts(o, "</text>");
 		if (a->state == COFFER_ACCOUNT_ACTIVE && a->messages)
-			coffer_buf_printf(o, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"6\" "
-			                     "class=\"live\"><title>live mail (kept while active)</title></rect>",
-			                  left, y, width);
+			coffer_buf_printf(
+			    o,
+			    "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"6\" "
+			    "class=\"live\"><title>live mail (kept while active)</title></rect>",
+			    left, y, width);
 		else if (a->state == COFFER_ACCOUNT_TERMINATED && a->messages && a->next_action_at)
-			coffer_buf_printf(o, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"6\" "
-			                     "class=\"live\"><title>mail kept until %s (termination "
-			                     "grace)</title></rect>",
-			                  left, y, X(a->next_action_at) - left, day(a->next_action_at, t));
+			coffer_buf_printf(o,
+			                  "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"6\" "
+			                  "class=\"live\"><title>mail kept until %s (termination "
+			                  "grace)</title></rect>",
+			                  left, y, X(a->next_action_at) - left,
+			                  day(a->next_action_at, t));
 		if (snap_end)
-			coffer_buf_printf(o, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"6\" "
-			                     "class=\"snap\"><title>in snapshots until %s</title></rect>",
-			                  left, y + 7, X(snap_end) - left, day(snap_end, t));
+			coffer_buf_printf(
+			    o,
+			    "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"6\" "
+			    "class=\"snap\"><title>in snapshots until %s</title></rect>",
+			    left, y + 7, X(snap_end) - left, day(snap_end, t));
 		if (a->events_expire)
-			coffer_buf_printf(o, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"6\" "
-			                     "class=\"meta\"><title>metadata until %s</title></rect>",
-			                  left, y + 14, X(a->events_expire) - left, day(a->events_expire, t));
+			coffer_buf_printf(o,
+			                  "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"6\" "
+			                  "class=\"meta\"><title>metadata until %s</title></rect>",
+			                  left, y + 14, X(a->events_expire) - left,
+			                  day(a->events_expire, t));
 		if (a->next_action_at)
-			coffer_buf_printf(o, "<line x1=\"%d\" x2=\"%d\" y1=\"%d\" y2=\"%d\" class=\"due\">"
-			                     "<title>%s on %s</title></line>",
-			                  X(a->next_action_at), X(a->next_action_at), y - 2, y + 22,
-			                  a->next_action, day(a->next_action_at, t));
+			coffer_buf_printf(
+			    o,
+			    "<line x1=\"%d\" x2=\"%d\" y1=\"%d\" y2=\"%d\" class=\"due\">"
+			    "<title>%s on %s</title></line>",
+			    X(a->next_action_at), X(a->next_action_at), y - 2, y + 22,
+			    a->next_action, day(a->next_action_at, t));
 		coffer_buf_putc(o, '\n');
 	}
 #undef X
@@ -248,33 +266,37 @@ int coffer_report_html(const struct coffer_report *r, struct coffer_buf *o)
 	char t[COFFER_CLOCK_ISO_MAX];
 	int rc;
 
-	coffer_buf_puts(o, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
-	                   "<title>Coffer retention report</title>\n<style>\n"
-	                   "body{font-family:sans-serif;margin:2em;color:#222}"
-	                   "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;"
-	                   "text-align:left}th{background:#f4f4f4}"
-	                   ".live{fill:#4a90d9}.snap{fill:#7bbf6a}.meta{fill:#e0a040}"
-	                   ".due{stroke:#c00;stroke-width:2}.axis{font-size:11px;fill:#666}"
-	                   ".name{font-size:12px}.ok{color:#080}.bad{color:#c00}\n"
-	                   "</style></head><body>\n<h1>Coffer retention report</h1>\n");
-	coffer_buf_printf(o, "<p>Generated %s. Backups and deleted mail are kept %d days, access "
-	                     "and delivery metadata %d days, terminated accounts %d days.</p>\n",
+	coffer_buf_puts(
+	    o, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
+	       "<title>Coffer retention report</title>\n<style>\n"
+	       "body{font-family:sans-serif;margin:2em;color:#222}"
+	       "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;"
+	       "text-align:left}th{background:#f4f4f4}"
+	       ".live{fill:#4a90d9}.snap{fill:#7bbf6a}.meta{fill:#e0a040}"
+	       ".due{stroke:#c00;stroke-width:2}.axis{font-size:11px;fill:#666}"
+	       ".name{font-size:12px}.ok{color:#080}.bad{color:#c00}\n"
+	       "</style></head><body>\n<h1>Coffer retention report</h1>\n");
+	coffer_buf_printf(o,
+	                  "<p>Generated %s. Backups and deleted mail are kept %d days, access "
+	                  "and delivery metadata %d days, terminated accounts %d days.</p>\n",
 	                  iso(r->generated_at, t), r->policy->data_retention_days,
 	                  r->policy->metadata_retention_days, r->policy->termination_grace_days);
 	coffer_buf_puts(o, "<h2>Timeline</h2>\n<p>Blue: live mail; green: held in snapshots; "
 	                   "orange: metadata; red: next due action.</p>\n");
 	timeline(r, o);
-	coffer_buf_puts(o, "<h2>Accounts</h2>\n<table><tr><th>Account</th><th>State</th>"
-	                   "<th>Messages</th><th>Bytes</th><th>Snapshots</th><th>Metadata until</th>"
-	                   "<th>Next action</th></tr>\n");
+	coffer_buf_puts(o,
+	                "<h2>Accounts</h2>\n<table><tr><th>Account</th><th>State</th>"
+	                "<th>Messages</th><th>Bytes</th><th>Snapshots</th><th>Metadata until</th>"
+	                "<th>Next action</th></tr>\n");
 	for (size_t i = 0; i < r->n_accounts; i++) {
 		const struct coffer_report_account *a = &r->accounts[i];
 
 		coffer_buf_puts(o, "<tr><td>");
 		html_esc(o, a->name ? a->name : a->pseudonym);
-		coffer_buf_printf(o, "</td><td>%s</td><td>%llu</td><td>%llu</td><td>%zu</td><td>%s</td>",
-		                  coffer_account_state_name(a->state), (unsigned long long)a->messages,
-		                  (unsigned long long)a->bytes, a->n_snaps, day(a->events_expire, t));
+		coffer_buf_printf(
+		    o, "</td><td>%s</td><td>%llu</td><td>%llu</td><td>%zu</td><td>%s</td>",
+		    coffer_account_state_name(a->state), (unsigned long long)a->messages,
+		    (unsigned long long)a->bytes, a->n_snaps, day(a->events_expire, t));
 		coffer_buf_puts(o, "<td>");
 		html_esc(o, a->next_action);
 		if (a->next_action_at)
@@ -283,7 +305,8 @@ int coffer_report_html(const struct coffer_report *r, struct coffer_buf *o)
 	}
 	coffer_buf_puts(o, "</table>\n<h2>Overdue</h2>\n");
 	if (r->n_overdue == 0)
-		coffer_buf_puts(o, "<p class=\"ok\">Nothing is held longer than the policy allows.</p>\n");
+		coffer_buf_puts(
+		    o, "<p class=\"ok\">Nothing is held longer than the policy allows.</p>\n");
 	for (size_t i = 0; i < r->n_overdue; i++) {
 		coffer_buf_puts(o, "<p class=\"bad\">");
 		html_esc(o, r->overdue[i].what);

@@ -119,8 +119,8 @@ static int one_account(struct gather *g, struct coffer_txn *t, const unsigned ch
 	a->bytes = ms.bytes;
 	a->oldest_message = ms.oldest;
 	if (a->events)
-		a->events_expire =
-			a->oldest_event + (int64_t)cfg->metadata_retention_days * COFFER_NS_PER_DAY;
+		a->events_expire = a->oldest_event +
+		                   (int64_t)cfg->metadata_retention_days * COFFER_NS_PER_DAY;
 	/* a shredded account's objects were deleted by its purge; old manifests
 	 * still name its id, but hold nothing of it */
 	for (size_t i = 0; rec->state != COFFER_ACCOUNT_SHREDDED && i < g->n_manifests; i++) {
@@ -138,13 +138,11 @@ static int one_account(struct gather *g, struct coffer_txn *t, const unsigned ch
 		a->n_snaps++;
 	}
 	switch (rec->state) {
-	case COFFER_ACCOUNT_ACTIVE:
-		snprintf(a->next_action, sizeof a->next_action, "none");
-		break;
+	case COFFER_ACCOUNT_ACTIVE: snprintf(a->next_action, sizeof a->next_action, "none"); break;
 	case COFFER_ACCOUNT_TERMINATED:
 		snprintf(a->next_action, sizeof a->next_action, "auto-shred");
-		a->next_action_at =
-			rec->terminated_at + (int64_t)cfg->termination_grace_days * COFFER_NS_PER_DAY;
+		a->next_action_at = rec->terminated_at +
+		                    (int64_t)cfg->termination_grace_days * COFFER_NS_PER_DAY;
 		if (a->next_action_at < g->now)
 			rc = add_overdue(r, "terminated account", a->name ? a->name : a->pseudonym,
 			                 a->next_action_at);
@@ -152,7 +150,8 @@ static int one_account(struct gather *g, struct coffer_txn *t, const unsigned ch
 	case COFFER_ACCOUNT_SHREDDED:
 		snprintf(a->next_action, sizeof a->next_action, "none (shredded)");
 		if (a->messages || a->events)
-			rc = add_overdue(r, "shredded account's data", a->pseudonym, rec->shredded_at);
+			rc = add_overdue(r, "shredded account's data", a->pseudonym,
+			                 rec->shredded_at);
 		break;
 	}
 	if (rc == 0 && a->events && a->events_expire < g->now)
@@ -188,8 +187,8 @@ static int gather_txn(struct coffer_txn *t, void *arg)
 
 	rc = coffer_txn_get(t, COFFER_DB_META, "shred_pending", 13, &v, &n);
 	if (rc == 0)
-		rc = add_overdue(s.g->r, "purge", "an interrupted purge (the worker will finish it)",
-		                 s.g->now);
+		rc = add_overdue(s.g->r, "purge",
+		                 "an interrupted purge (the worker will finish it)", s.g->now);
 	else if (rc == COFFER_ENOTFOUND)
 		rc = 0;
 	return rc == 0 ? coffer_txn_scan(t, COFFER_DB_ACCOUNTS, NULL, 0, scan_account, &s) : rc;

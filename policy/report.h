@@ -25,25 +25,25 @@ struct coffer_report_snap {
 };
 
 struct coffer_report_account {
-	char *name;                  /* NULL when unknown (shredded) */
+	char *name; /* NULL when unknown (shredded) */
 	char pseudonym[40];
 	uint8_t state;
 	int64_t created_at, terminated_at, shredded_at;
 	uint64_t messages, bytes;
-	int64_t oldest_message;      /* internal date; 0 if none */
+	int64_t oldest_message;           /* internal date; 0 if none */
 	struct coffer_report_snap *snaps; /* snapshots holding its data */
 	size_t n_snaps;
 	uint64_t events;
 	int64_t oldest_event;
-	int64_t events_expire;       /* oldest_event + metadata retention */
-	char next_action[64];        /* "auto-shred", "none", ... */
+	int64_t events_expire; /* oldest_event + metadata retention */
+	char next_action[64];  /* "auto-shred", "none", ... */
 	int64_t next_action_at;
 };
 
 struct coffer_report_overdue {
-	char what[64];               /* "snapshot", "metadata", "terminated account", "purge" */
-	char subject[96];            /* snapshot id, account name or pseudonym */
-	int64_t held_until;          /* when it should have gone */
+	char what[64];      /* "snapshot", "metadata", "terminated account", "purge" */
+	char subject[96];   /* snapshot id, account name or pseudonym */
+	int64_t held_until; /* when it should have gone */
 };
 
 struct coffer_report {
@@ -55,7 +55,7 @@ struct coffer_report {
 	size_t n_snaps;
 	struct coffer_report_overdue *overdue;
 	size_t n_overdue;
-	char target_problem[256];    /* why snapshots could not be listed, or "" */
+	char target_problem[256]; /* why snapshots could not be listed, or "" */
 };
 
 /* Gathers the report at time now, for every account or only account (any

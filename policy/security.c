@@ -120,10 +120,12 @@ static int burst_rule(const char *account, const struct coffer_login_sample *s, 
 			coffer_clock_format(f.first_at, t1);
 			coffer_clock_format(f.last_at, t2);
 			coffer_buf_reset(&ev);
-			coffer_buf_printf(&ev, "%zu failed logins from %s to %s, from", count, t1, t2);
+			coffer_buf_printf(&ev, "%zu failed logins from %s to %s, from", count, t1,
+			                  t2);
 			for (size_t k = 0; k < ips; k++) {
 				coffer_ip_format(&seen[k], ip);
-				coffer_buf_printf(&ev, "%s %s", k ? "," : "", ip[0] ? ip : "an unknown address");
+				coffer_buf_printf(&ev, "%s %s", k ? "," : "",
+				                  ip[0] ? ip : "an unknown address");
 			}
 			rc = add_finding(r, &f, account, "", &ev);
 		}
@@ -158,8 +160,8 @@ static int network_rule(const char *account, const struct coffer_login_sample *s
 		}
 		if (s[i].ip.len == 0)
 			k = nn + 1; /* no address: nothing to compare */
-		else if (k < nn && s[i].at - nets[k].last_at <= COFFER_SECURITY_LOOKBACK_DAYS *
-		                                                      COFFER_NS_PER_DAY)
+		else if (k < nn && s[i].at - nets[k].last_at <=
+		                       COFFER_SECURITY_LOOKBACK_DAYS * COFFER_NS_PER_DAY)
 			k = nn + 1; /* seen within 180 days */
 		if (k <= nn && any_success && s[i].at >= from) {
 			struct coffer_finding f;
@@ -174,9 +176,12 @@ static int network_rule(const char *account, const struct coffer_login_sample *s
 			coffer_ip_format(&s[i].ip, ip);
 			coffer_ip_network_format(&s[i].ip, net);
 			coffer_buf_reset(&ev);
-			coffer_buf_printf(&ev, "successful %s login at %s from %s: network %s not seen in "
-			                  "the %d days before", coffer_service_name(s[i].service), t, ip,
-			                  net, COFFER_SECURITY_LOOKBACK_DAYS);
+			coffer_buf_printf(
+			    &ev,
+			    "successful %s login at %s from %s: network %s not seen in "
+			    "the %d days before",
+			    coffer_service_name(s[i].service), t, ip, net,
+			    COFFER_SECURITY_LOOKBACK_DAYS);
 			if (s[i].label[0])
 				coffer_buf_printf(&ev, " (application password '%s')", s[i].label);
 			rc = add_finding(r, &f, account, s[i].label, &ev);
@@ -188,7 +193,8 @@ static int network_rule(const char *account, const struct coffer_login_sample *s
 			}
 			if (k == nn) {
 				if (coffer_array_grow(&nets, &cap, nn, sizeof *nets, 8) < 0) {
-					rc = coffer_err_set(COFFER_ENOMEM, "security: out of memory");
+					rc = coffer_err_set(COFFER_ENOMEM,
+					                    "security: out of memory");
 					break;
 				}
 				nets[nn++].ip = s[i].ip;
@@ -223,7 +229,8 @@ static int revoked_rule(const char *account, const struct coffer_login_sample *s
 		coffer_clock_format(s[i].at, t);
 		coffer_ip_format(&s[i].ip, ip);
 		coffer_buf_reset(&ev);
-		coffer_buf_printf(&ev, "revoked application password '%s' tried over %s at %s from %s",
+		coffer_buf_printf(&ev,
+		                  "revoked application password '%s' tried over %s at %s from %s",
 		                  s[i].label, coffer_service_name(s[i].service), t,
 		                  ip[0] ? ip : "an unknown address");
 		rc = add_finding(r, &f, account, s[i].label, &ev);
@@ -328,8 +335,8 @@ static int many_rule(struct failures *fl, char **names, int64_t from, long only,
 			coffer_clock_format(f.last_at, t2);
 			coffer_ip_format(&f.ip, ip);
 			coffer_buf_reset(&ev);
-			coffer_buf_printf(&ev, "%s failed %u times on %zu accounts from %s to %s", ip,
-			                  f.count, distinct, t1, t2);
+			coffer_buf_printf(&ev, "%s failed %u times on %zu accounts from %s to %s",
+			                  ip, f.count, distinct, t1, t2);
 			if (only < 0) {
 				coffer_buf_puts(&ev, ":");
 				for (size_t k = 0; k < distinct; k++)

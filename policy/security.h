@@ -49,15 +49,15 @@ enum coffer_finding_kind {
 
 struct coffer_finding {
 	uint8_t kind;
-	char *account;        /* canonical name */
-	int64_t first_at;     /* first and last event of the evidence */
+	char *account;    /* canonical name */
+	int64_t first_at; /* first and last event of the evidence */
 	int64_t last_at;
-	uint32_t count;       /* events in the evidence */
-	uint32_t accounts;    /* distinct accounts (many-accounts-one-ip) */
-	struct coffer_ip ip;  /* the IP (new-network: the login's) */
+	uint32_t count;      /* events in the evidence */
+	uint32_t accounts;   /* distinct accounts (many-accounts-one-ip) */
+	struct coffer_ip ip; /* the IP (new-network: the login's) */
 	uint8_t service;
-	char *label;          /* application password label, "" if none */
-	char *evidence;       /* one human line */
+	char *label;    /* application password label, "" if none */
+	char *evidence; /* one human line */
 };
 
 /* The findings, newest (last_at) first. Owns every string. */

@@ -195,15 +195,18 @@ static int rewrap_txn(struct coffer_txn *t, void *arg)
 			rec.name_box = NULL;
 			rec.name_box_len = 0;
 			rc = coffer_account_put_txn(t, id, &rec);
-			for (size_t d = 0; rc == 0 && d < sizeof per_account / sizeof per_account[0]; d++) {
+			for (size_t d = 0;
+			     rc == 0 && d < sizeof per_account / sizeof per_account[0]; d++) {
 				uint64_t removed = 0;
 
-				rc = coffer_txn_del_prefix(t, per_account[d], id, COFFER_ID_BYTES, &removed);
+				rc = coffer_txn_del_prefix(t, per_account[d], id, COFFER_ID_BYTES,
+				                           &removed);
 				a->res->records += removed;
 			}
 			continue;
 		}
-		if (rec.state == COFFER_ACCOUNT_SHREDDED || rec.key_epoch == coffer_keyfile_epoch(a->kf))
+		if (rec.state == COFFER_ACCOUNT_SHREDDED ||
+		    rec.key_epoch == coffer_keyfile_epoch(a->kf))
 			continue;
 		rc = coffer_keyfile_unwrap(a->kf, id, rec.key_epoch, rec.wrapped_sk, sk);
 		if (rc == 0)
@@ -261,8 +264,9 @@ static int remove_blob_dir(struct coffer_store *st, const unsigned char *acct)
 				unlinkat(sfd, f->d_name, 0);
 		closedir(sub);
 		if (unlinkat(dfd, e->d_name, AT_REMOVEDIR) < 0 && errno != ENOENT)
-			rc = coffer_err_set(coffer_err_from_errno(errno), "shred: cannot remove %s/%s: %s",
-			                    coffer_buf_str(&dir), e->d_name, strerror(errno));
+			rc = coffer_err_set(coffer_err_from_errno(errno),
+			                    "shred: cannot remove %s/%s: %s", coffer_buf_str(&dir),
+			                    e->d_name, strerror(errno));
 	}
 	closedir(d);
 	if (rc == 0 && rmdir(coffer_buf_str(&dir)) < 0 && errno != ENOENT)
@@ -320,8 +324,9 @@ static int finish(struct coffer_store *st, const struct pending *p, int resumed,
 	if (coffer_store_config(st)->snapshot_target) {
 		rc = coffer_snapshot_rekey(st, NULL, p->id, &res->target_objects);
 		if (rc < 0)
-			return coffer_err_prefix(rc, "shred: the snapshot target could not be re-keyed "
-			                             "(the purge will finish when it can): ");
+			return coffer_err_prefix(rc,
+			                         "shred: the snapshot target could not be re-keyed "
+			                         "(the purge will finish when it can): ");
 	}
 	coffer_keyfile_end_rotation(kf);
 	rc = coffer_keyfile_replace(path, kf);
@@ -353,8 +358,8 @@ int coffer_shred_resume(struct coffer_store *st, struct coffer_shred_result *res
 	return finish(st, &p, 1, res);
 }
 
-int coffer_shred_account(struct coffer_store *st, const char *name, int terminate,
-                         const char *why, struct coffer_shred_result *res)
+int coffer_shred_account(struct coffer_store *st, const char *name, int terminate, const char *why,
+                         struct coffer_shred_result *res)
 {
 	struct coffer_buf canon = COFFER_BUF_INIT;
 	struct coffer_keyfile *kf;

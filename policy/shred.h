@@ -32,14 +32,14 @@
 
 struct coffer_shred_result {
 	int64_t shredded_at;
-	uint64_t records;         /* index records deleted */
-	uint64_t target_objects;  /* snapshot objects deleted */
-	uint64_t other_accounts;  /* accounts whose keys were re-wrapped */
+	uint64_t records;        /* index records deleted */
+	uint64_t target_objects; /* snapshot objects deleted */
+	uint64_t other_accounts; /* accounts whose keys were re-wrapped */
 };
 
 /* why is recorded in the audit log ("request", "termination grace ended"). */
-int coffer_shred_account(struct coffer_store *st, const char *name, int terminate,
-                         const char *why, struct coffer_shred_result *res);
+int coffer_shred_account(struct coffer_store *st, const char *name, int terminate, const char *why,
+                         struct coffer_shred_result *res);
 
 /* Finishes an interrupted shred, if any. 0 when there was nothing to do. */
 int coffer_shred_resume(struct coffer_store *st, struct coffer_shred_result *res);

@@ -52,13 +52,11 @@ int coffer_worker_lock(struct coffer_store *st, int *fd_r)
 int64_t coffer_worker_last_slot(const struct coffer_store *st, int64_t now)
 {
 	int64_t day = now - ((now % COFFER_NS_PER_DAY) + COFFER_NS_PER_DAY) % COFFER_NS_PER_DAY;
-	int64_t slot = day + (int64_t)coffer_store_config(st)->snapshot_time_min * 60 *
-	                         COFFER_NS_PER_SEC;
+	int64_t slot = day +
+	               (int64_t)coffer_store_config(st)->snapshot_time_min * 60 * COFFER_NS_PER_SEC;
 
 	return slot > now ? slot - COFFER_NS_PER_DAY : slot;
 }
-
-
 
 struct due_acct {
 	unsigned char id[COFFER_ID_BYTES];
@@ -69,7 +67,7 @@ struct due_list {
 	struct due_acct *v;
 	size_t n;
 	int64_t now, grace;
-	int64_t next;  /* earliest future due time */
+	int64_t next; /* earliest future due time */
 };
 
 static int find_due(const void *k, size_t kl, const void *v, size_t vl, void *arg)
@@ -139,11 +137,12 @@ static int auto_shred(struct coffer_store *st, int64_t now, coffer_worker_log_fn
 
 		rc = coffer_index_view(coffer_store_index(st), name_txn, &na);
 		if (rc == 0)
-			rc = coffer_shred_account(st, coffer_buf_str(&name), 0, "termination grace ended",
-			                          &sr);
+			rc = coffer_shred_account(st, coffer_buf_str(&name), 0,
+			                          "termination grace ended", &sr);
 		if (rc == 0) {
 			res->shredded++;
-			coffer_job_say(log, arg, "auto-shred: an account terminated %d days ago was "
+			coffer_job_say(log, arg,
+			               "auto-shred: an account terminated %d days ago was "
 			               "crypto-shredded (%llu records, %llu snapshot objects)",
 			               coffer_store_config(st)->termination_grace_days,
 			               (unsigned long long)sr.records,
@@ -247,15 +246,18 @@ int coffer_worker_run(struct coffer_store *st, int64_t now, coffer_worker_log_fn
 			rc = coffer_job_begin(st, &job, "snapshot", "", now);
 			if (rc == 0)
 				rc = job_failed(st, &job,
-				                coffer_snapshot_create(st, NULL, NULL, NULL, &sres));
+				                coffer_snapshot_create(st, NULL, NULL, NULL,
+				                                       &sres));
 			if (rc == 0) {
 				snprintf(res->snapshot, sizeof res->snapshot, "%s", sres.id);
-				snprintf(detail, sizeof detail,
-				         "id=%s accounts=%u changed=%u messages=%llu new_blobs=%llu "
-				         "new_bytes=%llu",
-				         sres.id, sres.accounts, sres.changed,
-				         (unsigned long long)sres.messages, (unsigned long long)sres.new_blobs,
-				         (unsigned long long)sres.new_bytes);
+				snprintf(
+				    detail, sizeof detail,
+				    "id=%s accounts=%u changed=%u messages=%llu new_blobs=%llu "
+				    "new_bytes=%llu",
+				    sres.id, sres.accounts, sres.changed,
+				    (unsigned long long)sres.messages,
+				    (unsigned long long)sres.new_blobs,
+				    (unsigned long long)sres.new_bytes);
 				coffer_job_say(log, arg, "snapshot: %s", detail);
 				rc = coffer_job_end(st, &job, detail);
 			}
@@ -267,8 +269,8 @@ int coffer_worker_run(struct coffer_store *st, int64_t now, coffer_worker_log_fn
 			rc = job_failed(st, &job, coffer_snapshot_prune(st, NULL, now, &pres));
 		if (rc == 0 && pres.pruned) {
 			res->pruned = pres.pruned;
-			snprintf(detail, sizeof detail, "snapshots=%u objects=%llu kept=%u", pres.pruned,
-			         (unsigned long long)pres.objects_deleted, pres.kept);
+			snprintf(detail, sizeof detail, "snapshots=%u objects=%llu kept=%u",
+			         pres.pruned, (unsigned long long)pres.objects_deleted, pres.kept);
 			coffer_job_say(log, arg, "prune: %s", detail);
 		}
 		if (rc == 0)
@@ -276,13 +278,15 @@ int coffer_worker_run(struct coffer_store *st, int64_t now, coffer_worker_log_fn
 		if (rc < 0)
 			return coffer_err_prefix(rc, "worker: prune: ");
 	} else {
-		coffer_job_say(log, arg, "snapshot: no snapshot_target in coffer.conf; snapshots are "
+		coffer_job_say(log, arg,
+		               "snapshot: no snapshot_target in coffer.conf; snapshots are "
 		               "disabled");
 	}
 	rc = coffer_job_begin(st, &job, "metadata-expiry", "", now);
 	if (rc == 0)
-		rc = coffer_events_expire(st, now - (int64_t)cfg->metadata_retention_days *
-		                                        COFFER_NS_PER_DAY,
+		rc = coffer_events_expire(st,
+		                          now - (int64_t)cfg->metadata_retention_days *
+		                                    COFFER_NS_PER_DAY,
 		                          &res->events_expired);
 	if (rc == 0 && res->events_expired) {
 		snprintf(detail, sizeof detail, "events=%llu older_than_days=%d",

@@ -23,14 +23,14 @@
 #include <stdint.h>
 
 struct coffer_worker_result {
-	char snapshot[32];        /* id taken, or "" */
+	char snapshot[32]; /* id taken, or "" */
 	uint32_t pruned;
 	uint64_t events_expired;
 	uint32_t shredded;
 	uint64_t blobs_collected;
-	uint64_t pool_trimmed;    /* unused pool files (engine/pool.h) removed */
-	uint64_t spool_absorbed;  /* spooled deliveries indexed (engine/spool.h) */
-	int64_t next_due;         /* when the next job falls due (ns) */
+	uint64_t pool_trimmed;   /* unused pool files (engine/pool.h) removed */
+	uint64_t spool_absorbed; /* spooled deliveries indexed (engine/spool.h) */
+	int64_t next_due;        /* when the next job falls due (ns) */
 };
 
 /* Takes the worker lock without waiting (COFFER_ETEMP when another worker

@@ -79,16 +79,18 @@ int coffer_obj_open(struct coffer_buf *pt, uint8_t kind, const char *name,
 	int rc;
 
 	if (n < hdr + COFFER_AEAD_TAG_BYTES + 8 || memcmp(o, "CFO1", 4) != 0 || o[4] != kind)
-		return coffer_err_set(COFFER_ECORRUPT, "snapshot object %s: not a sealed object", name);
+		return coffer_err_set(COFFER_ECORRUPT, "snapshot object %s: not a sealed object",
+		                      name);
 	rc = obj_ad(&ad, kind, name, store_id);
 	if (rc == 0)
 		rc = coffer_buf_reserve(&plain, n - hdr);
 	if (rc < 0)
 		goto out;
-	if (coffer_crypto_aead_open(plain.data, o + hdr, n - hdr, ad.data, ad.len, o + 5, key) < 0) {
-		rc = coffer_err_set(COFFER_ECORRUPT,
-		                    "snapshot object %s: fails authentication (damaged, or wrong key)",
-		                    name);
+	if (coffer_crypto_aead_open(plain.data, o + hdr, n - hdr, ad.data, ad.len, o + 5, key) <
+	    0) {
+		rc = coffer_err_set(
+		    COFFER_ECORRUPT,
+		    "snapshot object %s: fails authentication (damaged, or wrong key)", name);
 		goto out;
 	}
 	plain.len = n - hdr - COFFER_AEAD_TAG_BYTES;
@@ -100,8 +102,8 @@ int coffer_obj_open(struct coffer_buf *pt, uint8_t kind, const char *name,
 	}
 	rc = coffer_buf_reserve(pt, (size_t)len);
 	if (rc == 0)
-		rc = coffer_decompress(pt->data + pt->len, (size_t)len, plain.data + 8, plain.len - 8,
-		                       &got);
+		rc = coffer_decompress(pt->data + pt->len, (size_t)len, plain.data + 8,
+		                       plain.len - 8, &got);
 	if (rc == 0 && got != len)
 		rc = COFFER_ECORRUPT;
 	if (rc < 0) {
@@ -404,8 +406,9 @@ int coffer_keyring_decode(const void *p, size_t n, struct coffer_keyring *k)
 		return coffer_err_set(COFFER_ECORRUPT, "snapshot: damaged key ring");
 	for (uint32_t i = 0; rc == 0 && i < count; i++) {
 		if (coffer_rd_bytes(&rd, COFFER_ID_BYTES, &id) < 0 ||
-		    coffer_rd_bytes(&rd, COFFER_MAC_BYTES, &mac) < 0 || coffer_rd_u32le(&rd, &len) < 0 ||
-		    len > 65536 || coffer_rd_bytes(&rd, len, &rec) < 0 ||
+		    coffer_rd_bytes(&rd, COFFER_MAC_BYTES, &mac) < 0 ||
+		    coffer_rd_u32le(&rd, &len) < 0 || len > 65536 ||
+		    coffer_rd_bytes(&rd, len, &rec) < 0 ||
 		    (i > 0 && memcmp(k->v[i - 1].id, id, COFFER_ID_BYTES) >= 0)) {
 			rc = COFFER_ECORRUPT;
 			break;

@@ -54,11 +54,11 @@ int coffer_snapid_parse(const char *id, int64_t *ns_r);
 
 struct coffer_snap_account {
 	unsigned char id[COFFER_ID_BYTES];
-	uint64_t modseq;      /* account modseq captured */
-	uint64_t messages;    /* live messages */
-	uint64_t bytes;       /* plaintext bytes of live messages */
-	uint64_t new_bytes;   /* blob bytes this snapshot copied for it */
-	uint8_t changed;      /* its state was written by this snapshot */
+	uint64_t modseq;                 /* account modseq captured */
+	uint64_t messages;               /* live messages */
+	uint64_t bytes;                  /* plaintext bytes of live messages */
+	uint64_t new_bytes;              /* blob bytes this snapshot copied for it */
+	uint8_t changed;                 /* its state was written by this snapshot */
 	char full_at[COFFER_SNAPID_MAX]; /* snapshot whose full state is current */
 	uint32_t n_revs;
 	char (*revs)[COFFER_SNAPID_MAX]; /* change points with a reverse delta, ascending */
@@ -69,13 +69,13 @@ struct coffer_manifest {
 	int64_t created_at;
 	unsigned char store_id[COFFER_ID_BYTES];
 	unsigned char index_key[COFFER_KEY_BYTES];
-	char keyring[64];     /* key ring object current when this was written */
+	char keyring[64]; /* key ring object current when this was written */
 	uint32_t n_accounts;
 	struct coffer_snap_account *accounts; /* sorted by id */
 	uint32_t n_freed;
-	char **freed;         /* objects held only by earlier snapshots */
+	char **freed; /* objects held only by earlier snapshots */
 	uint32_t n_drop;
-	char **drop;          /* objects to delete once this manifest is durable */
+	char **drop; /* objects to delete once this manifest is durable */
 };
 
 void coffer_manifest_free(struct coffer_manifest *m);
@@ -89,7 +89,7 @@ int coffer_manifest_add_name(char ***v, uint32_t *n, const char *name);
 struct coffer_keyring_entry {
 	unsigned char id[COFFER_ID_BYTES];
 	unsigned char name_mac[COFFER_MAC_BYTES]; /* the account_names key */
-	unsigned char *record;                     /* accounts record bytes (owned) */
+	unsigned char *record;                    /* accounts record bytes (owned) */
 	size_t record_len;
 };
 

@@ -233,11 +233,12 @@ int coffer_repo_bind(struct coffer_repo *r, struct coffer_store *st, int new_tar
 	if (rc == 0 && coffer_ct_equal(known, r->target_id, COFFER_ID_BYTES))
 		return 0;
 	if (rc == 0 && r->fresh && !new_target)
-		return coffer_err_set(COFFER_ENOTFOUND,
-		                      "snapshot target %s has no Coffer marker, but this store's "
-		                      "snapshots are in another target: if its disk is not mounted, "
-		                      "mount it; to start a new target here, pass --new-target",
-		                      coffer_target_path(r->target));
+		return coffer_err_set(
+		    COFFER_ENOTFOUND,
+		    "snapshot target %s has no Coffer marker, but this store's "
+		    "snapshots are in another target: if its disk is not mounted, "
+		    "mount it; to start a new target here, pass --new-target",
+		    coffer_target_path(r->target));
 	/* the store's first target (its work lists hold every blob), or a new
 	 * or another one (the next snapshot into it must be whole) */
 	reset = rc == 0;
@@ -264,7 +265,8 @@ static int alloc_repo(struct coffer_repo **r_r)
 	return 0;
 }
 
-int coffer_repo_open(struct coffer_store *st, const char *path, int create, struct coffer_repo **r_r)
+int coffer_repo_open(struct coffer_store *st, const char *path, int create,
+                     struct coffer_repo **r_r)
 {
 	struct coffer_repo *r;
 	int rc;
@@ -273,9 +275,9 @@ int coffer_repo_open(struct coffer_store *st, const char *path, int create, stru
 	if (path == NULL)
 		path = coffer_store_config(st)->snapshot_target;
 	if (path == NULL)
-		return coffer_err_set(COFFER_EINVAL,
-		                      "no snapshot target: set snapshot_target in coffer.conf or give "
-		                      "--target DIR");
+		return coffer_err_set(
+		    COFFER_EINVAL, "no snapshot target: set snapshot_target in coffer.conf or give "
+				   "--target DIR");
 	rc = alloc_repo(&r);
 	if (rc < 0)
 		return rc;
@@ -336,9 +338,9 @@ int coffer_repo_lock(struct coffer_repo *r, struct coffer_store *st)
 	int rc = coffer_store_lock(st, "snapshot", LOCK_EX | LOCK_NB, &r->lock_fd);
 
 	if (rc == COFFER_ETEMP)
-		return coffer_err_set(COFFER_ETEMP,
-		                      "another snapshot, prune, purge or restore is running on this "
-		                      "store; try again when it has finished");
+		return coffer_err_set(
+		    COFFER_ETEMP, "another snapshot, prune, purge or restore is running on this "
+				  "store; try again when it has finished");
 	return rc;
 }
 
@@ -380,7 +382,8 @@ int coffer_repo_get_manifest(struct coffer_repo *r, const char *id, struct coffe
 		rc = coffer_manifest_decode(pt.data, pt.len, m);
 	if (rc == 0 && strcmp(m->id, id) != 0) {
 		coffer_manifest_free(m);
-		rc = coffer_err_set(COFFER_ECORRUPT, "snapshot %s: manifest names another snapshot", id);
+		rc = coffer_err_set(COFFER_ECORRUPT, "snapshot %s: manifest names another snapshot",
+		                    id);
 	}
 	if (rc < 0 && rc != COFFER_ENOMEM)
 		coffer_err_prefix(rc, "snapshot %s: ", id);
@@ -421,7 +424,8 @@ int coffer_repo_read_keyring(struct coffer_repo *r, const char *name, struct cof
 	return rc;
 }
 
-int coffer_repo_get_keyring(struct coffer_repo *r, struct coffer_keyring *k, char *name_r, size_t cap)
+int coffer_repo_get_keyring(struct coffer_repo *r, struct coffer_keyring *k, char *name_r,
+                            size_t cap)
 {
 	char name[64];
 	int rc = coffer_repo_newest_keyring(r, name, sizeof name);

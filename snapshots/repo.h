@@ -23,13 +23,13 @@
 
 struct coffer_repo {
 	struct coffer_target *target;
-	struct coffer_keyfile *kf;        /* borrowed from the store, or owned (restore --all) */
+	struct coffer_keyfile *kf; /* borrowed from the store, or owned (restore --all) */
 	int owns_kf;
 	unsigned char store_id[COFFER_ID_BYTES];
 	unsigned char target_id[COFFER_ID_BYTES]; /* from the marker (or new) */
-	int fresh;                        /* no marker yet: a new target */
-	unsigned char *meta_key;          /* secure */
-	char **ids;                       /* snapshot ids, ascending */
+	int fresh;                                /* no marker yet: a new target */
+	unsigned char *meta_key;                  /* secure */
+	char **ids;                               /* snapshot ids, ascending */
 	size_t n_ids;
 	int lock_fd;
 };
@@ -37,7 +37,8 @@ struct coffer_repo {
 /* Opens the target of store st (path, else coffer.conf's snapshot_target);
  * with create, makes it and its marker. Checks that the target belongs to
  * this store. */
-int coffer_repo_open(struct coffer_store *st, const char *path, int create, struct coffer_repo **r_r);
+int coffer_repo_open(struct coffer_store *st, const char *path, int create,
+                     struct coffer_repo **r_r);
 /* Opens a target with only a key file (disaster recovery). */
 int coffer_repo_open_keyfile(const char *path, const char *key_file, struct coffer_repo **r_r);
 void coffer_repo_close(struct coffer_repo **r);
@@ -73,7 +74,8 @@ int coffer_repo_put_sealed(struct coffer_repo *r, const char *name, uint8_t kind
 int coffer_repo_get_sealed(struct coffer_repo *r, const char *name, uint8_t kind,
                            const unsigned char *key, struct coffer_buf *pt);
 /* The newest key ring (by name); *name_r gets its name (may be NULL). */
-int coffer_repo_get_keyring(struct coffer_repo *r, struct coffer_keyring *k, char *name_r, size_t cap);
+int coffer_repo_get_keyring(struct coffer_repo *r, struct coffer_keyring *k, char *name_r,
+                            size_t cap);
 /* Its two halves: the newest ring's name ("keyring/<id>", "" when the
  * target holds none), and the ring of that name. */
 int coffer_repo_newest_keyring(struct coffer_repo *r, char *name_r, size_t cap);

@@ -97,8 +97,10 @@ static int view_parse(struct view *v, const unsigned char *acct,
 			rc = coffer_folder_rec_decode(r->val, r->vlen, &nf[v->nf].rec);
 			coffer_buf_reset(&b);
 			if (rc == 0)
-				rc = coffer_folder_name_open(acct, nf[v->nf].fid, nf[v->nf].rec.name_box,
-				                             nf[v->nf].rec.name_box_len, secret, &b);
+				rc = coffer_folder_name_open(acct, nf[v->nf].fid,
+				                             nf[v->nf].rec.name_box,
+				                             nf[v->nf].rec.name_box_len, secret,
+				                             &b);
 			nf[v->nf].rec.name_box = NULL;
 			if (rc == 0 && (nf[v->nf].name = strdup(coffer_buf_str(&b))) == NULL)
 				rc = coffer_err_set(COFFER_ENOMEM, "restore: out of memory");
@@ -111,7 +113,8 @@ static int view_parse(struct view *v, const unsigned char *acct,
 			if (f == NULL || idx >= COFFER_FOLDER_KEYWORDS_MAX)
 				continue;
 			coffer_buf_reset(&b);
-			rc = coffer_folder_keyword_open(acct, fid, idx, r->val, r->vlen, secret, &b);
+			rc = coffer_folder_keyword_open(acct, fid, idx, r->val, r->vlen, secret,
+			                                &b);
 			if (rc == 0 && (f->keywords[idx] = strdup(coffer_buf_str(&b))) == NULL)
 				rc = coffer_err_set(COFFER_ENOMEM, "restore: out of memory");
 		}
@@ -192,9 +195,10 @@ static int choose(struct coffer_store *st, const struct coffer_restore_opts *o, 
 		} else {
 			coffer_snapid_parse(c->repo->ids[0], &t);
 			coffer_clock_format(t, oldest);
-			rc = coffer_err_set(COFFER_ENOTFOUND,
-			                    "%s is beyond retention: the oldest retained snapshot is of %s",
-			                    when, oldest);
+			rc = coffer_err_set(
+			    COFFER_ENOTFOUND,
+			    "%s is beyond retention: the oldest retained snapshot is of %s", when,
+			    oldest);
 		}
 		goto out;
 	}
@@ -202,11 +206,14 @@ static int choose(struct coffer_store *st, const struct coffer_restore_opts *o, 
 	if (rc < 0)
 		goto out;
 	if (coffer_manifest_account(&at, c->acct) == NULL)
-		rc = coffer_err_set(COFFER_ENOTFOUND, "account %s is not in snapshot %s (it did not "
-		                    "exist yet)", coffer_buf_str(&canon), c->id);
+		rc = coffer_err_set(COFFER_ENOTFOUND,
+		                    "account %s is not in snapshot %s (it did not "
+		                    "exist yet)",
+		                    coffer_buf_str(&canon), c->id);
 	coffer_manifest_free(&at);
 	if (rc == 0)
-		rc = coffer_repo_get_manifest(c->repo, c->repo->ids[c->repo->n_ids - 1], &c->newest);
+		rc = coffer_repo_get_manifest(c->repo, c->repo->ids[c->repo->n_ids - 1],
+		                              &c->newest);
 	if (rc == 0)
 		c->have_newest = 1;
 	if (rc == 0)
@@ -276,8 +283,7 @@ static void src_close(struct src_msg *s)
 
 /* ---- walk ---- */
 
-int coffer_restore_msg_read(const struct coffer_restore_msg *m, void *buf, size_t cap,
-                            size_t *n_r)
+int coffer_restore_msg_read(const struct coffer_restore_msg *m, void *buf, size_t cap, size_t *n_r)
 {
 	return coffer_blob_reader_read(m->reader, buf, cap, n_r);
 }
@@ -457,7 +463,7 @@ int coffer_restore_export(struct coffer_store *st, const struct coffer_restore_o
 struct pending {
 	unsigned char blob_id[COFFER_ID_BYTES];
 	struct coffer_message_rec rec;
-	char *folder;        /* destination, canonical */
+	char *folder; /* destination, canonical */
 	char *unique;
 	char *kw[COFFER_FOLDER_KEYWORDS_MAX]; /* borrowed from the view */
 	uint64_t stored_size;
@@ -507,8 +513,8 @@ static int commit_txn(struct coffer_txn *t, void *arg)
 
 			if (!(p->rec.keywords & (1u << k)) || p->kw[k] == NULL)
 				continue;
-			rc = coffer_folder_keyword_intern_txn(t, b->c->acct, fid, p->kw[k], b->c->secret,
-			                                      &idx);
+			rc = coffer_folder_keyword_intern_txn(t, b->c->acct, fid, p->kw[k],
+			                                      b->c->secret, &idx);
 			kw |= 1u << idx;
 		}
 		memset(&m, 0, sizeof m);
@@ -525,7 +531,8 @@ static int commit_txn(struct coffer_txn *t, void *arg)
 		m.unique = p->unique;
 		m.unique_len = strlen(p->unique);
 		if (rc == 0)
-			rc = coffer_message_add_txn(t, b->st, b->name, &m, b->c->secret, &fid, &uid);
+			rc = coffer_message_add_txn(t, b->st, b->name, &m, b->c->secret, &fid,
+			                            &uid);
 	}
 	return rc;
 }
@@ -556,8 +563,8 @@ static int flush_batch(struct batch *b)
 	if (b->n == 0)
 		return 0;
 	fd = open(coffer_store_path(b->st), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	rc = fd < 0 ? coffer_err_set(coffer_err_from_errno(errno), "restore: cannot open the store: %s",
-	                             strerror(errno))
+	rc = fd < 0 ? coffer_err_set(coffer_err_from_errno(errno),
+	                             "restore: cannot open the store: %s", strerror(errno))
 	            : coffer_io_syncfs(fd, coffer_store_path(b->st));
 	if (fd >= 0)
 		close(fd);
@@ -611,7 +618,8 @@ static int copy_in(struct batch *b, const struct coffer_message_rec *rec, struct
 	if (rc == 0)
 		rc = coffer_blob_writer_finish(w, &size, &p->stored_size);
 	if (rc == 0 && size != rec->size)
-		rc = coffer_err_set(COFFER_ECORRUPT, "restore: a message's size differs from its record");
+		rc = coffer_err_set(COFFER_ECORRUPT,
+		                    "restore: a message's size differs from its record");
 	if (rc == 0)
 		memcpy(p->blob_id, ids.blob_id, COFFER_ID_BYTES);
 	else if (fd >= 0)
@@ -761,8 +769,8 @@ static int put_ring_txn(struct coffer_txn *t, void *arg)
 		rc = coffer_txn_put(t, COFFER_DB_ACCOUNTS, e->id, COFFER_ID_BYTES, e->record,
 		                    e->record_len, 0);
 		if (rc == 0)
-			rc = coffer_txn_put(t, COFFER_DB_ACCOUNT_NAMES, e->name_mac, COFFER_MAC_BYTES,
-			                    e->id, COFFER_ID_BYTES, 0);
+			rc = coffer_txn_put(t, COFFER_DB_ACCOUNT_NAMES, e->name_mac,
+			                    COFFER_MAC_BYTES, e->id, COFFER_ID_BYTES, 0);
 	}
 	return rc;
 }
@@ -815,10 +823,11 @@ static int put_state_txn(struct coffer_txn *t, void *arg)
 
 			rc = coffer_folder_rec_decode(rec->val, rec->vlen, &f);
 			if (rc == 0)
-				rc = coffer_folder_name_open(r->acct, fid, f.name_box, f.name_box_len,
-				                             r->secret, &name);
+				rc = coffer_folder_name_open(r->acct, fid, f.name_box,
+				                             f.name_box_len, r->secret, &name);
 			if (rc == 0)
-				rc = coffer_folder_name_key(r->st, r->acct, coffer_buf_str(&name), key);
+				rc = coffer_folder_name_key(r->st, r->acct, coffer_buf_str(&name),
+				                            key);
 			if (rc == 0)
 				rc = coffer_txn_put(t, COFFER_DB_FOLDER_NAMES, key, sizeof key,
 				                    rec->key + COFFER_ID_BYTES, 4, 0);
@@ -833,8 +842,8 @@ static int put_state_txn(struct coffer_txn *t, void *arg)
 			if (rc == 0)
 				rc = coffer_message_unique_name(&m, r->acct, r->secret, &name);
 			if (rc == 0)
-				rc = coffer_message_name_key(r->st, r->acct, fid, coffer_buf_str(&name),
-				                             name.len, key);
+				rc = coffer_message_name_key(r->st, r->acct, fid,
+				                             coffer_buf_str(&name), name.len, key);
 			if (rc == 0)
 				rc = coffer_txn_put(t, COFFER_DB_MSG_NAMES, key, sizeof key,
 				                    rec->key + COFFER_ID_BYTES + 4, 4, 0);
@@ -843,8 +852,8 @@ static int put_state_txn(struct coffer_txn *t, void *arg)
 			if (rc == 0 && coffer_target_exists(r->repo->target, obj, &size) < 0)
 				rc = COFFER_EIO;
 			if (rc == 0)
-				rc = add_blob_ref(t, r->acct, m.blob_id, COFFER_BLOB_MESSAGE, m.delivered_at,
-				                  size);
+				rc = add_blob_ref(t, r->acct, m.blob_id, COFFER_BLOB_MESSAGE,
+				                  m.delivered_at, size);
 		} else if (rec->db == COFFER_DB_CTLFILES) {
 			struct coffer_ctlfile_rec c;
 			uint64_t size = 0;
@@ -858,7 +867,8 @@ static int put_state_txn(struct coffer_txn *t, void *arg)
 			if (coffer_target_exists(r->repo->target, obj, &size) < 0)
 				rc = COFFER_EIO;
 			if (rc == 0)
-				rc = add_blob_ref(t, r->acct, c.blob_id, COFFER_BLOB_CONTROL, c.mtime, size);
+				rc = add_blob_ref(t, r->acct, c.blob_id, COFFER_BLOB_CONTROL,
+				                  c.mtime, size);
 		}
 	}
 	coffer_buf_free(&name);
@@ -965,8 +975,8 @@ int coffer_restore_all(const char *store_path, const char *key_file, const char 
 		free(parent);
 	}
 	if (rc == 0)
-		rc = coffer_store_init_restore(store_path, key_file, newest.store_id, newest.index_key,
-		                               &st);
+		rc = coffer_store_init_restore(store_path, key_file, newest.store_id,
+		                               newest.index_key, &st);
 	if (rc < 0)
 		goto out;
 	r.st = st;
@@ -989,7 +999,8 @@ int coffer_restore_all(const char *store_path, const char *key_file, const char 
 			continue; /* shredded since: nothing of it can or may come back */
 		rc = coffer_account_unlock(st, a->id, &arec, &secret);
 		if (rc == 0)
-			rc = coffer_repo_account_state(repo, &newest, newest.id, a->id, secret, &state);
+			rc = coffer_repo_account_state(repo, &newest, newest.id, a->id, secret,
+			                               &state);
 		if (rc == 0) {
 			r.acct = a->id;
 			r.secret = secret;

@@ -31,12 +31,12 @@
 #include <stdint.h>
 
 struct coffer_restore_opts {
-	const char *target;   /* NULL: coffer.conf's snapshot_target */
-	const char *account;  /* account name */
-	int64_t as_of;        /* ns */
-	const char *folder;   /* only this folder (any spelling); NULL: all */
-	uint32_t uid;         /* only this uid (needs folder); 0: all */
-	const char *into;     /* destination folder root; NULL: Restored/<date> */
+	const char *target;  /* NULL: coffer.conf's snapshot_target */
+	const char *account; /* account name */
+	int64_t as_of;       /* ns */
+	const char *folder;  /* only this folder (any spelling); NULL: all */
+	uint32_t uid;        /* only this uid (needs folder); 0: all */
+	const char *into;    /* destination folder root; NULL: Restored/<date> */
 };
 
 struct coffer_restore_result {
@@ -44,9 +44,9 @@ struct coffer_restore_result {
 	int64_t snapshot_time;
 	char into[512];
 	uint64_t restored;
-	uint64_t present;     /* already live: skipped */
+	uint64_t present; /* already live: skipped */
 	uint64_t folders;
-	uint64_t accounts;    /* restore_all */
+	uint64_t accounts; /* restore_all */
 	uint64_t bytes;
 };
 
@@ -56,15 +56,14 @@ int coffer_restore_into(struct coffer_store *st, const struct coffer_restore_opt
 /* One message of a snapshot, for coffer_restore_walk(). read() streams its
  * content; valid during the callback only. */
 struct coffer_restore_msg {
-	const char *folder;                 /* canonical name */
+	const char *folder; /* canonical name */
 	uint32_t uid;
 	const struct coffer_message_rec *rec;
-	const char *unique;                 /* Maildir unique name */
-	char *const *keywords;              /* the folder's 26 keyword names (NULL = unused) */
-	void *reader;                       /* internal */
+	const char *unique;    /* Maildir unique name */
+	char *const *keywords; /* the folder's 26 keyword names (NULL = unused) */
+	void *reader;          /* internal */
 };
-int coffer_restore_msg_read(const struct coffer_restore_msg *m, void *buf, size_t cap,
-                            size_t *n_r);
+int coffer_restore_msg_read(const struct coffer_restore_msg *m, void *buf, size_t cap, size_t *n_r);
 typedef int (*coffer_restore_fn)(const struct coffer_restore_msg *m, void *arg);
 /* Calls fn for every selected message, folder by folder, uid order. Folders
  * with no selected message are still announced with rec == NULL (so empty

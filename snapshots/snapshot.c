@@ -236,10 +236,10 @@ static int any_object(const char *name, uint64_t size, void *arg)
 struct create_ctx {
 	struct coffer_store *st;
 	struct coffer_repo *repo;
-	struct coffer_manifest *prev;  /* NULL for the first snapshot */
+	struct coffer_manifest *prev; /* NULL for the first snapshot */
 	struct coffer_manifest m;
 	struct keylist clear_unsnapped;
-	const char *oldest;            /* oldest retained snapshot id */
+	const char *oldest; /* oldest retained snapshot id */
 	struct coffer_snapshot_result *res;
 };
 
@@ -261,8 +261,8 @@ static int copy_blob(struct create_ctx *c, const unsigned char *acct, const unsi
 		goto out;
 	fd = open(coffer_buf_str(&path), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0) {
-		rc = coffer_err_set(COFFER_ECORRUPT, "snapshot: blob %s of account %.32s is missing",
-		                    hex, name + 2);
+		rc = coffer_err_set(COFFER_ECORRUPT,
+		                    "snapshot: blob %s of account %.32s is missing", hex, name + 2);
 		goto out;
 	}
 	rc = coffer_target_put_fd(c->repo->target, name, fd, &size);
@@ -309,7 +309,8 @@ static int snapshot_account(struct create_ctx *c, const unsigned char *id)
 {
 	struct acct_read a;
 	struct coffer_snap_account *e = &c->m.accounts[c->m.n_accounts];
-	const struct coffer_snap_account *pa = c->prev ? coffer_manifest_account(c->prev, id) : NULL;
+	const struct coffer_snap_account *pa = c->prev ? coffer_manifest_account(c->prev, id)
+	                                               : NULL;
 	struct coffer_acct_secret *secret = NULL;
 	struct coffer_buf enc = COFFER_BUF_INIT, pt = COFFER_BUF_INIT;
 	struct coffer_state prev_state = { NULL, 0, 0 }, rev = { NULL, 0, 0 };
@@ -365,8 +366,8 @@ static int snapshot_account(struct create_ctx *c, const unsigned char *id)
 	rc = coffer_state_encode(&a.state, &enc);
 	coffer_repo_obj_name(name, sizeof name, id, "full", c->m.id);
 	if (rc == 0)
-		rc = coffer_repo_put_sealed(c->repo, name, COFFER_OBJ_FULL, secret->data_key, enc.data,
-		                            enc.len);
+		rc = coffer_repo_put_sealed(c->repo, name, COFFER_OBJ_FULL, secret->data_key,
+		                            enc.data, enc.len);
 	if (rc < 0)
 		goto out;
 	snprintf(e->full_at, sizeof e->full_at, "%s", c->m.id);
@@ -494,9 +495,8 @@ static int get_index_key(struct coffer_txn *t, void *arg)
 	return rc;
 }
 
-int coffer_snapshot_create(struct coffer_store *st, const char *target,
-                           coffer_progress_fn progress, void *parg,
-                           struct coffer_snapshot_result *res)
+int coffer_snapshot_create(struct coffer_store *st, const char *target, coffer_progress_fn progress,
+                           void *parg, struct coffer_snapshot_result *res)
 {
 	return coffer_snapshot_create_ex(st, target, 0, progress, parg, res);
 }
@@ -565,10 +565,11 @@ int coffer_snapshot_create_ex(struct coffer_store *st, const char *target, unsig
 		if ((!have_prev || strcmp(c.m.id, prev.id) > 0) && strcmp(name, newest_ring) > 0)
 			break;
 		if (n > 1000) {
-			rc = coffer_err_set(COFFER_EINVAL,
-			                    "the clock is before the newest snapshot or key ring (%s); "
-			                    "refusing to write an older one",
-			                    newest_ring[0] ? newest_ring : prev.id);
+			rc = coffer_err_set(
+			    COFFER_EINVAL,
+			    "the clock is before the newest snapshot or key ring (%s); "
+			    "refusing to write an older one",
+			    newest_ring[0] ? newest_ring : prev.id);
 			goto out;
 		}
 	}
@@ -577,8 +578,8 @@ int coffer_snapshot_create_ex(struct coffer_store *st, const char *target, unsig
 	rc = coffer_index_view(coffer_store_index(st), get_index_key, c.m.index_key);
 	snprintf(name, sizeof name, "pending/%s", c.m.id);
 	if (rc == 0)
-		rc = coffer_repo_put_sealed(c.repo, name, COFFER_OBJ_JOURNAL, c.repo->meta_key, c.m.id,
-		                            strlen(c.m.id));
+		rc = coffer_repo_put_sealed(c.repo, name, COFFER_OBJ_JOURNAL, c.repo->meta_key,
+		                            c.m.id, strlen(c.m.id));
 	if (rc == 0)
 		rc = coffer_target_sync(c.repo->target);
 	if (rc == 0)
@@ -606,8 +607,8 @@ int coffer_snapshot_create_ex(struct coffer_store *st, const char *target, unsig
 		rc = coffer_manifest_encode(&c.m, &enc);
 	snprintf(name, sizeof name, "snap/%s", c.m.id);
 	if (rc == 0)
-		rc = coffer_repo_put_sealed(c.repo, name, COFFER_OBJ_MANIFEST, c.repo->meta_key, enc.data,
-		                            enc.len);
+		rc = coffer_repo_put_sealed(c.repo, name, COFFER_OBJ_MANIFEST, c.repo->meta_key,
+		                            enc.data, enc.len);
 	if (rc == 0) {
 		rc = coffer_target_sync(c.repo->target);
 		if (rc < 0) {
@@ -618,8 +619,10 @@ int coffer_snapshot_create_ex(struct coffer_store *st, const char *target, unsig
 
 			snprintf(why, sizeof why, "%s", coffer_errmsg());
 			if (coffer_target_delete(c.repo->target, name) < 0)
-				rc = coffer_err_set(rc, "%s; and the unsynced snapshot %s could not be "
-				                        "withdrawn: %s", why, c.m.id, coffer_errmsg());
+				rc = coffer_err_set(rc,
+				                    "%s; and the unsynced snapshot %s could not be "
+				                    "withdrawn: %s",
+				                    why, c.m.id, coffer_errmsg());
 			else
 				rc = coffer_err_set(rc, "%s", why);
 		}
@@ -786,7 +789,6 @@ static int delete_counted(const char *name, uint64_t size, void *arg)
 	return coffer_target_delete(a->repo->target, name);
 }
 
-
 int coffer_snapshot_rekey(struct coffer_store *st, const char *target,
                           const unsigned char *shredded, uint64_t *deleted_r)
 {
@@ -826,8 +828,8 @@ int coffer_snapshot_rekey(struct coffer_store *st, const char *target,
 	}
 	rc = coffer_keyring_encode(&l.ring, &enc);
 	if (rc == 0)
-		rc = coffer_repo_put_sealed(repo, name, COFFER_OBJ_KEYRING, repo->meta_key, enc.data,
-		                            enc.len);
+		rc = coffer_repo_put_sealed(repo, name, COFFER_OBJ_KEYRING, repo->meta_key,
+		                            enc.data, enc.len);
 	if (rc == 0)
 		rc = coffer_target_sync(repo->target);
 	ra = (struct rekey_args){ repo, name, 0 };

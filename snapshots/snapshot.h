@@ -42,14 +42,13 @@ int coffer_snapshot_create_ex(struct coffer_store *st, const char *target, unsig
                               coffer_progress_fn progress, void *parg,
                               struct coffer_snapshot_result *res);
 /* The same with flags 0. */
-int coffer_snapshot_create(struct coffer_store *st, const char *target,
-                           coffer_progress_fn progress, void *parg,
-                           struct coffer_snapshot_result *res);
+int coffer_snapshot_create(struct coffer_store *st, const char *target, coffer_progress_fn progress,
+                           void *parg, struct coffer_snapshot_result *res);
 
 struct coffer_snapshot_info {
 	char id[COFFER_SNAPID_MAX];
 	int64_t created_at;
-	int64_t expires_at;  /* created_at + data_retention_days */
+	int64_t expires_at; /* created_at + data_retention_days */
 	uint32_t accounts;
 	uint64_t messages;
 	uint64_t new_bytes;

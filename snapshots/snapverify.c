@@ -200,7 +200,8 @@ static void check_without_state(struct ctx *c, const struct coffer_snap_account 
 		coffer_repo_obj_name(name, sizeof name, a->id, "rev", a->revs[i]);
 		c->stats->objects++;
 		coffer_buf_reset(&pt);
-		if (coffer_repo_get_sealed(c->repo, name, COFFER_OBJ_REV, secret->data_key, &pt) < 0 ||
+		if (coffer_repo_get_sealed(c->repo, name, COFFER_OBJ_REV, secret->data_key, &pt) <
+		        0 ||
 		    coffer_state_decode(pt.data, pt.len, &rev) < 0) {
 			problem(c, a->revs[i], acct_name, name, coffer_errmsg());
 			continue;
@@ -230,7 +231,8 @@ static void check_account(struct ctx *c, const struct coffer_manifest *newest,
 	coffer_hex(acct_name, a->id, COFFER_ID_BYTES);
 	c->stats->accounts++;
 	if (e == NULL || coffer_account_rec_decode(e->record, e->record_len, &rec) < 0) {
-		problem(c, newest->id, acct_name, newest->keyring, "account is missing from the key ring");
+		problem(c, newest->id, acct_name, newest->keyring,
+		        "account is missing from the key ring");
 		return;
 	}
 	if (rec.state == COFFER_ACCOUNT_SHREDDED)
@@ -300,9 +302,8 @@ out:
 	coffer_acct_secret_free(&secret);
 }
 
-int coffer_snapshot_verify(struct coffer_repo *repo, int read_data_percent,
-                           coffer_snapverify_fn fn, void *arg,
-                           struct coffer_snapverify_stats *stats)
+int coffer_snapshot_verify(struct coffer_repo *repo, int read_data_percent, coffer_snapverify_fn fn,
+                           void *arg, struct coffer_snapverify_stats *stats)
 {
 	struct ctx c = { repo, fn, arg, stats, read_data_percent };
 	struct coffer_manifest newest;

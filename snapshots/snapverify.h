@@ -35,8 +35,7 @@ struct coffer_snapverify_stats {
 
 typedef void (*coffer_snapverify_fn)(const struct coffer_snapverify_problem *p, void *arg);
 
-int coffer_snapshot_verify(struct coffer_repo *repo, int read_data_percent,
-                           coffer_snapverify_fn fn, void *arg,
-                           struct coffer_snapverify_stats *stats);
+int coffer_snapshot_verify(struct coffer_repo *repo, int read_data_percent, coffer_snapverify_fn fn,
+                           void *arg, struct coffer_snapverify_stats *stats);
 
 #endif

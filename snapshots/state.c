@@ -166,8 +166,8 @@ int coffer_state_decode(const void *p, size_t n, struct coffer_state *s)
 		coffer_rd_u8(&rd, &op);
 		coffer_rd_u8(&rd, &lo);
 		coffer_rd_u8(&rd, &hi);
-		if (coffer_rd_bytes(&rd, (size_t)lo | ((size_t)hi << 8), &key) < 0 || db >= COFFER_DB_COUNT ||
-		    (op != 1 && op != 2)) {
+		if (coffer_rd_bytes(&rd, (size_t)lo | ((size_t)hi << 8), &key) < 0 ||
+		    db >= COFFER_DB_COUNT || (op != 1 && op != 2)) {
 			rc = COFFER_ECORRUPT;
 			break;
 		}
@@ -211,7 +211,9 @@ int coffer_state_diff(const struct coffer_state *prev, const struct coffer_state
 	int rc = 0;
 
 	while (rc == 0 && (i < prev->n || j < cur->n)) {
-		int c = i == prev->n ? 1 : j == cur->n ? -1 : coffer_rec_cmp(&prev->v[i], &cur->v[j]);
+		int c = i == prev->n  ? 1
+		        : j == cur->n ? -1
+		                      : coffer_rec_cmp(&prev->v[i], &cur->v[j]);
 		const struct coffer_rec *p = i < prev->n ? &prev->v[i] : NULL;
 		const struct coffer_rec *q = j < cur->n ? &cur->v[j] : NULL;
 
@@ -249,7 +251,8 @@ int coffer_state_apply(struct coffer_state *s, const struct coffer_state *rev)
 			const struct coffer_rec *d = &rev->v[j];
 
 			if (d->val)
-				rc = coffer_state_add(&out, d->db, d->key, d->klen, d->val, d->vlen);
+				rc = coffer_state_add(&out, d->db, d->key, d->klen, d->val,
+				                      d->vlen);
 			if (c == 0)
 				i++; /* replaced or deleted; freed below */
 			j++;

@@ -26,11 +26,11 @@
 #include <stdint.h>
 
 struct coffer_rec {
-	uint8_t db;            /* enum coffer_db */
+	uint8_t db; /* enum coffer_db */
 	uint16_t klen;
 	uint32_t vlen;
-	unsigned char *key;    /* owned */
-	unsigned char *val;    /* owned; NULL in a "del" op */
+	unsigned char *key; /* owned */
+	unsigned char *val; /* owned; NULL in a "del" op */
 };
 
 /* A sorted (by db, then key bytes) vector of records. */

@@ -43,8 +43,8 @@ static int valid_name(const char *name)
 	if (name[0] == '\0' || name[0] == '/' || name[0] == '.')
 		return 0;
 	for (const char *c = name; *c; c++) {
-		if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '.' || *c == '_' ||
-		      *c == '-' || *c == '/' || (*c >= 'A' && *c <= 'Z')))
+		if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '.' ||
+		      *c == '_' || *c == '-' || *c == '/' || (*c >= 'A' && *c <= 'Z')))
 			return 0;
 		if (*c == '/' && (c[1] == '/' || c[1] == '.' || c[1] == '\0'))
 			return 0;
@@ -95,7 +95,8 @@ int coffer_target_open(const char *path, int create, struct coffer_target **t_r)
 	}
 	t->dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (t->dirfd < 0) {
-		rc = coffer_err_set(errno == ENOENT ? COFFER_ENOTFOUND : coffer_err_from_errno(errno),
+		rc = coffer_err_set(errno == ENOENT ? COFFER_ENOTFOUND
+		                                    : coffer_err_from_errno(errno),
 		                    "snapshot target %s: %s", path, strerror(errno));
 		free(t->path);
 		free(t);
@@ -135,8 +136,9 @@ static int make_parents(struct coffer_target *t, const char *name)
 	for (slash = strchr(dup, '/'); slash; slash = strchr(slash + 1, '/')) {
 		*slash = '\0';
 		if (mkdirat(t->dirfd, dup, 0700) < 0 && errno != EEXIST) {
-			rc = coffer_err_set(coffer_err_from_errno(errno), "snapshot target %s: mkdir %s: %s",
-			                    t->path, dup, strerror(errno));
+			rc = coffer_err_set(coffer_err_from_errno(errno),
+			                    "snapshot target %s: mkdir %s: %s", t->path, dup,
+			                    strerror(errno));
 			break;
 		}
 		*slash = '/';
@@ -157,8 +159,8 @@ static int open_tmp(struct coffer_target *t, char *tmp)
 	snprintf(tmp, 24, ".tmp/%s", hex);
 	fd = openat(t->dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0)
-		return coffer_err_set(coffer_err_from_errno(errno), "snapshot target %s: %s", t->path,
-		                      strerror(errno));
+		return coffer_err_set(coffer_err_from_errno(errno), "snapshot target %s: %s",
+		                      t->path, strerror(errno));
 	return fd;
 }
 
@@ -170,8 +172,8 @@ static int publish(struct coffer_target *t, const char *tmp, const char *name)
 	if (rc == 0 && linkat(t->dirfd, tmp, t->dirfd, name, 0) < 0) {
 		rc = errno == EEXIST ? COFFER_EEXIST
 		                     : coffer_err_set(coffer_err_from_errno(errno),
-		                                      "snapshot target %s: cannot store %s: %s", t->path,
-		                                      name, strerror(errno));
+		                                      "snapshot target %s: cannot store %s: %s",
+		                                      t->path, name, strerror(errno));
 	}
 	unlinkat(t->dirfd, tmp, 0);
 	return rc;
@@ -248,8 +250,9 @@ int coffer_target_open_read(struct coffer_target *t, const char *name, int *fd_r
 	fd = openat(t->dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0) {
 		if (errno == ENOENT)
-			return coffer_err_set(COFFER_ENOTFOUND, "snapshot target %s: object %s is missing",
-			                      t->path, name);
+			return coffer_err_set(COFFER_ENOTFOUND,
+			                      "snapshot target %s: object %s is missing", t->path,
+			                      name);
 		return coffer_err_set(coffer_err_from_errno(errno), "snapshot target %s: %s: %s",
 		                      t->path, name, strerror(errno));
 	}
@@ -307,8 +310,8 @@ int coffer_target_delete(struct coffer_target *t, const char *name)
 	if (!valid_name(name))
 		return bad_name(name);
 	if (unlinkat(t->dirfd, name, 0) < 0 && errno != ENOENT)
-		return coffer_err_set(coffer_err_from_errno(errno), "snapshot target: delete %s: %s",
-		                      name, strerror(errno));
+		return coffer_err_set(coffer_err_from_errno(errno),
+		                      "snapshot target: delete %s: %s", name, strerror(errno));
 	return 0;
 }
 
@@ -328,13 +331,12 @@ static int walk_dir(struct coffer_target *t, const char *rel, struct walk *w)
 	struct dirent *e;
 	int fd, rc = 0;
 
-	fd = rel[0] ? openat(t->dirfd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-	            : dup(t->dirfd);
+	fd = rel[0] ? openat(t->dirfd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : dup(t->dirfd);
 	if (fd < 0)
-		return errno == ENOENT || errno == ENOTDIR ? 0
-		                                           : coffer_err_set(coffer_err_from_errno(errno),
-		                                                            "snapshot target: %s: %s", rel,
-		                                                            strerror(errno));
+		return errno == ENOENT || errno == ENOTDIR
+		           ? 0
+		           : coffer_err_set(coffer_err_from_errno(errno), "snapshot target: %s: %s",
+		                            rel, strerror(errno));
 	d = fdopendir(fd);
 	if (d == NULL) {
 		close(fd);
@@ -360,7 +362,8 @@ static int walk_dir(struct coffer_target *t, const char *rel, struct walk *w)
 		} else if (S_ISREG(st.st_mode)) {
 			if (coffer_array_grow(&w->v, &w->cap, w->n, sizeof *w->v, 64) < 0) {
 				free(child);
-				rc = coffer_err_set(COFFER_ENOMEM, "snapshot target: out of memory");
+				rc = coffer_err_set(COFFER_ENOMEM,
+				                    "snapshot target: out of memory");
 				break;
 			}
 			w->v[w->n].name = child;

@@ -38,7 +38,8 @@ int coffer_target_put_fd(struct coffer_target *t, const char *name, int fd, uint
 int coffer_target_sync(struct coffer_target *t);
 
 /* Reads object name whole (COFFER_ENOTFOUND; COFFER_ELIMIT past max). */
-int coffer_target_get(struct coffer_target *t, const char *name, size_t max, struct coffer_buf *out);
+int coffer_target_get(struct coffer_target *t, const char *name, size_t max,
+                      struct coffer_buf *out);
 /* Opens object name for reading; the caller closes *fd_r. */
 int coffer_target_open_read(struct coffer_target *t, const char *name, int *fd_r);
 /* 1 if it exists, 0 if not, < 0 on error; *size_r (may be NULL) its size. */

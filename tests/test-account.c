@@ -173,7 +173,7 @@ static void test_lifecycle(struct coffer_store *st)
 
 		rc = coffer_mailbox_open(st, "bob@example.org", 15, &mb);
 		ok(rc == COFFER_ETERMINATED && mb == NULL, "mailbox open of a terminated account: "
-		   "ETERMINATED");
+		                                           "ETERMINATED");
 		coffer_clock_format(info2.terminated_at, date);
 		snprintf(day, sizeof day, "%.10s", date);
 		ok(strstr(coffer_errmsg(), "bob@example.org") && strstr(coffer_errmsg(), day),
@@ -182,7 +182,8 @@ static void test_lifecycle(struct coffer_store *st)
 	ok(coffer_account_terminate(st, "bob@example.org", 15) == COFFER_EINVAL,
 	   "terminate twice: EINVAL");
 	ok(strstr(coffer_errmsg(), "bob@example.org") != NULL, "naming it: %s", coffer_errmsg());
-	ok(add(st, "bob@example.org") == COFFER_EEXIST, "a terminated account's name is still taken");
+	ok(add(st, "bob@example.org") == COFFER_EEXIST,
+	   "a terminated account's name is still taken");
 	memset(&l, 0, sizeof l);
 	coffer_account_list(st, collect, &l);
 	ok(l.n == 3 && listed_has(&l, "bob@example.org") &&
@@ -211,8 +212,8 @@ static void test_lifecycle(struct coffer_store *st)
 		ok(mb == NULL, "mailbox close clears the handle");
 		coffer_mailbox_close(&mb);
 		rc = coffer_mailbox_open(st, "nobody@example.com", 18, &mb);
-		ok(rc == COFFER_ENOACCOUNT && mb == NULL, "mailbox open of an unknown account fails (%d)",
-		   rc);
+		ok(rc == COFFER_ENOACCOUNT && mb == NULL,
+		   "mailbox open of an unknown account fails (%d)", rc);
 	}
 	ok(strcmp(coffer_account_state_name(COFFER_ACCOUNT_ACTIVE), "active") == 0 &&
 	       strcmp(coffer_account_state_name(COFFER_ACCOUNT_TERMINATED), "terminated") == 0 &&
@@ -259,7 +260,9 @@ static void test_invalid(struct coffer_store *st)
 		{ S("alice\0@example.com"), "NUL inside" },
 		{ S("alice@example.com\0"), "trailing NUL" },
 		{ S("j\xc3\xb6rg@example.com"), "UTF-8 (needs punycode)" },
-		{ S("alice@b\xc3\xbc" "cher.example"), "UTF-8 domain" },
+		{ S("alice@b\xc3\xbc"
+		    "cher.example"),
+		  "UTF-8 domain" },
 		{ S("\xff@example.com"), "invalid byte" },
 	};
 	struct listed l;
@@ -286,7 +289,8 @@ static void test_invalid(struct coffer_store *st)
 		if (coffer_account_terminate(st, bad[i].name, bad[i].n) != COFFER_EINVAL)
 			wrong++;
 	}
-	ok(wrong == 0, "%zu invalid names: add, show and terminate are EINVAL with a one-line detail",
+	ok(wrong == 0,
+	   "%zu invalid names: add, show and terminate are EINVAL with a one-line detail",
 	   sizeof bad / sizeof bad[0]);
 
 	memset(long_name, 'a', sizeof long_name);
@@ -372,11 +376,12 @@ static void test_distinct_keys(struct coffer_store *st)
 		return;
 	ok(memcmp(coffer_mailbox_id(a), coffer_mailbox_id(b), COFFER_ID_BYTES) != 0,
 	   "different account ids");
-	ok(memcmp(coffer_mailbox_secret(a)->pk, coffer_mailbox_secret(b)->pk, COFFER_PK_BYTES) != 0 &&
+	ok(memcmp(coffer_mailbox_secret(a)->pk, coffer_mailbox_secret(b)->pk, COFFER_PK_BYTES) !=
+	           0 &&
 	       !coffer_ct_equal(coffer_mailbox_secret(a)->sk, coffer_mailbox_secret(b)->sk,
 	                        COFFER_SK_BYTES) &&
-	       !coffer_ct_equal(coffer_mailbox_secret(a)->data_key, coffer_mailbox_secret(b)->data_key,
-	                        COFFER_KEY_BYTES),
+	       !coffer_ct_equal(coffer_mailbox_secret(a)->data_key,
+	                        coffer_mailbox_secret(b)->data_key, COFFER_KEY_BYTES),
 	   "different public keys, secret keys and data keys");
 	coffer_message_list(a, 0, first_blob, blob_a);
 	coffer_message_list(b, 0, first_blob, blob_b);
@@ -415,7 +420,8 @@ static void test_distinct_keys(struct coffer_store *st)
 
 		memset(&info, 0, sizeof info);
 		coffer_account_show(st, "alice@example.com", 17, &info);
-		ok(info.messages == 1 && info.bytes == strlen("Subject: for alice\n\nhello alice\n"),
+		ok(info.messages == 1 &&
+		       info.bytes == strlen("Subject: for alice\n\nhello alice\n"),
 		   "show counts alice's message and bytes (%llu, %llu)",
 		   (unsigned long long)info.messages, (unsigned long long)info.bytes);
 		coffer_account_info_clear(&info);

@@ -253,7 +253,7 @@ int main(void)
 	ok(coffer_archive_bytes_written(a) > big_len, "bytes written counted");
 	coffer_archive_free(&a);
 	ok(check_archive(path, w, nw, &filter) == 0, "read back: names, types, modes, ns mtimes, "
-	   "contents");
+	                                             "contents");
 	ok(filter == ARCHIVE_FILTER_NONE, "not compressed");
 	{
 		struct stat sb;
@@ -297,7 +297,8 @@ int main(void)
 		unsigned char *xs = malloc(200000);
 
 		memset(xs, 'x', 200000);
-		rc = rc == 0 ? coffer_archive_add_file(a, "f", 0600, 5, 200000, read_small, &left) : rc;
+		rc = rc == 0 ? coffer_archive_add_file(a, "f", 0600, 5, 200000, read_small, &left)
+		             : rc;
 		ok(rc == 0 && left == 0, "add_file from a callback");
 		rc = rc == 0 ? coffer_archive_finish(a) : rc;
 		coffer_archive_free(&a);
@@ -344,7 +345,8 @@ int main(void)
 		_exit(rc == 0 ? 0 : 1);
 	}
 	close(fds[1]);
-	ok(check_archive_fd(fds[0], w, nw, &filter) == 0, "stdout archive through a pipe reads back");
+	ok(check_archive_fd(fds[0], w, nw, &filter) == 0,
+	   "stdout archive through a pipe reads back");
 	{
 		/* drain the end-of-archive padding the reader may not have asked
 		 * for, so the writer is not cut off with EPIPE */
@@ -390,7 +392,8 @@ int main(void)
 			dup2(saved, STDOUT_FILENO);
 			close(saved);
 			close(s);
-			ok(rc == COFFER_EINVAL && a == NULL, "standard output on a terminal refused");
+			ok(rc == COFFER_EINVAL && a == NULL,
+			   "standard output on a terminal refused");
 			coffer_archive_free(&a);
 		}
 		if (m >= 0)

@@ -124,7 +124,8 @@ static void test_tamper(void)
 		rc = verify(detail, sizeof detail, &entries);
 		ok(rc == COFFER_ECORRUPT && strstr(detail, "entry 4 ") && strstr(detail, "altered"),
 		   "a changed detail is detected at entry 4: %s", detail);
-		ok(entries == 3, "three good entries before it (%llu)", (unsigned long long)entries);
+		ok(entries == 3, "three good entries before it (%llu)",
+		   (unsigned long long)entries);
 		if (p)
 			p[6] = orig;
 	}
@@ -136,7 +137,8 @@ static void test_tamper(void)
 			p[11] ^= 0x20;
 		write_lines(v, nl);
 		rc = verify(detail, sizeof detail, &entries);
-		ok(rc == COFFER_ECORRUPT && strstr(detail, "entry 7 "), "a changed action: %s", detail);
+		ok(rc == COFFER_ECORRUPT && strstr(detail, "entry 7 "), "a changed action: %s",
+		   detail);
 		if (p)
 			p[11] ^= 0x20;
 	}
@@ -169,7 +171,8 @@ static void test_tamper(void)
 	/* cutting the tail (last two entries) */
 	write_lines(v, nl - 2);
 	rc = verify(detail, sizeof detail, &entries);
-	ok(rc == COFFER_ECORRUPT && strstr(detail, "cut off"), "a cut tail is detected: %s", detail);
+	ok(rc == COFFER_ECORRUPT && strstr(detail, "cut off"), "a cut tail is detected: %s",
+	   detail);
 	/* cutting everything */
 	write_lines(v, 0);
 	rc = verify(detail, sizeof detail, &entries);
@@ -263,10 +266,10 @@ static void test_partial(void)
 static void test_pseudonyms(void)
 {
 	char a[COFFER_AUDIT_PSEUDONYM_MAX], a2[COFFER_AUDIT_PSEUDONYM_MAX],
-	        bp[COFFER_AUDIT_PSEUDONYM_MAX];
+	    bp[COFFER_AUDIT_PSEUDONYM_MAX];
 
 	ok(coffer_audit_pseudonym(st, "alice@example.org", a) == 0 &&
-	   coffer_audit_pseudonym(st, "alice@example.org", a2) == 0 && !strcmp(a, a2),
+	       coffer_audit_pseudonym(st, "alice@example.org", a2) == 0 && !strcmp(a, a2),
 	   "a pseudonym is stable (%s)", a);
 	ok(coffer_audit_pseudonym(st, "bob@example.org", bp) == 0 && strcmp(a, bp) != 0,
 	   "two accounts, two pseudonyms");
@@ -311,8 +314,7 @@ int main(void)
 	}
 	ok(rc == 0, "ten entries appended");
 	rc = coffer_audit_verify(st, &entries);
-	ok(rc == 0 && entries == 10, "they verify (%llu)",
-	   (unsigned long long)entries);
+	ok(rc == 0 && entries == 10, "they verify (%llu)", (unsigned long long)entries);
 	{
 		char ps[COFFER_AUDIT_PSEUDONYM_MAX];
 
@@ -320,8 +322,7 @@ int main(void)
 
 		coffer_audit_pseudonym(st, "alice@example.org", ps);
 		rc = coffer_audit_list(st, ps, count_fn, &n);
-		ok(rc == 0 && n == 3,
-		   "three entries are alice's, found by pseudonym (%d)", n);
+		ok(rc == 0 && n == 3, "three entries are alice's, found by pseudonym (%d)", n);
 		/* entry 6: prune, alice, count=66; entry 4: prune, no account */
 		ok(coffer_audit_find(st, NULL, "prune", "=66", &found) == 0 && found,
 		   "find: an action and the end of its detail");

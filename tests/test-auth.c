@@ -68,8 +68,8 @@ static void hashing(void)
 	/* $2y$ (PHP) and $2a$ bcrypt. */
 	ok(crypt_gensalt_rn("$2y$", 4, NULL, 0, setting, sizeof setting) != NULL, "$2y$ salt");
 	snprintf(hash, sizeof hash, "%s", crypt_rn(CANARY, setting, &cd, sizeof cd));
-	ok(coffer_auth_check_hash(hash) == 0 && coffer_auth_verify_hash(CANARY, strlen(CANARY),
-	                                                                 hash) == 1,
+	ok(coffer_auth_check_hash(hash) == 0 &&
+	       coffer_auth_verify_hash(CANARY, strlen(CANARY), hash) == 1,
 	   "$2y$ bcrypt imported and verified");
 	/* argon2id (libsodium verifies what libcrypt cannot) */
 	{
@@ -80,16 +80,18 @@ static void hashing(void)
 		                              crypto_pwhash_argon2id_MEMLIMIT_MIN) == 0,
 		   "an argon2id hash made with libsodium");
 		ok(coffer_auth_check_hash(a2) == 0 &&
-		   coffer_auth_verify_hash(CANARY, strlen(CANARY), a2) == 1 &&
-		   coffer_auth_verify_hash("nope", 4, a2) == 0,
+		       coffer_auth_verify_hash(CANARY, strlen(CANARY), a2) == 1 &&
+		       coffer_auth_verify_hash("nope", 4, a2) == 0,
 		   "argon2id imported, verifies the right password, rejects a wrong one");
 	}
-	rc = coffer_auth_check_hash("$argon2id$v=19$m=4194304,t=3,p=4$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo");
+	rc = coffer_auth_check_hash(
+	    "$argon2id$v=19$m=4194304,t=3,p=4$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo");
 	ok(rc == COFFER_EINVAL && strstr(coffer_errmsg(), "argon2") != NULL &&
-	   strstr(coffer_errmsg(), "c2FsdHNhbHQ") == NULL,
+	       strstr(coffer_errmsg(), "c2FsdHNhbHQ") == NULL,
 	   "an argon2id hash asking for 4 GiB is refused with a clear message (not repeating it)");
 	ok(coffer_auth_check_hash("$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo") ==
-	   COFFER_EINVAL, "a malformed argon2id hash (short digest) is refused");
+	       COFFER_EINVAL,
+	   "a malformed argon2id hash (short digest) is refused");
 	ok(coffer_auth_check_hash("$2b$12$tooshort") == COFFER_EINVAL, "malformed bcrypt refused");
 	ok(coffer_auth_check_hash("plaintext") == COFFER_EINVAL, "plain text refused");
 	ok(coffer_auth_check_hash("$1$abc$def") == COFFER_EINVAL, "md5-crypt refused");
@@ -248,21 +250,24 @@ static void accounts(void)
 		alt[k] = '\0';
 	}
 	ok(login(ALICE, alt, COFFER_SVC_SMTP, "198.51.100.9", &res) == 0 &&
-	   !strcmp(res.label, "tablet"), "app password without dashes, upper case, accepted");
+	       !strcmp(res.label, "tablet"),
+	   "app password without dashes, upper case, accepted");
 	ok(login("bob@example.org", pw[1], COFFER_SVC_IMAP, NULL, &res) == COFFER_EPERM,
 	   "alice's app password does not open bob");
 	memset(&apps, 0, sizeof apps);
 	ok(coffer_auth_app_list(st, ALICE, strlen(ALICE), 0, app_row, &apps) == 0 && apps.n == 5,
 	   "list shows 5");
 	ok(!strcmp(apps.labels[1], "phone") && apps.last_used[1] != 0 &&
-	   apps.service[1] == COFFER_SVC_IMAP && !strcmp(apps.ip[1], "198.51.100.9") &&
-	   apps.last_used[0] == 0, "last used, IP and protocol recorded for 'phone' only");
+	       apps.service[1] == COFFER_SVC_IMAP && !strcmp(apps.ip[1], "198.51.100.9") &&
+	       apps.last_used[0] == 0,
+	   "last used, IP and protocol recorded for 'phone' only");
 	ok(coffer_auth_app_revoke(st, ALICE, strlen(ALICE), "phone") == 0, "revoke 'phone'");
 	ok(coffer_auth_app_revoke(st, ALICE, strlen(ALICE), "phone") == COFFER_ENOTFOUND,
 	   "revoke twice: not found");
 	rc = login(ALICE, pw[1], COFFER_SVC_IMAP, "203.0.113.5", &res);
 	ok(rc == COFFER_EPERM && res.reason == COFFER_REASON_REVOKED_APP_PASSWORD &&
-	   !strcmp(res.label, "phone"), "revoked app password refused, recognised");
+	       !strcmp(res.label, "phone"),
+	   "revoked app password refused, recognised");
 	ok(login(ALICE, pw[0], COFFER_SVC_IMAP, NULL, &res) == 0, "the others still work");
 	ok(coffer_auth_app_add(st, ALICE, strlen(ALICE), "watch", pw[5]) == 0,
 	   "after a revocation a fifth live one can be added");
@@ -282,7 +287,8 @@ static void accounts(void)
 	ok(rc == 0 && coffer_events_list(mb, 0, 0, ev_row, &evs) == 0, "events listed");
 	ok(evs.n == 8, "every attempt on alice recorded (8, got %d)", evs.n);
 	ok(evs.success[1] == 0 && evs.reason[1] == COFFER_REASON_REVOKED_APP_PASSWORD &&
-	   !strcmp(evs.label[1], "phone"), "the revoked-password attempt recorded with its label");
+	       !strcmp(evs.label[1], "phone"),
+	   "the revoked-password attempt recorded with its label");
 	coffer_mailbox_close(&mb);
 
 	/* Terminated accounts. */
@@ -296,7 +302,8 @@ static void accounts(void)
 	rc = coffer_mailbox_open(st, ALICE, strlen(ALICE), &mb);
 	memset(&evs, 0, sizeof evs);
 	ok(rc == 0 && coffer_events_list(mb, 0, 2, ev_row, &evs) == 0 && evs.n == 2 &&
-	   evs.reason[0] == COFFER_REASON_TERMINATED && evs.reason[1] == COFFER_REASON_TERMINATED,
+	       evs.reason[0] == COFFER_REASON_TERMINATED &&
+	       evs.reason[1] == COFFER_REASON_TERMINATED,
 	   "sealed events of the terminated attempts readable after reactivation");
 	coffer_mailbox_close(&mb);
 	ok(login(ALICE, CANARY, COFFER_SVC_IMAP, NULL, &res) == 0, "login works again");
@@ -308,12 +315,13 @@ static void accounts(void)
 		ok(coffer_auth_set_password(st, ALICE, strlen(ALICE), NULL, 0, h) == 0,
 		   "hash imported");
 		ok(login(ALICE, "second password", COFFER_SVC_IMAP, NULL, &res) == 0 &&
-		   login(ALICE, CANARY, COFFER_SVC_IMAP, NULL, &res) == COFFER_EPERM,
+		       login(ALICE, CANARY, COFFER_SVC_IMAP, NULL, &res) == COFFER_EPERM,
 		   "imported hash in force");
 		coffer_secure_free(h);
 	}
 	ok(coffer_auth_set_password(st, ALICE, strlen(ALICE), NULL, 0, "$argon2id$v=19$x") ==
-	   COFFER_EINVAL, "a malformed argon2 import is refused");
+	       COFFER_EINVAL,
+	   "a malformed argon2 import is refused");
 }
 
 struct purge_args {

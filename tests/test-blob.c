@@ -69,8 +69,7 @@ static int unref_txn(struct coffer_txn *t, void *arg)
 	return coffer_blob_unref_txn(t, o->acct, o->blob, o->now);
 }
 
-static int get_in(struct coffer_txn *t, enum coffer_db db, struct op *o, const void **v,
-                  size_t *n)
+static int get_in(struct coffer_txn *t, enum coffer_db db, struct op *o, const void **v, size_t *n)
 {
 	unsigned char key[COFFER_KEY_BLOB];
 
@@ -158,7 +157,7 @@ int main(void)
 {
 	char dir[2048], store_path[PATH_MAX], key_path[PATH_MAX];
 	unsigned char b1[COFFER_ID_BYTES], b2[COFFER_ID_BYTES], b3[COFFER_ID_BYTES],
-		b4[COFFER_ID_BYTES], gone[COFFER_ID_BYTES];
+	    b4[COFFER_ID_BYTES], gone[COFFER_ID_BYTES];
 	struct coffer_account_info ia, ib;
 	struct op s;
 	uint64_t removed = 99;
@@ -184,7 +183,8 @@ int main(void)
 	coffer_random(gone, sizeof gone);
 
 	ok(run(ref_txn, acct_a, b1, 0, 0) == COFFER_ENOTFOUND, "ref of an unknown blob: ENOTFOUND");
-	ok(run(unref_txn, acct_a, b1, 0, 0) == COFFER_ECORRUPT, "unref of an unknown blob: ECORRUPT");
+	ok(run(unref_txn, acct_a, b1, 0, 0) == COFFER_ECORRUPT,
+	   "unref of an unknown blob: ECORRUPT");
 
 	ok(run(put_txn, acct_a, b1, 1, 0) == 0 && run(put_txn, acct_a, b2, 1, 0) == 0 &&
 	       run(put_txn, acct_b, b3, 1, 0) == 0 && run(put_txn, acct_a, gone, 1, 0) == 0,
@@ -220,7 +220,8 @@ int main(void)
 	ok(coffer_blob_gc_lock_exclusive(st, &fd) == 0 && fd >= 0, "take the gc lock exclusively");
 	rc = coffer_blob_collect(st, NULL, &removed);
 	ok(rc == 0 && removed == 0, "collect while it is held: 0, nothing removed");
-	ok(file_exists(acct_a, b1) && state(acct_a, b1).found == 2, "b1's file and trash entry remain");
+	ok(file_exists(acct_a, b1) && state(acct_a, b1).found == 2,
+	   "b1's file and trash entry remain");
 	close(fd);
 
 	/* per account */
@@ -229,7 +230,8 @@ int main(void)
 	ok(file_exists(acct_a, b1) && state(acct_a, b1).found == 2, "account a's trash untouched");
 	ok(coffer_blob_collect(st, NULL, &removed) == 0 && removed == 2,
 	   "collect all: 2 (b1, and 'gone' whose file was never there)");
-	ok(!file_exists(acct_a, b1) && state(acct_a, b1).found == 0 && state(acct_a, gone).found == 0,
+	ok(!file_exists(acct_a, b1) && state(acct_a, b1).found == 0 &&
+	       state(acct_a, gone).found == 0,
 	   "files unlinked, trash empty");
 	ok(file_exists(acct_a, b2) && state(acct_a, b2).refs == 1, "live b2 untouched");
 	ok(coffer_blob_collect(st, NULL, NULL) == 0, "collect with nothing to do, NULL counter");

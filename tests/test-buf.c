@@ -63,7 +63,8 @@ static void test_appends(void)
 		size_t cap = b.cap;
 
 		coffer_buf_reset(&b);
-		ok(b.len == 0 && b.data == before && b.cap == cap && strcmp(coffer_buf_str(&b), "") == 0,
+		ok(b.len == 0 && b.data == before && b.cap == cap &&
+		       strcmp(coffer_buf_str(&b), "") == 0,
 		   "reset empties but keeps the memory");
 	}
 	coffer_buf_free(&b);
@@ -89,8 +90,8 @@ static void test_appends(void)
 	       coffer_buf_put_u64le(&b, 0x1122334455667788ull) == 0,
 	   "put_u8, put_u32le, put_u64le");
 	{
-		static const unsigned char want[] = { 0xab, 4, 3, 2, 1, 0x88, 0x77, 0x66,
-			                              0x55, 0x44, 0x33, 0x22, 0x11 };
+		static const unsigned char want[] = { 0xab, 4,    3,    2,    1,    0x88, 0x77,
+			                              0x66, 0x55, 0x44, 0x33, 0x22, 0x11 };
 
 		ok(b.len == sizeof want && memcmp(b.data, want, sizeof want) == 0,
 		   "little-endian byte order");
@@ -140,7 +141,8 @@ static void test_failure(void)
 	ok(coffer_buf_puts(&b, "x") == COFFER_ENOMEM && coffer_buf_putc(&b, 'y') == COFFER_ENOMEM &&
 	       coffer_buf_append(&b, "z", 1) == COFFER_ENOMEM &&
 	       coffer_buf_printf(&b, "%d", 1) == COFFER_ENOMEM &&
-	       coffer_buf_put_u32le(&b, 1) == COFFER_ENOMEM && coffer_buf_reserve(&b, 1) == COFFER_ENOMEM,
+	       coffer_buf_put_u32le(&b, 1) == COFFER_ENOMEM &&
+	       coffer_buf_reserve(&b, 1) == COFFER_ENOMEM,
 	   "every later append fails (sticky)");
 	ok(coffer_buf_put_json_str(&b, "a", 1) == COFFER_ENOMEM, "and so does put_json_str");
 	ok(b.len == 4 && strcmp(coffer_buf_str(&b), "keep") == 0,
@@ -254,7 +256,8 @@ static void test_json(void)
 	ok(json_is("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x93\xa8", 14,
 	           "\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x93\xa8\""),
 	   "UTF-8 (2, 3 and 4 byte sequences) passes through");
-	ok(json_is("\xc2\x85", 2, "\"\xc2\x85\""), "a C1 control as UTF-8 passes through (valid JSON)");
+	ok(json_is("\xc2\x85", 2, "\"\xc2\x85\""),
+	   "a C1 control as UTF-8 passes through (valid JSON)");
 	ok(json_is("abc", 2, "\"ab\""), "only n bytes are used");
 
 	/* every control character comes out escaped: no raw byte < 0x20 in the output */
@@ -320,8 +323,13 @@ static void test_json_invalid_utf8(void)
 	uint64_t x = 0x9e3779b97f4a7c15ull;
 
 	ok(json_is("\x80", 1, "\"" FFFD "\""), "a lone continuation byte becomes U+FFFD");
-	ok(json_is("a\xfe\xff" "b", 4, "\"a" FFFD FFFD "b\""), "FE and FF are one U+FFFD each");
-	ok(json_is("Gr\xfc\xdf" "e", 5, "\"Gr" FFFD FFFD "e\""),
+	ok(json_is("a\xfe\xff"
+	           "b",
+	           4, "\"a" FFFD FFFD "b\""),
+	   "FE and FF are one U+FFFD each");
+	ok(json_is("Gr\xfc\xdf"
+	           "e",
+	           5, "\"Gr" FFFD FFFD "e\""),
 	   "Latin-1 text: each stray byte becomes U+FFFD, the ASCII stays");
 	ok(json_is("\xc0\xaf", 2, "\"" FFFD FFFD "\""), "an overlong '/' is two U+FFFD");
 	ok(json_is("\xe0\x80\xaf", 3, "\"" FFFD FFFD FFFD "\""), "a three-byte overlong is three");
@@ -365,7 +373,8 @@ static void test_json_invalid_utf8(void)
 			x ^= x >> 7;
 			x ^= x << 17;
 			/* mostly bytes that matter: leads, continuations, ASCII specials */
-			in[n] = (unsigned char)(x & 1 ? 0x80 + ((x >> 8) % 0x80) : (x >> 8) % 0x100);
+			in[n] = (unsigned char)(x & 1 ? 0x80 + ((x >> 8) % 0x80)
+			                              : (x >> 8) % 0x100);
 		}
 		coffer_buf_reset(&b);
 		if (coffer_buf_put_json_str(&b, (const char *)in, len) != 0 ||
@@ -384,7 +393,8 @@ static void test_json_invalid_utf8(void)
 	}
 	ok(bad == 0, "all 65536 two-byte inputs and 50000 random ones give valid JSON (%ld bad)",
 	   bad);
-	ok(changed == 0, "valid UTF-8 needing no escapes is copied unchanged (%ld changed)", changed);
+	ok(changed == 0, "valid UTF-8 needing no escapes is copied unchanged (%ld changed)",
+	   changed);
 	ok(!is_json_string((const unsigned char *)"\"\xff\"", 3) &&
 	       !is_json_string((const unsigned char *)"\"a\"b\"", 5) &&
 	       is_json_string((const unsigned char *)"\"\\u00e9\"", 8),
@@ -432,7 +442,8 @@ static void test_reader(void)
 	coffer_rd_init(&r, in, sizeof in);
 	ok(coffer_rd_bytes(&r, sizeof in + 1, &p) == COFFER_ECORRUPT, "an oversized read fails");
 	ok(r.left == sizeof in, "without consuming anything");
-	ok(coffer_rd_u8(&r, &u8) == COFFER_ECORRUPT && coffer_rd_u32le(&r, &u32) == COFFER_ECORRUPT &&
+	ok(coffer_rd_u8(&r, &u8) == COFFER_ECORRUPT &&
+	       coffer_rd_u32le(&r, &u32) == COFFER_ECORRUPT &&
 	       coffer_rd_bytes(&r, 0, &p) == COFFER_ECORRUPT &&
 	       coffer_rd_copy(&r, dst, 1) == COFFER_ECORRUPT,
 	   "then every later read fails too (sticky)");

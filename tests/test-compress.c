@@ -35,9 +35,11 @@ static void fill_random(unsigned char *p, size_t n)
 
 static void fill_text(unsigned char *p, size_t n)
 {
-	static const char *words[] = { "Received: ", "from ", "mail.example.org ", "by ",
-	                               "mx1 ", "with ", "ESMTPS ", "id ", "4Xyz ", "\r\n",
-	                               "Subject: ", "quarterly ", "report ", "the ", "and " };
+	static const char *words[] = { "Received: ", "from ",     "mail.example.org ",
+		                       "by ",        "mx1 ",      "with ",
+		                       "ESMTPS ",    "id ",       "4Xyz ",
+		                       "\r\n",       "Subject: ", "quarterly ",
+		                       "report ",    "the ",      "and " };
 	size_t i = 0;
 
 	while (i < n) {
@@ -72,7 +74,7 @@ static void test_roundtrips(void)
 	static const size_t sizes[] = { 0, 1, 100, 4096, CHUNK - 1, CHUNK, 3 * CHUNK + 7 };
 	size_t max = 3 * CHUNK + 7;
 	unsigned char *src = malloc(max), *dst = malloc(coffer_compress_bound(max)),
-	              *back = malloc(max);
+		      *back = malloc(max);
 	size_t clen, dlen;
 	int good;
 
@@ -84,8 +86,8 @@ static void test_roundtrips(void)
 			size_t n = sizes[k];
 
 			(text ? fill_text : fill_random)(src, n);
-			good &= coffer_compress(dst, coffer_compress_bound(n), src, n, 0,
-			                        &clen) == 0;
+			good &= coffer_compress(dst, coffer_compress_bound(n), src, n, 0, &clen) ==
+			        0;
 			good &= clen <= coffer_compress_bound(n);
 			good &= coffer_decompress(back, n, dst, clen, &dlen) == 0;
 			good &= dlen == n && memcmp(back, src, n) == 0;
@@ -105,9 +107,10 @@ static void test_roundtrips(void)
 	}
 	ok(good, "levels -5..19 round trip");
 	ok(coffer_compress(dst, coffer_compress_bound(CHUNK), src, CHUNK, 1000, &clen) ==
-	   COFFER_EINVAL, "level 1000 refused");
+	       COFFER_EINVAL,
+	   "level 1000 refused");
 	ok(coffer_compress_check_level(0) == 0 && coffer_compress_check_level(3) == 0 &&
-	   coffer_compress_check_level(-1000000000) == COFFER_EINVAL,
+	       coffer_compress_check_level(-1000000000) == COFFER_EINVAL,
 	   "check_level");
 
 	/* capacity: too small is ELIMIT, never an overflow */
@@ -190,8 +193,8 @@ static void test_hostile_frames(void)
 	/* a valid hand-made frame: unknown content size, window 128 KiB, one RLE
 	 * block of 1000 'A' */
 	n = put_magic(f);
-	f[n++] = 0x00;            /* FHD: no content size, no single segment */
-	f[n++] = 7 << 3;          /* window descriptor: 2^(10+7) */
+	f[n++] = 0x00;   /* FHD: no content size, no single segment */
+	f[n++] = 7 << 3; /* window descriptor: 2^(10+7) */
 	n += put_block_header(f + n, 1, 1, 1000);
 	f[n++] = 'A';
 	good = coffer_decompress(out, CHUNK, f, n, &dlen) == 0 && dlen == 1000;
@@ -219,7 +222,7 @@ static void test_hostile_frames(void)
 
 	/* declared content size of 1 GiB */
 	n = put_magic(f);
-	f[n++] = 0xa0;            /* FCS field 4 bytes, single segment */
+	f[n++] = 0xa0; /* FCS field 4 bytes, single segment */
 	f[n++] = 0x00;
 	f[n++] = 0x00;
 	f[n++] = 0x00;
@@ -231,7 +234,7 @@ static void test_hostile_frames(void)
 
 	/* declared size disagrees with the blocks */
 	n = put_magic(f);
-	f[n++] = 0x20;            /* single segment, FCS 1 byte */
+	f[n++] = 0x20; /* single segment, FCS 1 byte */
 	f[n++] = 20;
 	n += put_block_header(f + n, 1, 1, 10);
 	f[n++] = 'D';
@@ -243,14 +246,13 @@ static void test_hostile_frames(void)
 	ok(coffer_decompress(out, CHUNK, f, 12, &dlen) == COFFER_ECORRUPT,
 	   "skippable frame: ECORRUPT");
 	memcpy(f, "\x27\xb5\x2f\xfd\x00\x00\x00\x00", 8);
-	ok(coffer_decompress(out, CHUNK, f, 8, &dlen) == COFFER_ECORRUPT,
-	   "legacy magic: ECORRUPT");
+	ok(coffer_decompress(out, CHUNK, f, 8, &dlen) == COFFER_ECORRUPT, "legacy magic: ECORRUPT");
 
 	/* a frame that needs a dictionary */
 	n = put_magic(f);
-	f[n++] = 0x21;            /* single segment, dict id 1 byte, FCS 1 byte */
-	f[n++] = 7;               /* dict id */
-	f[n++] = 5;               /* content size */
+	f[n++] = 0x21; /* single segment, dict id 1 byte, FCS 1 byte */
+	f[n++] = 7;    /* dict id */
+	f[n++] = 5;    /* content size */
 	n += put_block_header(f + n, 1, 1, 5);
 	f[n++] = 'E';
 	ok(coffer_decompress(out, CHUNK, f, n, &dlen) == COFFER_ECORRUPT,

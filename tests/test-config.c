@@ -31,11 +31,10 @@ static const char *path_of_tmp(const char *name)
 
 static int is_default(const struct coffer_config *c)
 {
-	return c->key_file == NULL && c->snapshot_target == NULL &&
-	       c->data_retention_days == 30 && c->metadata_retention_days == 180 &&
-	       c->termination_grace_days == 30 && c->snapshot_time_min == 120 &&
-	       c->index_map_size == 64 * MIB && c->max_message_size == 256 * MIB &&
-	       c->mount_cache_size == 256 * MIB;
+	return c->key_file == NULL && c->snapshot_target == NULL && c->data_retention_days == 30 &&
+	       c->metadata_retention_days == 180 && c->termination_grace_days == 30 &&
+	       c->snapshot_time_min == 120 && c->index_map_size == 64 * MIB &&
+	       c->max_message_size == 256 * MIB && c->mount_cache_size == 256 * MIB;
 }
 
 static void test_defaults(void)
@@ -85,17 +84,19 @@ static void test_every_key(void)
 	ok(c.key_file == NULL && c.snapshot_target == NULL, "free clears the strings");
 
 	ok(parse(&c, "snapshot_time = 2:05\r\nindex_map_size = 1048576\r\n"
-		     "max_message_size=4096\r\ndata_retention_days = 1\r\n") == 0,
+	             "max_message_size=4096\r\ndata_retention_days = 1\r\n") == 0,
 	   "CRLF line ends");
 	ok(c.snapshot_time_min == 125 && c.index_map_size == MIB && c.max_message_size == 4096 &&
-	   c.data_retention_days == 1, "one-digit hour, plain byte sizes, minimum retention");
+	       c.data_retention_days == 1,
+	   "one-digit hour, plain byte sizes, minimum retention");
 	coffer_config_free(&c);
 
 	ok(parse(&c, "index_map_size = 1T\nmax_message_size = 16G\nsnapshot_time = 00:00\n"
-		     "termination_grace_days = +5") == 0,
+	             "termination_grace_days = +5") == 0,
 	   "T suffix, largest sizes, last line without newline");
 	ok(c.index_map_size == 1024ULL * 1024 * MIB && c.max_message_size == 16384 * MIB &&
-	   c.snapshot_time_min == 0 && c.termination_grace_days == 5, "values");
+	       c.snapshot_time_min == 0 && c.termination_grace_days == 5,
+	   "values");
 	coffer_config_free(&c);
 
 	ok(parse(&c, "key_file = \"  spaced  \"\nsnapshot_target = a # not a comment\n") == 0,
@@ -127,8 +128,8 @@ static void bad(const char *text, size_t n, size_t line, const char *fragment)
 	snprintf(want, sizeof want, "coffer.conf:%zu: ", line);
 	ok(r == COFFER_ECONFIG, "error for line %zu (%s): %d", line, fragment, r);
 	ok(strncmp(coffer_errmsg(), want, strlen(want)) == 0 &&
-	   strstr(coffer_errmsg(), fragment) != NULL, "detail \"%s\" has \"%s\" and \"%s\"",
-	   coffer_errmsg(), want, fragment);
+	       strstr(coffer_errmsg(), fragment) != NULL,
+	   "detail \"%s\" has \"%s\" and \"%s\"", coffer_errmsg(), want, fragment);
 	ok(is_default(&c), "struct left with defaults");
 }
 
@@ -186,7 +187,9 @@ static void test_errors(void)
 	BAD("key_file = \"\n", 1, "unterminated quoted value");
 	BAD("key_file = \"a\tb\"\n", 1, "control character in value");
 	BAD("key_file = a\tb\n", 1, "control character in value");
-	BAD("key_file = a\x01" "b\n", 1, "control character (0x01)");
+	BAD("key_file = a\x01"
+	    "b\n",
+	    1, "control character (0x01)");
 	BAD("# comment \x1b[31m\n", 1, "control character (0x1b)");
 	BAD("key_file = a\x7f\n", 1, "control character (0x7f)");
 	BAD("key_file = a\rb\n", 1, "control character (0x0d)");
@@ -224,7 +227,8 @@ static void test_errors(void)
 		ok(coffer_config_save(&c, path_of_tmp("long.conf")) == 0, "and saved");
 		coffer_config_free(&c);
 		ok(coffer_config_load(&c, path_of_tmp("long.conf")) == 0 && c.key_file &&
-		   strlen(c.key_file) == 4000, "and loaded back");
+		       strlen(c.key_file) == 4000,
+		   "and loaded back");
 		coffer_config_free(&c);
 		c.key_file = big + 2;
 		r = coffer_config_save(&c, path_of_tmp("long.conf"));
@@ -262,15 +266,16 @@ static void write_text(const char *path, const char *text)
 static int same(const struct coffer_config *a, const struct coffer_config *b)
 {
 	return ((!a->key_file && !b->key_file) ||
-		(a->key_file && b->key_file && strcmp(a->key_file, b->key_file) == 0)) &&
+	        (a->key_file && b->key_file && strcmp(a->key_file, b->key_file) == 0)) &&
 	       ((!a->snapshot_target && !b->snapshot_target) ||
-		(a->snapshot_target && b->snapshot_target &&
-		 strcmp(a->snapshot_target, b->snapshot_target) == 0)) &&
+	        (a->snapshot_target && b->snapshot_target &&
+	         strcmp(a->snapshot_target, b->snapshot_target) == 0)) &&
 	       a->data_retention_days == b->data_retention_days &&
 	       a->metadata_retention_days == b->metadata_retention_days &&
 	       a->termination_grace_days == b->termination_grace_days &&
 	       a->snapshot_time_min == b->snapshot_time_min &&
-	       a->index_map_size == b->index_map_size && a->max_message_size == b->max_message_size &&
+	       a->index_map_size == b->index_map_size &&
+	       a->max_message_size == b->max_message_size &&
 	       a->mount_cache_size == b->mount_cache_size;
 }
 
@@ -292,7 +297,8 @@ static void test_load_save(void)
 
 	write_text(path, "data_retention_days = 14\nsnapshot_time = 03:30\n");
 	ok(coffer_config_load(&c, path) == 0 && c.data_retention_days == 14 &&
-	   c.snapshot_time_min == 210, "load a file");
+	       c.snapshot_time_min == 210,
+	   "load a file");
 	coffer_config_free(&c);
 
 	write_text(path, "data_retention_days = 14\nbogus = 1\n");
@@ -323,11 +329,12 @@ static void test_load_save(void)
 	ok(strstr(coffer_buf_str(&text), "\n# snapshot_target = ") != NULL,
 	   "unset snapshot_target commented");
 	ok(strstr(coffer_buf_str(&text), "\ndata_retention_days = 30\n") &&
-	   strstr(coffer_buf_str(&text), "\nmetadata_retention_days = 180\n") &&
-	   strstr(coffer_buf_str(&text), "\ntermination_grace_days = 30\n") &&
-	   strstr(coffer_buf_str(&text), "\nsnapshot_time = 02:00\n") &&
-	   strstr(coffer_buf_str(&text), "\nindex_map_size = 64M\n") &&
-	   strstr(coffer_buf_str(&text), "\nmax_message_size = 256M\n"), "every key listed");
+	       strstr(coffer_buf_str(&text), "\nmetadata_retention_days = 180\n") &&
+	       strstr(coffer_buf_str(&text), "\ntermination_grace_days = 30\n") &&
+	       strstr(coffer_buf_str(&text), "\nsnapshot_time = 02:00\n") &&
+	       strstr(coffer_buf_str(&text), "\nindex_map_size = 64M\n") &&
+	       strstr(coffer_buf_str(&text), "\nmax_message_size = 256M\n"),
+	   "every key listed");
 	ok(coffer_config_load(&back, path) == 0 && same(&c, &back), "defaults round trip");
 	coffer_config_free(&back);
 	coffer_buf_free(&text);
@@ -367,7 +374,7 @@ static void test_load_save(void)
 	c.key_file = strdup("");
 	ok(coffer_config_save(&c, store) == COFFER_EINVAL, "save refuses an empty string");
 	ok(coffer_config_load(&back, store) == 0 && back.key_file &&
-	   strcmp(back.key_file, "/etc/coffer/a \"quoted\" # key") == 0,
+	       strcmp(back.key_file, "/etc/coffer/a \"quoted\" # key") == 0,
 	   "a refused save leaves the old file");
 	coffer_config_free(&back);
 	coffer_config_free(&c);

@@ -93,13 +93,17 @@ static void test_keyed_hash(void)
 	ok(rc == 0 && hex_equal(out, "9354937c2934ef80443588f91cfe4c6c", 16),
 	   "keyed BLAKE2b-128 over two parts matches hashlib");
 	rc = coffer_crypto_hash_keyed(out, 64, key, msg, 6, NULL, 0);
-	ok(rc == 0 && hex_equal(out, "920467cf2137347ed9f84e61092f187c5a40f61049f2e3f789e54d1b"
-	                             "629032a6340c9559a057d33db43477ef5af747e606f454ae0aef6d97b7"
-	                             "74fc2563daa3e5", 64),
+	ok(rc == 0 && hex_equal(out,
+	                        "920467cf2137347ed9f84e61092f187c5a40f61049f2e3f789e54d1b"
+	                        "629032a6340c9559a057d33db43477ef5af747e606f454ae0aef6d97b7"
+	                        "74fc2563daa3e5",
+	                        64),
 	   "keyed BLAKE2b-512 matches hashlib");
 	rc = coffer_crypto_hash_keyed(out, 32, key, NULL, 0, NULL, 0);
-	ok(rc == 0 && hex_equal(out, "4e51e7a913fc80137da52880fecca175bf81e117d5c68126dc277403"
-	                             "3517ea0d", 32),
+	ok(rc == 0 && hex_equal(out,
+	                        "4e51e7a913fc80137da52880fecca175bf81e117d5c68126dc277403"
+	                        "3517ea0d",
+	                        32),
 	   "keyed BLAKE2b-256 of nothing matches hashlib");
 	all_match = 1;
 	for (size_t split = 0; split <= 6; split++) {
@@ -130,7 +134,8 @@ static void test_aead(void)
 	ok(memcmp(ct, msg, n) != 0, "aead ciphertext differs from plaintext");
 	memset(pt, 0, sizeof pt);
 	ok(coffer_crypto_aead_open(pt, ct, n + 16, "ad", 2, nonce, key) == 0 &&
-	   memcmp(pt, msg, n) == 0, "aead round trip");
+	       memcmp(pt, msg, n) == 0,
+	   "aead round trip");
 	ok(coffer_crypto_aead_open(pt, ct, n + 16, "ae", 2, nonce, key) == COFFER_ECORRUPT,
 	   "aead: wrong ad fails");
 	ok(coffer_crypto_aead_open(pt, ct, n + 16, "ad", 2, nonce, key2) == COFFER_ECORRUPT,
@@ -148,7 +153,7 @@ static void test_aead(void)
 	ok(coffer_crypto_aead_open(pt, ct, 15, "ad", 2, nonce, key) == COFFER_ECORRUPT,
 	   "aead: ciphertext shorter than the tag fails");
 	ok(coffer_crypto_aead_seal(ct, NULL, 0, NULL, 0, nonce, key) == 0 &&
-	   coffer_crypto_aead_open(pt, ct, 16, NULL, 0, nonce, key) == 0,
+	       coffer_crypto_aead_open(pt, ct, 16, NULL, 0, nonce, key) == 0,
 	   "aead: empty message round trip");
 }
 
@@ -186,8 +191,10 @@ static void test_acct_secret(void)
 	}
 	ok(coffer_acct_secret_new(pk, sk, &s) == 0 && s != NULL, "acct_secret_new");
 	ok(memcmp(s->pk, pk, 32) == 0 && memcmp(s->sk, sk, 32) == 0, "secret copies pk and sk");
-	ok(hex_equal(s->data_key, "7a4d52176f25f5e4995b405c730a99a672b5906d4881f8075b22c8962706"
-	                          "9219", 32),
+	ok(hex_equal(s->data_key,
+	             "7a4d52176f25f5e4995b405c730a99a672b5906d4881f8075b22c8962706"
+	             "9219",
+	             32),
 	   "data_key = BLAKE2b-256(key=sk, \"coffer-data-v1\") (hashlib)");
 	coffer_acct_secret_free(&s);
 	ok(s == NULL, "acct_secret_free clears the pointer");
@@ -233,8 +240,8 @@ static void test_boxes(void)
 	   "sealed box: tag 1 and length 1 + 16 + n + 48");
 	coffer_buf_puts(&out, "xx");
 	ok(coffer_box_open(&out, box.data, box.len, ad, strlen(ad), s) == 0 &&
-	   out.len == 2 + strlen(name) && memcmp(out.data, "xx", 2) == 0 &&
-	   memcmp(out.data + 2, name, strlen(name)) == 0,
+	       out.len == 2 + strlen(name) && memcmp(out.data, "xx", 2) == 0 &&
+	       memcmp(out.data + 2, name, strlen(name)) == 0,
 	   "sealed box round trip appends to out");
 	ok(coffer_box_open(&out, box.data, box.len, "folders:acct1:8", 15, s) == COFFER_ECORRUPT,
 	   "sealed box: wrong ad fails");
@@ -260,7 +267,7 @@ static void test_boxes(void)
 	ok(box.len == 1 + 24 + strlen(name) + 16 && box.data[0] == COFFER_BOX_SYM,
 	   "sym box: tag 2 and length 1 + 24 + n + 16");
 	ok(coffer_box_open(&out, box.data, box.len, ad, strlen(ad), s) == 0 &&
-	   out.len == strlen(name) && memcmp(out.data, name, out.len) == 0,
+	       out.len == strlen(name) && memcmp(out.data, name, out.len) == 0,
 	   "sym box round trip");
 	ok(try_open(box.data, box.len, "folders:acct1:8", s) == COFFER_ECORRUPT,
 	   "sym box: wrong ad fails");
@@ -292,11 +299,11 @@ static void test_boxes(void)
 	coffer_buf_reset(&box);
 	coffer_buf_reset(&out);
 	ok(coffer_box_seal(&box, NULL, 0, NULL, 0, s->pk) == 0 &&
-	   coffer_box_open(&out, box.data, box.len, NULL, 0, s) == 0 && out.len == 0,
+	       coffer_box_open(&out, box.data, box.len, NULL, 0, s) == 0 && out.len == 0,
 	   "sealed box of an empty value");
 	coffer_buf_reset(&box);
 	ok(coffer_box_sym(&box, NULL, 0, "", 0, s) == 0 &&
-	   coffer_box_open(&out, box.data, box.len, "", 0, s) == 0 && out.len == 0,
+	       coffer_box_open(&out, box.data, box.len, "", 0, s) == 0 && out.len == 0,
 	   "sym box of an empty value");
 	box.data[0] = 4;
 	ok(try_open(box.data, box.len, "", s) == COFFER_ECORRUPT, "unknown box tag fails");
@@ -359,7 +366,8 @@ static void test_sealer(void)
 	for (int i = 0; i < 3; i++)
 		doc_nonce(nonce[i], box[i], s->pk, ads[i]);
 	ok(memcmp(nonce[0], nonce[1], 24) != 0 && memcmp(nonce[0], nonce[2], 24) != 0 &&
-	   memcmp(nonce[1], nonce[2], 24) != 0, "their nonces differ");
+	       memcmp(nonce[1], nonce[2], 24) != 0,
+	   "their nonces differ");
 	good = 1;
 	for (int i = 0; i < 3; i++)
 		good &= doc_open(pt, box[i], 32 + 4 * i + 48, ads[i], s) == 0 &&
@@ -398,13 +406,14 @@ static void test_sealer(void)
 	ok(coffer_sealer_seal(sl, again, msg[0], 36, ads[0], strlen(ads[0])) == COFFER_EINVAL,
 	   "so is a longer plaintext with the same prefix");
 	ok(coffer_sealer_seal(sl, again, msg[0], 32, ads[0], strlen(ads[0])) == 0 &&
-	   memcmp(again, box[0], 80) == 0,
+	       memcmp(again, box[0], 80) == 0,
 	   "the same (ad, plaintext) again gives the same bytes (a retried transaction)");
 	{
 		struct coffer_buf b = COFFER_BUF_INIT;
 
 		ok(coffer_box_seal_with(&b, "x", 1, ads[1], strlen(ads[1]), sl) == COFFER_EINVAL &&
-		   b.len == 0, "an account box under a raw box's ad is refused, appends nothing");
+		       b.len == 0,
+		   "an account box under a raw box's ad is refused, appends nothing");
 		coffer_buf_free(&b);
 	}
 	good = 1;
@@ -425,9 +434,10 @@ static void test_sealer(void)
 	coffer_sealer_free(NULL);
 
 	ok(coffer_sealer_new(s->pk, &sl) == 0 && coffer_sealer_new(s->pk, &sl2) == 0 &&
-	   coffer_sealer_seal(sl, box[0], msg[0], 32, ads[0], strlen(ads[0])) == 0 &&
-	   coffer_sealer_seal(sl2, box[1], msg[0], 32, ads[0], strlen(ads[0])) == 0 &&
-	   memcmp(box[0], box[1], 80) != 0, "two sealers: other ephemeral keys, other boxes");
+	       coffer_sealer_seal(sl, box[0], msg[0], 32, ads[0], strlen(ads[0])) == 0 &&
+	       coffer_sealer_seal(sl2, box[1], msg[0], 32, ads[0], strlen(ads[0])) == 0 &&
+	       memcmp(box[0], box[1], 80) != 0,
+	   "two sealers: other ephemeral keys, other boxes");
 	coffer_sealer_free(&sl);
 	coffer_sealer_free(&sl2);
 	ok(coffer_sealer_new(zero_pk, &sl) == COFFER_EINVAL && sl == NULL,
@@ -441,14 +451,15 @@ static void test_sealer(void)
 
 		ok(coffer_sealer_new(s->pk, &sl) == 0, "a sealer for account boxes");
 		ok(coffer_box_seal_with(&b, name, strlen(name), ad, strlen(ad), sl) == 0 &&
-		   b.len == 1 + 16 + strlen(name) + 48 && b.data[0] == COFFER_BOX_SHARED,
+		       b.len == 1 + 16 + strlen(name) + 48 && b.data[0] == COFFER_BOX_SHARED,
 		   "box_seal_with: tag 3 and length 1 + 16 + n + 48");
 		coffer_buf_puts(&out, "xx");
 		ok(coffer_box_open(&out, b.data, b.len, ad, strlen(ad), s) == 0 &&
-		   out.len == 2 + strlen(name) && memcmp(out.data + 2, name, strlen(name)) == 0,
+		       out.len == 2 + strlen(name) && memcmp(out.data + 2, name, strlen(name)) == 0,
 		   "tag 3 round trip appends to out");
 		ok(coffer_box_open(&out, b.data, b.len, "fold-name:acct:8", 16, s) ==
-		   COFFER_ECORRUPT && out.len == 2 + strlen(name),
+		           COFFER_ECORRUPT &&
+		       out.len == 2 + strlen(name),
 		   "tag 3: wrong ad fails, appends nothing");
 		ok(try_open(b.data, b.len, ad, other) == COFFER_ECORRUPT,
 		   "tag 3: other account fails");
@@ -465,16 +476,19 @@ static void test_sealer(void)
 		ok(all_fail, "tag 3: every truncation fails");
 		/* the body of tag 3 is not a tag 1 body, nor the other way round */
 		b.data[0] = COFFER_BOX_SEALED;
-		ok(try_open(b.data, b.len, ad, s) == COFFER_ECORRUPT, "tag 3 body read as tag 1 fails");
+		ok(try_open(b.data, b.len, ad, s) == COFFER_ECORRUPT,
+		   "tag 3 body read as tag 1 fails");
 		b.data[0] = COFFER_BOX_SHARED;
 		ok(coffer_box_seal(&b1, name, strlen(name), ad, strlen(ad), s->pk) == 0 &&
-		   try_open(b1.data, b1.len, ad, s) == 0, "tag 1 (old data) still opens");
+		       try_open(b1.data, b1.len, ad, s) == 0,
+		   "tag 1 (old data) still opens");
 		b1.data[0] = COFFER_BOX_SHARED;
-		ok(try_open(b1.data, b1.len, ad, s) == COFFER_ECORRUPT, "tag 1 body read as tag 3 fails");
+		ok(try_open(b1.data, b1.len, ad, s) == COFFER_ECORRUPT,
+		   "tag 1 body read as tag 3 fails");
 		coffer_buf_reset(&b);
 		coffer_buf_reset(&out);
 		ok(coffer_box_seal_with(&b, NULL, 0, NULL, 0, sl) == 0 &&
-		   coffer_box_open(&out, b.data, b.len, NULL, 0, s) == 0 && out.len == 0,
+		       coffer_box_open(&out, b.data, b.len, NULL, 0, s) == 0 && out.len == 0,
 		   "tag 3 of an empty value, empty ad");
 		coffer_sealer_free(&sl);
 		coffer_buf_free(&b);

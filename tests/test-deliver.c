@@ -122,8 +122,8 @@ static int reads_back(const char *acct, uint32_t fid, uint32_t uid, const void *
 	if (rc == 0)
 		rc = coffer_message_open(mb, fid, "F", uid, &r);
 	while (rc == 0) {
-		rc = coffer_message_read(r, got + len, n + 65536 - len > 10000 ? 10000 : n + 65536 - len,
-		                         &k);
+		rc = coffer_message_read(r, got + len,
+		                         n + 65536 - len > 10000 ? 10000 : n + 65536 - len, &k);
 		if (rc < 0 || k == 0)
 			break;
 		len += k;
@@ -153,16 +153,19 @@ static void round_trip(const char *what, const void *msg, size_t n)
 	ok(rc == 0 && reads_back("alice@example.com", res.folder_id, res.uid, msg, n),
 	   "%s: read back byte for byte", what);
 	rc = deliver_file("alice@example.com", NULL, msg, n, &res);
-	ok(rc == 0 && res.size == n && reads_back("alice@example.com", res.folder_id, res.uid, msg, n),
+	ok(rc == 0 && res.size == n &&
+	       reads_back("alice@example.com", res.folder_id, res.uid, msg, n),
 	   "%s: delivered from a regular file and read back", what);
 }
 
 static void test_faithful(void)
 {
-	static const char plain[] = "From: a@example.org\nTo: alice@example.com\nSubject: hi\n\nHello.\n";
+	static const char plain[] =
+	    "From: a@example.org\nTo: alice@example.com\nSubject: hi\n\nHello.\n";
 	static const char mbox[] = "From sender@example.org Mon Jan  1 00:00:00 2024\n"
-	                           "From: sender@example.org\nSubject: mbox\n\nbody\n";
-	static const char crlf[] = "From: a@example.org\r\nSubject: crlf\r\n\r\nline 1\r\nline 2\r\n";
+				   "From: sender@example.org\nSubject: mbox\n\nbody\n";
+	static const char crlf[] =
+	    "From: a@example.org\r\nSubject: crlf\r\n\r\nline 1\r\nline 2\r\n";
 	static const char nul[] = "Subject: a\0b\n\nbo\0dy\0\n";
 	static const char nosep[] = "Subject: only headers\nFrom: a@example.org\n";
 	static const char nonl[] = "Subject: no newline at all";
@@ -174,7 +177,8 @@ static void test_faithful(void)
 	ok(deliver_pipe("alice@example.com", NULL, plain, sizeof plain - 1, &res) == 0 &&
 	       res.folder_id == COFFER_FOLDER_INBOX && res.uid == 1,
 	   "first delivery: INBOX uid 1");
-	ok(deliver_pipe("alice@example.com", NULL, plain, sizeof plain - 1, &res) == 0 && res.uid == 2,
+	ok(deliver_pipe("alice@example.com", NULL, plain, sizeof plain - 1, &res) == 0 &&
+	       res.uid == 2,
 	   "second: uid 2");
 	ok(deliver_pipe("alice@example.com", "INBOX", plain, sizeof plain - 1, &res) == 0 &&
 	       res.uid == 3,
@@ -214,7 +218,8 @@ static void test_faithful(void)
 			memcpy(big, "Subject: size\n\n", 15);
 			srand((unsigned)n);
 			for (size_t i = 15; i < n; i++)
-				big[i] = (char)(s % 2 ? (size_t)rand() : 'x' + (i % 3)); /* random or compressible */
+				big[i] = (char)(s % 2 ? (size_t)rand()
+				                      : 'x' + (i % 3)); /* random or compressible */
 			snprintf(what, sizeof what, "%zu-byte message", n);
 			round_trip(what, big, n);
 			free(big);
@@ -247,7 +252,8 @@ static void test_refused(void)
 	ok(strstr(coffer_errmsg(), "nobody@example.com") != NULL, "naming it: %s", coffer_errmsg());
 	ok(deliver_pipe("not an address", NULL, "Subject: x\n\ny\n", 14, &res) == COFFER_EINVAL,
 	   "an invalid account name: EINVAL");
-	ok(deliver_pipe("alice@example.com", "a/../b", "Subject: x\n\ny\n", 14, &res) == COFFER_EINVAL,
+	ok(deliver_pipe("alice@example.com", "a/../b", "Subject: x\n\ny\n", 14, &res) ==
+	       COFFER_EINVAL,
 	   "an invalid folder name: EINVAL");
 	ok(deliver_pipe("alice@example.com", "bad\nname", "Subject: x\n\ny\n", 14, &res) ==
 	       COFFER_EINVAL,
@@ -259,7 +265,8 @@ static void test_refused(void)
 	ok(strstr(coffer_errmsg(), "bob@example.org") != NULL, "naming it: %s", coffer_errmsg());
 	ok(blob_files() == before, "and no blob is left behind");
 	coffer_account_reactivate(st, "bob@example.org", 15);
-	ok(deliver_pipe("bob@example.org", NULL, "Subject: x\n\ny\n", 14, &res) == 0 && res.uid == 1,
+	ok(deliver_pipe("bob@example.org", NULL, "Subject: x\n\ny\n", 14, &res) == 0 &&
+	       res.uid == 1,
 	   "after reactivation bob gets uid 1");
 }
 
@@ -301,12 +308,14 @@ static void test_limit(void)
 	before = blob_files();
 	rc = deliver_pipe("alice@example.com", NULL, msg, 1025, &res);
 	ok(rc == COFFER_ELIMIT, "1025 bytes: ELIMIT (%d)", rc);
-	ok(strstr(coffer_errmsg(), "1024") != NULL, "the detail states the limit: %s", coffer_errmsg());
+	ok(strstr(coffer_errmsg(), "1024") != NULL, "the detail states the limit: %s",
+	   coffer_errmsg());
 	ok(blob_files() == before, "no blob file is left behind");
 	rc = deliver_file("alice@example.com", NULL, msg, 1025, &res);
 	ok(rc == COFFER_ELIMIT && blob_files() == before, "from a file too: ELIMIT, no blob");
 	rc = deliver_pipe("alice@example.com", NULL, msg, sizeof msg, &res);
-	ok(rc == COFFER_ELIMIT && blob_files() == before, "71 KiB (past one chunk): ELIMIT, no blob");
+	ok(rc == COFFER_ELIMIT && blob_files() == before,
+	   "71 KiB (past one chunk): ELIMIT, no blob");
 	ok(set_max_size(256u << 20) == 0, "limit back to 256 MiB");
 }
 
@@ -387,7 +396,7 @@ static void check_one_sealer(uint32_t fid, uint32_t uid)
 	ok(rc == 0 && got == sizeof hdr && hdr[6] == 3 && hdr[28] == 80,
 	   "deliver: the blob's key wrap is type 3, 80 bytes");
 	ok(r->fbox_len > 33 && r->fbox[0] == COFFER_BOX_SHARED && got == sizeof hdr &&
-	   memcmp(r->fbox + 1, hdr + 30, 32) == 0,
+	       memcmp(r->fbox + 1, hdr + 30, 32) == 0,
 	   "deliver: the new folder's name box is tag 3 with the blob's ephemeral key");
 	for (int i = 0; got == sizeof hdr && i < r->nepk; i++)
 		same += memcmp(r->epk[i], hdr + 30, 32) == 0;
@@ -420,14 +429,16 @@ static void test_new_folder_and_no_key(void)
 	       coffer_folder_find(mb, "Lists/new", &fid) == 0 && fid == res.folder_id,
 	   "the folder is found by name");
 	coffer_mailbox_close(&mb);
-	ok(reads_back("alice@example.com", res.folder_id, 1, msg, sizeof msg - 1), "and reads back");
+	ok(reads_back("alice@example.com", res.folder_id, 1, msg, sizeof msg - 1),
+	   "and reads back");
 	check_one_sealer(res.folder_id, 1);
 
 	/* no key file */
 	coffer_store_close(&st);
 	ok(coffer_store_open(store_path, missing_key, &st) == 0, "reopen with a missing key file");
 	rc = deliver_pipe("alice@example.com", "Keyless", msg, sizeof msg - 1, &res);
-	ok(rc == 0, "delivery (into a new folder) needs no key file: %s", rc ? coffer_errmsg() : "ok");
+	ok(rc == 0, "delivery (into a new folder) needs no key file: %s",
+	   rc ? coffer_errmsg() : "ok");
 	ok(coffer_mailbox_open(st, "alice@example.com", 17, &mb) == COFFER_ENOTFOUND,
 	   "while reading fails cleanly (ENOTFOUND)");
 	coffer_store_close(&st);
@@ -476,10 +487,12 @@ static void test_concurrent(void)
 			for (int i = 0; i < EACH; i++) {
 				char msg[128];
 				struct coffer_deliver_result res;
-				int n = snprintf(msg, sizeof msg, "Subject: proc %d msg %d\n\nfrom %02d-%02d\n",
-				                 c, i, c, i);
+				int n = snprintf(msg, sizeof msg,
+				                 "Subject: proc %d msg %d\n\nfrom %02d-%02d\n", c,
+				                 i, c, i);
 
-				if (deliver_pipe("carol@example.net", "Shared", msg, (size_t)n, &res) < 0)
+				if (deliver_pipe("carol@example.net", "Shared", msg, (size_t)n,
+				                 &res) < 0)
 					bad++;
 			}
 			coffer_store_close(&cst);
@@ -520,21 +533,23 @@ static void test_concurrent(void)
 			int c, m, rc;
 
 			rc = coffer_message_open(mb, fid, "Shared", s.uids[i], &r);
-			while (rc == 0 && (rc = coffer_message_read(r, buf + len, sizeof buf - 1 - len, &k)) == 0 &&
+			while (rc == 0 &&
+			       (rc = coffer_message_read(r, buf + len, sizeof buf - 1 - len, &k)) ==
+			           0 &&
 			       k > 0)
 				len += k;
 			buf[len] = '\0';
 			coffer_message_close(&r);
-			if (rc < 0 || sscanf(buf, "Subject: proc %d msg %d", &c, &m) != 2 || c < 0 ||
-			    c >= PROCS || m < 0 || m >= EACH) {
+			if (rc < 0 || sscanf(buf, "Subject: proc %d msg %d", &c, &m) != 2 ||
+			    c < 0 || c >= PROCS || m < 0 || m >= EACH) {
 				unreadable++;
 				continue;
 			}
 			if (got[c * EACH + m]++)
 				dup++;
 		}
-		ok(unreadable == 0 && dup == 0, "all 200 read back, each message once (%d bad, %d dup)",
-		   unreadable, dup);
+		ok(unreadable == 0 && dup == 0,
+		   "all 200 read back, each message once (%d bad, %d dup)", unreadable, dup);
 	}
 	coffer_mailbox_close(&mb);
 	free(got);

@@ -62,10 +62,25 @@ static void fill_random(unsigned char *p, size_t n)
 
 static void fill_text(unsigned char *p, size_t n)
 {
-	static const char *words[] = { "Received: ", "from ", "mail.example.org ", "by ",
-	                               "mx1.example.net ", "with ", "ESMTPS ", "id ",
-	                               "4Xyz9 ", "\r\n", "Subject: ", "quarterly ", "report ",
-	                               "the ", "and ", "meeting ", "tomorrow ", "at ", "noon. " };
+	static const char *words[] = { "Received: ",
+		                       "from ",
+		                       "mail.example.org ",
+		                       "by ",
+		                       "mx1.example.net ",
+		                       "with ",
+		                       "ESMTPS ",
+		                       "id ",
+		                       "4Xyz9 ",
+		                       "\r\n",
+		                       "Subject: ",
+		                       "quarterly ",
+		                       "report ",
+		                       "the ",
+		                       "and ",
+		                       "meeting ",
+		                       "tomorrow ",
+		                       "at ",
+		                       "noon. " };
 	size_t i = 0;
 
 	while (i < n) {
@@ -196,9 +211,9 @@ static const char *const wrap_names[WRAPS] = { "sealed", "sym", "shared" };
 static const uint8_t wrap_types[WRAPS] = { 1, 2, 3 };
 
 /* Writes data as a blob on fd (truncated first) in pieces of piece bytes. */
-static int write_blob(int fd, const struct coffer_blob_ids *ids,
-                      const struct coffer_acct_secret *s, int sym, int level,
-                      const unsigned char *data, size_t n, size_t piece, uint64_t *stored_r)
+static int write_blob(int fd, const struct coffer_blob_ids *ids, const struct coffer_acct_secret *s,
+                      int sym, int level, const unsigned char *data, size_t n, size_t piece,
+                      uint64_t *stored_r)
 {
 	struct coffer_blob_writer *w = NULL;
 	struct coffer_sealer *sealer = NULL;
@@ -232,9 +247,8 @@ static int write_blob(int fd, const struct coffer_blob_ids *ids,
  * its size. Returns 0 or the first error. *prefix_ok_r is 0 if any byte
  * returned differs from expect, or (on success) if the total or size is not n.
  */
-static int read_all(int fd, const struct coffer_blob_ids *ids,
-                    const struct coffer_acct_secret *s, const unsigned char *expect, size_t n,
-                    size_t step, int *prefix_ok_r)
+static int read_all(int fd, const struct coffer_blob_ids *ids, const struct coffer_acct_secret *s,
+                    const unsigned char *expect, size_t n, size_t step, int *prefix_ok_r)
 {
 	struct coffer_blob_reader *r = NULL;
 	unsigned char *buf = malloc(step);
@@ -263,9 +277,8 @@ static int read_all(int fd, const struct coffer_blob_ids *ids,
 }
 
 /* 1 if the image is refused with ECORRUPT and nothing wrong was returned. */
-static int refused(int fd, const unsigned char *img, size_t len,
-                   const struct coffer_blob_ids *ids, const struct coffer_acct_secret *s,
-                   const unsigned char *expect, size_t n)
+static int refused(int fd, const unsigned char *img, size_t len, const struct coffer_blob_ids *ids,
+                   const struct coffer_acct_secret *s, const unsigned char *expect, size_t n)
 {
 	int prefix_ok, rc;
 
@@ -334,8 +347,8 @@ static void test_roundtrips(void)
 				/* before ok(): its arguments are evaluated in any order */
 				rc = parse_layout(img.data, img.len, l);
 				ok(rc == 0 && l->header_len == (sym == 1 ? 102u : 110u) &&
-				   l->nchunks == want_chunks && img.data[4] == 1 &&
-				   img.data[5] == ids.kind && img.data[6] == wrap_types[sym],
+				       l->nchunks == want_chunks && img.data[4] == 1 &&
+				       img.data[5] == ids.kind && img.data[6] == wrap_types[sym],
 				   "  layout: header %zu bytes, %zu chunk(s)", l->header_len,
 				   want_chunks);
 				rc = read_all(fd, &ids, account, data, n, 4099, &prefix_ok);
@@ -355,7 +368,7 @@ static void test_roundtrips(void)
 		write_blob(fd, &ids, account, 1, 0, data, 1000, 1000, NULL);
 		get_image(fd, &img2);
 		ok(img.len > 40 && memcmp(img.data + 12, img2.data + 12, 16) != 0 &&
-		   memcmp(img.data + img.len - 40, img2.data + img2.len - 40, 40) != 0,
+		       memcmp(img.data + img.len - 40, img2.data + img2.len - 40, 40) != 0,
 		   "same plaintext twice: different nonce prefixes and ciphertexts");
 		coffer_buf_free(&img2);
 	}
@@ -368,20 +381,20 @@ static void test_roundtrips(void)
 		fill_text(data, 2 * CHUNK);
 		new_ids(&ids, COFFER_BLOB_MESSAGE);
 		ok(write_blob(fd, &ids, account, 1, 19, data, 2 * CHUNK, CHUNK, &s19) == 0 &&
-		   read_all(fd, &ids, account, data, 2 * CHUNK, CHUNK, &p1) == 0 && p1,
+		       read_all(fd, &ids, account, data, 2 * CHUNK, CHUNK, &p1) == 0 && p1,
 		   "level 19 round trip");
 		ok(write_blob(fd, &ids, account, 1, -3, data, 2 * CHUNK, CHUNK, &sneg) == 0 &&
-		   read_all(fd, &ids, account, data, 2 * CHUNK, CHUNK, &p2) == 0 && p2,
+		       read_all(fd, &ids, account, data, 2 * CHUNK, CHUNK, &p2) == 0 && p2,
 		   "level -3 round trip");
 		ok(write_blob(fd, &ids, account, 1, 0, data, 2 * CHUNK, CHUNK, &s3) == 0 &&
-		   read_all(fd, &ids, account, data, 2 * CHUNK, CHUNK, &p3) == 0 && p3,
+		       read_all(fd, &ids, account, data, 2 * CHUNK, CHUNK, &p3) == 0 && p3,
 		   "default level round trip");
 		ok(s3 < CHUNK && s19 <= s3,
 		   "text compresses (%llu bytes for 128 KiB; level 19 %llu)",
 		   (unsigned long long)s3, (unsigned long long)s19);
 		fill_random(data, 2 * CHUNK);
 		ok(write_blob(fd, &ids, account, 1, 0, data, 2 * CHUNK, CHUNK, &s3) == 0 &&
-		   s3 == 102 + 2 * (4 + 1 + CHUNK + 16),
+		       s3 == 102 + 2 * (4 + 1 + CHUNK + 16),
 		   "random data is kept raw: exactly header + 2 * (4 + 1 + CHUNK + 16) bytes");
 	}
 
@@ -461,7 +474,7 @@ static void test_pread(void)
 
 	/* past the end first, on a fresh reader (size not yet known) */
 	ok(coffer_blob_reader_open(fd, &ids, account, &r) == 0 &&
-	   pread_matches(r, data, n, n + 5, 10),
+	       pread_matches(r, data, n, n + 5, 10),
 	   "pread past the end on a fresh reader: 0 bytes");
 	coffer_blob_reader_free(&r);
 	ok(r == NULL, "reader_free clears the pointer");
@@ -496,7 +509,7 @@ static void test_pread(void)
 		pread_matches(r, data, n, 2 * CHUNK + 5, 100);
 		coffer_blob_reader_read(r, b, sizeof b, &gb);
 		ok(ga == 1000 && gb == 1000 && memcmp(a, data, 1000) == 0 &&
-		   memcmp(b, data + 1000, 1000) == 0,
+		       memcmp(b, data + 1000, 1000) == 0,
 		   "read position unaffected by pread");
 	}
 	coffer_blob_reader_free(&r);
@@ -582,7 +595,7 @@ static void test_damage(void)
 		ok(good, "  every truncation (0..%zu bytes) is refused", len - 1);
 		set_image(fd, img, l->offs[3]);
 		ok(read_all(fd, &ids, account, data, n, 50000, &good) == COFFER_ECORRUPT && good &&
-		   strstr(coffer_errmsg(), "truncated after chunk 2") != NULL,
+		       strstr(coffer_errmsg(), "truncated after chunk 2") != NULL,
 		   "  cut at a chunk boundary: \"%s\"", coffer_errmsg());
 		set_image(fd, img, len);
 		ok(read_all(fd, &ids, account, data, n, 50000, &good) == 0 && good,
@@ -598,7 +611,7 @@ static void test_damage(void)
 		memcpy(img + len, img + l->offs[3], len - l->offs[3]);
 		set_image(fd, img, len + (len - l->offs[3]));
 		ok(read_all(fd, &ids, account, data, n, 50000, &good) == COFFER_ECORRUPT && good &&
-		   strstr(coffer_errmsg(), "trailing data after final chunk 3") != NULL,
+		       strstr(coffer_errmsg(), "trailing data after final chunk 3") != NULL,
 		   "  final chunk repeated: \"%s\"", coffer_errmsg());
 		memcpy(img + len, img + l->offs[0], l->offs[1] - l->offs[0]);
 		ok(refused(fd, img, len + (l->offs[1] - l->offs[0]), &ids, account, data, n),
@@ -649,8 +662,9 @@ static void test_damage(void)
 	}
 	for (size_t c = 0; c < l->nchunks; c++) {
 		size_t start = l->offs[c], stop = c + 1 < l->nchunks ? l->offs[c + 1] : len;
-		size_t pos[] = { start, start + 1, start + 2, start + 3, start + 4, start + 5,
-		                 start + 100, (start + stop) / 2, stop - 17, stop - 16, stop - 1 };
+		size_t pos[] = { start,     start + 1, start + 2,   start + 3,
+			         start + 4, start + 5, start + 100, (start + stop) / 2,
+			         stop - 17, stop - 16, stop - 1 };
 
 		for (size_t k = 0; k < sizeof pos / sizeof *pos; k++) {
 			img[pos[k]] ^= 0x01;
@@ -685,15 +699,15 @@ static void test_damage(void)
 
 		set_image(fd, img, l->offs[3]);
 		ok(coffer_blob_reader_open(fd, &ids, account, &r) == 0 &&
-		   coffer_blob_reader_pread(r, buf, sizeof buf, 10 * CHUNK, &got) ==
+		       coffer_blob_reader_pread(r, buf, sizeof buf, 10 * CHUNK, &got) ==
 		           COFFER_ECORRUPT &&
-		   coffer_blob_reader_size(r, &size) == COFFER_ECORRUPT,
+		       coffer_blob_reader_size(r, &size) == COFFER_ECORRUPT,
 		   "truncated blob: pread past the end and size fail");
 		coffer_blob_reader_free(&r);
 		set_image(fd, img, l->header_len);
 		ok(coffer_blob_reader_open(fd, &ids, account, &r) == 0 &&
-		   coffer_blob_reader_size(r, &size) == COFFER_ECORRUPT &&
-		   coffer_blob_reader_pread(r, buf, sizeof buf, 0, &got) == COFFER_ECORRUPT,
+		       coffer_blob_reader_size(r, &size) == COFFER_ECORRUPT &&
+		       coffer_blob_reader_pread(r, buf, sizeof buf, 0, &got) == COFFER_ECORRUPT,
 		   "header without chunks: size and read fail");
 		coffer_blob_reader_free(&r);
 	}
@@ -726,14 +740,14 @@ static void test_wrong_ids(void)
 		bad = ids;
 		bad.account_id[15] ^= 1;
 		ok(read_all(fd, &bad, account, data, sizeof data, 999, &good) == COFFER_ECORRUPT &&
-		   strstr(coffer_errmsg(), "cannot be opened with this account's key or ids") &&
-		   good,
+		       strstr(coffer_errmsg(), "cannot be opened with this account's key or ids") &&
+		       good,
 		   "%s: wrong account id: \"%s\"", w, coffer_errmsg());
 		bad = ids;
 		bad.blob_id[0] ^= 1;
 		ok(read_all(fd, &bad, account, data, sizeof data, 999, &good) == COFFER_ECORRUPT &&
-		   strstr(coffer_errmsg(), "cannot be opened with this account's key or ids") &&
-		   good,
+		       strstr(coffer_errmsg(), "cannot be opened with this account's key or ids") &&
+		       good,
 		   "%s: wrong blob id: \"%s\"", w, coffer_errmsg());
 		bad = ids;
 		bad.kind = COFFER_BLOB_CONTROL;
@@ -741,7 +755,7 @@ static void test_wrong_ids(void)
 		   "%s: wrong kind: \"%s\"", w, coffer_errmsg());
 		ok(read_all(fd, &ids, other_acct, data, sizeof data, 999, &good) ==
 		           COFFER_ECORRUPT &&
-		   strstr(coffer_errmsg(), "cannot be opened with this account's key or ids"),
+		       strstr(coffer_errmsg(), "cannot be opened with this account's key or ids"),
 		   "%s: other account's key: \"%s\"", w, coffer_errmsg());
 	}
 	bad = ids;
@@ -755,8 +769,8 @@ static void test_wrong_ids(void)
 	ok(coffer_blob_reader_open(fd, &ids, account, &r) == COFFER_ECORRUPT && r == NULL,
 	   "text file: \"%s\"", coffer_errmsg());
 	set_image(fd, NULL, 0);
-	ok(coffer_blob_reader_open(fd, &ids, account, &r) == COFFER_ECORRUPT,
-	   "empty file: \"%s\"", coffer_errmsg());
+	ok(coffer_blob_reader_open(fd, &ids, account, &r) == COFFER_ECORRUPT, "empty file: \"%s\"",
+	   coffer_errmsg());
 	close(fd);
 }
 
@@ -775,8 +789,7 @@ struct forge_chunk {
  * the symmetric key wrap, then the given chunks.
  */
 static void forge_blob(struct coffer_buf *out, const struct coffer_blob_ids *ids,
-                       const struct coffer_acct_secret *s, const struct forge_chunk *c,
-                       size_t nc)
+                       const struct coffer_acct_secret *s, const struct forge_chunk *c, size_t nc)
 {
 	unsigned char key[32], prefix[16], wrap[72], ad[46], nonce[24], hdr[30];
 	unsigned char *frame, *ct;
@@ -849,8 +862,9 @@ static void test_forged(void)
 	coffer_compress(zshort, zcap, text + CHUNK, CHUNK - 1, 0, &zshortlen);
 
 	{
-		struct forge_chunk c[] = { { 0, text, CHUNK, 0, 0 }, { 1, z, zlen, 0, 1 },
-		                           { 0, text + 2 * CHUNK, 100, 1, 2 } };
+		struct forge_chunk c[] = { { 0, text, CHUNK, 0, 0 },
+			                   { 1, z, zlen, 0, 1 },
+			                   { 0, text + 2 * CHUNK, 100, 1, 2 } };
 
 		forge_blob(&img, &ids, account, c, 3);
 		ok(forged_read(fd, &img, &ids, text, 2 * CHUNK + 100, &good) == 0 && good,
@@ -880,8 +894,7 @@ static void test_forged(void)
 		   "non-final chunk of 100 bytes: \"%s\"", coffer_errmsg());
 	}
 	{
-		struct forge_chunk c[] = { { 1, zshort, zshortlen, 0, 0 },
-		                           { 0, text, 10, 1, 1 } };
+		struct forge_chunk c[] = { { 1, zshort, zshortlen, 0, 0 }, { 0, text, 10, 1, 1 } };
 
 		forge_blob(&img, &ids, account, c, 2);
 		ok(forged_read(fd, &img, &ids, text, CHUNK + 9, &good) == COFFER_ECORRUPT,
@@ -1007,8 +1020,7 @@ static void test_streaming(void)
 	good &= coffer_blob_writer_finish(w, &plain, &stored) == 0;
 	coffer_blob_writer_free(&w);
 	rss_after = max_rss_kib();
-	ok(good && plain == total && stored == file_size(fd),
-	   "50 MiB written in 64 KiB pieces");
+	ok(good && plain == total && stored == file_size(fd), "50 MiB written in 64 KiB pieces");
 	ok(max_buffered <= 2 * CHUNK,
 	   "  the file grows while writing: at most %llu plaintext bytes held back (<= 2 chunks)",
 	   (unsigned long long)max_buffered);
@@ -1065,12 +1077,11 @@ static void test_misuse_and_errors(void)
 	fill_text(data, sizeof data);
 	new_ids(&ids, COFFER_BLOB_MESSAGE);
 	ok(coffer_blob_writer_new(fd, &ids, account->pk, NULL, 0, &w) == 0 &&
-	   coffer_blob_writer_write(w, data, 10) == 0 &&
-	   coffer_blob_writer_finish(w, &plain, &stored) == 0 && plain == 10,
+	       coffer_blob_writer_write(w, data, 10) == 0 &&
+	       coffer_blob_writer_finish(w, &plain, &stored) == 0 && plain == 10,
 	   "writer finishes");
 	ok(coffer_blob_writer_write(w, data, 10) == COFFER_EINVAL, "write after finish: EINVAL");
-	ok(coffer_blob_writer_finish(w, &plain, &stored) == COFFER_EINVAL,
-	   "second finish: EINVAL");
+	ok(coffer_blob_writer_finish(w, &plain, &stored) == COFFER_EINVAL, "second finish: EINVAL");
 	coffer_blob_writer_free(&w);
 	ok(w == NULL, "writer_free clears the pointer");
 	coffer_blob_writer_free(&w);
@@ -1089,7 +1100,8 @@ static void test_misuse_and_errors(void)
 	/* one sealer for a blob's key and the account boxes of its delivery */
 	{
 		struct coffer_sealer *sl = NULL;
-		struct coffer_buf box = COFFER_BUF_INIT, out = COFFER_BUF_INIT, img = COFFER_BUF_INIT;
+		struct coffer_buf box = COFFER_BUF_INIT, out = COFFER_BUF_INIT,
+				  img = COFFER_BUF_INIT;
 
 		if (ftruncate(fd, 0) != 0 || lseek(fd, 0, SEEK_SET) != 0)
 			return;
@@ -1105,15 +1117,17 @@ static void test_misuse_and_errors(void)
 		   "shared: a blob and an account box from one sealer");
 		get_image(fd, &img);
 		ok(img.len > 62 && box.len > 33 && img.data[6] == 3 &&
-		   memcmp(img.data + 30, box.data + 1, 32) == 0,
+		       memcmp(img.data + 30, box.data + 1, 32) == 0,
 		   "shared: the blob's key wrap and the box carry the same ephemeral key");
 		ok(read_all(fd, &ids, account, data, 1000, 999, &good) == 0 && good &&
-		   coffer_box_open(&out, box.data, box.len, "event-key", 9, account) == 0 &&
-		   out.len == 5 && memcmp(out.data, "INBOX", 5) == 0, "shared: both open");
+		       coffer_box_open(&out, box.data, box.len, "event-key", 9, account) == 0 &&
+		       out.len == 5 && memcmp(out.data, "INBOX", 5) == 0,
+		   "shared: both open");
 		rc = coffer_blob_writer_new_sealed(fd, &ids, sl, 0, &w);
 		ok(rc == COFFER_EINVAL && w == NULL,
 		   "shared: a second blob for the same ids from one sealer is refused "
-		   "(nonce reuse): \"%s\"", coffer_errmsg());
+		   "(nonce reuse): \"%s\"",
+		   coffer_errmsg());
 		coffer_sealer_free(&sl);
 		coffer_buf_free(&box);
 		coffer_buf_free(&out);
@@ -1138,7 +1152,7 @@ static void test_misuse_and_errors(void)
 	coffer_io_set_ops(NULL);
 	ok(rc == COFFER_ENOSPACE, "disk full while writing: ENOSPACE \"%s\"", coffer_errmsg());
 	ok(w != NULL && coffer_blob_writer_write(w, data, 1) == COFFER_ENOSPACE &&
-	   coffer_blob_writer_finish(w, &plain, &stored) == COFFER_ENOSPACE,
+	       coffer_blob_writer_finish(w, &plain, &stored) == COFFER_ENOSPACE,
 	   "the failure is sticky");
 	coffer_blob_writer_free(&w);
 
@@ -1190,8 +1204,7 @@ static void to_hex(char *out, const unsigned char *p, size_t n)
 
 /* The fixed ids fuzz-envelope.c uses with the TEST-ONLY key. */
 static const unsigned char fuzz_blob_id[16] = { 0xf0, 0x22, 0xf0, 0x22, 0xf0, 0x22, 0xf0, 0x22,
-                                                0xf0, 0x22, 0xf0, 0x22, 0xf0, 0x22, 0xf0, 0x22 };
-
+	                                        0xf0, 0x22, 0xf0, 0x22, 0xf0, 0x22, 0xf0, 0x22 };
 
 struct golden_account {
 	unsigned char account_id[16];
@@ -1282,8 +1295,8 @@ static void test_golden(void)
 		good = 0;
 		for (int w = 0; w < WRAPS; w++)
 			good |= strcmp(wrap, wrap_names[w]) == 0 && blob.data[6] == wrap_types[w];
-		ok(good && blob.data[5] == kind, "golden %s: header says kind %u, %s wrap", name, kind,
-		   wrap);
+		ok(good && blob.data[5] == kind, "golden %s: header says kind %u, %s wrap", name,
+		   kind, wrap);
 		wraps_seen |= 1 << blob.data[6];
 		multi_seen |= plain.len > 3 * CHUNK;
 		fd = mem_fd();
@@ -1310,8 +1323,8 @@ static void test_golden(void)
 	/* the fuzz target's valid seeds must stay valid for its fixed ids */
 	{
 		static const char *seeds[] = { "valid-small-sealed", "valid-4chunk-sym",
-		                               "valid-empty-sym", "valid-1chunk-raw-sealed",
-		                               "valid-small-shared" };
+			                       "valid-empty-sym", "valid-1chunk-raw-sealed",
+			                       "valid-small-shared" };
 		const char *root = getenv("COFFER_SOURCE_ROOT");
 		struct coffer_buf cdir = COFFER_BUF_INIT;
 		struct coffer_blob_ids ids;
@@ -1389,9 +1402,9 @@ static int write_golden(const char *dir, const char *fuzz_dir)
 		{ "small-shared", COFFER_BLOB_MESSAGE, 2, 0 },
 	};
 	static const char small_msg[] =
-		"From: alice@example.org\r\nTo: bob@example.net\r\nSubject: golden vector\r\n"
-		"Date: Mon, 1 Jan 2024 12:00:00 +0000\r\nMessage-ID: <golden-1@example.org>\r\n\r\n"
-		"This message is a golden test vector for Coffer blob format v1.\r\n";
+	    "From: alice@example.org\r\nTo: bob@example.net\r\nSubject: golden vector\r\n"
+	    "Date: Mon, 1 Jan 2024 12:00:00 +0000\r\nMessage-ID: <golden-1@example.org>\r\n\r\n"
+	    "This message is a golden test vector for Coffer blob format v1.\r\n";
 	struct golden_account ga;
 	struct coffer_acct_secret *s = NULL;
 	struct coffer_buf manifest = COFFER_BUF_INIT, keytext = COFFER_BUF_INIT;

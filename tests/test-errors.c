@@ -13,10 +13,9 @@
 #include <string.h>
 
 static const int codes[] = {
-	COFFER_EINVAL,     COFFER_ENOTFOUND, COFFER_EEXIST,   COFFER_ECORRUPT,
-	COFFER_ETEMP,      COFFER_ENOSPACE,  COFFER_ESHREDDED, COFFER_EPERM,
-	COFFER_ETERMINATED, COFFER_ENOMEM,   COFFER_ECONFIG,  COFFER_ELIMIT,
-	COFFER_EIO,        COFFER_ENOACCOUNT, COFFER_EBADMSG,
+	COFFER_EINVAL,   COFFER_ENOTFOUND, COFFER_EEXIST, COFFER_ECORRUPT,    COFFER_ETEMP,
+	COFFER_ENOSPACE, COFFER_ESHREDDED, COFFER_EPERM,  COFFER_ETERMINATED, COFFER_ENOMEM,
+	COFFER_ECONFIG,  COFFER_ELIMIT,    COFFER_EIO,    COFFER_ENOACCOUNT,  COFFER_EBADMSG,
 };
 #define NCODES (sizeof codes / sizeof codes[0])
 
@@ -57,8 +56,10 @@ static void test_names(void)
 	       strcmp(coffer_strerror(-EACCES), strerror(EACCES)) == 0,
 	   "-errno is named by strerror");
 	ok(strcmp(coffer_strerror(1), "unknown error") == 0, "a positive code is unknown");
-	ok(strcmp(coffer_strerror(-100000), "unknown error") == 0, "a huge negative code is unknown");
-	ok(strcmp(coffer_strerror(INT32_MIN), "unknown error") == 0, "INT_MIN is unknown, no crash");
+	ok(strcmp(coffer_strerror(-100000), "unknown error") == 0,
+	   "a huge negative code is unknown");
+	ok(strcmp(coffer_strerror(INT32_MIN), "unknown error") == 0,
+	   "INT_MIN is unknown, no crash");
 	ok(coffer_strerror(COFFER_EBADMSG - 1) != NULL, "the code past the last is still a string");
 }
 
@@ -68,7 +69,8 @@ static void test_detail(void)
 	int seen[2] = { 0, 0 };
 
 	coffer_err_clear();
-	ok(strcmp(coffer_errmsg(), "") == 0 && coffer_errcode() == 0, "clear: empty detail, code 0");
+	ok(strcmp(coffer_errmsg(), "") == 0 && coffer_errcode() == 0,
+	   "clear: empty detail, code 0");
 	ok(coffer_err_set(COFFER_ENOTFOUND, "account %s uid %u", "a@b.example", 7u) ==
 	       COFFER_ENOTFOUND,
 	   "err_set returns its code");
@@ -154,7 +156,8 @@ static void test_errno(void)
 	ok(coffer_err_from_errno(EIO) == COFFER_EIO, "EIO -> EIO");
 	/* errors.h documents "anything else to -err", errors.c maps ENOMEM to
 	 * COFFER_ENOMEM: both mean out of memory, accept either. */
-	ok(coffer_err_from_errno(ENOMEM) == COFFER_ENOMEM || coffer_err_from_errno(ENOMEM) == -ENOMEM,
+	ok(coffer_err_from_errno(ENOMEM) == COFFER_ENOMEM ||
+	       coffer_err_from_errno(ENOMEM) == -ENOMEM,
 	   "ENOMEM -> an out-of-memory code");
 	ok(coffer_err_from_errno(EINVAL) == -EINVAL, "EINVAL -> -EINVAL");
 	ok(coffer_err_from_errno(EBUSY) == -EBUSY, "EBUSY -> -EBUSY");

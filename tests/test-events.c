@@ -36,8 +36,9 @@ static void encoding(void)
 	coffer_ip_parse("2001:db8:1:2::5", &ev.ip);
 	ok(coffer_event_encode(&ev, &b) == 0, "login event encodes");
 	ok(coffer_event_decode(b.data, b.len, &scratch, &d) == 0 && d.type == COFFER_EVENT_LOGIN &&
-	   d.success == 1 && d.service == COFFER_SVC_POP3 && !strcmp(d.label, "phone") &&
-	   d.ip.len == 16 && !memcmp(d.ip.addr, ev.ip.addr, 16), "and decodes");
+	       d.success == 1 && d.service == COFFER_SVC_POP3 && !strcmp(d.label, "phone") &&
+	       d.ip.len == 16 && !memcmp(d.ip.addr, ev.ip.addr, 16),
+	   "and decodes");
 	for (size_t n = 0; n < b.len; n++)
 		if (coffer_event_decode(b.data, n, &scratch, &d) != COFFER_ECORRUPT)
 			break;
@@ -55,14 +56,15 @@ static void encoding(void)
 	ev.size = 123456;
 	ev.folder = "Lists/debian";
 	ok(coffer_event_encode(&ev, &b) == 0 &&
-	   coffer_event_decode(b.data, b.len, &scratch, &d) == 0 && d.size == 123456 &&
-	   !strcmp(d.folder, "Lists/debian") && !d.by_id, "delivery event round-trips");
+	       coffer_event_decode(b.data, b.len, &scratch, &d) == 0 && d.size == 123456 &&
+	       !strcmp(d.folder, "Lists/debian") && !d.by_id,
+	   "delivery event round-trips");
 	coffer_buf_reset(&b);
 	ev.by_id = 1; /* a spooled delivery's: the folder by id */
 	ev.folder_id = 42;
 	ok(coffer_event_encode(&ev, &b) == 0 &&
-	   coffer_event_decode(b.data, b.len, &scratch, &d) == 0 && d.by_id &&
-	   d.folder_id == 42 && !strcmp(d.folder, "") && d.size == 123456,
+	       coffer_event_decode(b.data, b.len, &scratch, &d) == 0 && d.by_id &&
+	       d.folder_id == 42 && !strcmp(d.folder, "") && d.size == 123456,
 	   "so does one naming its folder by id (decoded with an empty name)");
 	coffer_buf_putc(&b, 0);
 	ok(coffer_event_decode(b.data, b.len, &scratch, &d) == COFFER_ECORRUPT,
@@ -73,23 +75,25 @@ static void encoding(void)
 	ok(coffer_ip_parse("::ffff:192.0.2.1", &a) == 0 && a.len == 4, "v4-mapped v6 is v4");
 	coffer_ip_format(&a, ip);
 	ok(!strcmp(ip, "192.0.2.1"), "formats as %s", ip);
-	ok(coffer_ip_parse("192.0.2.200", &c) == 0 && coffer_ip_same_network(&a, &c),
-	   "same /24");
+	ok(coffer_ip_parse("192.0.2.200", &c) == 0 && coffer_ip_same_network(&a, &c), "same /24");
 	ok(coffer_ip_parse("192.0.3.1", &c) == 0 && !coffer_ip_same_network(&a, &c),
 	   "different /24");
 	coffer_ip_network_format(&a, net);
 	ok(!strcmp(net, "192.0.2.0/24"), "network %s", net);
-	ok(coffer_ip_parse("2001:db8:1:ffff::1", &a) == 0 && coffer_ip_parse("2001:db8:1::9", &c) ==
-	   0 && coffer_ip_same_network(&a, &c), "same /48");
+	ok(coffer_ip_parse("2001:db8:1:ffff::1", &a) == 0 &&
+	       coffer_ip_parse("2001:db8:1::9", &c) == 0 && coffer_ip_same_network(&a, &c),
+	   "same /48");
 	coffer_ip_network_format(&a, net);
 	ok(!strcmp(net, "2001:db8:1::/48"), "network %s", net);
 	ok(coffer_ip_parse("2001:db8:2::9", &c) == 0 && !coffer_ip_same_network(&a, &c),
 	   "different /48");
-	ok(coffer_ip_parse("300.1.1.1", &c) == COFFER_EINVAL && coffer_ip_parse("", &c) ==
-	   COFFER_EINVAL, "bad addresses refused");
+	ok(coffer_ip_parse("300.1.1.1", &c) == COFFER_EINVAL &&
+	       coffer_ip_parse("", &c) == COFFER_EINVAL,
+	   "bad addresses refused");
 	ok(coffer_service_parse("IMAP") == COFFER_SVC_IMAP &&
-	   coffer_service_parse("submission") == COFFER_SVC_SMTP &&
-	   coffer_service_parse("x") == COFFER_SVC_UNKNOWN, "service names");
+	       coffer_service_parse("submission") == COFFER_SVC_SMTP &&
+	       coffer_service_parse("x") == COFFER_SVC_UNKNOWN,
+	   "service names");
 	coffer_buf_free(&b);
 	coffer_buf_free(&scratch);
 }
@@ -98,7 +102,7 @@ struct rec_args {
 	struct coffer_mailbox *mb;
 	const int64_t *times;
 	size_t n;
-	int sealed;                  /* delivery events: 1 sealed to pk, 2 by sealer */
+	int sealed; /* delivery events: 1 sealed to pk, 2 by sealer */
 	struct coffer_sealer *sealer;
 };
 
@@ -111,7 +115,8 @@ static int rec_txn(struct coffer_txn *t, void *arg)
 	for (size_t i = 0; i < a->n && rc == 0; i++) {
 		if (a->sealed) {
 			rc = coffer_events_record_delivery_txn(t, coffer_mailbox_id(a->mb), s->pk,
-			                                       NULL, a->sealed == 2 ? a->sealer : NULL,
+			                                       NULL,
+			                                       a->sealed == 2 ? a->sealer : NULL,
 			                                       a->times[i], i, "INBOX", 5);
 		} else {
 			struct coffer_event ev;
@@ -175,8 +180,8 @@ static void listing(void)
 	for (int i = 0; i < N; i++) {
 		coffer_random(&r, sizeof r);
 		/* clustered times, many duplicates */
-		times[i] = 1700000000LL * COFFER_NS_PER_SEC + (int64_t)(r % 200) * COFFER_NS_PER_SEC *
-		           (i % 3 == 0 ? 1000 : 1);
+		times[i] = 1700000000LL * COFFER_NS_PER_SEC +
+		           (int64_t)(r % 200) * COFFER_NS_PER_SEC * (i % 3 == 0 ? 1000 : 1);
 		sorted[i] = times[i];
 	}
 	qsort(sorted, N, sizeof sorted[0], cmp_desc);
@@ -318,7 +323,8 @@ static void sealer_events(void)
 	struct rec_args a;
 
 	ok(coffer_account_add(st, "frank@example.org", 17, NULL) == 0 &&
-	   coffer_mailbox_open(st, "frank@example.org", 17, &mb) == 0, "account frank");
+	       coffer_mailbox_open(st, "frank@example.org", 17, &mb) == 0,
+	   "account frank");
 	if (mb == NULL)
 		return;
 	ok(coffer_sealer_new(coffer_mailbox_secret(mb)->pk, &sealer) == 0, "a sealer for frank");
@@ -333,11 +339,14 @@ static void sealer_events(void)
 	memset(&raw, 0, sizeof raw);
 	raw.acct = coffer_mailbox_id(mb);
 	ok(coffer_index_view(coffer_store_index(st), raw_txn, &raw) == 0 && raw.tags[1] == 1 &&
-	   raw.tags[3] == 3 && raw.tags[2] == 0, "stored: one tag 1, three tag 3 boxes");
+	       raw.tags[3] == 3 && raw.tags[2] == 0,
+	   "stored: one tag 1, three tag 3 boxes");
 	ok(raw.nepk == 3 && memcmp(raw.epk[0], raw.epk[1], 32) == 0 &&
-	   memcmp(raw.epk[1], raw.epk[2], 32) == 0, "the tag 3 boxes share one ephemeral key");
+	       memcmp(raw.epk[1], raw.epk[2], 32) == 0,
+	   "the tag 3 boxes share one ephemeral key");
 	ok(coffer_events_scan(mb, 0, 0, size_row, &z) == 0 && z.n == 4 && !z.bad &&
-	   z.sum == 0 + 0 + 1 + 2, "all four open: deliveries to INBOX, sizes as recorded");
+	       z.sum == 0 + 0 + 1 + 2,
+	   "all four open: deliveries to INBOX, sizes as recorded");
 	{
 		/* (out of the way of retention()'s counts) */
 		struct del_args da = { coffer_mailbox_id(mb), 0, 0, 0 };
@@ -368,8 +377,7 @@ static void retention(void)
 	for (int i = 0; i < NEW; i++) /* 0 .. 179 days old */
 		times[OLD + i] = now - (i % 180) * COFFER_NS_PER_DAY;
 	ok(record(mb, times, OLD + NEW, 0) == 0, "12,300 events for erin, 12,000 past 180 days");
-	ok(coffer_events_expire(st, now - 180 * COFFER_NS_PER_DAY, &removed) == 0,
-	   "expiry runs");
+	ok(coffer_events_expire(st, now - 180 * COFFER_NS_PER_DAY, &removed) == 0, "expiry runs");
 	/* carol's 601 and dave's 50 events (2023) are older than 180 days too. */
 	ok(removed == OLD + 601 + 50, "removed erin's 12,000 old, carol's 601, dave's 50 (%llu)",
 	   (unsigned long long)removed);
@@ -386,7 +394,8 @@ static void retention(void)
 	ok(da.left == NEW && da.oldest >= now - 180 * COFFER_NS_PER_DAY, "stat: count, oldest");
 	da = (struct del_args){ coffer_mailbox_id(mb), 0, 0, 0 };
 	ok(coffer_index_update(coffer_store_index(st), del_txn, &da) == 0 && da.n == NEW &&
-	   da.left == 0, "purge deletes erin's events");
+	       da.left == 0,
+	   "purge deletes erin's events");
 	memset(&g, 0, sizeof g);
 	coffer_events_list(mb, 0, 0, got_row, &g);
 	ok(g.n == 0, "erin's log is empty");

@@ -79,8 +79,8 @@ static int update_txn(struct coffer_txn *t, void *arg)
 	int rc = 0;
 
 	for (unsigned i = 0; rc == 0 && i < u->kw_names; i++) {
-		rc = coffer_folder_keyword_intern_txn(t, coffer_mailbox_id(mb), u->m->fid, kw_names[i],
-		                                      coffer_mailbox_secret(mb), &idx);
+		rc = coffer_folder_keyword_intern_txn(t, coffer_mailbox_id(mb), u->m->fid,
+		                                      kw_names[i], coffer_mailbox_secret(mb), &idx);
 		if (rc == 0 && idx != i)
 			rc = COFFER_EINVAL;
 	}
@@ -162,8 +162,16 @@ static void check_tree(const char *out, const char *what, int atime)
 	struct stat sb;
 	int bad = 0, files = 0, dirs = 0;
 	static const char *const dirs_want[] = {
-		"cur", "new", "tmp", ".Lists.debian", ".Lists.debian/cur", ".Lists.debian/new",
-		".Lists.debian/tmp", ".Entw&APw-rfe", ".Entw&APw-rfe/cur", ".Entw&APw-rfe/new",
+		"cur",
+		"new",
+		"tmp",
+		".Lists.debian",
+		".Lists.debian/cur",
+		".Lists.debian/new",
+		".Lists.debian/tmp",
+		".Entw&APw-rfe",
+		".Entw&APw-rfe/cur",
+		".Entw&APw-rfe/new",
 		".Entw&APw-rfe/tmp",
 	};
 
@@ -198,15 +206,18 @@ static void check_tree(const char *out, const char *what, int atime)
 			continue;
 		}
 		if (ns_of(&sb.st_mtim) != msgs[i].internal_date ||
-		    (atime && ns_of(&sb.st_atim) != msgs[i].internal_date) || (sb.st_mode & 0777) != 0600) {
+		    (atime && ns_of(&sb.st_atim) != msgs[i].internal_date) ||
+		    (sb.st_mode & 0777) != 0600) {
 			tap_diag("%s: mtime %lld atime %lld mode %o, want %lld 0600", p,
 			         (long long)ns_of(&sb.st_mtim), (long long)ns_of(&sb.st_atim),
 			         sb.st_mode & 0777, (long long)msgs[i].internal_date);
 			bad++;
 		}
 	}
-	ok(bad == 0, "%s: every message byte-identical under its Maildir name, mtime = atime = "
-	   "internal date (ns), 0600", what);
+	ok(bad == 0,
+	   "%s: every message byte-identical under its Maildir name, mtime = atime = "
+	   "internal date (ns), 0600",
+	   what);
 	count_tree(out, &files, &dirs);
 	/* messages + subscriptions + 1 dovecot-keywords + 2 maildirfolder */
 	ok(files == NMSG + 4 && dirs == 11, "%s: nothing else (%d files, %d dirs)", what, files,
@@ -235,7 +246,8 @@ static void check_tar(const char *tarpath, const char *ref, int want_filter, con
 
 		snprintf(p, sizeof p, "%s/%s", ref, archive_entry_pathname(e));
 		if (lstat(p, &sb) < 0) {
-			tap_diag("%s: %s not in the directory export", what, archive_entry_pathname(e));
+			tap_diag("%s: %s not in the directory export", what,
+			         archive_entry_pathname(e));
 			bad++;
 			continue;
 		}
@@ -253,15 +265,17 @@ static void check_tar(const char *tarpath, const char *ref, int want_filter, con
 			bad++;
 		}
 		/* messages carry their internal date; control files the export time */
-		if (strstr(archive_entry_pathname(e), "/cur/") || strstr(archive_entry_pathname(e), "/new/") ||
+		if (strstr(archive_entry_pathname(e), "/cur/") ||
+		    strstr(archive_entry_pathname(e), "/new/") ||
 		    !strncmp(archive_entry_pathname(e), "cur/", 4) ||
 		    !strncmp(archive_entry_pathname(e), "new/", 4)) {
 			int64_t t = (int64_t)archive_entry_mtime(e) * 1000000000LL +
 			            archive_entry_mtime_nsec(e);
 
 			if (t != ns_of(&sb.st_mtim)) {
-				tap_diag("%s: %s mtime %lld, want %lld", what, archive_entry_pathname(e),
-				         (long long)t, (long long)ns_of(&sb.st_mtim));
+				tap_diag("%s: %s mtime %lld, want %lld", what,
+				         archive_entry_pathname(e), (long long)t,
+				         (long long)ns_of(&sb.st_mtim));
 				bad++;
 			}
 		}
@@ -269,7 +283,8 @@ static void check_tar(const char *tarpath, const char *ref, int want_filter, con
 	count_tree(ref, &rfiles, &rdirs);
 	ok(r == ARCHIVE_EOF && bad == 0 && files == rfiles && dirs == rdirs,
 	   "%s: same tree as the directory export (%d files, %d dirs): names, contents, ns mtimes, "
-	   "modes", what, files, dirs);
+	   "modes",
+	   what, files, dirs);
 	ok(archive_filter_code(ar, 0) == want_filter, "%s: filter %d", what, want_filter);
 out:
 	archive_read_free(ar);
@@ -313,17 +328,20 @@ int main(void)
 
 	/* INBOX: flagged+seen with keywords (and a bit with no name), cur
 	 * without flags, new with flags; a large one; other folders */
-	static const char *const folders[NMSG] = { "INBOX", "INBOX", "INBOX", "INBOX",
-	                                           "Lists/debian", "Entwürfe" };
+	static const char *const folders[NMSG] = { "INBOX", "INBOX",        "INBOX",
+		                                   "INBOX", "Lists/debian", "Entwürfe" };
 	for (int i = 0; i < NMSG; i++) {
 		struct coffer_buf b = COFFER_BUF_INIT;
 
-		coffer_buf_printf(&b, "From: Bob <bob@example.org>\r\nSubject: message %d\r\n"
-		                  "Message-ID: <%d@example.org>\r\n\r\nBody %d\r\n", i, i, i);
+		coffer_buf_printf(&b,
+		                  "From: Bob <bob@example.org>\r\nSubject: message %d\r\n"
+		                  "Message-ID: <%d@example.org>\r\n\r\nBody %d\r\n",
+		                  i, i, i);
 		if (i == 3) {
 			/* 3 MiB + a bit: many chunks, streamed */
 			for (size_t k = 0; b.len < (3u << 20) + 777; k++)
-				coffer_buf_printf(&b, "line %zu of a long message, with text\r\n", k);
+				coffer_buf_printf(&b, "line %zu of a long message, with text\r\n",
+				                  k);
 		}
 		if (i == 1)
 			coffer_buf_append(&b, "nul\0byte\n", 9);
@@ -362,9 +380,9 @@ int main(void)
 		if (i == 0 || msgs[i].fid != msgs[i - 1].fid)
 			coffer_message_list(mb, msgs[i].fid, record_msg, NULL);
 	for (int i = 0; i < NMSG; i++) {
-		const char *dir = !strcmp(msgs[i].folder, "INBOX") ? ""
+		const char *dir = !strcmp(msgs[i].folder, "INBOX")          ? ""
 		                  : !strcmp(msgs[i].folder, "Lists/debian") ? ".Lists.debian/"
-		                                                             : ".Entw&APw-rfe/";
+		                                                            : ".Entw&APw-rfe/";
 
 		ok(msgs[i].unique != NULL && msgs[i].internal_date != 0, "message %d listed", i);
 		if (msgs[i].unique == NULL)
@@ -410,7 +428,8 @@ int main(void)
 	snprintf(p, sizeof p, "%s/missing/parent", tmp);
 	rc = coffer_export_dir(mb, p, &stats);
 	ok(rc == COFFER_ENOTFOUND && stats.failed_at == COFFER_EXPORT_FAILED_CREATE &&
-	   strstr(coffer_errmsg(), p), "a missing parent: not found, named (%s)", coffer_errmsg());
+	       strstr(coffer_errmsg(), p),
+	   "a missing parent: not found, named (%s)", coffer_errmsg());
 
 	/* into an existing empty directory */
 	snprintf(p, sizeof p, "%s/empty", tmp);
@@ -445,7 +464,7 @@ int main(void)
 		ok(rc == COFFER_ENOSPACE && stats.failed_at == COFFER_EXPORT_FAILED_WRITE,
 		   "disk full midway: COFFER_ENOSPACE (%s)", coffer_errmsg());
 		ok(strstr(coffer_errmsg(), "removed") != NULL, "the detail says the partial tree "
-		   "was removed");
+		                                               "was removed");
 		ok(access(p, F_OK) != 0, "the directory it created is gone");
 
 		snprintf(p, sizeof p, "%s/empty2", tmp);
@@ -463,7 +482,8 @@ int main(void)
 		rc = coffer_export_tar(mb, p, &stats);
 		coffer_io_set_ops(NULL);
 		ok(rc == COFFER_ENOSPACE && stats.failed_at == COFFER_EXPORT_FAILED_WRITE &&
-		   access(p, F_OK) != 0, "tar: disk full leaves no file (%s)", coffer_errmsg());
+		       access(p, F_OK) != 0,
+		   "tar: disk full leaves no file (%s)", coffer_errmsg());
 	}
 
 	/* a damaged blob stops the export, names the message, leaves nothing */
@@ -483,7 +503,7 @@ int main(void)
 		rc = coffer_export_dir(mb, p, &stats);
 		snprintf(out, sizeof out, "uid %u", msgs[4].uid);
 		ok(rc == COFFER_ECORRUPT && stats.failed_at == COFFER_EXPORT_FAILED_SOURCE &&
-		   strstr(coffer_errmsg(), "Lists/debian") && strstr(coffer_errmsg(), out),
+		       strstr(coffer_errmsg(), "Lists/debian") && strstr(coffer_errmsg(), out),
 		   "damaged message: COFFER_ECORRUPT naming folder and uid (%s)", coffer_errmsg());
 		ok(access(p, F_OK) != 0, "and no partial tree is left");
 		snprintf(p, sizeof p, "%s/damaged.tar.zst", tmp);

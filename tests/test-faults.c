@@ -80,17 +80,17 @@ enum fault_kind {
 };
 
 static const char *const kind_name[F_KINDS] = {
-	"none", "EIO", "ENOSPC", "SHORT+ENOSPC", "SHORT", "EINTR", "FSYNC-EIO", "FSYNC-ENOSPC",
-	"READ-EIO",
+	"none",  "EIO",       "ENOSPC",       "SHORT+ENOSPC", "SHORT",
+	"EINTR", "FSYNC-EIO", "FSYNC-ENOSPC", "READ-EIO",
 };
 
 static struct {
 	enum fault_kind kind;
-	long at;          /* the call number that fails (1-based) */
+	long at; /* the call number that fails (1-based) */
 	long writes, fsyncs, reads;
-	long datasyncs;   /* of fsyncs, those made with fdatasync */
-	int fired;        /* the fault happened */
-	int nospc_next;   /* SHORT+ENOSPC: the next write fails */
+	long datasyncs; /* of fsyncs, those made with fdatasync */
+	int fired;      /* the fault happened */
+	int nospc_next; /* SHORT+ENOSPC: the next write fails */
 } fx;
 
 static int is_benign(enum fault_kind k)
@@ -139,8 +139,7 @@ static ssize_t fault_write_common(int fd, const void *p, size_t n, off_t off, in
 				fx.nospc_next = 1;
 			n /= 2;
 			break;
-		default:
-			break;
+		default: break;
 		}
 	}
 	return positional ? pwrite(fd, p, n, off) : write(fd, p, n);
@@ -425,13 +424,15 @@ static void test_deliver(void)
 	int bad = 0, runs = 0, fired = 0;
 	char *msg = make_message(DELIVER_SIZE, 1);
 
-	ok(coffer_account_add(st, deliver_acct, strlen(deliver_acct), NULL) == 0, "deliver: account");
+	ok(coffer_account_add(st, deliver_acct, strlen(deliver_acct), NULL) == 0,
+	   "deliver: account");
 	arm(F_NONE, 0);
 	ok(do_deliver(msg, DELIVER_SIZE, &res) == 0, "deliver: counting run delivers");
 	disarm();
 	w = fx.writes, f = fx.fsyncs, r = fx.reads;
 	delivered++;
-	ok(w >= 4 && f >= 2 && r >= 1, "deliver: %ld writes, %ld fsyncs, %ld reads to fault", w, f, r);
+	ok(w >= 4 && f >= 2 && r >= 1, "deliver: %ld writes, %ld fsyncs, %ld reads to fault", w, f,
+	   r);
 
 	for (int kind = F_EIO; kind < F_KINDS; kind++) {
 		long limit = calls_of((enum fault_kind)kind, w, f, r);
@@ -458,23 +459,27 @@ static void test_deliver(void)
 				if (rc != 0 || n_after != n_before + 1 ||
 				    !reads_back(deliver_acct, res.uid, msg, DELIVER_SIZE)) {
 					bad++;
-					tap_diag("deliver %s at write %ld: rc %d (%s); not stored exactly",
-					         kind_name[kind], k, rc, coffer_errmsg());
+					tap_diag(
+					    "deliver %s at write %ld: rc %d (%s); not stored exactly",
+					    kind_name[kind], k, rc, coffer_errmsg());
 				}
 				delivered++;
 			} else if (!clean_error(rc, (enum fault_kind)kind) || n_after != n_before ||
 			           blob_files() != blobs_before) {
 				bad++;
-				tap_diag("deliver %s at call %ld: rc %d (%s), messages %d -> %d, blob "
-				         "files %d -> %d",
-				         kind_name[kind], k, rc, rc < 0 ? coffer_errmsg() : "-", n_before,
-				         n_after, blobs_before, blob_files());
+				tap_diag(
+				    "deliver %s at call %ld: rc %d (%s), messages %d -> %d, blob "
+				    "files %d -> %d",
+				    kind_name[kind], k, rc, rc < 0 ? coffer_errmsg() : "-",
+				    n_before, n_after, blobs_before, blob_files());
 			}
 		}
 	}
-	ok(bad == 0, "deliver: %d faulted runs (%d faults fired): clean errors (EIO -> EIO, "
+	ok(bad == 0,
+	   "deliver: %d faulted runs (%d faults fired): clean errors (EIO -> EIO, "
 	   "ENOSPC -> NOSPACE), nothing left of a failed delivery, exact copies after "
-	   "benign faults", runs, fired);
+	   "benign faults",
+	   runs, fired);
 	ok(folder_count(deliver_acct, "INBOX", NULL) == (int)delivered,
 	   "deliver: the folder holds exactly the %u successful deliveries", delivered);
 	ok(store_sound(NULL), "deliver: verify finds no problem");
@@ -568,8 +573,8 @@ static void test_import(void)
 	disarm();
 	coffer_import_stats_free(&s);
 	w = fx.writes, f = fx.fsyncs, r = fx.reads;
-	ok(w >= IMPORT_MSGS && r >= IMPORT_MSGS, "import: %ld writes, %ld fsyncs, %ld reads to fault",
-	   w, f, r);
+	ok(w >= IMPORT_MSGS && r >= IMPORT_MSGS,
+	   "import: %ld writes, %ld fsyncs, %ld reads to fault", w, f, r);
 	/* 9 messages, 3 to a folder, batches of 2: 6 batches, each journaled */
 	ok(fx.datasyncs == 6 && f >= fx.datasyncs,
 	   "import: the journal's fdatasync, one per batch, is faultable (%ld of the %ld syncs)",
@@ -598,8 +603,8 @@ static void test_import(void)
 			if (fx.fired && !is_benign((enum fault_kind)kind) && kind != F_READ_EIO &&
 			    !clean_error(rc, (enum fault_kind)kind)) {
 				bad++;
-				tap_diag("import %s at call %ld: rc %d (%s)", kind_name[kind], k, rc,
-				         rc < 0 ? coffer_errmsg() : "-");
+				tap_diag("import %s at call %ld: rc %d (%s)", kind_name[kind], k,
+				         rc, rc < 0 ? coffer_errmsg() : "-");
 			}
 			if ((!fx.fired || is_benign((enum fault_kind)kind)) && rc != 0) {
 				bad++;
@@ -609,14 +614,16 @@ static void test_import(void)
 			/* committed batches are visible, the failed one is not */
 			if (total != (int)before_total) {
 				bad++;
-				tap_diag("import %s at call %ld: %d messages visible, %llu reported "
-				         "committed", kind_name[kind], k, total,
-				         (unsigned long long)before_total);
+				tap_diag(
+				    "import %s at call %ld: %d messages visible, %llu reported "
+				    "committed",
+				    kind_name[kind], k, total, (unsigned long long)before_total);
 			}
 			if (!store_sound(NULL)) {
 				bad++;
-				tap_diag("import %s at call %ld: verify found problems after the fault",
-				         kind_name[kind], k);
+				tap_diag(
+				    "import %s at call %ld: verify found problems after the fault",
+				    kind_name[kind], k);
 			}
 			/* the next import completes it, leaving no orphan */
 			rc2 = do_import(acct, &s);
@@ -625,13 +632,16 @@ static void test_import(void)
 			files = account_blob_count(acct);
 			if (rc2 != 0 || total != IMPORT_MSGS || files != IMPORT_MSGS) {
 				bad++;
-				tap_diag("import %s at call %ld: rerun rc %d (%s), %d messages, %d blob "
-				         "files (want %d)", kind_name[kind], k, rc2,
-				         rc2 < 0 ? coffer_errmsg() : "-", total, files, IMPORT_MSGS);
+				tap_diag(
+				    "import %s at call %ld: rerun rc %d (%s), %d messages, %d blob "
+				    "files (want %d)",
+				    kind_name[kind], k, rc2, rc2 < 0 ? coffer_errmsg() : "-", total,
+				    files, IMPORT_MSGS);
 			}
 		}
 	}
-	ok(bad == 0, "import: %d faulted runs (%d faults fired): clean errors, committed batches "
+	ok(bad == 0,
+	   "import: %d faulted runs (%d faults fired): clean errors, committed batches "
 	   "kept and nothing of the failed batch visible; the rerun completes with no orphan",
 	   runs, fired);
 	ok(store_sound(NULL), "import: verify finds no problem");
@@ -726,14 +736,16 @@ static void test_snapshot(void)
 			if (fx.fired && !is_benign((enum fault_kind)kind)) {
 				if (!clean_error(rc, (enum fault_kind)kind) || after != before) {
 					bad++;
-					tap_diag("snapshot %s at call %ld: rc %d (%s), snapshots %d -> %d",
-					         kind_name[kind], k, rc, rc < 0 ? coffer_errmsg() : "-",
-					         before, after);
+					tap_diag(
+					    "snapshot %s at call %ld: rc %d (%s), snapshots %d -> %d",
+					    kind_name[kind], k, rc, rc < 0 ? coffer_errmsg() : "-",
+					    before, after);
 				}
 			} else if (rc != 0 || after != before + 1) {
 				bad++;
-				tap_diag("snapshot %s at call %ld (benign or not fired): rc %d (%s)",
-				         kind_name[kind], k, rc, rc < 0 ? coffer_errmsg() : "-");
+				tap_diag(
+				    "snapshot %s at call %ld (benign or not fired): rc %d (%s)",
+				    kind_name[kind], k, rc, rc < 0 ? coffer_errmsg() : "-");
 			}
 			if (!target_sound()) {
 				bad++;
@@ -746,15 +758,18 @@ static void test_snapshot(void)
 				rc = coffer_snapshot_create(st, target, NULL, NULL, &res);
 				if (rc != 0 || snapshots() != before + 1 || !target_sound()) {
 					bad++;
-					tap_diag("snapshot %s at call %ld: the next snapshot: rc %d (%s)",
-					         kind_name[kind], k, rc, rc < 0 ? coffer_errmsg() : "-");
+					tap_diag(
+					    "snapshot %s at call %ld: the next snapshot: rc %d (%s)",
+					    kind_name[kind], k, rc, rc < 0 ? coffer_errmsg() : "-");
 				}
 			}
 		}
 	}
-	ok(bad == 0, "snapshot create: %d faulted runs (%d faults fired): clean errors, no "
+	ok(bad == 0,
+	   "snapshot create: %d faulted runs (%d faults fired): clean errors, no "
 	   "snapshot listed after a failure, the target verifies (100%% read), the next "
-	   "snapshot succeeds", runs, fired);
+	   "snapshot succeeds",
+	   runs, fired);
 	ok(store_sound(NULL), "snapshot: verify of the store finds no problem");
 }
 
@@ -781,7 +796,8 @@ static void test_export(void)
 		arm(F_NONE, 0);
 		rc = tar ? coffer_export_tar(mb, out, &s) : coffer_export_dir(mb, out, &s);
 		disarm();
-		ok(rc == 0 && s.messages == IMPORT_MSGS, "export %s: counting run", tar ? "tar" : "dir");
+		ok(rc == 0 && s.messages == IMPORT_MSGS, "export %s: counting run",
+		   tar ? "tar" : "dir");
 		w[tar] = fx.writes, f[tar] = fx.fsyncs, r[tar] = fx.reads;
 		ok(w[tar] >= IMPORT_MSGS, "export %s: %ld writes, %ld fsyncs, %ld reads to fault",
 		   tar ? "tar" : "dir", w[tar], f[tar], r[tar]);
@@ -791,11 +807,12 @@ static void test_export(void)
 			long limit = calls_of((enum fault_kind)kind, w[tar], f[tar], r[tar]);
 
 			for (long k = 1; k <= limit; k++) {
-				snprintf(out, sizeof out, "%s/export-%d-%d-%ld%s", dir, tar, kind, k,
-				         tar ? ".tar" : "");
+				snprintf(out, sizeof out, "%s/export-%d-%d-%ld%s", dir, tar, kind,
+				         k, tar ? ".tar" : "");
 				arm((enum fault_kind)kind, k);
 				memset(&s, 0, sizeof s);
-				rc = tar ? coffer_export_tar(mb, out, &s) : coffer_export_dir(mb, out, &s);
+				rc = tar ? coffer_export_tar(mb, out, &s)
+				         : coffer_export_dir(mb, out, &s);
 				disarm();
 				runs++;
 				fired += fx.fired;
@@ -806,25 +823,30 @@ static void test_export(void)
 				 * only complete and durable", export.h), and a retry
 				 * is refused as existing. */
 				if (fx.fired && !is_benign((enum fault_kind)kind)) {
-					if (!clean_error(rc, (enum fault_kind)kind) || path_exists(out)) {
+					if (!clean_error(rc, (enum fault_kind)kind) ||
+					    path_exists(out)) {
 						bad++;
-						tap_diag("export %s %s at call %ld: rc %d (%s); %s left",
-						         tar ? "tar" : "dir", kind_name[kind], k, rc,
-						         rc < 0 ? coffer_errmsg() : "-",
-						         path_exists(out) ? "something" : "nothing");
+						tap_diag(
+						    "export %s %s at call %ld: rc %d (%s); %s left",
+						    tar ? "tar" : "dir", kind_name[kind], k, rc,
+						    rc < 0 ? coffer_errmsg() : "-",
+						    path_exists(out) ? "something" : "nothing");
 					}
 				} else if (rc != 0 || s.messages != IMPORT_MSGS) {
 					bad++;
-					tap_diag("export %s %s at call %ld (benign or not fired): rc %d (%s)",
-					         tar ? "tar" : "dir", kind_name[kind], k, rc,
-					         rc < 0 ? coffer_errmsg() : "-");
+					tap_diag(
+					    "export %s %s at call %ld (benign or not fired): rc %d (%s)",
+					    tar ? "tar" : "dir", kind_name[kind], k, rc,
+					    rc < 0 ? coffer_errmsg() : "-");
 				}
 			}
 		}
 	}
 	coffer_mailbox_close(&mb);
-	ok(bad == 0, "export dir and tar: %d faulted runs (%d faults fired): clean errors, no "
-	   "partial tree or archive left", runs, fired);
+	ok(bad == 0,
+	   "export dir and tar: %d faulted runs (%d faults fired): clean errors, no "
+	   "partial tree or archive left",
+	   runs, fired);
 	ok(store_sound(NULL), "export: verify finds no problem");
 }
 
@@ -860,8 +882,8 @@ static off_t file_size(const char *p)
 static int add_partial_tail(void)
 {
 	int fd = open(audit_log, O_WRONLY | O_APPEND);
-	int ok_ = fd >= 0 && write(fd, AUDIT_PARTIAL, strlen(AUDIT_PARTIAL)) ==
-	                             (ssize_t)strlen(AUDIT_PARTIAL);
+	int ok_ = fd >= 0 &&
+	          write(fd, AUDIT_PARTIAL, strlen(AUDIT_PARTIAL)) == (ssize_t)strlen(AUDIT_PARTIAL);
 
 	if (fd >= 0)
 		close(fd);
@@ -912,8 +934,9 @@ static void test_audit(void)
 	disarm();
 	w = fx.writes, f = fx.fsyncs, r = fx.reads;
 	ok(rc == 0 && audit_entries() == 5, "audit: counting run cuts the tail, appends its entry "
-	   "and a recovery entry");
-	ok(w >= 2 && f >= 3 && r >= 2, "audit: %ld writes, %ld fsyncs, %ld reads to fault", w, f, r);
+	                                    "and a recovery entry");
+	ok(w >= 2 && f >= 3 && r >= 2, "audit: %ld writes, %ld fsyncs, %ld reads to fault", w, f,
+	   r);
 
 	for (int kind = F_EIO; kind < F_KINDS; kind++) {
 		long limit = calls_of((enum fault_kind)kind, w, f, r);
@@ -936,7 +959,8 @@ static void test_audit(void)
 			if (fx.fired && !is_benign((enum fault_kind)kind)) {
 				if (!clean_error(rc, (enum fault_kind)kind)) {
 					bad++;
-					tap_diag("audit %s at call %ld: rc %d (%s)", kind_name[kind], k, rc,
+					tap_diag("audit %s at call %ld: rc %d (%s)",
+					         kind_name[kind], k, rc,
 					         rc < 0 ? coffer_errmsg() : "-");
 				}
 			} else if (rc != 0) {
@@ -949,8 +973,10 @@ static void test_audit(void)
 				after = audit_entries();
 				if (after < before || after > before + 2) {
 					bad++;
-					tap_diag("audit %s at call %ld: %ld entries before, %ld after (-1: "
-					         "does not verify)", kind_name[kind], k, before, after);
+					tap_diag(
+					    "audit %s at call %ld: %ld entries before, %ld after (-1: "
+					    "does not verify)",
+					    kind_name[kind], k, before, after);
 				}
 			}
 			/* the next append repairs whatever is left */
@@ -962,16 +988,19 @@ static void test_audit(void)
 			if (rc != 0 || after < before + 1 || strcmp(last.action, "prune") != 0 ||
 			    strcmp(last.detail, detail) != 0) {
 				bad++;
-				tap_diag("audit %s at call %ld: the next append: rc %d (%s), %ld entries "
-				         "(before %ld), last %s %s", kind_name[kind], k, rc,
-				         rc < 0 ? coffer_errmsg() : "-", after, before, last.action,
-				         last.detail);
+				tap_diag(
+				    "audit %s at call %ld: the next append: rc %d (%s), %ld entries "
+				    "(before %ld), last %s %s",
+				    kind_name[kind], k, rc, rc < 0 ? coffer_errmsg() : "-", after,
+				    before, last.action, last.detail);
 			}
 		}
 	}
-	ok(bad == 0, "audit: %d faulted runs (%d faults fired) of an append that repairs a torn "
+	ok(bad == 0,
+	   "audit: %d faulted runs (%d faults fired) of an append that repairs a torn "
 	   "tail: clean errors, the log as the crash left it or verifying with every earlier "
-	   "entry, the next append works and the log verifies", runs, fired);
+	   "entry, the next append works and the log verifies",
+	   runs, fired);
 	ok(store_sound(NULL), "audit: verify of the store finds no problem");
 }
 

@@ -49,8 +49,8 @@ static int resolve_txn(struct coffer_txn *t, void *arg)
 	struct coffer_account_rec arec;
 	int rc;
 
-	rc = coffer_folder_resolve_txn(t, st, a->acct, a->canon, a->create, a->secret, a->now, &a->fid,
-	                               &a->created);
+	rc = coffer_folder_resolve_txn(t, st, a->acct, a->canon, a->create, a->secret, a->now,
+	                               &a->fid, &a->created);
 	if (rc < 0)
 		return rc;
 	rc = coffer_folder_get_txn(t, a->acct, a->fid, &a->rec);
@@ -167,7 +167,10 @@ static void test_resolve(struct coffer_mailbox *mb)
 	uv[0] = a.rec.uidvalidity;
 
 	/* sealed (no secret), as delivery does */
-	a = (struct resolve_args){ .acct = acct, .canon = "Sealed", .create = 1, .secret = NULL,
+	a = (struct resolve_args){ .acct = acct,
+		                   .canon = "Sealed",
+		                   .create = 1,
+		                   .secret = NULL,
 		                   .now = 1800000000LL * 1000000000LL };
 	rc = resolve(&a);
 	ok(rc == 0 && a.created && a.fid == 1, "create 'Sealed' without a secret: id 1 (%d)", rc);
@@ -178,7 +181,9 @@ static void test_resolve(struct coffer_mailbox *mb)
 	uv[1] = a.rec.uidvalidity;
 	ok(uv[1] == 1800000000u, "uidvalidity = creation time in seconds (%u)", uv[1]);
 
-	a = (struct resolve_args){ .acct = acct, .canon = "Sym", .create = 1,
+	a = (struct resolve_args){ .acct = acct,
+		                   .canon = "Sym",
+		                   .create = 1,
 		                   .secret = coffer_mailbox_secret(mb),
 		                   .now = 1800000000LL * 1000000000LL + 5 };
 	ok(resolve(&a) == 0 && a.created && a.fid == 2 && a.box_tag == COFFER_BOX_SYM,
@@ -186,20 +191,27 @@ static void test_resolve(struct coffer_mailbox *mb)
 	uv[2] = a.rec.uidvalidity;
 	ok(uv[2] > uv[1], "created in the same second, uidvalidity still grows (%u > %u)", uv[2],
 	   uv[1]);
-	a = (struct resolve_args){ .acct = acct, .canon = "Third", .create = 1,
+	a = (struct resolve_args){ .acct = acct,
+		                   .canon = "Third",
+		                   .create = 1,
 		                   .now = 1800000000LL * 1000000000LL + 7 };
 	resolve(&a);
 	uv[3] = a.rec.uidvalidity;
-	a = (struct resolve_args){ .acct = acct, .canon = "Past", .create = 1,
+	a = (struct resolve_args){ .acct = acct,
+		                   .canon = "Past",
+		                   .create = 1,
 		                   .now = 1000000000LL * 1000000000LL };
 	resolve(&a);
 	uv[4] = a.rec.uidvalidity;
-	ok(uv[3] > uv[2] && uv[4] > uv[3],
-	   "and again, even with a clock that went back (%u, %u)", uv[3], uv[4]);
+	ok(uv[3] > uv[2] && uv[4] > uv[3], "and again, even with a clock that went back (%u, %u)",
+	   uv[3], uv[4]);
 
 	/* existing: not created again */
-	a = (struct resolve_args){ .acct = acct, .canon = "Sealed", .create = 1,
-		                   .secret = coffer_mailbox_secret(mb), .now = 5 };
+	a = (struct resolve_args){ .acct = acct,
+		                   .canon = "Sealed",
+		                   .create = 1,
+		                   .secret = coffer_mailbox_secret(mb),
+		                   .now = 5 };
 	ok(resolve(&a) == 0 && !a.created && a.fid == 1 && a.rec.uidvalidity == uv[1] &&
 	       a.box_tag == COFFER_BOX_SEALED && a.next_folder_id == 5,
 	   "resolving an existing folder finds it, changes nothing");
@@ -213,16 +225,19 @@ static void test_resolve(struct coffer_mailbox *mb)
 
 static void test_list_find(struct coffer_mailbox *mb, const char *acct_name)
 {
-	static const char *const names[] = { "zeta", "Alpha", "beta", "Lists/debian", "Lists",
-		                             "Caf\xc3\xa9" };
+	static const char *const names[] = { "zeta",         "Alpha", "beta",
+		                             "Lists/debian", "Lists", "Caf\xc3\xa9" };
 	struct coffer_deliver_result r;
 	struct listed l;
 	uint32_t fid = 99;
 	int rc;
 
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-		struct resolve_args a = { .acct = coffer_mailbox_id(mb), .canon = names[i], .create = 1,
-			                  .secret = (i % 2) ? coffer_mailbox_secret(mb) : NULL, .now = 7 };
+		struct resolve_args a = { .acct = coffer_mailbox_id(mb),
+			                  .canon = names[i],
+			                  .create = 1,
+			                  .secret = (i % 2) ? coffer_mailbox_secret(mb) : NULL,
+			                  .now = 7 };
 
 		resolve(&a);
 	}
@@ -230,9 +245,10 @@ static void test_list_find(struct coffer_mailbox *mb, const char *acct_name)
 	rc = coffer_folder_list(mb, collect, &l);
 	ok(rc == 0 && l.n == 12, "list: 12 folders (%d): %s", l.n, rc ? coffer_errmsg() : "ok");
 	{
-		static const char *const want[] = { "INBOX", "Alpha", "Caf\xc3\xa9", "Lists",
-			                             "Lists/debian", "Nope", "Past", "Sealed", "Sym",
-			                             "Third", "beta", "zeta" };
+		static const char *const want[] = { "INBOX", "Alpha",        "Caf\xc3\xa9",
+			                            "Lists", "Lists/debian", "Nope",
+			                            "Past",  "Sealed",       "Sym",
+			                            "Third", "beta",         "zeta" };
 		int good = l.n == 12;
 
 		for (int i = 0; good && i < 12; i++)
@@ -248,7 +264,8 @@ static void test_list_find(struct coffer_mailbox *mb, const char *acct_name)
 	       deliver_to(acct_name, "Lists/debian", "Subject: two\n\nbody two, longer\n", &r) == 0,
 	   "deliver two messages to Lists/debian (both spellings)");
 	{
-		struct flag_args fa = { coffer_mailbox_id(mb), r.folder_id, r.uid, COFFER_FLAG_SEEN };
+		struct flag_args fa = { coffer_mailbox_id(mb), r.folder_id, r.uid,
+			                COFFER_FLAG_SEEN };
 
 		ok(coffer_index_update(coffer_store_index(st), set_flags_txn, &fa) == 0,
 		   "mark the second one seen");
@@ -258,8 +275,8 @@ static void test_list_find(struct coffer_mailbox *mb, const char *acct_name)
 	{
 		int i = 4; /* Lists/debian */
 
-		ok(l.n == 12 && strcmp(l.names[i], "Lists/debian") == 0 && l.info[i].messages == 2 &&
-		       l.info[i].unseen == 1 &&
+		ok(l.n == 12 && strcmp(l.names[i], "Lists/debian") == 0 &&
+		       l.info[i].messages == 2 && l.info[i].unseen == 1 &&
 		       l.info[i].bytes == strlen("Subject: one\n\nbody one\n") +
 		                              strlen("Subject: two\n\nbody two, longer\n") &&
 		       l.info[i].uidnext == 3,
@@ -269,7 +286,8 @@ static void test_list_find(struct coffer_mailbox *mb, const char *acct_name)
 	}
 
 	/* find */
-	ok(coffer_folder_find(mb, "Lists/debian", &fid) == 0 && fid == r.folder_id, "find 'Lists/debian'");
+	ok(coffer_folder_find(mb, "Lists/debian", &fid) == 0 && fid == r.folder_id,
+	   "find 'Lists/debian'");
 	fid = 99;
 	ok(coffer_folder_find(mb, "Lists.debian", &fid) == 0 && fid == r.folder_id,
 	   "find 'Lists.debian' (Maildir++ spelling): same id");
@@ -281,8 +299,8 @@ static void test_list_find(struct coffer_mailbox *mb, const char *acct_name)
 	ok(strstr(coffer_errmsg(), acct_name) && strstr(coffer_errmsg(), "Lists/ubuntu"),
 	   "the detail names account and folder: %s", coffer_errmsg());
 	{
-		static const char *const bad[] = { "", "a//b", "/a", "a/", "..", "a/../b", "a\x01", "a\nb",
-			                           "\xff", "a.", ".a" };
+		static const char *const bad[] = { "",      "a//b", "/a",   "a/", "..", "a/../b",
+			                           "a\x01", "a\nb", "\xff", "a.", ".a" };
 		int wrong = 0;
 
 		for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
@@ -290,7 +308,8 @@ static void test_list_find(struct coffer_mailbox *mb, const char *acct_name)
 				tap_diag("find('%s') was not EINVAL", bad[i]);
 				wrong++;
 			}
-		ok(wrong == 0, "invalid folder names ('', '//', '..', controls, bad UTF-8): EINVAL");
+		ok(wrong == 0,
+		   "invalid folder names ('', '//', '..', controls, bad UTF-8): EINVAL");
 	}
 }
 
@@ -316,7 +335,8 @@ static void test_keywords(struct coffer_mailbox *mb, struct coffer_mailbox *othe
 	ok(wrong == 0, "keywords 3..25 get indexes 3..25");
 	rc = intern(&a, "one-too-many");
 	ok(rc == COFFER_ELIMIT, "a 27th keyword: ELIMIT (%d)", rc);
-	ok(strstr(coffer_errmsg(), "26") != NULL, "the detail states the limit: %s", coffer_errmsg());
+	ok(strstr(coffer_errmsg(), "26") != NULL, "the detail states the limit: %s",
+	   coffer_errmsg());
 	ok(intern(&a, "NonJunk") == 0 && a.idx == 1, "an existing keyword still interns when full");
 	ok(intern(&a, "kw25") == 0 && a.idx == 25, "the last one too");
 

@@ -94,8 +94,8 @@ static int clean(const char *s)
 			cp = (cp << 6) | (p[i + k] & 0x3f);
 		}
 		if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
-		    (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff) ||
-		    (cp >= 0x80 && cp <= 0x9f))
+		    (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+		    (cp >= 0xd800 && cp <= 0xdfff) || (cp >= 0x80 && cp <= 0x9f))
 			return 0;
 		i += len;
 	}
@@ -109,7 +109,8 @@ static void test_is_message(void)
 	ok(is_msg("From: a@example.com\nSubject: x\n\nbody"), "plain header");
 	ok(is_msg("Return-Path: <a@b>\r\n"), "CRLF header");
 	ok(is_msg("X-Foo:bar"), "no space after colon, no line end (short chunk)");
-	ok(is_msg("From alice@example.com Mon Jan  1 00:00:00 2024\nSubject: x\n"), "mbox From line");
+	ok(is_msg("From alice@example.com Mon Jan  1 00:00:00 2024\nSubject: x\n"),
+	   "mbox From line");
 	ok(is_msg("From alice@example.com Mon Jan  1 00:00:00 2024\r\nReceived: x\r\n"),
 	   "mbox From line with CRLF");
 	ok(!is_msg("From alice@example.com Mon Jan  1 00:00:00 2024"), "From line alone");
@@ -123,7 +124,9 @@ static void test_is_message(void)
 	ok(!is_msg("Subj"), "truncated name without colon");
 	ok(!is_msg("Hello world, this is not a message.\n"), "prose");
 	ok(!is_msg("%PDF-1.4\n"), "PDF");
-	ok(!is_msg("\xef\xbb\xbf" "Subject: x\n"), "BOM then header");
+	ok(!is_msg("\xef\xbb\xbf"
+	           "Subject: x\n"),
+	   "BOM then header");
 	ok(!is_msg("Sub\xc3\xa9ject: x\n"), "8-bit field name");
 	ok(!coffer_header_is_message(nul_name, sizeof nul_name - 1), "NUL in field name");
 	ok(!is_msg("Subject\n: x\n"), "colon on the next line");
@@ -136,7 +139,8 @@ static void test_decoding(void)
 	ok(subject_is("Subject: =?ISO-8859-1?Q?Andr=E9_Pirard?=\n", "Andr\xc3\xa9 Pirard"),
 	   "ISO-8859-1 Q word");
 	ok(subject_is("Subject: =?iso-8859-1?q?caf=e9?=\n", "caf\xc3\xa9"), "lower-case q and hex");
-	ok(subject_is("Subject: =?UTF-8?B?w6lsw6h2ZQ==?=\n", "\xc3\xa9l\xc3\xa8ve"), "UTF-8 B word");
+	ok(subject_is("Subject: =?UTF-8?B?w6lsw6h2ZQ==?=\n", "\xc3\xa9l\xc3\xa8ve"),
+	   "UTF-8 B word");
 	ok(subject_is("Subject: =?utf-8?b?w6lsw6h2ZQ?=\n", "\xc3\xa9l\xc3\xa8ve"),
 	   "lower-case b, missing padding tolerated");
 	ok(subject_is("Subject: =?windows-1252?Q?=93Quotes=94_and_=80?=\n",
@@ -162,7 +166,8 @@ static void test_decoding(void)
 	ok(subject_is("Subject: =?utf-8?q?a?= b =?utf-8?q?c?=\n", "a b c"),
 	   "text between words kept with its spaces");
 	ok(subject_is("Subject: Re: [list] =?utf-8?q?Gr=C3=BC=C3=9Fe?= from me\n",
-	              "Re: [list] Gr\xc3\xbc\xc3\x9f" "e from me"),
+	              "Re: [list] Gr\xc3\xbc\xc3\x9f"
+	              "e from me"),
 	   "word among plain text");
 	ok(subject_is("Subject: Re:=?utf-8?q?x?=\n", "Re:x"), "word glued to text decoded");
 	ok(subject_is("Subject: plain\n folded\n\tagain\n", "plain folded again"),
@@ -171,16 +176,17 @@ static void test_decoding(void)
 	ok(subject_is("Subject: =?x-unknown?q?abc?= tail\n", "=?x-unknown?q?abc?= tail"),
 	   "unknown charset kept raw");
 	ok(subject_is("Subject: =?utf-8?q?a=ZZ?=\n", "=?utf-8?q?a=ZZ?="), "bad Q escape kept raw");
-	ok(subject_is("Subject: =?utf-8?q?a=?=\n", "=?utf-8?q?a=?="), "truncated Q escape kept raw");
+	ok(subject_is("Subject: =?utf-8?q?a=?=\n", "=?utf-8?q?a=?="),
+	   "truncated Q escape kept raw");
 	ok(subject_is("Subject: =?utf-8?b?!!!!?=\n", "=?utf-8?b?!!!!?="), "bad base64 kept raw");
 	ok(subject_is("Subject: =?utf-8?b?Y?=\n", "=?utf-8?b?Y?="), "one base64 char kept raw");
-	ok(subject_is("Subject: =?utf-8?x?abc?=\n", "=?utf-8?x?abc?="), "unknown encoding kept raw");
+	ok(subject_is("Subject: =?utf-8?x?abc?=\n", "=?utf-8?x?abc?="),
+	   "unknown encoding kept raw");
 	ok(subject_is("Subject: =?utf-8?q?a b?=\n", "=?utf-8?q?a b?="), "space inside kept raw");
-	ok(subject_is("Subject: =?utf-8?q?a?= =?bogus?q?b?= =?utf-8?q?c?=\n",
-	              "a =?bogus?q?b?= c"),
+	ok(subject_is("Subject: =?utf-8?q?a?= =?bogus?q?b?= =?utf-8?q?c?=\n", "a =?bogus?q?b?= c"),
 	   "raw word between decoded ones keeps its spaces");
-	ok(subject_is("Subject: =?utf-8?q?a=0Ab=1B[31m?=\n",
-	              "a\xef\xbf\xbd" "b\xef\xbf\xbd[31m"),
+	ok(subject_is("Subject: =?utf-8?q?a=0Ab=1B[31m?=\n", "a\xef\xbf\xbd"
+	                                                     "b\xef\xbf\xbd[31m"),
 	   "decoded controls replaced");
 	ok(subject_is("Subject: =?utf-8?q?=FF=FE?=\n", "\xef\xbf\xbd\xef\xbf\xbd"),
 	   "decoded invalid UTF-8 replaced");
@@ -188,12 +194,13 @@ static void test_decoding(void)
 	ok(subject_is("Subject: =?us-ascii?q?=E9?=\n", "\xc3\xa9"), "8-bit in us-ascii word");
 	ok(subject_is("Subject: =?shift_jis?b?gqA=?=\n", "\xe3\x81\x82"), "Shift_JIS");
 
-	ok(from_is("From: \"Doe, John\" <john@example.com>\n",
-	           "\"Doe, John\" <john@example.com>"), "quoted display name with comma");
+	ok(from_is("From: \"Doe, John\" <john@example.com>\n", "\"Doe, John\" <john@example.com>"),
+	   "quoted display name with comma");
 	ok(from_is("From: =?utf-8?q?J=C3=B6rg?= <j@example.de>\n", "J\xc3\xb6rg <j@example.de>"),
 	   "encoded display name");
 	ok(from_is("From: \"=?utf-8?q?J=C3=B6rg?=\" <j@example.de>\n",
-	           "\"J\xc3\xb6rg\" <j@example.de>"), "encoded word inside quotes decoded");
+	           "\"J\xc3\xb6rg\" <j@example.de>"),
+	   "encoded word inside quotes decoded");
 }
 
 static void test_structure(void)
@@ -206,9 +213,10 @@ static void test_structure(void)
 	h = "From: a@example.com\nSubject: lf\nDate: Mon, 1 Jan 2024 00:00:00 +0000\n"
 	    "Message-ID: <1@example.com>\n\nbody\n";
 	ok(coffer_header_summary(h, strlen(h), &s) == 0 && s.from && s.subject && s.date &&
-	   s.message_id && strcmp(s.from, "a@example.com") == 0 && strcmp(s.subject, "lf") == 0 &&
-	   strcmp(s.date, "Mon, 1 Jan 2024 00:00:00 +0000") == 0 &&
-	   strcmp(s.message_id, "<1@example.com>") == 0,
+	       s.message_id && strcmp(s.from, "a@example.com") == 0 &&
+	       strcmp(s.subject, "lf") == 0 &&
+	       strcmp(s.date, "Mon, 1 Jan 2024 00:00:00 +0000") == 0 &&
+	       strcmp(s.message_id, "<1@example.com>") == 0,
 	   "all four fields, bare LF");
 	coffer_header_summary_free(&s);
 	ok(s.from == NULL && s.subject == NULL && s.date == NULL && s.message_id == NULL,
@@ -218,8 +226,8 @@ static void test_structure(void)
 
 	h = "FROM: a@example.com\r\nsubject: crlf\r\nDATE: d\r\nmessage-id:  <2@x>  \r\n\r\n";
 	ok(coffer_header_summary(h, strlen(h), &s) == 0 && s.from && s.subject && s.date &&
-	   s.message_id && strcmp(s.subject, "crlf") == 0 && strcmp(s.date, "d") == 0 &&
-	   strcmp(s.message_id, "<2@x>") == 0,
+	       s.message_id && strcmp(s.subject, "crlf") == 0 && strcmp(s.date, "d") == 0 &&
+	       strcmp(s.message_id, "<2@x>") == 0,
 	   "CRLF, case-insensitive names, trimmed values");
 	coffer_header_summary_free(&s);
 
@@ -241,9 +249,15 @@ static void test_structure(void)
 	ok(subject_is("X: y\ngarbage line\nSubject: found\n", "found"),
 	   "a stray line does not hide later fields");
 	ok(subject_is("Subject: cr\rinside\n", "cr\xef\xbf\xbdinside"), "bare CR replaced");
-	ok(subject_is("Subject: Gr\xfc\xdf" "e\n", "Gr\xef\xbf\xbd\xef\xbf\xbd" "e"),
+	ok(subject_is("Subject: Gr\xfc\xdf"
+	              "e\n",
+	              "Gr\xef\xbf\xbd\xef\xbf\xbd"
+	              "e"),
 	   "raw 8-bit Latin-1 replaced");
-	ok(subject_is("Subject: Gr\xc3\xbc\xc3\x9f" "e\n", "Gr\xc3\xbc\xc3\x9f" "e"),
+	ok(subject_is("Subject: Gr\xc3\xbc\xc3\x9f"
+	              "e\n",
+	              "Gr\xc3\xbc\xc3\x9f"
+	              "e"),
 	   "raw UTF-8 (RFC 6532) kept");
 	ok(subject_is("Subject: \x1b]0;owned\x07 x\n", "\xef\xbf\xbd]0;owned\xef\xbf\xbd x"),
 	   "terminal escapes replaced");
@@ -251,13 +265,17 @@ static void test_structure(void)
 	ok(field_is("Message-ID: =?utf-8?q?x?=\n", 26, 3, "=?utf-8?q?x?="),
 	   "Message-ID is raw, not decoded");
 
-	ok(field_is(nul_hdr, sizeof nul_hdr - 1, 1, "a\xef\xbf\xbd" "b"), "NUL in value replaced");
+	ok(field_is(nul_hdr, sizeof nul_hdr - 1, 1,
+	            "a\xef\xbf\xbd"
+	            "b"),
+	   "NUL in value replaced");
 	ok(field_is(nul_hdr, sizeof nul_hdr - 1, 0, "x\xef\xbf\xbd"), "NUL at end of value");
 	ok(field_is(nul_name, sizeof nul_name - 1, 1, "yes"), "NUL in a name is not that name");
 
 	h = "Hello, this is not a message\nat all\n";
 	ok(coffer_header_summary(h, strlen(h), &s) == 0 && !s.from && !s.subject && !s.date &&
-	   !s.message_id, "not a message: nothing found, no error");
+	       !s.message_id,
+	   "not a message: nothing found, no error");
 	coffer_header_summary_free(&s);
 	ok(coffer_header_summary("", 0, &s) == 0 && !s.subject, "empty input");
 	coffer_header_summary_free(&s);
@@ -299,8 +317,9 @@ static void test_limits(void)
 	n += mib;
 	n += (size_t)sprintf(buf + n, "\nFrom: after@example.com\n\n");
 	ok(timed_clean_summary("1 MiB subject line", buf, n, &s) && s.subject &&
-	   strlen(s.subject) == COFFER_HEADER_FIELD_MAX && strspn(s.subject, "x") ==
-	   COFFER_HEADER_FIELD_MAX && s.from && strcmp(s.from, "after@example.com") == 0,
+	       strlen(s.subject) == COFFER_HEADER_FIELD_MAX &&
+	       strspn(s.subject, "x") == COFFER_HEADER_FIELD_MAX && s.from &&
+	       strcmp(s.from, "after@example.com") == 0,
 	   "1 MiB line: cut at the maximum, later field still found");
 	coffer_header_summary_free(&s);
 
@@ -309,14 +328,22 @@ static void test_limits(void)
 		n += (size_t)sprintf(buf + n, "\xc3\xa9");
 	buf[n++] = '\n';
 	ok(coffer_header_summary(buf, n, &s) == 0 && s.subject &&
-	   strlen(s.subject) == COFFER_HEADER_FIELD_MAX - 1 && clean(s.subject),
+	       strlen(s.subject) == COFFER_HEADER_FIELD_MAX - 1 && clean(s.subject),
 	   "cut on a UTF-8 boundary (997 bytes)");
 	coffer_header_summary_free(&s);
 
 	/* Hostile shapes for the encoded-word scanner, each 1 MiB. */
 	static const char *const patterns[] = {
-		"=?", "=?a?q?", "=?utf-8?q?a?= ", "=?utf-8?q?", "=?x?q?a?= ", "=?utf-8?b?QQ==?=",
-		" \r\n", "=?iso-8859-1?q?=E9?= =?windows-1252?q?=80?= ", "\0", "?=",
+		"=?",
+		"=?a?q?",
+		"=?utf-8?q?a?= ",
+		"=?utf-8?q?",
+		"=?x?q?a?= ",
+		"=?utf-8?b?QQ==?=",
+		" \r\n",
+		"=?iso-8859-1?q?=E9?= =?windows-1252?q?=80?= ",
+		"\0",
+		"?=",
 	};
 	for (i = 0; i < sizeof patterns / sizeof patterns[0]; i++) {
 		size_t plen = strlen(patterns[i]) ? strlen(patterns[i]) : 1;
@@ -335,7 +362,8 @@ static void test_limits(void)
 	while (n + 4 < mib)
 		memcpy(buf + n, "\n x", 3), n += 3;
 	ok(timed_clean_summary("1 MiB of folded lines", buf, n, &s) && s.subject &&
-	   strncmp(s.subject, "start x x", 9) == 0, "1 MiB of continuations");
+	       strncmp(s.subject, "start x x", 9) == 0,
+	   "1 MiB of continuations");
 	coffer_header_summary_free(&s);
 
 	/* 1 MiB of header lines, none of them ours. */
@@ -344,7 +372,8 @@ static void test_limits(void)
 		memcpy(buf + n, "X-A: b\r\n", 8), n += 8;
 	n += (size_t)sprintf(buf + n, "Subject: late\r\n");
 	ok(timed_clean_summary("1 MiB of other fields", buf, n, &s) && s.subject &&
-	   strcmp(s.subject, "late") == 0, "field after 1 MiB of others found");
+	       strcmp(s.subject, "late") == 0,
+	   "field after 1 MiB of others found");
 	coffer_header_summary_free(&s);
 	free(buf);
 }
@@ -352,10 +381,43 @@ static void test_limits(void)
 static void test_random(void)
 {
 	static const char *const pieces[] = {
-		"Subject:", "From:", "Date:", "Message-ID:", " ", "\t", "\n", "\r\n", "\r", "\n\n",
-		"=?", "?=", "?q?", "?B?", "utf-8", "iso-8859-1", "windows-1252", "ISO-2022-JP",
-		"=E9", "=C3", "=A9", "_", "w6k=", "GyRC", "\0", "\x1b", "\xff", "\xc3\xa9", "\xe2\x80",
-		"abc", "\"Doe, John\"", "<a@b>", "=", "?", "From ", "\x7f", "\xc2\x85",
+		"Subject:",
+		"From:",
+		"Date:",
+		"Message-ID:",
+		" ",
+		"\t",
+		"\n",
+		"\r\n",
+		"\r",
+		"\n\n",
+		"=?",
+		"?=",
+		"?q?",
+		"?B?",
+		"utf-8",
+		"iso-8859-1",
+		"windows-1252",
+		"ISO-2022-JP",
+		"=E9",
+		"=C3",
+		"=A9",
+		"_",
+		"w6k=",
+		"GyRC",
+		"\0",
+		"\x1b",
+		"\xff",
+		"\xc3\xa9",
+		"\xe2\x80",
+		"abc",
+		"\"Doe, John\"",
+		"<a@b>",
+		"=",
+		"?",
+		"From ",
+		"\x7f",
+		"\xc2\x85",
 	};
 	struct coffer_header_summary s;
 	unsigned char buf[512];

@@ -88,26 +88,33 @@ static void test_classify(void)
 	ok(coffer_import_classify("..") == COFFER_IMPORT_ENTRY_UNKNOWN, ".. is not a folder");
 	ok(coffer_import_classify("notes.txt") == COFFER_IMPORT_ENTRY_UNKNOWN, "stray file");
 	ok(coffer_import_skip_key(COFFER_IMPORT_SKIP_SYMLINK)[0] != '?' &&
-	   coffer_import_skip_text(COFFER_IMPORT_SKIP_COUNT)[0] == '?', "skip keys and texts");
+	       coffer_import_skip_text(COFFER_IMPORT_SKIP_COUNT)[0] == '?',
+	   "skip keys and texts");
 }
 
 static void test_folder_names(void)
 {
 	struct coffer_buf b = COFFER_BUF_INIT;
 
-	ok(coffer_import_folder_name(NULL, 0, NULL, &b) == 0 && !strcmp(coffer_buf_str(&b), "INBOX"),
+	ok(coffer_import_folder_name(NULL, 0, NULL, &b) == 0 &&
+	       !strcmp(coffer_buf_str(&b), "INBOX"),
 	   "root is INBOX");
 	ok(coffer_import_folder_name(".Lists.debian", 13, NULL, &b) == 0 &&
-	   !strcmp(coffer_buf_str(&b), "Lists/debian"), ".Lists.debian is Lists/debian");
+	       !strcmp(coffer_buf_str(&b), "Lists/debian"),
+	   ".Lists.debian is Lists/debian");
 	ok(coffer_import_folder_name(".&AMk-t&AOk-", 12, NULL, &b) == 0 &&
-	   !strcmp(coffer_buf_str(&b), "\xc3\x89t\xc3\xa9"), "modified UTF-7 decoded");
+	       !strcmp(coffer_buf_str(&b), "\xc3\x89t\xc3\xa9"),
+	   "modified UTF-7 decoded");
 	ok(coffer_import_folder_name(NULL, 0, "Old", &b) == 0 && !strcmp(coffer_buf_str(&b), "Old"),
 	   "prefix: INBOX goes to the prefix");
 	ok(coffer_import_folder_name(".Sent", 5, "Old/mail", &b) == 0 &&
-	   !strcmp(coffer_buf_str(&b), "Old/mail/Sent"), "prefix: .Sent goes under it");
+	       !strcmp(coffer_buf_str(&b), "Old/mail/Sent"),
+	   "prefix: .Sent goes under it");
 	ok(coffer_import_folder_name(".Sent", 5, "Old.mail", &b) == 0 &&
-	   !strcmp(coffer_buf_str(&b), "Old/mail/Sent"), "prefix given with '.' separators");
-	ok(coffer_import_folder_name(".a..b", 5, NULL, &b) == COFFER_EINVAL, "empty component refused");
+	       !strcmp(coffer_buf_str(&b), "Old/mail/Sent"),
+	   "prefix given with '.' separators");
+	ok(coffer_import_folder_name(".a..b", 5, NULL, &b) == COFFER_EINVAL,
+	   "empty component refused");
 	ok(coffer_import_folder_name(".&Jjo", 5, NULL, &b) == COFFER_EINVAL, "bad UTF-7 refused");
 	ok(coffer_import_folder_name(NULL, 0, "a\001b", &b) == COFFER_EINVAL, "bad prefix refused");
 	coffer_buf_free(&b);
@@ -118,7 +125,7 @@ static void test_keywords(void)
 	char *kw[26];
 	unsigned ign = 99;
 	const char *text = "0 $Junk\n1 work\r\n\n3 $Forwarded\n2 bad name\n26 toohigh\nx y\n"
-	                   "4 (paren)\n1 Work2\n5 last";
+			   "4 (paren)\n1 Work2\n5 last";
 
 	ok(coffer_import_keywords_parse(text, strlen(text), kw, &ign) == 0, "parse");
 	ok(kw[0] && !strcmp(kw[0], "$Junk"), "index 0");
@@ -131,7 +138,8 @@ static void test_keywords(void)
 	coffer_folder_keywords_free(kw);
 	ok(coffer_import_keywords_parse("", 0, kw, NULL) == 0 && kw[0] == NULL, "empty file");
 	ok(coffer_import_keywords_parse("00000000000000000000001 x\n", 26, kw, &ign) == 0 &&
-	   kw[1] == NULL && ign == 1, "absurd index ignored, no overflow");
+	       kw[1] == NULL && ign == 1,
+	   "absurd index ignored, no overflow");
 	coffer_folder_keywords_free(kw);
 }
 
@@ -334,7 +342,8 @@ static void test_import(const char *tmp)
 	ok(s.imported == 8, "8 imported (%llu)", (unsigned long long)s.imported);
 	ok(s.already == 0, "none already there");
 	ok(s.folders == 3, "3 folders (%llu)", (unsigned long long)s.folders);
-	ok(s.folders_created == 2, "2 folders created (%llu)", (unsigned long long)s.folders_created);
+	ok(s.folders_created == 2, "2 folders created (%llu)",
+	   (unsigned long long)s.folders_created);
 	ok(s.total_files == 15 && s.seen_files == 15, "prescan counted 15 entries (%llu)",
 	   (unsigned long long)s.total_files);
 	ok(s.skipped[COFFER_IMPORT_SKIP_BAD_NAME] == 1, "bad name skipped");
@@ -344,11 +353,13 @@ static void test_import(const char *tmp)
 	ok(s.skipped[COFFER_IMPORT_SKIP_NOT_FILE] == 1, "fifo skipped");
 	ok(s.skipped[COFFER_IMPORT_SKIP_DUPLICATE] == 1, "duplicate skipped");
 	ok(s.skipped[COFFER_IMPORT_SKIP_BAD_FOLDER] == 1 &&
-	   !strcmp(s.examples[COFFER_IMPORT_SKIP_BAD_FOLDER][0], ".bad..name"), "bad folder named");
+	       !strcmp(s.examples[COFFER_IMPORT_SKIP_BAD_FOLDER][0], ".bad..name"),
+	   "bad folder named");
 	ok(s.skipped[COFFER_IMPORT_SKIP_UNKNOWN] == 2, "README and .Lists.debian/stray (%llu)",
 	   (unsigned long long)s.skipped[COFFER_IMPORT_SKIP_UNKNOWN]);
 	ok(s.examples[COFFER_IMPORT_SKIP_NOT_MESSAGE][0] &&
-	   !strcmp(s.examples[COFFER_IMPORT_SKIP_NOT_MESSAGE][0], "cur/notes"), "example path");
+	       !strcmp(s.examples[COFFER_IMPORT_SKIP_NOT_MESSAGE][0], "cur/notes"),
+	   "example path");
 	ok(s.keywords_dropped == 1, "letter z without a name dropped");
 	coffer_import_stats_free(&s);
 
@@ -360,7 +371,8 @@ static void test_import(const char *tmp)
 	   "mtime kept to the nanosecond");
 	if (i >= 0) {
 		ok(read_message(st, "INBOX", seen.uids[i], buf, sizeof buf) == 0 &&
-		   !strcmp(buf, MSG("one")), "bytes identical");
+		       !strcmp(buf, MSG("one")),
+		   "bytes identical");
 	}
 	i = find(&seen, "1001.M2P1.host");
 	ok(i >= 0 && seen.flags[i] == (COFFER_FLAG_REPLIED | COFFER_FLAG_TRASHED), "flags RT");
@@ -376,7 +388,8 @@ static void test_import(const char *tmp)
 	   "the cur/ copy won over the new/ duplicate");
 	if (i >= 0) {
 		ok(read_message(st, "Lists/debian", seen.uids[i], buf, sizeof buf) == 0 &&
-		   !strcmp(buf, MSG("kw ad")), "its bytes are the cur/ file's");
+		       !strcmp(buf, MSG("kw ad")),
+		   "its bytes are the cur/ file's");
 	}
 	i = find(&seen, "2001.M2.host");
 	kw_names(st, "Lists/debian", i >= 0 ? seen.kws[i] : 0, names, sizeof names);
@@ -388,14 +401,16 @@ static void test_import(const char *tmp)
 	/* again: nothing new */
 	rc = coffer_import_maildir(st, "u@example.org", md, NULL, &s);
 	/* (the cur/+new/ duplicate's name is present too: 9) */
-	ok(rc == 0 && s.imported == 0 && s.already == 9, "second run: 0 new, 9 already (%d %s %llu %llu)",
-	   rc, coffer_errmsg(), (unsigned long long)s.imported, (unsigned long long)s.already);
+	ok(rc == 0 && s.imported == 0 && s.already == 9,
+	   "second run: 0 new, 9 already (%d %s %llu %llu)", rc, coffer_errmsg(),
+	   (unsigned long long)s.imported, (unsigned long long)s.already);
 	coffer_import_stats_free(&s);
 
 	/* an extra message later: only it is imported */
 	put(md, "new/1005.M9.host", MSG("late"), 1500000000);
 	ok(coffer_import_maildir(st, "u@example.org", md, NULL, &s) == 0 && s.imported == 1 &&
-	   s.already == 9 && s.skipped[COFFER_IMPORT_SKIP_DUPLICATE] == 0, "third run: 1 new");
+	       s.already == 9 && s.skipped[COFFER_IMPORT_SKIP_DUPLICATE] == 0,
+	   "third run: 1 new");
 	coffer_import_stats_free(&s);
 
 	/* the journal: an orphan from a "crashed" batch goes, a committed blob stays */
@@ -448,8 +463,9 @@ static void test_import(const char *tmp)
 	}
 
 	/* --folder-prefix */
-	ok(coffer_import_maildir(st, "u@example.org", md, &(struct coffer_import_opts){
-	           .folder_prefix = "Old" }, &s) == 0 && s.imported == 9,
+	ok(coffer_import_maildir(st, "u@example.org", md,
+	                         &(struct coffer_import_opts){ .folder_prefix = "Old" }, &s) == 0 &&
+	       s.imported == 9,
 	   "prefix import: 9 (%llu)", (unsigned long long)s.imported);
 	coffer_import_stats_free(&s);
 	ok(list_folder(st, "Old", &seen) == 0 && seen.n == 4, "INBOX went to Old");
@@ -505,10 +521,12 @@ static void test_unreadable(const char *tmp)
 	put(md, "cur/1.a:2,S", MSG("a"), 0);
 	put(md, "cur/2.b:2,S", MSG("b"), 0);
 	ok(chdir(md) == 0 && chmod("cur/2.b:2,S", 0) == 0 && chdir("/") == 0, "chmod 0");
-	ok(coffer_store_init(sp, kp, &st) == 0 && coffer_account_add(st, "u@example.org", 13, NULL) == 0,
+	ok(coffer_store_init(sp, kp, &st) == 0 &&
+	       coffer_account_add(st, "u@example.org", 13, NULL) == 0,
 	   "store 2");
 	ok(coffer_import_maildir(st, "u@example.org", md, NULL, &s) == 0 && s.imported == 1 &&
-	   s.skipped[COFFER_IMPORT_SKIP_UNREADABLE] == 1, "unreadable file skipped");
+	       s.skipped[COFFER_IMPORT_SKIP_UNREADABLE] == 1,
+	   "unreadable file skipped");
 	coffer_import_stats_free(&s);
 	coffer_store_close(&st);
 	free(md);

@@ -71,7 +71,8 @@ static int basic(struct coffer_txn *t, void *arg)
 	int *step = arg;
 
 	ok(coffer_txn_put(t, COFFER_DB_META, "a", 1, "1", 1, 0) == 0, "put");
-	ok(coffer_txn_put(t, COFFER_DB_META, "a", 1, "2", 1, COFFER_PUT_NOOVERWRITE) == COFFER_EEXIST,
+	ok(coffer_txn_put(t, COFFER_DB_META, "a", 1, "2", 1, COFFER_PUT_NOOVERWRITE) ==
+	       COFFER_EEXIST,
 	   "put with NOOVERWRITE on an existing key is EEXIST");
 	ok(coffer_txn_get(t, COFFER_DB_META, "a", 1, &v, &n) == 0 && n == 1 && !memcmp(v, "1", 1),
 	   "get sees the first value");
@@ -169,7 +170,7 @@ static void test_observer(struct coffer_index *ix)
 	ok(coffer_index_update(ix, note_txn, &n) == 0 && o.calls == 1 && o.n == 2 && !o.overflow,
 	   "the observer hears one call per commit, one note per account");
 	ok(o.notes[0].acct[0] == 1 && o.notes[0].before == 1 && o.notes[0].after == 3 &&
-	   o.notes[1].acct[0] == 2 && o.notes[1].before == 1 && o.notes[1].after == 3,
+	       o.notes[1].acct[0] == 2 && o.notes[1].before == 1 && o.notes[1].after == 3,
 	   "an account noted twice folds into first before, last after");
 	n = -1;
 	ok(coffer_index_update(ix, note_txn, &n) == COFFER_EINVAL && o.calls == 1,
@@ -179,7 +180,7 @@ static void test_observer(struct coffer_index *ix)
 	   "a commit that moved no modseq is not reported");
 	n = COFFER_TXN_NOTES + 3;
 	ok(coffer_index_update(ix, note_txn, &n) == 0 && o.calls == 2 && o.overflow &&
-	   o.n == COFFER_TXN_NOTES,
+	       o.n == COFFER_TXN_NOTES,
 	   "more accounts than notes: overflow, and the first %d", COFFER_TXN_NOTES);
 	ok(coffer_index_view(ix, note_txn, &(int){ 0 }) == 0 && o.calls == 2,
 	   "read transactions are never reported");

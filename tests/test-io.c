@@ -19,16 +19,16 @@
 /* ---- the fault injector ---- */
 
 static struct {
-	size_t max_chunk;   /* cap on each transfer; 0 = none */
-	int eintr_odd;      /* odd-numbered calls fail with EINTR */
-	int fail_errno;     /* transfers fail with this errno ... */
-	size_t fail_after;  /* ... once this many bytes went through */
-	int zero_write;     /* writes return 0 */
-	int fsync_errno;    /* fsync fails with this errno */
-	int fsync_eintr;    /* this many fsyncs fail with EINTR first */
-	size_t moved;       /* bytes transferred so far */
-	unsigned calls;     /* transfer calls */
-	unsigned fsyncs;    /* fsync calls */
+	size_t max_chunk;  /* cap on each transfer; 0 = none */
+	int eintr_odd;     /* odd-numbered calls fail with EINTR */
+	int fail_errno;    /* transfers fail with this errno ... */
+	size_t fail_after; /* ... once this many bytes went through */
+	int zero_write;    /* writes return 0 */
+	int fsync_errno;   /* fsync fails with this errno */
+	int fsync_eintr;   /* this many fsyncs fail with EINTR first */
+	size_t moved;      /* bytes transferred so far */
+	unsigned calls;    /* transfer calls */
+	unsigned fsyncs;   /* fsync calls */
 } f;
 
 static void faults_reset(void)
@@ -354,7 +354,8 @@ static void test_read_full(void)
 	f.max_chunk = 13;
 	got = 0;
 	ok(coffer_io_pread_full(fd, buf, 100, 900, &got) == 0 && got == 100 &&
-	   memcmp(buf, pattern + 900, 100) == 0, "pread_full short");
+	       memcmp(buf, pattern + 900, 100) == 0,
+	   "pread_full short");
 	ok(coffer_io_pread_full(fd, buf, 100, 950, &got) == 0 && got == 50, "pread_full EOF");
 	ok(coffer_io_pread_full(fd, buf, 100, 5000, &got) == 0 && got == 0, "pread past EOF");
 
@@ -418,8 +419,8 @@ static void test_mkdir_p(void)
 	int r;
 
 	ok(coffer_io_mkdir_p(path_in("m/a/b/c"), 0700) == 0, "mkdir -p nested");
-	ok(stat(path_in("m/a/b/c"), &st) == 0 && S_ISDIR(st.st_mode) &&
-	   (st.st_mode & 0777) == 0700, "created with mode 0700");
+	ok(stat(path_in("m/a/b/c"), &st) == 0 && S_ISDIR(st.st_mode) && (st.st_mode & 0777) == 0700,
+	   "created with mode 0700");
 	ok(coffer_io_mkdir_p(path_in("m/a/b/c"), 0700) == 0, "existing is fine");
 	ok(coffer_io_mkdir_p(path_in("m//a///b/d/"), 0700) == 0, "doubled and trailing slashes");
 	ok(stat(path_in("m/a/b/d"), &st) == 0 && S_ISDIR(st.st_mode), "created d");
@@ -451,7 +452,8 @@ static void test_mkdir_p(void)
 		ok(coffer_io_mkdir_p("rel/x", 0700) == 0 && stat("rel/x", &st) == 0,
 		   "relative mkdir -p");
 		ok(coffer_io_write_file_atomic("rel-file", "r", 1, 0600) == 0 &&
-		   file_is("rel-file", "r", 1), "atomic write of a bare name");
+		       file_is("rel-file", "r", 1),
+		   "atomic write of a bare name");
 		ok(chdir(cwd) == 0, "chdir back");
 	}
 }
@@ -471,7 +473,8 @@ static void test_atomic(void)
 	ok(file_is(path, pattern, sizeof pattern), "replaced content");
 	ok(coffer_io_write_file_atomic(path, "old contents\n", 13, 0600) == 0, "replace again");
 	ok(coffer_io_write_file_atomic(path_in("empty"), "", 0, 0600) == 0 &&
-	   stat(path_in("empty"), &st) == 0 && st.st_size == 0, "an empty file");
+	       stat(path_in("empty"), &st) == 0 && st.st_size == 0,
+	   "an empty file");
 
 	coffer_io_set_ops(&fake_ops);
 
@@ -489,8 +492,8 @@ static void test_atomic(void)
 	r = coffer_io_write_file_atomic(path, pattern, sizeof pattern, 0600);
 	ok(r == COFFER_EIO, "EIO on write fails (%d)", r);
 	ok(strstr(coffer_errmsg(), "write ") && strstr(coffer_errmsg(), "atomic.tmp.") &&
-	   strstr(coffer_errmsg(), strerror(EIO)), "detail names the file: %s",
-	   coffer_errmsg());
+	       strstr(coffer_errmsg(), strerror(EIO)),
+	   "detail names the file: %s", coffer_errmsg());
 	ok(file_is(path, "old contents\n", 13), "old file intact after EIO");
 	ok(count_tmp_files(dir) == 0, "temporary removed after EIO");
 
@@ -545,7 +548,8 @@ static void test_read_file(void)
 	coffer_buf_reset(&b);
 	coffer_buf_puts(&b, "prefix:");
 	ok(coffer_io_read_file(path, 1 << 20, &b) == 0 && b.len == 7 + sizeof pattern &&
-	   memcmp(b.data, "prefix:", 7) == 0 && memcmp(b.data + 7, pattern, sizeof pattern) == 0,
+	       memcmp(b.data, "prefix:", 7) == 0 &&
+	       memcmp(b.data + 7, pattern, sizeof pattern) == 0,
 	   "read_file appends");
 
 	coffer_buf_reset(&b);
@@ -577,7 +581,7 @@ static void test_read_file(void)
 	f.eintr_odd = 1;
 	old = b.len;
 	ok(coffer_io_read_file(path, 1 << 20, &b) == 0 && b.len == old + sizeof pattern &&
-	   memcmp(b.data + old, pattern, sizeof pattern) == 0,
+	       memcmp(b.data + old, pattern, sizeof pattern) == 0,
 	   "read_file with short reads + EINTR");
 	faults_reset();
 	f.fail_errno = EIO;

@@ -42,7 +42,8 @@ static int count_fn(const struct coffer_audit_record *r, void *arg)
 {
 	struct counts *c = arg;
 
-	if (strcmp(r->action, c->action) == 0 && (!c->account || strcmp(r->account, c->account) == 0) &&
+	if (strcmp(r->action, c->action) == 0 &&
+	    (!c->account || strcmp(r->account, c->account) == 0) &&
 	    strncmp(r->detail, c->prefix, strlen(c->prefix)) == 0)
 		c->n++;
 	return 0;
@@ -127,9 +128,11 @@ int main(void)
 	if (rc < 0)
 		return tap_done();
 	ok(coffer_account_add(st, "a@example.org", 13, NULL) == 0 &&
-	   coffer_account_add(st, "b@example.org", 13, NULL) == 0, "two accounts");
+	       coffer_account_add(st, "b@example.org", 13, NULL) == 0,
+	   "two accounts");
 	ok(coffer_audit_pseudonym(st, "a@example.org", psa) == 0 &&
-	   coffer_audit_pseudonym(st, "b@example.org", psb) == 0, "their pseudonyms");
+	       coffer_audit_pseudonym(st, "b@example.org", psb) == 0,
+	   "their pseudonyms");
 
 	/* the command line's actions */
 	rc = coffer_action_terminate(st, "a@example.org", 13, &pending);
@@ -175,12 +178,13 @@ int main(void)
 	         coffer_job_proc_start(getppid()));
 	rc = put(key, val);
 	ok(rc == 0 && coffer_job_recover(st, NULL, NULL) == 0 && intents() == 1 &&
-	   entries("snapshot", NULL, "") == 0, "an intent of a running process is left to it");
+	       entries("snapshot", NULL, "") == 0,
+	   "an intent of a running process is left to it");
 	snprintf(val, sizeof val, "snapshot %lld %ld %llu 0 -", (long long)now, (long)getppid(),
 	         coffer_job_proc_start(getppid()) + 1);
 	rc = put(key, val);
 	ok(rc == 0 && coffer_job_recover(st, NULL, NULL) == 0 && intents() == 0 &&
-	   entries("snapshot", NULL, "interrupted") == 1,
+	       entries("snapshot", NULL, "interrupted") == 1,
 	   "the same pid with another start time: recorded as interrupted");
 
 	/* a process killed while its parent does not reap it stays a zombie,
@@ -218,10 +222,11 @@ int main(void)
 			if (state != 'Z')
 				usleep(10000);
 		}
-		snprintf(val, sizeof val, "prune %lld %ld %llu 0 -", (long long)now, (long)child, start);
+		snprintf(val, sizeof val, "prune %lld %ld %llu 0 -", (long long)now, (long)child,
+		         start);
 		ok(start > 0 && state == 'Z' && put("job/00000000000000aa", val) == 0 &&
-		   coffer_job_recover(st, NULL, NULL) == 0 && intents() == 0 &&
-		   entries("prune", NULL, "interrupted") == 1,
+		       coffer_job_recover(st, NULL, NULL) == 0 && intents() == 0 &&
+		       entries("prune", NULL, "interrupted") == 1,
 		   "an intent of a zombie process is recorded as interrupted (start %llu, state %c)",
 		   start, state ? state : '?');
 		waitpid(child, NULL, 0);
@@ -231,15 +236,15 @@ int main(void)
 	snprintf(val, sizeof val, "metadata-expiry %lld fedcba9876543210", (long long)now);
 	rc = put("worker_job", val);
 	ok(rc == 0 && coffer_job_recover(st, NULL, NULL) == 0 &&
-	   entries("metadata-expiry", NULL, "interrupted") == 1 &&
-	   coffer_job_recover(st, NULL, NULL) == 0 && entries("metadata-expiry", NULL, "") == 1,
+	       entries("metadata-expiry", NULL, "interrupted") == 1 &&
+	       coffer_job_recover(st, NULL, NULL) == 0 && entries("metadata-expiry", NULL, "") == 1,
 	   "an older store's worker intent is recorded once");
 
 	/* an intent that cannot be read (a damaged index record) must not stop
 	 * every later recovery */
-	ok(put("job/0123456789abcdef", "snapshot not-a-number") == 0 &&
-	   put("job/xyz", "") == 0 && coffer_job_recover(st, NULL, NULL) == 0 && intents() == 0 &&
-	   entries("recovery", NULL, "a damaged job intent was removed") == 2,
+	ok(put("job/0123456789abcdef", "snapshot not-a-number") == 0 && put("job/xyz", "") == 0 &&
+	       coffer_job_recover(st, NULL, NULL) == 0 && intents() == 0 &&
+	       entries("recovery", NULL, "a damaged job intent was removed") == 2,
 	   "damaged intents are removed, each with a recovery entry");
 
 	/* terminate without the key file: the change stands, the entry waits */
@@ -248,15 +253,15 @@ int main(void)
 	rc = coffer_store_open(fp.store, val, &st);
 	ok(rc == 0, "the store opens without its key file");
 	rc = coffer_action_terminate(st, "b@example.org", 13, &pending);
-	ok(rc == 0 && pending == 1 && strstr(coffer_errmsg(), "key file") != NULL &&
-	   intents() == 1, "terminate without the key file: done, its entry pending (%d, %d: %s)",
-	   rc, pending, coffer_errmsg());
+	ok(rc == 0 && pending == 1 && strstr(coffer_errmsg(), "key file") != NULL && intents() == 1,
+	   "terminate without the key file: done, its entry pending (%d, %d: %s)", rc, pending,
+	   coffer_errmsg());
 	ok(coffer_job_recover(st, NULL, NULL) == 0 && intents() == 1,
 	   "recovery without the key file leaves it");
 	coffer_store_close(&st);
 	rc = coffer_store_open(fp.store, fp.key, &st);
 	ok(rc == 0 && coffer_job_recover(st, NULL, NULL) == 0 && intents() == 0 &&
-	   entries("terminate", psb, "recorded by a later run") == 1,
+	       entries("terminate", psb, "recorded by a later run") == 1,
 	   "with the key file, recovery names the account by its pseudonym (%d)", rc);
 
 	rc = coffer_audit_verify(st, &n);

@@ -120,8 +120,8 @@ static int documented_only(const char *text, size_t n, const unsigned char *stor
 			continue;
 		if (len == 16 && !memcmp(l, "coffer-keyfile 1", 16) && !magic && !store)
 			magic++;
-		else if (len == 6 + 32 && !memcmp(l, "store ", 6) && !memcmp(l + 6, store_hex, 32) &&
-		         magic)
+		else if (len == 6 + 32 && !memcmp(l, "store ", 6) &&
+		         !memcmp(l + 6, store_hex, 32) && magic)
 			store++;
 		else if (len > 6 + 1 + 64 && !memcmp(l, "epoch ", 6) && l[len - 65] == ' ' &&
 		         is_hex(l + len - 64, 64) && strspn(l + 6, "0123456789") == len - 6 - 65)
@@ -190,7 +190,8 @@ static void test_generate_create_load(void)
 
 	/* a file that is not a key file is never overwritten either */
 	spit(path_of("other"), "precious", 8, 0644);
-	ok(coffer_keyfile_create(path_of("other"), kf) == COFFER_EEXIST, "any existing file: EEXIST");
+	ok(coffer_keyfile_create(path_of("other"), kf) == COFFER_EEXIST,
+	   "any existing file: EEXIST");
 	after = slurp(path_of("other"), &na);
 	ok(after && na == 8 && !memcmp(after, "precious", 8), "and it is untouched");
 	free(after);
@@ -211,8 +212,8 @@ static void test_generate_create_load(void)
 	ok(coffer_keyfile_load(path_of("a.key"), &loaded) == 0 && loaded != NULL, "load");
 	ok(loaded && !memcmp(coffer_keyfile_store_id(loaded), sid, sizeof sid) &&
 	       coffer_keyfile_epoch(loaded) == 1 && !coffer_keyfile_rotating(loaded) &&
-	       coffer_ct_equal(coffer_keyfile_pseudonym_key(loaded), coffer_keyfile_pseudonym_key(kf),
-	                       COFFER_KEY_BYTES),
+	       coffer_ct_equal(coffer_keyfile_pseudonym_key(loaded),
+	                       coffer_keyfile_pseudonym_key(kf), COFFER_KEY_BYTES),
 	   "loaded: same store id, epoch, pseudonym key");
 	{
 		unsigned char acct[COFFER_ID_BYTES], wrapped[COFFER_WRAPPED_SK_BYTES];
@@ -222,7 +223,8 @@ static void test_generate_create_load(void)
 
 		coffer_random(acct, sizeof acct);
 		coffer_random(sk, COFFER_SK_BYTES);
-		ok(coffer_keyfile_wrap(kf, acct, sk, &e, wrapped) == 0 && e == 1, "wrap (generated)");
+		ok(coffer_keyfile_wrap(kf, acct, sk, &e, wrapped) == 0 && e == 1,
+		   "wrap (generated)");
 		ok(loaded && coffer_keyfile_unwrap(loaded, acct, e, wrapped, out) == 0 &&
 		       coffer_ct_equal(sk, out, COFFER_SK_BYTES),
 		   "unwrap with the loaded copy: same master");
@@ -239,22 +241,26 @@ static void test_generate_create_load(void)
 
 	/* missing */
 	loaded = (struct coffer_keyfile *)1;
-	ok(coffer_keyfile_load(path_of("missing.key"), &loaded) == COFFER_ENOTFOUND && loaded == NULL,
+	ok(coffer_keyfile_load(path_of("missing.key"), &loaded) == COFFER_ENOTFOUND &&
+	       loaded == NULL,
 	   "a missing key file is ENOTFOUND");
-	ok(strstr(coffer_errmsg(), path_of("missing.key")) != NULL, "naming it: %s", coffer_errmsg());
+	ok(strstr(coffer_errmsg(), path_of("missing.key")) != NULL, "naming it: %s",
+	   coffer_errmsg());
 
 	/* modes: group or others may not have any access; stricter than 0600 is fine */
 	{
-		static const mode_t bad[] = { 0640, 0604, 0644, 0660, 0666, 0610, 0601, 0620, 0602, 0777 };
+		static const mode_t bad[] = { 0640, 0604, 0644, 0660, 0666,
+			                      0610, 0601, 0620, 0602, 0777 };
 		static const mode_t good[] = { 0600, 0400, 0200 };
 
 		text = slurp(path_of("a.key"), &n);
 		for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 			spit(path_of("m.key"), text, n, bad[i]);
-			ok(coffer_keyfile_load(path_of("m.key"), &loaded) == COFFER_EPERM && loaded == NULL,
+			ok(coffer_keyfile_load(path_of("m.key"), &loaded) == COFFER_EPERM &&
+			       loaded == NULL,
 			   "mode %04o is refused with EPERM", (unsigned)bad[i]);
-			ok(strstr(coffer_errmsg(), path_of("m.key")) != NULL,
-			   "naming the file: %s", coffer_errmsg());
+			ok(strstr(coffer_errmsg(), path_of("m.key")) != NULL, "naming the file: %s",
+			   coffer_errmsg());
 		}
 		for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
 			spit(path_of("m.key"), text, n, good[i]);
@@ -269,7 +275,8 @@ static void test_generate_create_load(void)
 		spit(path_of("m.key"), "garbage", 7, 0600);
 		ok(coffer_keyfile_load(path_of("m.key"), &loaded) == COFFER_ECORRUPT,
 		   "a 0600 file of garbage is ECORRUPT");
-		ok(strstr(coffer_errmsg(), path_of("m.key")) != NULL, "naming it: %s", coffer_errmsg());
+		ok(strstr(coffer_errmsg(), path_of("m.key")) != NULL, "naming it: %s",
+		   coffer_errmsg());
 		free(text);
 	}
 	/* not a regular file */
@@ -283,7 +290,8 @@ static void test_generate_create_load(void)
 
 		memset(t, '#', big);
 		spit(path_of("big.key"), t, big, 0600);
-		ok(coffer_keyfile_load(path_of("big.key"), &loaded) == COFFER_ECORRUPT && loaded == NULL,
+		ok(coffer_keyfile_load(path_of("big.key"), &loaded) == COFFER_ECORRUPT &&
+		       loaded == NULL,
 		   "a key file over 4 KiB is ECORRUPT");
 		free(t);
 	}
@@ -299,7 +307,8 @@ static void test_generate_create_load(void)
 static void test_wrap(void)
 {
 	unsigned char sid[COFFER_ID_BYTES], a1[COFFER_ID_BYTES], a2[COFFER_ID_BYTES];
-	unsigned char w1[COFFER_WRAPPED_SK_BYTES], w1b[COFFER_WRAPPED_SK_BYTES], w2[COFFER_WRAPPED_SK_BYTES];
+	unsigned char w1[COFFER_WRAPPED_SK_BYTES], w1b[COFFER_WRAPPED_SK_BYTES],
+	    w2[COFFER_WRAPPED_SK_BYTES];
 	unsigned char *sk = coffer_secure_alloc(COFFER_SK_BYTES);
 	unsigned char *out = coffer_secure_alloc(COFFER_SK_BYTES);
 	struct coffer_keyfile *kf = NULL, *other = NULL, *loaded = NULL;
@@ -320,9 +329,11 @@ static void test_wrap(void)
 	ok(coffer_keyfile_wrap(kf, a1, sk, &e1, w1) == 0 && e1 == 1, "wrap under epoch 1");
 	ok(coffer_keyfile_wrap(kf, a1, sk, &e1, w1b) == 0 && memcmp(w1, w1b, sizeof w1) != 0,
 	   "wrapping twice gives different bytes (random nonce)");
-	ok(coffer_keyfile_unwrap(kf, a1, 1, w1, out) == 0 && coffer_ct_equal(out, sk, COFFER_SK_BYTES),
+	ok(coffer_keyfile_unwrap(kf, a1, 1, w1, out) == 0 &&
+	       coffer_ct_equal(out, sk, COFFER_SK_BYTES),
 	   "unwrap round trip");
-	ok(coffer_keyfile_unwrap(kf, a1, 1, w1b, out) == 0 && coffer_ct_equal(out, sk, COFFER_SK_BYTES),
+	ok(coffer_keyfile_unwrap(kf, a1, 1, w1b, out) == 0 &&
+	       coffer_ct_equal(out, sk, COFFER_SK_BYTES),
 	   "the second wrap unwraps too");
 	ok(coffer_keyfile_unwrap(kf, a2, 1, w1, out) == COFFER_ECORRUPT,
 	   "unwrap with another account id fails (ECORRUPT)");
@@ -345,12 +356,15 @@ static void test_wrap(void)
 
 	/* rotation */
 	ok(coffer_keyfile_begin_rotation(kf) == 0, "begin rotation");
-	ok(coffer_keyfile_rotating(kf) && coffer_keyfile_epoch(kf) == 2, "rotating, newest epoch 2");
+	ok(coffer_keyfile_rotating(kf) && coffer_keyfile_epoch(kf) == 2,
+	   "rotating, newest epoch 2");
 	ok(coffer_keyfile_begin_rotation(kf) == COFFER_EINVAL, "a second begin is EINVAL");
-	ok(coffer_keyfile_unwrap(kf, a1, 1, w1, out) == 0 && coffer_ct_equal(out, sk, COFFER_SK_BYTES),
+	ok(coffer_keyfile_unwrap(kf, a1, 1, w1, out) == 0 &&
+	       coffer_ct_equal(out, sk, COFFER_SK_BYTES),
 	   "during rotation, epoch 1 wraps still open");
 	ok(coffer_keyfile_wrap(kf, a1, sk, &e2, w2) == 0 && e2 == 2, "new wraps use epoch 2");
-	ok(coffer_keyfile_unwrap(kf, a1, 2, w2, out) == 0 && coffer_ct_equal(out, sk, COFFER_SK_BYTES),
+	ok(coffer_keyfile_unwrap(kf, a1, 2, w2, out) == 0 &&
+	       coffer_ct_equal(out, sk, COFFER_SK_BYTES),
 	   "and unwrap under epoch 2");
 	ok(coffer_keyfile_unwrap(kf, a1, 1, w2, out) == COFFER_ECORRUPT,
 	   "an epoch-2 wrap does not open as epoch 1");
@@ -369,8 +383,8 @@ static void test_wrap(void)
 		   "epoch 1, then epoch 2");
 		free(t);
 	}
-	ok(coffer_keyfile_load(path_of("rot.key"), &loaded) == 0 && coffer_keyfile_rotating(loaded) &&
-	       coffer_keyfile_epoch(loaded) == 2,
+	ok(coffer_keyfile_load(path_of("rot.key"), &loaded) == 0 &&
+	       coffer_keyfile_rotating(loaded) && coffer_keyfile_epoch(loaded) == 2,
 	   "load of a two-epoch file: rotating, newest 2");
 	ok(loaded && coffer_keyfile_unwrap(loaded, a1, 1, w1, out) == 0 &&
 	       coffer_keyfile_unwrap(loaded, a1, 2, w2, out) == 0,
@@ -381,7 +395,8 @@ static void test_wrap(void)
 	ok(coffer_keyfile_unwrap(kf, a1, 1, w1, out) == COFFER_EPERM,
 	   "after the rotation an epoch-1 wrap fails with EPERM");
 	ok(strstr(coffer_errmsg(), "epoch 1") != NULL, "naming the epoch: %s", coffer_errmsg());
-	ok(coffer_keyfile_unwrap(kf, a1, 2, w2, out) == 0 && coffer_ct_equal(out, sk, COFFER_SK_BYTES),
+	ok(coffer_keyfile_unwrap(kf, a1, 2, w2, out) == 0 &&
+	       coffer_ct_equal(out, sk, COFFER_SK_BYTES),
 	   "epoch-2 wraps still open");
 	coffer_keyfile_end_rotation(kf);
 	ok(coffer_keyfile_epoch(kf) == 2, "end without a rotation changes nothing");
@@ -397,7 +412,8 @@ static void test_wrap(void)
 		   "a stale temporary with epoch 1 beside the key file");
 		free(t);
 	}
-	ok(coffer_keyfile_replace(path_of("rot.key"), kf) == 0, "replace the file after the rotation");
+	ok(coffer_keyfile_replace(path_of("rot.key"), kf) == 0,
+	   "replace the file after the rotation");
 	ok(access(path_of("rot.key.tmp.0123456789abcdef"), F_OK) < 0 && errno == ENOENT,
 	   "the replace removed the stale temporary (it held the retired master)");
 	ok(access(path_of("rot.key.bak"), F_OK) == 0, "and nothing else");
@@ -407,7 +423,8 @@ static void test_wrap(void)
 		size_t n;
 		char *t = slurp(path_of("rot.key"), &n);
 
-		ok(t && documented_only(t, n, sid) == 1 && strstr(t, "\nepoch 2 ") && !strstr(t, "epoch 1 "),
+		ok(t && documented_only(t, n, sid) == 1 && strstr(t, "\nepoch 2 ") &&
+		       !strstr(t, "epoch 1 "),
 		   "the replaced file holds epoch 2 only");
 		ok(stat(path_of("rot.key"), &sb) == 0 && (sb.st_mode & 07777) == 0600,
 		   "replace writes mode 0600");
@@ -415,7 +432,8 @@ static void test_wrap(void)
 		free(t);
 	}
 	coffer_keyfile_free(&loaded);
-	ok(coffer_keyfile_load(path_of("rot.key"), &loaded) == 0 && !coffer_keyfile_rotating(loaded),
+	ok(coffer_keyfile_load(path_of("rot.key"), &loaded) == 0 &&
+	       !coffer_keyfile_rotating(loaded),
 	   "reload: one epoch");
 	ok(loaded && coffer_keyfile_unwrap(loaded, a1, 1, w1, out) == COFFER_EPERM,
 	   "the reloaded file cannot open the old wrap (EPERM)");
@@ -440,7 +458,7 @@ static void test_wrap(void)
 
 /* Replaces [off, off+len) of t with rep. */
 static char *edit_text(const char *t, size_t n, size_t off, size_t len, const char *rep, size_t rl,
-                    size_t *n_r)
+                       size_t *n_r)
 {
 	char *s = malloc(n - len + rl + 1);
 
@@ -505,12 +523,14 @@ static void test_parse(void)
 
 			if (rc != want) {
 				if (bad++ < 3)
-					tap_diag("line %d cut to %zu bytes: rc %d", l + 1, keep, rc);
+					tap_diag("line %d cut to %zu bytes: rc %d", l + 1, keep,
+					         rc);
 			}
 			free(c);
 		}
 	}
-	ok(bad == 0, "every field line cut short, at every length, is ECORRUPT (an emptied epoch line of two is fine)");
+	ok(bad == 0,
+	   "every field line cut short, at every length, is ECORRUPT (an emptied epoch line of two is fine)");
 
 	/* bad hex in each hex field, at each position */
 	bad = 0;
@@ -557,13 +577,15 @@ static void test_parse(void)
 
 	/* wrong magic */
 	{
-		static const char *const magics[] = { "coffer-keyfile 2", "Coffer-keyfile 1",
+		static const char *const magics[] = { "coffer-keyfile 2",  "Coffer-keyfile 1",
 			                              "coffer-keyfile 1 ", "coffer-keyfile  1",
-			                              "coffer-keyfile 10", "coffer-keyfil 1", "coffer-keyfile" };
+			                              "coffer-keyfile 10", "coffer-keyfil 1",
+			                              "coffer-keyfile" };
 
 		bad = 0;
 		for (size_t i = 0; i < sizeof magics / sizeof magics[0]; i++) {
-			char *c = edit_text(good, n, (size_t)line_starts[0], 16, magics[i], strlen(magics[i]), &m);
+			char *c = edit_text(good, n, (size_t)line_starts[0], 16, magics[i],
+			                    strlen(magics[i]), &m);
 
 			if (parse_text(c, m) != COFFER_ECORRUPT)
 				bad++;
@@ -589,7 +611,8 @@ static void test_parse(void)
 		l1[len1] = '\0';
 		memcpy(l2, good + e2, len2);
 		l2[len2] = '\0';
-		ok(!strncmp(l1, "epoch 1 ", 8) && !strncmp(l2, "epoch 2 ", 8), "epoch lines 1 and 2");
+		ok(!strncmp(l1, "epoch 1 ", 8) && !strncmp(l2, "epoch 2 ", 8),
+		   "epoch lines 1 and 2");
 
 		/* three epochs */
 		snprintf(l3, sizeof l3, "epoch 3 %s", l2 + 8);
@@ -608,14 +631,20 @@ static void test_parse(void)
 		free(c);
 		/* other bad numbers */
 		{
-			static const char *const nums[] = { "0", "-1", "+1", "1a", "",
+			static const char *const nums[] = { "0",
+				                            "-1",
+				                            "+1",
+				                            "1a",
+				                            "",
 				                            "18446744073709551616",
-				                            "99999999999999999999", " 1" };
+				                            "99999999999999999999",
+				                            " 1" };
 
 			bad = 0;
 			for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
 				c = edit_text(good, n, e1 + 6, 1, nums[i], strlen(nums[i]), &m);
-				d = edit_text(c, m, e1 + 6 + strlen(nums[i]) + 1 + 64 + 1, len2, "", 0, &m);
+				d = edit_text(c, m, e1 + 6 + strlen(nums[i]) + 1 + 64 + 1, len2, "",
+				              0, &m);
 				if (parse_text(d, m) != COFFER_ECORRUPT) {
 					tap_diag("epoch number '%s' accepted", nums[i]);
 					bad++;
@@ -623,7 +652,8 @@ static void test_parse(void)
 				free(c);
 				free(d);
 			}
-			ok(bad == 0, "epoch numbers 0, -1, +1, 1a, empty, 2^64, 20 digits: ECORRUPT");
+			ok(bad == 0,
+			   "epoch numbers 0, -1, +1, 1a, empty, 2^64, 20 digits: ECORRUPT");
 		}
 		/* a large but valid epoch */
 		c = edit_text(good, n, e1 + 6, 1, "1000000000000000000", 19, &m);
@@ -686,7 +716,8 @@ static void test_parse(void)
 		size_t at[] = { 0, 1, len / 2, len - 1, len };
 
 		for (size_t i = 0; i < sizeof at / sizeof at[0]; i++) {
-			char *c = edit_text(good, n, start + at[i], at[i] == len ? 0 : 1, "\0", 1, &m);
+			char *c = edit_text(good, n, start + at[i], at[i] == len ? 0 : 1, "\0", 1,
+			                    &m);
 
 			if (parse_text(c, m) != COFFER_ECORRUPT)
 				bad++;
@@ -726,7 +757,8 @@ static void test_parse(void)
 				crlf[k++] = '\r';
 			crlf[k++] = good[i];
 		}
-		ok(parse_text(crlf, k) == COFFER_ECORRUPT, "CRLF line endings: ECORRUPT, not misread");
+		ok(parse_text(crlf, k) == COFFER_ECORRUPT,
+		   "CRLF line endings: ECORRUPT, not misread");
 	}
 	coffer_keyfile_free(&kf);
 }

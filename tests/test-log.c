@@ -81,10 +81,12 @@ int main(void)
 	saved_stderr = dup(STDERR_FILENO);
 
 	/* level names */
-	ok(coffer_log_level_parse("error", &level) == 0 && level == COFFER_LOG_ERROR, "parse error");
+	ok(coffer_log_level_parse("error", &level) == 0 && level == COFFER_LOG_ERROR,
+	   "parse error");
 	ok(coffer_log_level_parse("WARNING", &level) == 0 && level == COFFER_LOG_WARNING,
 	   "parse WARNING (any case)");
-	ok(coffer_log_level_parse("warn", &level) == 0 && level == COFFER_LOG_WARNING, "parse warn");
+	ok(coffer_log_level_parse("warn", &level) == 0 && level == COFFER_LOG_WARNING,
+	   "parse warn");
 	ok(coffer_log_level_parse("info", &level) == 0 && level == 6, "info is syslog 6");
 	ok(coffer_log_level_parse("debug", &level) == 0 && level == 7, "debug is syslog 7");
 	ok(coffer_log_level_parse("verbose", &level) == COFFER_EINVAL, "unknown level refused");

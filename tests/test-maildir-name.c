@@ -69,14 +69,16 @@ static void test_parse(void)
 	char big[300];
 
 	ok(parse("1700000000.M123456P7890.mail.example.org,S=4321,W=4400:2,FS", &m) == 0 &&
-	   m.unique_len == 54 && m.has_info && m.flags == (COFFER_FLAG_FLAGGED | COFFER_FLAG_SEEN) &&
-	   m.keywords == 0 && m.has_size && m.size == 4321,
+	       m.unique_len == 54 && m.has_info &&
+	       m.flags == (COFFER_FLAG_FLAGGED | COFFER_FLAG_SEEN) && m.keywords == 0 &&
+	       m.has_size && m.size == 4321,
 	   "Dovecot name with S=, W= and flags");
 	ok(parse("1700000000.M1P2.host", &m) == 0 && m.unique_len == 20 && !m.has_info &&
-	   m.flags == 0 && !m.has_size && m.size == 0,
+	       m.flags == 0 && !m.has_size && m.size == 0,
 	   "new/ name without info");
 	ok(parse("1700000000.M1P2.host:2,", &m) == 0 && m.has_info && m.flags == 0 &&
-	   m.unique_len == 20, "empty info");
+	       m.unique_len == 20,
+	   "empty info");
 	ok(parse("x:2,DFPRST", &m) == 0 && m.flags == 0x3f, "all flags");
 	ok(parse("x:2,TSRPFD", &m) == 0 && m.flags == 0x3f, "flags in any order");
 	ok(parse("x:2,Sac", &m) == 0 && m.flags == COFFER_FLAG_SEEN && m.keywords == 5,
@@ -92,8 +94,8 @@ static void test_parse(void)
 	ok(parse("1.2.host,S=abc", &m) == 0 && !m.has_size, "S=abc is no size");
 	ok(parse("1.2.hostS=5", &m) == 0 && !m.has_size, "S= needs a comma before it");
 	ok(parse("1.2.host,s=5", &m) == 0 && !m.has_size, "lower-case s= is not a size");
-	ok(parse("1.2.host,S=18446744073709551615", &m) == 0 && m.has_size &&
-	   m.size == UINT64_MAX, "S= at UINT64_MAX");
+	ok(parse("1.2.host,S=18446744073709551615", &m) == 0 && m.has_size && m.size == UINT64_MAX,
+	   "S= at UINT64_MAX");
 	ok(parse("1.2.host,S=18446744073709551616", &m) == 0 && !m.has_size,
 	   "S= overflowing 64 bits is no size");
 	ok(parse("1.2.host:2,S,S=5", &m) != 0, "S= in the info part is not a size (and refused)");
@@ -120,8 +122,9 @@ static void test_parse(void)
 	ok(parse_bad("x:2,1", 5, "unknown info letter '1'"), "digit in info refused");
 	memset(big, 'u', sizeof big);
 	memcpy(big + 250, ":2,S", 4);
-	ok(coffer_maildir_name_parse(big, 255, &m) == 0 && m.unique_len == 250 && m.flags ==
-	   COFFER_FLAG_SEEN, "255-byte name accepted");
+	ok(coffer_maildir_name_parse(big, 255, &m) == 0 && m.unique_len == 250 &&
+	       m.flags == COFFER_FLAG_SEEN,
+	   "255-byte name accepted");
 	ok(parse_bad(big, 256, "longer than 255 bytes"), "256-byte name refused");
 	ok(strlen(coffer_errmsg()) < 150, "long name cut in detail");
 	ok(parse_bad(big, sizeof big, "longer"), "300-byte name refused");
@@ -140,14 +143,16 @@ static void test_format(void)
 	ok(canonical_is("1.2.host,S=5,W=6:2,", "1.2.host,S=5,W=6:2,"), "empty info kept");
 
 	ok(coffer_maildir_name_format(&out, "abc", 3, 1, 0xffffffffu, 0xffffffffu) == 0 &&
-	   strcmp(coffer_buf_str(&out), "abc:2,DFPRSTabcdefghijklmnopqrstuvwxyz") == 0,
+	       strcmp(coffer_buf_str(&out), "abc:2,DFPRSTabcdefghijklmnopqrstuvwxyz") == 0,
 	   "bits without letters ignored: %s", coffer_buf_str(&out));
 	coffer_buf_reset(&out);
 	ok(coffer_maildir_name_format(&out, "abc:2,S", 3, 0, COFFER_FLAG_SEEN, 0) == 0 &&
-	   strcmp(coffer_buf_str(&out), "abc") == 0, "info 0 writes no info");
+	       strcmp(coffer_buf_str(&out), "abc") == 0,
+	   "info 0 writes no info");
 	coffer_buf_puts(&out, "/");
 	ok(coffer_maildir_name_format(&out, "d", 1, 1, COFFER_FLAG_DRAFT, 0) == 0 &&
-	   strcmp(coffer_buf_str(&out), "abc/d:2,D") == 0, "format appends");
+	       strcmp(coffer_buf_str(&out), "abc/d:2,D") == 0,
+	   "format appends");
 	ok(coffer_maildir_name_format(&out, "a:b", 3, 1, 0, 0) == COFFER_EINVAL,
 	   "colon in unique refused");
 	ok(coffer_maildir_name_format(&out, "a/b", 3, 1, 0, 0) == COFFER_EINVAL,
@@ -164,13 +169,14 @@ static void test_format(void)
 	   "exactly 255 bytes accepted");
 	coffer_buf_reset(&out);
 	ok(coffer_maildir_name_format(&out, big, 252, 1, COFFER_FLAG_SEEN, 0) == COFFER_EINVAL &&
-	   out.len == 0 && strstr(coffer_errmsg(), "longer than 255") != NULL,
+	       out.len == 0 && strstr(coffer_errmsg(), "longer than 255") != NULL,
 	   "256 bytes refused");
 
 	coffer_buf_reset(&out);
 	ok(coffer_maildir_flags_format(&out, COFFER_FLAG_SEEN | COFFER_FLAG_DRAFT |
-	                                     COFFER_FLAG_TRASHED) == 0 &&
-	   strcmp(coffer_buf_str(&out), "DST") == 0, "flags_format DST");
+	                                         COFFER_FLAG_TRASHED) == 0 &&
+	       strcmp(coffer_buf_str(&out), "DST") == 0,
+	   "flags_format DST");
 	coffer_buf_reset(&out);
 	ok(coffer_maildir_flags_format(&out, 0) == 0 && out.len == 0, "flags_format empty");
 	coffer_buf_free(&out);
@@ -246,8 +252,10 @@ static void test_mutf7(void)
 
 	coffer_buf_puts(&b, "keep");
 	ok(coffer_mutf7_encode("a\xff", 2, &b) == COFFER_EINVAL &&
-	   strcmp(coffer_buf_str(&b), "keep") == 0, "encode refuses invalid UTF-8, appends nothing");
-	ok(coffer_mutf7_encode("\xed\xa0\x80", 3, &b) == COFFER_EINVAL, "encode refuses surrogates");
+	       strcmp(coffer_buf_str(&b), "keep") == 0,
+	   "encode refuses invalid UTF-8, appends nothing");
+	ok(coffer_mutf7_encode("\xed\xa0\x80", 3, &b) == COFFER_EINVAL,
+	   "encode refuses surrogates");
 	coffer_buf_reset(&b);
 	ok(coffer_mutf7_decode("&AAA-", 5, &b) == 0 && b.len == 1 && b.data[0] == 0,
 	   "encoded NUL decodes (the folder layer refuses it)");
@@ -293,9 +301,12 @@ static void test_dirs(void)
 
 	ok(dir_is(".Lists.debian", "Lists/debian"), ".Lists.debian");
 	ok(dir_is(".Sent", "Sent"), ".Sent");
-	ok(dir_is(".&U,BTFw-.&ZeVnLIqe-", "\xe5\x8f\xb0\xe5\x8c\x97/\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e"),
+	ok(dir_is(".&U,BTFw-.&ZeVnLIqe-",
+	          "\xe5\x8f\xb0\xe5\x8c\x97/\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e"),
 	   "CJK folder");
-	ok(dir_is(".Entw&APw-rfe", "Entw\xc3\xbc" "rfe"), "German folder");
+	ok(dir_is(".Entw&APw-rfe", "Entw\xc3\xbc"
+	                           "rfe"),
+	   "German folder");
 	ok(dir_is(".a&-b", "a&b"), "ampersand folder");
 	ok(dir_is(".INBOX.foo", "INBOX/foo"), "INBOX child");
 	ok(dir_is(".Sent Items", "Sent Items"), "space in folder");
@@ -326,14 +337,16 @@ static void test_dirs(void)
 	   "INBOX has no directory");
 	ok(coffer_maildir_folder_to_dir("inbox", &d) == COFFER_EINVAL, "inbox has no directory");
 	ok(coffer_maildir_folder_to_dir("a//b", &d) == COFFER_EINVAL &&
-	   strstr(coffer_errmsg(), "empty component") != NULL, "invalid folder refused");
+	       strstr(coffer_errmsg(), "empty component") != NULL,
+	   "invalid folder refused");
 	ok(coffer_maildir_folder_to_dir("Lists.debian", &d) == 0 &&
-	   strcmp(coffer_buf_str(&d), ".Lists.debian") == 0, "dot-separated input canonicalised");
+	       strcmp(coffer_buf_str(&d), ".Lists.debian") == 0,
+	   "dot-separated input canonicalised");
 	big[0] = '\0';
 	for (i = 0; i < 127; i++)
 		strcat(big, "\xc3\xa9");
 	ok(coffer_maildir_folder_to_dir(big, &d) == COFFER_EINVAL && d.len == 0 &&
-	   strstr(coffer_errmsg(), "longer than 255") != NULL,
+	       strstr(coffer_errmsg(), "longer than 255") != NULL,
 	   "folder whose directory name would exceed 255 bytes refused");
 	coffer_buf_free(&d);
 }
@@ -343,9 +356,9 @@ static void test_dirs(void)
 static void random_utf8(struct coffer_buf *b, size_t chars)
 {
 	static const uint32_t ranges[][2] = {
-		{ 0x01, 0x1f },       { 0x20, 0x7e },       { '&', '&' },     { 0x7f, 0xff },
-		{ 0x100, 0x7ff },     { 0x800, 0xd7ff },    { 0xe000, 0xfffd }, { 0x10000, 0x10ffff },
-		{ 0x0, 0x0 },
+		{ 0x01, 0x1f },     { 0x20, 0x7e },        { '&', '&' },
+		{ 0x7f, 0xff },     { 0x100, 0x7ff },      { 0x800, 0xd7ff },
+		{ 0xe000, 0xfffd }, { 0x10000, 0x10ffff }, { 0x0, 0x0 },
 	};
 	size_t i;
 
@@ -397,8 +410,8 @@ static void test_mutf7_properties(void)
 		if (!printable || coffer_mutf7_decode((char *)enc.data, enc.len, &dec) != 0 ||
 		    dec.len != in.len || (in.len && memcmp(dec.data, in.data, in.len) != 0)) {
 			if (bad++ == 0)
-				tap_diag("mutf7 round trip failed: enc '%s' (%s)", coffer_buf_str(&enc),
-				         coffer_errmsg());
+				tap_diag("mutf7 round trip failed: enc '%s' (%s)",
+				         coffer_buf_str(&enc), coffer_errmsg());
 		}
 	}
 	ok(bad == 0, "50000 random UTF-8 strings: decode(encode(x)) == x, encoding printable");
@@ -413,14 +426,15 @@ static void test_mutf7_properties(void)
 		if (coffer_mutf7_decode((char *)in.data, in.len, &dec) != 0)
 			continue;
 		decoded++;
-		if (coffer_mutf7_encode((char *)dec.data, dec.len, &enc) != 0 || enc.len != in.len ||
-		    (in.len && memcmp(enc.data, in.data, in.len) != 0)) {
+		if (coffer_mutf7_encode((char *)dec.data, dec.len, &enc) != 0 ||
+		    enc.len != in.len || (in.len && memcmp(enc.data, in.data, in.len) != 0)) {
 			if (bad++ == 0)
 				tap_diag("non-canonical spelling accepted: '%s' -> '%s'",
 				         coffer_buf_str(&in), coffer_buf_str(&enc));
 		}
 	}
-	ok(bad == 0, "random ASCII: all %zu decodable strings are canonical (encode(decode(y)) == y)",
+	ok(bad == 0,
+	   "random ASCII: all %zu decodable strings are canonical (encode(decode(y)) == y)",
 	   decoded);
 	ok(decoded > 10000, "enough random strings decoded");
 	coffer_buf_free(&in);
@@ -431,7 +445,7 @@ static void test_mutf7_properties(void)
 static void test_dir_properties(void)
 {
 	struct coffer_buf in = COFFER_BUF_INIT, canon = COFFER_BUF_INIT, dir = COFFER_BUF_INIT,
-	                  back = COFFER_BUF_INIT;
+			  back = COFFER_BUF_INIT;
 	size_t iter, c, bad = 0, tried = 0;
 
 	for (iter = 0; iter < 20000; iter++) {

@@ -138,7 +138,8 @@ static int update_txn(struct coffer_txn *t, void *arg)
 	rec.flags = o->rec.flags;
 	rec.keywords = o->rec.keywords;
 	rec.is_new = o->rec.is_new;
-	return coffer_message_update_txn(t, coffer_mailbox_id(mb), COFFER_FOLDER_INBOX, o->uid, &rec);
+	return coffer_message_update_txn(t, coffer_mailbox_id(mb), COFFER_FOLDER_INBOX, o->uid,
+	                                 &rec);
 }
 
 static int expunge_txn(struct coffer_txn *t, void *arg)
@@ -252,7 +253,8 @@ static void test_names_update(void)
 	uint64_t modseq;
 	int good = 1;
 
-	ok(deliver("Subject: one\n\n1\n", NULL) == 0 && deliver("Subject: two\n\n22\n", NULL) == 0 &&
+	ok(deliver("Subject: one\n\n1\n", NULL) == 0 &&
+	       deliver("Subject: two\n\n22\n", NULL) == 0 &&
 	       deliver("Subject: three\n\n333\n", NULL) == 0,
 	   "deliver three messages");
 	ok(list(&l) == 0 && l.n == 3 && l.uid[0] == 1 && l.uid[2] == 3, "list: uids 1, 2, 3");
@@ -279,7 +281,8 @@ static void test_names_update(void)
 	good = 1;
 	for (int i = 0; i < l.n; i++) {
 		o = (struct op){ .unique = l.name[i], .n = strlen(l.name[i]) };
-		if (coffer_index_view(coffer_store_index(st), find_txn, &o) != 0 || o.found != l.uid[i])
+		if (coffer_index_view(coffer_store_index(st), find_txn, &o) != 0 ||
+		    o.found != l.uid[i])
 			good = 0;
 	}
 	ok(good, "find_name_txn finds each derived name's uid");
@@ -360,7 +363,8 @@ static void test_unique_names(void)
 			n = fread(buf, 1, 1 << 20, f);
 			fclose(f);
 		}
-		ok(buf && n > 0 && memmem(buf, n, "M12P34", 6) == NULL && memmem(buf, n, "INBOX", 5) == NULL,
+		ok(buf && n > 0 && memmem(buf, n, "M12P34", 6) == NULL &&
+		       memmem(buf, n, "INBOX", 5) == NULL,
 		   "neither the Maildir name nor the folder name is in the index file");
 		free(buf);
 	}
@@ -459,17 +463,18 @@ static void test_sealer_boxes(void)
 	ok(coffer_index_update(coffer_store_index(st), sealed_add_txn, &o) == COFFER_EINVAL,
 	   "sealer: first run of the transaction aborted after boxing");
 	ok(coffer_index_update(coffer_store_index(st), sealed_add_txn, &o) == 0 && o.fid > 0 &&
-	   o.uid == 1, "sealer: run again, it adds the message to a new folder (%u, uid %u)",
-	   o.fid, o.uid);
+	       o.uid == 1,
+	   "sealer: run again, it adds the message to a new folder (%u, uid %u)", o.fid, o.uid);
 	coffer_sealer_free(&sealer);
 	ok(o.fbox_len > 33 && o.mbox_len > 33 && o.fbox[0] == COFFER_BOX_SHARED &&
-	   o.mbox[0] == COFFER_BOX_SHARED && memcmp(o.fbox + 1, o.mbox + 1, 32) == 0,
+	       o.mbox[0] == COFFER_BOX_SHARED && memcmp(o.fbox + 1, o.mbox + 1, 32) == 0,
 	   "sealer: folder and Maildir name boxes are tag 3 with one ephemeral key");
 	ok(coffer_folder_list(mb, folder_row, &fs) == 0 && fs.found && fs.fid == o.fid,
 	   "sealer: the folder's name opens");
 	memset(&l, 0, sizeof l);
 	ok(coffer_message_list(mb, o.fid, collect, &l) == 0 && l.n == 1 && l.uid[0] == 1 &&
-	   strcmp(l.name[0], uniq) == 0, "sealer: the Maildir name opens");
+	       strcmp(l.name[0], uniq) == 0,
+	   "sealer: the Maildir name opens");
 }
 
 static void test_expunge(void)
@@ -647,7 +652,8 @@ static void test_damage(void)
 	{
 		struct coffer_message_reader *r = NULL;
 
-		ok(coffer_message_open(mb, COFFER_FOLDER_INBOX, "INBOX", 9999, &r) == COFFER_ENOTFOUND &&
+		ok(coffer_message_open(mb, COFFER_FOLDER_INBOX, "INBOX", 9999, &r) ==
+		           COFFER_ENOTFOUND &&
 		       r == NULL,
 		   "open of a missing uid: ENOTFOUND");
 		ok(names_message(9999), "naming it: %s", coffer_errmsg());
@@ -669,7 +675,8 @@ static void test_pread(void)
 	if (r == NULL)
 		return;
 	ok(coffer_message_record(r)->size == sizeof msg - 1, "the record is available");
-	ok(coffer_message_pread(r, buf, 10, 16, &n) == 0 && n == 10 && !memcmp(buf, "0123456789", 10),
+	ok(coffer_message_pread(r, buf, 10, 16, &n) == 0 && n == 10 &&
+	       !memcmp(buf, "0123456789", 10),
 	   "pread 10 bytes at 16");
 	ok(coffer_message_pread(r, buf, sizeof buf, sizeof msg - 3, &n) == 0 && n == 2 &&
 	       !memcmp(buf, "j\n", 2),

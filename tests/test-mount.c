@@ -33,23 +33,30 @@ static void test_paths(void)
 	int sub;
 
 	ok(coffer_mount_path_parse("/", &p) == 0 && p.kind == COFFER_MP_ROOT, "/ is the root");
-	ok(coffer_mount_path_parse("/a@b.c", &p) == 0 && p.kind == COFFER_MP_ACCT &&
-	   p.acct_n == 5, "account");
+	ok(coffer_mount_path_parse("/a@b.c", &p) == 0 && p.kind == COFFER_MP_ACCT && p.acct_n == 5,
+	   "account");
 	ok(coffer_mount_path_parse("/a@b.c/cur", &p) == 0 && p.kind == COFFER_MP_SUB &&
-	   p.sub == COFFER_MP_CUR && p.dir == NULL, "INBOX cur/");
+	       p.sub == COFFER_MP_CUR && p.dir == NULL,
+	   "INBOX cur/");
 	ok(coffer_mount_path_parse("/a@b.c/new/x:2,S", &p) == 0 && p.kind == COFFER_MP_FILE &&
-	   p.sub == COFFER_MP_NEW && p.name_n == 5, "INBOX message");
+	       p.sub == COFFER_MP_NEW && p.name_n == 5,
+	   "INBOX message");
 	ok(coffer_mount_path_parse("/a@b.c/dovecot-uidlist", &p) == 0 &&
-	   p.kind == COFFER_MP_ENTRY && p.dir == NULL, "control file at the root");
+	       p.kind == COFFER_MP_ENTRY && p.dir == NULL,
+	   "control file at the root");
 	ok(coffer_mount_path_parse("/a@b.c/.Sent", &p) == 0 && p.kind == COFFER_MP_ENTRY,
 	   "folder dir is an entry");
 	ok(coffer_mount_path_parse("/a@b.c/.Sent/tmp", &p) == 0 && p.kind == COFFER_MP_SUB &&
-	   p.sub == COFFER_MP_TMP && p.dir_n == 5, "folder tmp/");
-	ok(coffer_mount_path_parse("/a@b.c/.Sent/tmp/1.2.h", &p) == 0 &&
-	   p.kind == COFFER_MP_FILE && p.name_n == 5, "folder tmp file");
+	       p.sub == COFFER_MP_TMP && p.dir_n == 5,
+	   "folder tmp/");
+	ok(coffer_mount_path_parse("/a@b.c/.Sent/tmp/1.2.h", &p) == 0 && p.kind == COFFER_MP_FILE &&
+	       p.name_n == 5,
+	   "folder tmp file");
 	ok(coffer_mount_path_parse("/a@b.c/.Sent/maildirfolder", &p) == 0 &&
-	   p.kind == COFFER_MP_ENTRY && p.dir_n == 5, "folder control file");
-	ok(coffer_mount_path_parse("/a@b.c/x/y", &p) == COFFER_EINVAL, "no directories below a non-folder");
+	       p.kind == COFFER_MP_ENTRY && p.dir_n == 5,
+	   "folder control file");
+	ok(coffer_mount_path_parse("/a@b.c/x/y", &p) == COFFER_EINVAL,
+	   "no directories below a non-folder");
 	ok(coffer_mount_path_parse("/a@b.c/.S/cur/x/y", &p) == COFFER_EINVAL, "too deep");
 	ok(coffer_mount_path_parse("/a@b.c/../x", &p) == COFFER_EINVAL, "'..' refused");
 	ok(coffer_mount_path_parse("/a@b.c/./x", &p) == COFFER_EINVAL, "'.' refused");
@@ -61,7 +68,8 @@ static void test_paths(void)
 		memset(longname, 'x', sizeof longname);
 		longname[0] = '/';
 		longname[299] = '\0';
-		ok(coffer_mount_path_parse(longname, &p) == COFFER_EINVAL, "component over 255 refused");
+		ok(coffer_mount_path_parse(longname, &p) == COFFER_EINVAL,
+		   "component over 255 refused");
 	}
 	ok(coffer_mount_is_subdir("tmp", 3, &sub) && sub == COFFER_MP_TMP, "tmp is a subdir");
 	ok(!coffer_mount_is_subdir("tmpx", 4, &sub), "tmpx is not");
@@ -102,14 +110,16 @@ static int t_create(struct coffer_txn *t, void *arg)
 {
 	struct op *o = arg;
 
-	return coffer_mailops_folder_create_txn(t, o->e->st, o->e->acct, o->a, o->e->sec, 1, &o->fid);
+	return coffer_mailops_folder_create_txn(t, o->e->st, o->e->acct, o->a, o->e->sec, 1,
+	                                        &o->fid);
 }
 
 static int t_rename(struct coffer_txn *t, void *arg)
 {
 	struct op *o = arg;
 
-	return coffer_mailops_folder_rename_txn(t, o->e->st, o->e->acct, o->a, o->b, o->sub, o->e->sec);
+	return coffer_mailops_folder_rename_txn(t, o->e->st, o->e->acct, o->a, o->b, o->sub,
+	                                        o->e->sec);
 }
 
 static int t_delete(struct coffer_txn *t, void *arg)
@@ -123,7 +133,8 @@ static int t_place(struct coffer_txn *t, void *arg)
 {
 	struct op *o = arg;
 
-	return coffer_mailops_message_place_txn(t, o->e->st, o->e->acct, &o->pl, o->e->sec, &o->uid);
+	return coffer_mailops_message_place_txn(t, o->e->st, o->e->acct, &o->pl, o->e->sec,
+	                                        &o->uid);
 }
 
 static int t_find(struct coffer_txn *t, void *arg)
@@ -182,7 +193,8 @@ static void test_mailops(struct env *e)
 	o.sub = 1;
 	ok(upd(e, t_rename, &o) == 0, "rename Work with subfolders");
 	ok(count(e, "Projects") == 0 && count(e, "Projects/Sub") == 0 && count(e, "Work") < 0 &&
-	   count(e, "Work/Sub") < 0, "Projects and Projects/Sub exist, Work and Work/Sub not");
+	       count(e, "Work/Sub") < 0,
+	   "Projects and Projects/Sub exist, Work and Work/Sub not");
 	o.a = "Projects";
 	o.b = "Projects/Inner";
 	ok(upd(e, t_rename, &o) == COFFER_EINVAL, "rename under itself refused");
@@ -220,7 +232,8 @@ static void test_mailops(struct env *e)
 	ok(count(e, "INBOX") == 0 && count(e, "Projects") == 1, "moved");
 	o.fid = o.pl.dst_fid;
 	o.a = name;
-	ok(coffer_index_view(coffer_store_index(e->st), t_find, &o) == 0, "found by name in Projects");
+	ok(coffer_index_view(coffer_store_index(e->st), t_find, &o) == 0,
+	   "found by name in Projects");
 	o.pl.src_fid = o.pl.dst_fid;
 	o.pl.uid = o.uid;
 	o.pl.dst_fid = 0;
@@ -231,7 +244,8 @@ static void test_mailops(struct env *e)
 	ok(count(e, "INBOX") == 1 && count(e, "Projects") == 1, "two messages");
 	o.fid = 0;
 	o.a = "linked.1";
-	ok(coffer_index_view(coffer_store_index(e->st), t_find, &o) == 0, "the link is found by its name");
+	ok(coffer_index_view(coffer_store_index(e->st), t_find, &o) == 0,
+	   "the link is found by its name");
 	o.pl.src_fid = 0;
 	o.pl.uid = o.uid;
 	o.pl.dst_fid = 0;
@@ -246,7 +260,8 @@ static void test_mailops(struct env *e)
 		ok(upd(e, t_place, &o) == 0 && o.uid == before, "rename in place keeps the uid");
 	}
 	o.a = "linked.1";
-	ok(coffer_index_view(coffer_store_index(e->st), t_find, &o) == COFFER_ENOTFOUND, "old name gone");
+	ok(coffer_index_view(coffer_store_index(e->st), t_find, &o) == COFFER_ENOTFOUND,
+	   "old name gone");
 	o.a = "Projects";
 	ok(upd(e, t_delete, &o) == 0 && o.n == 1, "delete Projects with its message");
 	ok(count(e, "Projects") < 0 && count(e, "INBOX") == 1, "the INBOX link survives");
@@ -281,8 +296,8 @@ static int c_rename(struct coffer_txn *t, void *arg)
 {
 	struct ctlop *c = arg;
 
-	return coffer_ctlfile_rename_txn(t, c->e->st, c->e->acct, c->fid, c->a, strlen(c->a), c->fid,
-	                                 c->b, strlen(c->b), c->e->sec, 1);
+	return coffer_ctlfile_rename_txn(t, c->e->st, c->e->acct, c->fid, c->a, strlen(c->a),
+	                                 c->fid, c->b, strlen(c->b), c->e->sec, 1);
 }
 
 static int c_del(struct coffer_txn *t, void *arg)
@@ -318,8 +333,9 @@ static void test_ctlfiles(struct env *e)
 	memset(&c, 0, sizeof c);
 	c.e = e;
 	c.a = "dovecot-uidlist.lock";
-	ok(coffer_ctlfile_blob_write(e->st, e->acct, COFFER_BLOB_CONTROL, e->sec, "3 V1 N1\nabc", 11,
-	                             c.rec.blob_id, &c.rec.stored_size) == 0, "write a control blob");
+	ok(coffer_ctlfile_blob_write(e->st, e->acct, COFFER_BLOB_CONTROL, e->sec, "3 V1 N1\nabc",
+	                             11, c.rec.blob_id, &c.rec.stored_size) == 0,
+	   "write a control blob");
 	c.rec.size = 11;
 	c.rec.mtime = 5;
 	c.rec.mode = 0600;
@@ -334,16 +350,19 @@ static void test_ctlfiles(struct env *e)
 	c.a = "dovecot-uidlist";
 	memset(&c.rec, 0, sizeof c.rec);
 	ok(coffer_index_view(coffer_store_index(e->st), c_get, &c) == 0 && c.rec.size == 11 &&
-	   c.rec.mtime == 5, "get the renamed file");
+	       c.rec.mtime == 5,
+	   "get the renamed file");
 	ok(coffer_ctlfile_read(e->st, e->acct, e->sec, &c.rec, &out) == 0 && out.len == 11 &&
-	   memcmp(out.data, "3 V1 N1\nabc", 11) == 0, "its content reads back");
+	       memcmp(out.data, "3 V1 N1\nabc", 11) == 0,
+	   "its content reads back");
 	coffer_index_view(coffer_store_index(e->st), c_list, &c);
 	ok(c.listed == 1, "listed with its decrypted name");
 	memcpy(old_blob, c.rec.blob_id, sizeof old_blob);
 	/* replace: the old blob loses its reference and is collected */
 	ok(coffer_ctlfile_blob_write(e->st, e->acct, COFFER_BLOB_CONTROL, e->sec, "", 0,
 	                             c.rec.blob_id, &c.rec.stored_size) == 0 &&
-	   coffer_ctlfile_is_empty_blob(c.rec.blob_id), "empty content needs no blob");
+	       coffer_ctlfile_is_empty_blob(c.rec.blob_id),
+	   "empty content needs no blob");
 	c.rec.size = 0;
 	c.rec.fresh_blob = 1;
 	c.excl = 0;
@@ -405,7 +424,8 @@ static void test_verify_ctlfiles(struct env *e)
 	c.a = "dovecot-uidlist";
 	ok(coffer_ctlfile_blob_write(e->st, e->acct, COFFER_BLOB_CONTROL, e->sec,
 	                             "3 V1700000000 N2\n1 :a\n", 22, c.rec.blob_id,
-	                             &c.rec.stored_size) == 0, "verify: a control blob");
+	                             &c.rec.stored_size) == 0,
+	   "verify: a control blob");
 	c.rec.size = 22;
 	c.rec.mode = 0600;
 	c.rec.fresh_blob = 1;

@@ -63,7 +63,8 @@ static int folder_is(const char *in, size_t n, const char *want)
 	int good = r == 0 && strcmp(coffer_buf_str(&out), want) == 0 && out.len == strlen(want);
 
 	if (!good)
-		tap_diag("folder: r=%d out='%s' err='%s'", r, coffer_buf_str(&out), coffer_errmsg());
+		tap_diag("folder: r=%d out='%s' err='%s'", r, coffer_buf_str(&out),
+		         coffer_errmsg());
 	coffer_buf_free(&out);
 	return good;
 }
@@ -152,8 +153,11 @@ static void test_folders(void)
 	ok(folder_is("Inboxes", 7, "Inboxes"), "Inboxes is not the inbox");
 	ok(folder_is("Sent Items", 10, "Sent Items"), "space allowed");
 	ok(folder_is("a&b", 3, "a&b"), "ampersand allowed");
-	ok(folder_is("\xc3\x9c" "ber/\xe6\x97\xa5\xe6\x9c\xac/\xf0\x9f\x93\xa7", 17,
-	             "\xc3\x9c" "ber/\xe6\x97\xa5\xe6\x9c\xac/\xf0\x9f\x93\xa7"),
+	ok(folder_is("\xc3\x9c"
+	             "ber/\xe6\x97\xa5\xe6\x9c\xac/\xf0\x9f\x93\xa7",
+	             17,
+	             "\xc3\x9c"
+	             "ber/\xe6\x97\xa5\xe6\x9c\xac/\xf0\x9f\x93\xa7"),
 	   "UTF-8 components");
 
 	ok(folder_bad("a//b", 4, "empty component"), "double slash refused");
@@ -224,14 +228,16 @@ static void test_show(void)
 	size_t i;
 
 	ok(strcmp(coffer_names_show("abc", 3, show), "abc") == 0, "show plain");
-	ok(strcmp(coffer_names_show("a\0\n\x7f", 4, show), "a\\x00\\x0a\\x7f") == 0, "show controls");
+	ok(strcmp(coffer_names_show("a\0\n\x7f", 4, show), "a\\x00\\x0a\\x7f") == 0,
+	   "show controls");
 	ok(strcmp(coffer_names_show("\xe2\x80\xae", 3, show), "\\xe2\\x80\\xae") == 0,
 	   "show escapes a bidi override");
 	/* 63 ASCII bytes then a 2-byte character that would cross the limit. */
 	memset(in, 'a', 63);
 	memcpy(in + 63, "\xc3\xa9zz", 4);
 	coffer_names_show(in, 67, show);
-	ok(strlen(show) == 66 && strcmp(show + 63, "...") == 0, "show cuts on a character boundary");
+	ok(strlen(show) == 66 && strcmp(show + 63, "...") == 0,
+	   "show cuts on a character boundary");
 	for (i = 0; i < sizeof in; i++)
 		in[i] = (char)0x01;
 	coffer_names_show(in, sizeof in, show);
@@ -241,8 +247,24 @@ static void test_show(void)
 /* ---- properties ---------------------------------------------------------- */
 
 static const char *const pieces[] = {
-	"a", "Z", "0", " ", "&", "-", "_", "'", "\\", "\xc3\xa9", "\xe6\x97\xa5", "\xf0\x9f\x93\xa7",
-	"\xc2\xa0", "~", "+", ",", "INBOX", "inbox",
+	"a",
+	"Z",
+	"0",
+	" ",
+	"&",
+	"-",
+	"_",
+	"'",
+	"\\",
+	"\xc3\xa9",
+	"\xe6\x97\xa5",
+	"\xf0\x9f\x93\xa7",
+	"\xc2\xa0",
+	"~",
+	"+",
+	",",
+	"INBOX",
+	"inbox",
 };
 
 static void random_component(struct coffer_buf *b)
@@ -256,7 +278,7 @@ static void random_component(struct coffer_buf *b)
 static void test_folder_properties(void)
 {
 	struct coffer_buf in = COFFER_BUF_INIT, want = COFFER_BUF_INIT, out = COFFER_BUF_INIT,
-	                  again = COFFER_BUF_INIT;
+			  again = COFFER_BUF_INIT;
 	size_t iter, c, ncomp, i, bad_generated = 0, bad_random = 0, accepted_random = 0;
 	unsigned char raw[24];
 	uint32_t cp;
@@ -275,12 +297,13 @@ static void test_folder_properties(void)
 			random_component(&in);
 			coffer_buf_append(&want, in.data + before, in.len - before);
 		}
-		if (ncomp == 1 && want.len == 5 && strncasecmp((char *)want.data, "inbox", 5) == 0) {
+		if (ncomp == 1 && want.len == 5 &&
+		    strncasecmp((char *)want.data, "inbox", 5) == 0) {
 			coffer_buf_reset(&want);
 			coffer_buf_puts(&want, "INBOX");
 		}
-		if (coffer_names_folder((char *)in.data, in.len, &out) != 0 || out.len != want.len ||
-		    memcmp(out.data, want.data, want.len) != 0 ||
+		if (coffer_names_folder((char *)in.data, in.len, &out) != 0 ||
+		    out.len != want.len || memcmp(out.data, want.data, want.len) != 0 ||
 		    coffer_names_folder((char *)out.data, out.len, &again) != 0 ||
 		    again.len != out.len || memcmp(again.data, out.data, out.len) != 0) {
 			if (bad_generated++ == 0)
@@ -288,7 +311,8 @@ static void test_folder_properties(void)
 				         coffer_buf_str(&out), coffer_errmsg());
 		}
 	}
-	ok(bad_generated == 0, "20000 generated folder names canonicalise as expected, idempotently");
+	ok(bad_generated == 0,
+	   "20000 generated folder names canonicalise as expected, idempotently");
 
 	/* Random bytes: anything accepted is valid UTF-8 without controls, has no
 	 * '.', no empty component, and is a fixed point. */
@@ -306,7 +330,8 @@ static void test_folder_properties(void)
 		accepted_random++;
 		int good = out.len > 0 && memchr(out.data, '.', out.len) == NULL &&
 		           out.data[0] != '/' && out.data[out.len - 1] != '/' &&
-		           strstr((char *)out.data, "//") == NULL && strlen((char *)out.data) == out.len;
+		           strstr((char *)out.data, "//") == NULL &&
+		           strlen((char *)out.data) == out.len;
 		for (i = 0; good && i < out.len;) {
 			unsigned char b0 = out.data[i];
 			size_t len = b0 < 0x80 ? 1 : b0 < 0xe0 ? 2 : b0 < 0xf0 ? 3 : 4;
@@ -360,17 +385,19 @@ static void test_account_properties(void)
 			coffer_buf_putc(&in, domain_chars[rng() % (sizeof domain_chars - 1)]);
 			if (rng() % 2) {
 				coffer_buf_putc(&in, '-');
-				coffer_buf_putc(&in, domain_chars[rng() % (sizeof domain_chars - 1)]);
+				coffer_buf_putc(&in,
+				                domain_chars[rng() % (sizeof domain_chars - 1)]);
 			}
 		}
 		int good = coffer_names_account((char *)in.data, in.len, &out) == 0 &&
 		           out.len == in.len;
 		for (i = 0; good && i < in.len; i++)
-			if (out.data[i] != (in.data[i] >= 'A' && in.data[i] <= 'Z' ? in.data[i] + 32
-			                                                          : in.data[i]))
+			if (out.data[i] !=
+			    (in.data[i] >= 'A' && in.data[i] <= 'Z' ? in.data[i] + 32 : in.data[i]))
 				good = 0;
 		if (!good && bad++ == 0)
-			tap_diag("generated account '%s': %s", coffer_buf_str(&in), coffer_errmsg());
+			tap_diag("generated account '%s': %s", coffer_buf_str(&in),
+			         coffer_errmsg());
 	}
 	ok(bad == 0, "20000 generated accounts accepted and lower-cased");
 

@@ -241,7 +241,8 @@ int main(void)
 			gone = gone && (memcmp(f.ids[i], id2, ID) == 0 || recorded(f.ids[i]) == 0);
 		ok(rc == 0 && n + 1 == f.n && gone,
 		   "a claim that finds %zu of the files it looks at gone drops their records, and "
-		   "claims another", n);
+		   "claims another",
+		   n);
 		ok(records() == before - n + COFFER_POOL_BATCH, "(%zu -> %zu records)", before,
 		   records());
 		close(fd);
@@ -288,9 +289,12 @@ int main(void)
 		   "keeps the file a claimant holds, and its record");
 		ok(file_size(id1) == 1, "keeps the filled file (an orphan for verify)");
 		ok(file_size(id) == -1 && recorded(id) == 0, "removes unclaimed files and records");
-		ok(records() == 1 && trimmed >= 1, "only the held file's record is left (%zu; %llu "
-		   "trimmed)", records(), (unsigned long long)trimmed);
-		ok(early >= 0 && flock(early, LOCK_EX | LOCK_NB) == 0, "a file opened before the trim "
+		ok(records() == 1 && trimmed >= 1,
+		   "only the held file's record is left (%zu; %llu "
+		   "trimmed)",
+		   records(), (unsigned long long)trimmed);
+		ok(early >= 0 && flock(early, LOCK_EX | LOCK_NB) == 0,
+		   "a file opened before the trim "
 		   "can still be locked...");
 		{
 			struct stat sb;
@@ -328,8 +332,10 @@ int main(void)
 		big[sizeof big - 1] = '\0';
 		memcpy(big, "Subject: big\r\n\r\n", 16);
 		rc = deliver_text(big, &res);
-		ok(rc == COFFER_ELIMIT, "a longer message fails after its blob was started: ELIMIT "
-		   "(%d: %s)", rc, coffer_errmsg());
+		ok(rc == COFFER_ELIMIT,
+		   "a longer message fails after its blob was started: ELIMIT "
+		   "(%d: %s)",
+		   rc, coffer_errmsg());
 	}
 	ok(records() == before, "the pool keeps its file (%zu records)", records());
 	v = verify(1);

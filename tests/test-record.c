@@ -125,7 +125,8 @@ static void strictness(enum kind k, const struct coffer_buf *enc, const char *wh
 		memcpy(copy, enc->data, len);
 		if (decode(k, copy, len) != COFFER_ECORRUPT) {
 			if (bad_trunc++ < 3)
-				tap_diag("%s %s: truncation to %zu bytes accepted", kind_name[k], what, len);
+				tap_diag("%s %s: truncation to %zu bytes accepted", kind_name[k],
+				         what, len);
 		}
 		free(copy);
 	}
@@ -161,7 +162,8 @@ static void version_checks(enum kind k, const struct coffer_buf *enc)
 	copy[0] = 2;
 	coffer_err_clear();
 	decode(k, copy, enc->len);
-	ok(strstr(coffer_errmsg(), kind_name[k]) != NULL && strstr(coffer_errmsg(), "version") != NULL,
+	ok(strstr(coffer_errmsg(), kind_name[k]) != NULL &&
+	       strstr(coffer_errmsg(), "version") != NULL,
 	   "%s record: the detail names the record and the version: %s", kind_name[k],
 	   coffer_errmsg());
 	free(copy);
@@ -190,7 +192,8 @@ static void test_account(void)
 		   "account record (%zu-byte box) round trips every field", sizes[s]);
 		ok(out.name_box_len == sizes[s] &&
 		       (sizes[s] == 0 ? out.name_box == NULL
-		                      : out.name_box >= enc.data && out.name_box + sizes[s] <= enc.data + enc.len &&
+		                      : out.name_box >= enc.data &&
+		                            out.name_box + sizes[s] <= enc.data + enc.len &&
 		                            !memcmp(out.name_box, box, sizes[s])),
 		   "account name box (%zu bytes) decodes in place", sizes[s]);
 		if (sizes[s] <= 97) {
@@ -212,7 +215,8 @@ static void test_account(void)
 			in.state = (uint8_t)st;
 			encode(ACCOUNT, &in, &enc);
 			rc = coffer_account_rec_decode(enc.data, enc.len, &out);
-			if ((st >= COFFER_ACCOUNT_ACTIVE && st <= COFFER_ACCOUNT_SHREDDED) != (rc == 0))
+			if ((st >= COFFER_ACCOUNT_ACTIVE && st <= COFFER_ACCOUNT_SHREDDED) !=
+			    (rc == 0))
 				bad++;
 		}
 		ok(bad == 0, "account state: 1, 2, 3 decode, the other 253 are ECORRUPT");
@@ -223,7 +227,8 @@ static void test_account(void)
 		unsigned char *box = box_bytes(65536, 9);
 
 		fill_account(&in, box, 65536);
-		ok(encode(ACCOUNT, &in, &enc) == COFFER_ELIMIT, "a 65536-byte box is ELIMIT, not cut");
+		ok(encode(ACCOUNT, &in, &enc) == COFFER_ELIMIT,
+		   "a 65536-byte box is ELIMIT, not cut");
 		free(box);
 	}
 	coffer_buf_free(&enc);
@@ -240,11 +245,13 @@ static void test_folder(void)
 		char what[64];
 
 		fill_folder(&in, sizes[s] ? box : NULL, sizes[s]);
-		ok(encode(FOLDER, &in, &enc) == 0, "folder record with a %zu-byte box encodes", sizes[s]);
+		ok(encode(FOLDER, &in, &enc) == 0, "folder record with a %zu-byte box encodes",
+		   sizes[s]);
 		ok(coffer_folder_rec_decode(enc.data, enc.len, &out) == 0 &&
 		       out.uidvalidity == in.uidvalidity && out.uidnext == in.uidnext &&
 		       out.created_at == in.created_at && out.name_box_len == sizes[s] &&
-		       (sizes[s] == 0 ? out.name_box == NULL : !memcmp(out.name_box, box, sizes[s])),
+		       (sizes[s] == 0 ? out.name_box == NULL
+		                      : !memcmp(out.name_box, box, sizes[s])),
 		   "folder record (%zu-byte box) round trips", sizes[s]);
 		if (sizes[s] <= 60) {
 			snprintf(what, sizeof what, "with a %zu-byte box", sizes[s]);
@@ -257,7 +264,8 @@ static void test_folder(void)
 		unsigned char *box = box_bytes(70000, 1);
 
 		fill_folder(&in, box, 70000);
-		ok(encode(FOLDER, &in, &enc) == COFFER_ELIMIT, "folder: a 70000-byte box is ELIMIT");
+		ok(encode(FOLDER, &in, &enc) == COFFER_ELIMIT,
+		   "folder: a 70000-byte box is ELIMIT");
 		free(box);
 	}
 	/* a box length that points past the end */
@@ -288,10 +296,12 @@ static void test_message(void)
 		   sizes[s]);
 		ok(coffer_message_rec_decode(enc.data, enc.len, &out) == 0 &&
 		       !memcmp(out.blob_id, in.blob_id, sizeof in.blob_id) && out.size == in.size &&
-		       out.internal_date == in.internal_date && out.delivered_at == in.delivered_at &&
-		       out.flags == in.flags && out.is_new == in.is_new && out.keywords == in.keywords &&
+		       out.internal_date == in.internal_date &&
+		       out.delivered_at == in.delivered_at && out.flags == in.flags &&
+		       out.is_new == in.is_new && out.keywords == in.keywords &&
 		       out.name_box_len == sizes[s] &&
-		       (sizes[s] == 0 ? out.name_box == NULL : !memcmp(out.name_box, box, sizes[s])),
+		       (sizes[s] == 0 ? out.name_box == NULL
+		                      : !memcmp(out.name_box, box, sizes[s])),
 		   "message record (%zu-byte box) round trips", sizes[s]);
 		if (sizes[s] <= 80) {
 			snprintf(what, sizeof what, "with a %zu-byte box", sizes[s]);
@@ -337,7 +347,8 @@ static void test_message(void)
 		unsigned char *box = box_bytes(65536, 3);
 
 		fill_message(&in, box, 65536);
-		ok(encode(MESSAGE, &in, &enc) == COFFER_ELIMIT, "message: a 65536-byte box is ELIMIT");
+		ok(encode(MESSAGE, &in, &enc) == COFFER_ELIMIT,
+		   "message: a 65536-byte box is ELIMIT");
 		free(box);
 	}
 	coffer_buf_free(&enc);
@@ -369,10 +380,12 @@ static void test_blob(void)
 			fill_blob(&in);
 			in.kind = (uint8_t)k;
 			encode(BLOB, &in, &enc);
-			if ((coffer_blob_rec_decode(enc.data, enc.len, &out) == 0) != (k == 1 || k == 2))
+			if ((coffer_blob_rec_decode(enc.data, enc.len, &out) == 0) !=
+			    (k == 1 || k == 2))
 				bad++;
 		}
-		ok(bad == 0, "blob kind: 1 and 2 decode, the other 254 are ECORRUPT (%d wrong)", bad);
+		ok(bad == 0, "blob kind: 1 and 2 decode, the other 254 are ECORRUPT (%d wrong)",
+		   bad);
 	}
 	coffer_buf_free(&enc);
 }
@@ -397,7 +410,8 @@ static void test_keys(void)
 	       !memcmp(km + COFFER_ID_BYTES + 4, "\x0a\x0b\x0c\x0d", 4),
 	   "message key: acct || folder (BE) || uid (BE)");
 	coffer_key_blob(kb, acct, blob);
-	ok(!memcmp(kb, acct, COFFER_ID_BYTES) && !memcmp(kb + COFFER_ID_BYTES, blob, COFFER_ID_BYTES),
+	ok(!memcmp(kb, acct, COFFER_ID_BYTES) &&
+	       !memcmp(kb + COFFER_ID_BYTES, blob, COFFER_ID_BYTES),
 	   "blob key: acct || blob id");
 	for (uint32_t uid = 1; uid < 70000; uid += 7) {
 		coffer_key_message(km, acct, 1, uid);

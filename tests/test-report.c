@@ -80,15 +80,18 @@ int main(void)
 	if (rc < 0)
 		return tap_done();
 	ok(coffer_account_add(st, "act@example.org", 15, NULL) == 0 &&
-	   coffer_account_add(st, "term@example.org", 16, NULL) == 0 &&
-	   coffer_account_add(st, "gone@example.org", 16, NULL) == 0 &&
-	   coffer_account_add(st, "empty@example.org", 17, NULL) == 0, "four accounts");
+	       coffer_account_add(st, "term@example.org", 16, NULL) == 0 &&
+	       coffer_account_add(st, "gone@example.org", 16, NULL) == 0 &&
+	       coffer_account_add(st, "empty@example.org", 17, NULL) == 0,
+	   "four accounts");
 	ok(fixture_deliver(st, "act@example.org", "Subject: a\n\nhello\n") == 0 &&
-	   fixture_deliver(st, "term@example.org", "Subject: t\n\nhello\n") == 0 &&
-	   fixture_deliver(st, "gone@example.org", "Subject: g\n\nhello\n") == 0, "mail");
+	       fixture_deliver(st, "term@example.org", "Subject: t\n\nhello\n") == 0 &&
+	       fixture_deliver(st, "gone@example.org", "Subject: g\n\nhello\n") == 0,
+	   "mail");
 	ok(coffer_worker_run(st, now, NULL, NULL, &wr) == 0 && wr.snapshot[0], "worker day 0");
 	now = at("2026-06-02T03:00:00Z");
-	ok(fixture_deliver(st, "act@example.org", "Subject: a2\n\nhello again\n") == 0, "more mail");
+	ok(fixture_deliver(st, "act@example.org", "Subject: a2\n\nhello again\n") == 0,
+	   "more mail");
 	ok(coffer_worker_run(st, now, NULL, NULL, &wr) == 0 && wr.snapshot[0], "worker day 1");
 	ok(coffer_account_terminate(st, "term@example.org", 16) == 0, "terminate term@");
 	rc = coffer_shred_account(st, "gone@example.org", 1, "request", &sr);
@@ -101,16 +104,18 @@ int main(void)
 	   r.n_overdue);
 	a = find(&r, "act@example.org");
 	ok(a && a->state == COFFER_ACCOUNT_ACTIVE && a->messages == 2 && a->bytes > 0 &&
-	   a->oldest_message > 0 && a->n_snaps == 2 && !strcmp(a->next_action, "none") &&
-	   a->next_action_at == 0, "act@: active, 2 messages, in 2 snapshots");
+	       a->oldest_message > 0 && a->n_snaps == 2 && !strcmp(a->next_action, "none") &&
+	       a->next_action_at == 0,
+	   "act@: active, 2 messages, in 2 snapshots");
 	ok(a && a->n_snaps == 2 && a->snaps[0].expires_at == a->snaps[0].created_at + 30 * day,
 	   "each snapshot expires 30 days after it was taken");
 	a = find(&r, "term@example.org");
 	ok(a && a->state == COFFER_ACCOUNT_TERMINATED && a->messages == 1 &&
-	   !strcmp(a->next_action, "auto-shred") && a->next_action_at == now + 30 * day,
+	       !strcmp(a->next_action, "auto-shred") && a->next_action_at == now + 30 * day,
 	   "term@: auto-shred 30 days after termination");
 	ok(find(&r, "empty@example.org") && find(&r, "empty@example.org")->messages == 0 &&
-	   find(&r, "empty@example.org")->oldest_message == 0, "empty@: no messages, no oldest");
+	       find(&r, "empty@example.org")->oldest_message == 0,
+	   "empty@: no messages, no oldest");
 	{
 		int shredded = 0;
 
@@ -118,18 +123,20 @@ int main(void)
 			if (r.accounts[i].state == COFFER_ACCOUNT_SHREDDED) {
 				shredded++;
 				ok(r.accounts[i].name == NULL && r.accounts[i].messages == 0 &&
-				   r.accounts[i].n_snaps == 0 && r.accounts[i].events == 0,
+				       r.accounts[i].n_snaps == 0 && r.accounts[i].events == 0,
 				   "the shredded account: no name, nothing held");
 			}
 		ok(shredded == 1, "one shredded account");
 	}
 	ok(coffer_report_json(&r, &out) == 0, "JSON renders");
 	ok(strstr(coffer_buf_str(&out), "\"generated_at\": \"2026-06-02T03:00:00Z\"") &&
-	   strstr(coffer_buf_str(&out), "\"overdue\": []") &&
-	   strstr(coffer_buf_str(&out), "\"terminated_at\": null") &&
-	   !strstr(coffer_buf_str(&out), "gone@"), "JSON: times, nulls, empty overdue, no shredded name");
+	       strstr(coffer_buf_str(&out), "\"overdue\": []") &&
+	       strstr(coffer_buf_str(&out), "\"terminated_at\": null") &&
+	       !strstr(coffer_buf_str(&out), "gone@"),
+	   "JSON: times, nulls, empty overdue, no shredded name");
 	coffer_buf_reset(&out);
-	ok(coffer_report_text(&r, &out) == 0 && strstr(coffer_buf_str(&out), "auto-shred on 2026-07-02"),
+	ok(coffer_report_text(&r, &out) == 0 &&
+	       strstr(coffer_buf_str(&out), "auto-shred on 2026-07-02"),
 	   "text names the next action and its date");
 	coffer_buf_reset(&out);
 	ok(coffer_report_html(&r, &out) == 0, "HTML renders");
@@ -150,8 +157,9 @@ int main(void)
 	/* one account, shredded, named by the operator */
 	rc = coffer_report_build(st, now, "gone@example.org", &r);
 	ok(rc == 0 && r.n_accounts == 1 && r.accounts[0].name &&
-	   !strcmp(r.accounts[0].name, "gone@example.org") &&
-	   !strncmp(r.accounts[0].pseudonym, "ps:", 3), "--account for a shredded account");
+	       !strcmp(r.accounts[0].name, "gone@example.org") &&
+	       !strncmp(r.accounts[0].pseudonym, "ps:", 3),
+	   "--account for a shredded account");
 	if (rc == 0) {
 		char ps[COFFER_AUDIT_PSEUDONYM_MAX];
 

@@ -56,8 +56,8 @@ static uint64_t blocks_bytes(const char *path)
 /* ---- the writers of new mail on a full disk ---- */
 
 static struct {
-	long calls;       /* statvfs calls seen */
-	long room_calls;  /* the first this many see the real disk; -1: all */
+	long calls;      /* statvfs calls seen */
+	long room_calls; /* the first this many see the real disk; -1: all */
 } fake;
 
 /* The real figures, but after room_calls calls the file system has no room
@@ -177,13 +177,17 @@ static void test_mail_writers(struct coffer_store *st, const char *store)
 	play_disk(-1);
 	rc = deliver_bytes(st, acct, 2000);
 	coffer_io_set_ops(NULL);
-	ok(rc == 0 && fake.calls == 1, "released, with room: a 2000-byte delivery checks the "
-	   "room once (%ld statvfs)", fake.calls);
+	ok(rc == 0 && fake.calls == 1,
+	   "released, with room: a 2000-byte delivery checks the "
+	   "room once (%ld statvfs)",
+	   fake.calls);
 	play_disk(-1);
 	rc = deliver_bytes(st, acct, 100000);
 	coffer_io_set_ops(NULL);
-	ok(rc == 0 && fake.calls == 2, "a 100000-byte one (two chunks) again before its commit "
-	   "(%ld statvfs)", fake.calls);
+	ok(rc == 0 && fake.calls == 2,
+	   "a 100000-byte one (two chunks) again before its commit "
+	   "(%ld statvfs)",
+	   fake.calls);
 
 	/* a full disk */
 	files = blob_files(store);
@@ -204,8 +208,8 @@ static void test_mail_writers(struct coffer_store *st, const char *store)
 	}
 	for (int i = 0; i < 5; i++) {
 		char text[200];
-		int n = snprintf(text, sizeof text, "From: i%d@example.org\nSubject: %d\n\nbody %d\n",
-		                 i, i, i);
+		int n = snprintf(text, sizeof text,
+		                 "From: i%d@example.org\nSubject: %d\n\nbody %d\n", i, i, i);
 
 		snprintf(p, sizeof p, "%s/cur/17000000%02d.M%dP1.host:2,S", maildir, i, i);
 		if (write_file(p, text, (size_t)n) < 0)
@@ -216,14 +220,15 @@ static void test_mail_writers(struct coffer_store *st, const char *store)
 	rc = coffer_import_maildir(st, acct, maildir, &io, &is);
 	coffer_io_set_ops(NULL);
 	ok(rc == COFFER_ENOSPACE && strstr(coffer_errmsg(), "import into mail@example.org") &&
-	   strstr(coffer_errmsg(), "no space left for new mail"),
+	       strstr(coffer_errmsg(), "no space left for new mail"),
 	   "the disk fills after 3 messages: import stops with NOSPACE, so exit 75 (%s)",
 	   coffer_errmsg());
 	ok(is.imported == 2 && inbox_count(st, acct) == 4,
 	   "its committed batch stays (%llu imported, %d in INBOX with the 2 deliveries)",
 	   (unsigned long long)is.imported, inbox_count(st, acct));
-	ok(blob_files(store) == files + 2, "no blob of the dropped batch is left (%d files, want %d)",
-	   blob_files(store), files + 2);
+	ok(blob_files(store) == files + 2,
+	   "no blob of the dropped batch is left (%d files, want %d)", blob_files(store),
+	   files + 2);
 	coffer_import_stats_free(&is);
 	ok(store_sound(st), "the store verifies");
 
@@ -281,7 +286,8 @@ int main(void)
 	ok(coffer_reserve_fill(st, UINT64_MAX / 4) == 0,
 	   "fill: not without min_free_after to spare");
 	ok(coffer_reserve_missing(st) == COFFER_RESERVE_BYTES, "still released");
-	ok(coffer_reserve_fill(st, COFFER_RESERVE_BYTES) == 1, "fill: taken back when there is room");
+	ok(coffer_reserve_fill(st, COFFER_RESERVE_BYTES) == 1,
+	   "fill: taken back when there is room");
 	ok(coffer_reserve_missing(st) == 0 && blocks_bytes(res) >= COFFER_RESERVE_BYTES,
 	   "whole again");
 

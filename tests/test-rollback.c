@@ -103,8 +103,9 @@ static int daemon_life(const char *dir, const char *img_point, const char *img_e
 	char data[1100];
 
 	snprintf(data, sizeof data, "%s/data.mdb", dir);
-	if (coffer_index_open(dir, 64 * MIB, 1, &ix) < 0 || coffer_index_update(ix, put_gen, &g) < 0 ||
-	    coffer_index_set_lazy(ix) < 0 || save(data, img_point) < 0)
+	if (coffer_index_open(dir, 64 * MIB, 1, &ix) < 0 ||
+	    coffer_index_update(ix, put_gen, &g) < 0 || coffer_index_set_lazy(ix) < 0 ||
+	    save(data, img_point) < 0)
 		return 1;
 	for (g.gen = 2; g.gen <= GENS; g.gen++)
 		if (coffer_index_update_flags(ix, COFFER_TXN_LAZY, put_gen, &g) < 0)
@@ -186,14 +187,17 @@ int main(void)
 
 	/* 1. new meta pages, old data pages, another boot: rolled back */
 	snprintf(dir, sizeof dir, "%s/a", base);
-	ok(coffer_io_mkdir_p(dir, 0700) == 0 && run_child(dir, p, e), "a lazy daemon's life, killed");
+	ok(coffer_io_mkdir_p(dir, 0700) == 0 && run_child(dir, p, e),
+	   "a lazy daemon's life, killed");
 	ok(point_exists(dir), "leaves its rollback point");
 	ok(mix(dir, e, p, psize) == 0, "power loss: the newest meta pages reached the disk, "
 	                               "none of the pages they name");
 	setenv("COFFER_BOOT_ID", "another-boot", 1);
 	s = reopen_and_see(dir, 1, &took);
-	ok(s.n == KEYS && s.bad == 0, "after the reboot the index holds the synced commit "
-	                              "(%u records, %u bad)", s.n, s.bad);
+	ok(s.n == KEYS && s.bad == 0,
+	   "after the reboot the index holds the synced commit "
+	   "(%u records, %u bad)",
+	   s.n, s.bad);
 	ok(took, "and takes commits");
 	ok(!point_exists(dir), "the rollback point is gone once used");
 
@@ -204,8 +208,10 @@ int main(void)
 	ok(mix(dir, p, e, psize) == 0, "power loss: every data page written, no meta page");
 	setenv("COFFER_BOOT_ID", "another-boot", 1);
 	s = reopen_and_see(dir, 1, &took);
-	ok(s.n == KEYS && s.bad == 0, "the synced commit's pages were never reused "
-	                              "(%u records, %u bad)", s.n, s.bad);
+	ok(s.n == KEYS && s.bad == 0,
+	   "the synced commit's pages were never reused "
+	   "(%u records, %u bad)",
+	   s.n, s.bad);
 	ok(took, "and the index takes commits");
 
 	/* 3. the same boot: a killed daemon's commits all stay */
@@ -213,13 +219,17 @@ int main(void)
 	unsetenv("COFFER_BOOT_ID");
 	ok(coffer_io_mkdir_p(dir, 0700) == 0 && run_child(dir, p, e), "a third daemon, killed");
 	s = reopen_and_see(dir, GENS, &took);
-	ok(s.n == KEYS && s.bad == 0, "in the same boot its last unsynced commit is there "
-	                              "(%u records, %u bad)", s.n, s.bad);
+	ok(s.n == KEYS && s.bad == 0,
+	   "in the same boot its last unsynced commit is there "
+	   "(%u records, %u bad)",
+	   s.n, s.bad);
 	ok(took && point_exists(dir), "a synced commit of another process keeps the point");
 	setenv("COFFER_BOOT_ID", "another-boot", 1);
 	s = reopen_and_see(dir, 77, &took);
-	ok(s.n == KEYS && s.bad == 0, "which it moved: a reboot then keeps that commit "
-	                              "(%u records, %u bad)", s.n, s.bad);
+	ok(s.n == KEYS && s.bad == 0,
+	   "which it moved: a reboot then keeps that commit "
+	   "(%u records, %u bad)",
+	   s.n, s.bad);
 	unsetenv("COFFER_BOOT_ID");
 
 	/* 4. a clean close removes the point */
@@ -228,9 +238,10 @@ int main(void)
 		struct coffer_index *ix = NULL;
 		struct gen_args g = { 5, KEYS };
 
-		ok(coffer_io_mkdir_p(dir, 0700) == 0 && coffer_index_open(dir, 64 * MIB, 1, &ix) == 0 &&
-		           coffer_index_set_lazy(ix) == 0 &&
-		           coffer_index_update_flags(ix, COFFER_TXN_LAZY, put_gen, &g) == 0,
+		ok(coffer_io_mkdir_p(dir, 0700) == 0 &&
+		       coffer_index_open(dir, 64 * MIB, 1, &ix) == 0 &&
+		       coffer_index_set_lazy(ix) == 0 &&
+		       coffer_index_update_flags(ix, COFFER_TXN_LAZY, put_gen, &g) == 0,
 		   "a lazy index commits");
 		coffer_index_close(&ix);
 		ok(!point_exists(dir), "and its close leaves no rollback point");
@@ -254,7 +265,8 @@ int main(void)
 			close(fd);
 		setenv("COFFER_BOOT_ID", "a-fourth-boot", 1);
 		s = reopen_and_see(dir, 77, &took);
-		ok(s.n == KEYS && s.bad == 0 && took, "is no reason to roll back (%u records)", s.n);
+		ok(s.n == KEYS && s.bad == 0 && took, "is no reason to roll back (%u records)",
+		   s.n);
 		unsetenv("COFFER_BOOT_ID");
 	}
 
@@ -265,16 +277,16 @@ int main(void)
 
 		snprintf(dir, sizeof dir, "%s/f", base);
 		ok(coffer_io_mkdir_p(dir, 0700) == 0 && coffer_rollback_open(dir, 1, &a) == 0 &&
-		           coffer_rollback_open(dir, 0, &b) == 0,
+		       coffer_rollback_open(dir, 0, &b) == 0,
 		   "two handles on one point");
 		ok(a && b && coffer_rollback_record(a, metas, psize, 20) == 0 &&
-		           coffer_rollback_txnid(a) == 20,
+		       coffer_rollback_txnid(a) == 20,
 		   "one records commit 20");
 		ok(b && coffer_rollback_record(b, metas, psize, 15) == 0 &&
-		           coffer_rollback_txnid(b) == 20,
+		       coffer_rollback_txnid(b) == 20,
 		   "the other, late with commit 15, finds 20 and writes nothing");
 		ok(b && coffer_rollback_record(b, metas, psize, 30) == 0 && a &&
-		           coffer_rollback_reload(a) == 0 && coffer_rollback_txnid(a) == 30,
+		       coffer_rollback_reload(a) == 0 && coffer_rollback_txnid(a) == 30,
 		   "a newer commit is recorded, and seen by the first");
 		coffer_rollback_close(&a);
 		coffer_rollback_close(&b);
@@ -288,11 +300,12 @@ int main(void)
 		struct gen_args g = { 9, KEYS };
 
 		snprintf(dir, sizeof dir, "%s/g", base);
-		ok(coffer_io_mkdir_p(dir, 0700) == 0 && coffer_index_open(dir, 64 * MIB, 1, &ix) == 0,
+		ok(coffer_io_mkdir_p(dir, 0700) == 0 &&
+		       coffer_index_open(dir, 64 * MIB, 1, &ix) == 0,
 		   "a new index");
 		coffer_index_close(&ix);
 		ok(coffer_rollback_open(dir, 1, &a) == 0 &&
-		           coffer_rollback_record(a, metas, psize, 1000000) == 0,
+		       coffer_rollback_record(a, metas, psize, 1000000) == 0,
 		   "beside a point naming commit 1000000");
 		coffer_rollback_close(&a);
 		ok(coffer_index_open(dir, 64 * MIB, 0, &ix) == 0 && !point_exists(dir),

@@ -22,8 +22,7 @@
 #define DAY COFFER_NS_PER_DAY
 
 static struct coffer_login_sample S(int64_t at, int success, const char *ip, uint8_t reason,
-                                    const char *label)
-{
+                                    const char *label) {
 	struct coffer_login_sample s;
 
 	memset(&s, 0, sizeof s);
@@ -36,7 +35,8 @@ static struct coffer_login_sample S(int64_t at, int success, const char *ip, uin
 	return s;
 }
 
-static size_t count_kind(const struct coffer_security_report *r, uint8_t kind)
+static size_t
+count_kind(const struct coffer_security_report *r, uint8_t kind)
 {
 	size_t n = 0;
 
@@ -45,8 +45,7 @@ static size_t count_kind(const struct coffer_security_report *r, uint8_t kind)
 	return n;
 }
 
-static const struct coffer_finding *find_kind(const struct coffer_security_report *r,
-                                              uint8_t kind)
+static const struct coffer_finding *find_kind(const struct coffer_security_report *r, uint8_t kind)
 {
 	for (size_t i = 0; i < r->n; i++)
 		if (r->v[i].kind == kind)
@@ -64,10 +63,11 @@ static void pure(void)
 
 	/* Baseline: first login, then regular logins from the home network. */
 	s[n++] = S(T0 + 30 * DAY, 1, "192.0.2.10", 0, "");
-	s[n++] = S(T0 + 40 * DAY, 1, "192.0.2.99", 0, "");     /* same /24 */
+	s[n++] = S(T0 + 40 * DAY, 1, "192.0.2.99", 0, ""); /* same /24 */
 	/* 4 failures within minutes: not a burst. */
 	for (int i = 0; i < 4; i++)
-		s[n++] = S(T0 + 50 * DAY + i * MIN, 0, "203.0.113.9", COFFER_REASON_BAD_PASSWORD, "");
+		s[n++] = S(T0 + 50 * DAY + i * MIN, 0, "203.0.113.9", COFFER_REASON_BAD_PASSWORD,
+		           "");
 	/* 6 failures, each 9 minutes apart: a burst. */
 	for (int i = 0; i < 6; i++)
 		s[n++] = S(T0 + 60 * DAY + i * 9 * MIN, 0, "203.0.113.10",
@@ -76,26 +76,26 @@ static void pure(void)
 	for (int i = 0; i < 5; i++)
 		s[n++] = S(T0 + 70 * DAY + i * 11 * MIN, 0, "203.0.113.11",
 		           COFFER_REASON_BAD_PASSWORD, "");
-	s[n++] = S(T0 + 80 * DAY, 1, "198.51.100.7", 0, "phone");          /* new network */
-	s[n++] = S(T0 + 81 * DAY, 1, "198.51.100.8", 0, "");               /* seen now */
+	s[n++] = S(T0 + 80 * DAY, 1, "198.51.100.7", 0, "phone"); /* new network */
+	s[n++] = S(T0 + 81 * DAY, 1, "198.51.100.8", 0, "");      /* seen now */
 	s[n++] = S(T0 + 90 * DAY, 0, "198.51.100.8", COFFER_REASON_REVOKED_APP_PASSWORD, "tablet");
-	s[n++] = S(T0 + 100 * DAY, 1, "2001:db8:5:1::1", 0, "");            /* new v6 net */
-	s[n++] = S(T0 + 101 * DAY, 1, "2001:db8:5:9::1", 0, "");            /* same /48 */
-	s[n++] = S(T0 + 102 * DAY, 1, "2001:db8:6::1", 0, "");              /* new /48 */
+	s[n++] = S(T0 + 100 * DAY, 1, "2001:db8:5:1::1", 0, ""); /* new v6 net */
+	s[n++] = S(T0 + 101 * DAY, 1, "2001:db8:5:9::1", 0, ""); /* same /48 */
+	s[n++] = S(T0 + 102 * DAY, 1, "2001:db8:6::1", 0, "");   /* new /48 */
 
 	memset(&r, 0, sizeof r);
 	ok(coffer_security_analyze("alice@example.org", s, n, now, &r) == 0, "analysis runs");
 	ok(count_kind(&r, COFFER_FINDING_FAILURE_BURST) == 1, "one burst");
 	f = find_kind(&r, COFFER_FINDING_FAILURE_BURST);
 	ok(f && f->count == 6 && f->first_at == T0 + 60 * DAY &&
-	   strstr(f->evidence, "203.0.113.10") != NULL, "burst evidence: 6, the IP: %s",
-	   f ? f->evidence : "");
+	       strstr(f->evidence, "203.0.113.10") != NULL,
+	   "burst evidence: 6, the IP: %s", f ? f->evidence : "");
 	ok(count_kind(&r, COFFER_FINDING_NEW_NETWORK) == 3,
 	   "three new networks (not the first login, not known networks)");
 	f = find_kind(&r, COFFER_FINDING_NEW_NETWORK);
 	ok(f && f->first_at == T0 + 80 * DAY && !strcmp(f->label, "phone") &&
-	   strstr(f->evidence, "198.51.100.0/24") != NULL, "new-network evidence: %s",
-	   f ? f->evidence : "");
+	       strstr(f->evidence, "198.51.100.0/24") != NULL,
+	   "new-network evidence: %s", f ? f->evidence : "");
 	ok(count_kind(&r, COFFER_FINDING_REVOKED_APP_PASSWORD) == 1, "one revoked-password use");
 	f = find_kind(&r, COFFER_FINDING_REVOKED_APP_PASSWORD);
 	ok(f && !strcmp(f->label, "tablet") && strstr(f->evidence, "198.51.100.8") != NULL,
@@ -184,8 +184,8 @@ static void stored(void)
 	}
 	/* 203.0.113.88 on a1, a2, a3 but hours apart: no finding. */
 	for (int i = 0; i < 3; i++) {
-		s[0] = S(T0 + 7 * DAY + i * 120 * MIN, 0, "203.0.113.88", COFFER_REASON_BAD_PASSWORD,
-		         "");
+		s[0] = S(T0 + 7 * DAY + i * 120 * MIN, 0, "203.0.113.88",
+		         COFFER_REASON_BAD_PASSWORD, "");
 		record(names[i], s, 1);
 	}
 	s[0] = S(T0 + 1 * DAY, 1, "192.0.2.1", 0, "");
@@ -198,22 +198,24 @@ static void stored(void)
 	ok(count_kind(&r, COFFER_FINDING_MANY_ACCOUNTS_ONE_IP) == 1, "one many-accounts finding");
 	f = find_kind(&r, COFFER_FINDING_MANY_ACCOUNTS_ONE_IP);
 	ok(f && f->accounts == 3 && f->count == 3 && strstr(f->evidence, "203.0.113.66") &&
-	   strstr(f->evidence, "a1@example.org") && strstr(f->evidence, "a3@example.org"),
+	       strstr(f->evidence, "a1@example.org") && strstr(f->evidence, "a3@example.org"),
 	   "operator evidence names the IP and accounts: %s", f ? f->evidence : "");
-	ok(count_kind(&r, COFFER_FINDING_NEW_NETWORK) == 1, "a4's new network in the operator view");
+	ok(count_kind(&r, COFFER_FINDING_NEW_NETWORK) == 1,
+	   "a4's new network in the operator view");
 	coffer_security_report_free(&r);
 
 	memset(&r, 0, sizeof r);
 	ok(coffer_security_check(st, "A2@example.org", 14, now, &r) == 0, "account view runs");
 	f = find_kind(&r, COFFER_FINDING_MANY_ACCOUNTS_ONE_IP);
 	ok(r.n == 1 && f && !strcmp(f->account, "a2@example.org") &&
-	   strstr(f->evidence, "a1@example.org") == NULL && strstr(f->evidence, "2 others"),
+	       strstr(f->evidence, "a1@example.org") == NULL && strstr(f->evidence, "2 others"),
 	   "account view: the finding, without the other accounts' names: %s",
 	   f ? f->evidence : "");
 	coffer_security_report_free(&r);
 	memset(&r, 0, sizeof r);
 	ok(coffer_security_check(st, "a4@example.org", 14, now, &r) == 0 && r.n == 1 &&
-	   r.v[0].kind == COFFER_FINDING_NEW_NETWORK, "a4: only its new network");
+	       r.v[0].kind == COFFER_FINDING_NEW_NETWORK,
+	   "a4: only its new network");
 	coffer_security_report_free(&r);
 	memset(&r, 0, sizeof r);
 	ok(coffer_security_check(st, "zz@example.org", 14, now, &r) == COFFER_ENOACCOUNT,

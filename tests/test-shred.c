@@ -341,9 +341,11 @@ static void test_shred(void)
 
 	ok(fixture_deliver(st, "alice@example.org", "Subject: s1\n\nCANARYalice0001 body\n") == 0,
 	   "deliver to alice");
-	ok(fixture_deliver(st, "alice@example.org", "Subject: CANARYalice0002subject\n\nmore\n") == 0,
+	ok(fixture_deliver(st, "alice@example.org", "Subject: CANARYalice0002subject\n\nmore\n") ==
+	       0,
 	   "second message to alice");
-	ok(fixture_deliver(st, "bob@example.org", "Subject: b\n\nbob keeps this CANARYbob0001\n") == 0,
+	ok(fixture_deliver(st, "bob@example.org", "Subject: b\n\nbob keeps this CANARYbob0001\n") ==
+	       0,
 	   "deliver to bob");
 	coffer_clock_now(&now);
 	ok(add_login("alice@example.org", now) == 0, "an access event for alice");
@@ -364,7 +366,8 @@ static void test_shred(void)
 	ok(rc == COFFER_ENOACCOUNT || rc == COFFER_ENOTFOUND, "unknown account refused (%d)", rc);
 	rc = coffer_shred_account(st, "alice@example.org", 0, "request", &res);
 	ok(rc == COFFER_EINVAL, "active account without terminate refused (%d)", rc);
-	ok(read_msg(st, "alice@example.org", 1, &b) == 0 && strstr(coffer_buf_str(&b), "CANARYalice0001"),
+	ok(read_msg(st, "alice@example.org", 1, &b) == 0 &&
+	       strstr(coffer_buf_str(&b), "CANARYalice0001"),
 	   "alice is intact after the refusals");
 	rc = coffer_shred_account(st, "not a valid name", 0, "request", &res);
 	ok(rc < 0, "an invalid name is refused");
@@ -383,7 +386,7 @@ static void test_shred(void)
 			ok(rc < 0, "a store with a missing key file does not even open (%d)", rc);
 		}
 		ok(coffer_account_show(st, "alice@example.org", 17, &info) == 0 &&
-		   info.state == COFFER_ACCOUNT_ACTIVE && info.messages == 2,
+		       info.state == COFFER_ACCOUNT_ACTIVE && info.messages == 2,
 		   "alice is still active with 2 messages");
 		coffer_account_info_clear(&info);
 	}
@@ -423,14 +426,17 @@ static void test_shred(void)
 	rc = read_msg(st, "alice@example.org", 1, &b);
 	ok(rc == COFFER_ESHREDDED, "alice cannot be opened: shredded (%d)", rc);
 	ok(coffer_account_show(st, "alice@example.org", 17, &info) == 0 &&
-	   info.state == COFFER_ACCOUNT_SHREDDED && info.shredded_at == res.shredded_at &&
-	   info.messages == 0, "the tombstone tells when alice was shredded");
+	       info.state == COFFER_ACCOUNT_SHREDDED && info.shredded_at == res.shredded_at &&
+	       info.messages == 0,
+	   "the tombstone tells when alice was shredded");
 	coffer_account_info_clear(&info);
 	ok(access(acct_dir_alice, F_OK) != 0, "alice's blob directory is gone");
-	ok(read_msg(st, "bob@example.org", 1, &b) == 0 && strstr(coffer_buf_str(&b), "CANARYbob0001"),
+	ok(read_msg(st, "bob@example.org", 1, &b) == 0 &&
+	       strstr(coffer_buf_str(&b), "CANARYbob0001"),
 	   "bob still reads his mail");
 	ok(read_msg(st, "carol@example.org", 1, &b) == COFFER_ENOTFOUND ||
-	   read_msg(st, "carol@example.org", 1, &b) == 0, "carol still opens");
+	       read_msg(st, "carol@example.org", 1, &b) == 0,
+	   "carol still opens");
 
 	rc = coffer_shred_account(st, "alice@example.org", 1, "request", &res);
 	ok(rc == COFFER_ESHREDDED, "a second purge is COFFER_ESHREDDED (%d)", rc);
@@ -448,8 +454,9 @@ static void test_shred(void)
 
 	/* no plaintext canary anywhere */
 	ok(!grep_tree(fp.store, "CANARYalice") && !grep_tree(fp.target, "CANARYalice") &&
-	   !grep_tree(copy_path, "CANARYalice") && !grep_tree(fp.store, "canarylabelALICE") &&
-	   !grep_tree(fp.store, "alice@example.org") && !grep_tree(fp.target, "alice@example.org"),
+	       !grep_tree(copy_path, "CANARYalice") && !grep_tree(fp.store, "canarylabelALICE") &&
+	       !grep_tree(fp.store, "alice@example.org") &&
+	       !grep_tree(fp.target, "alice@example.org"),
 	   "no plaintext canary or name of alice in the store, the target or the copy");
 
 	/* the audit log has one purge entry, under the pseudonym */
@@ -459,8 +466,8 @@ static void test_shred(void)
 
 		ok(coffer_audit_pseudonym(st, "alice@example.org", ps) == 0, "pseudonym");
 		rc = coffer_audit_list(st, ps, audit_count, &purges);
-		ok(rc == 0 && purges == 1, "the audit log has the purge under alice's pseudonym (%d)",
-		   purges);
+		ok(rc == 0 && purges == 1,
+		   "the audit log has the purge under alice's pseudonym (%d)", purges);
 		rc = coffer_audit_verify(st, &entries);
 		ok(rc == 0 && entries >= 1, "the audit chain verifies (%llu entries)",
 		   (unsigned long long)entries);
@@ -536,14 +543,15 @@ static void test_entry_faults(void)
 		uint64_t entries = 0;
 
 		ok(coffer_account_add(st, name, strlen(name), NULL) == 0 &&
-		   fixture_deliver(st, name, "Subject: x\n\nbody\n") == 0, "%s: an account with mail", name);
+		       fixture_deliver(st, name, "Subject: x\n\nbody\n") == 0,
+		   "%s: an account with mail", name);
 		fail_on_audit = kind;
 		coffer_io_set_ops(&audit_fault_ops);
 		rc = coffer_shred_account(st, name, 1, "request", &res);
 		coffer_io_set_ops(NULL);
 		fail_on_audit = 0;
-		ok(rc == COFFER_EIO, "%s: the purge fails when its audit entry's %s does (%d)", name,
-		   what, rc);
+		ok(rc == COFFER_EIO, "%s: the purge fails when its audit entry's %s does (%d)",
+		   name, what, rc);
 		rc = coffer_shred_resume(st, &res);
 		ok(rc == 0 && res.shredded_at > 0, "%s: the resume finishes the pending purge (%d)",
 		   name, rc);

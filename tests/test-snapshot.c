@@ -107,7 +107,7 @@ static int64_t snap_time(int day)
 
 struct msg {
 	int acct;
-	int folder;            /* index into folder_names */
+	int folder; /* index into folder_names */
 	uint32_t uid;
 	unsigned char hash[32];
 	uint8_t flags;
@@ -115,7 +115,7 @@ struct msg {
 	int64_t idate;
 	unsigned char blob[COFFER_ID_BYTES];
 	int alive;
-	int expunged_day;      /* 0: not expunged */
+	int expunged_day; /* 0: not expunged */
 	char subject[64];
 };
 
@@ -236,16 +236,17 @@ static int deliver_one(int a, int day, int seq)
 		return -1;
 	memset(m, 0, sizeof *m);
 	snprintf(m->subject, sizeof m->subject, "CanarySubject-%d-%d-%d", a, day, seq);
-	snprintf(text, sizeof text,
-	         "From: sender%d@example.net\r\nTo: %s\r\nSubject: %s\r\n"
-	         "Date: Sun, 1 Mar 2026 10:00:00 +0000\r\n\r\n"
-	         "CanaryBodyXyzzy day %d message %d of account %d.\r\n%.*s\r\n",
-	         seq, acct_names[a], m->subject, day, seq, a, (int)(rnd() % 400),
-	         "Lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor "
-	         "incididunt ut labore et dolore magna aliqua Ut enim ad minim veniam quis nostrud "
-	         "exercitation ullamco laboris nisi ut aliquip ex ea commodo consequat Duis aute "
-	         "irure dolor in reprehenderit in voluptate velit esse cillum dolore eu fugiat nulla "
-	         "pariatur Excepteur sint occaecat cupidatat non proident sunt in culpa qui officia");
+	snprintf(
+	    text, sizeof text,
+	    "From: sender%d@example.net\r\nTo: %s\r\nSubject: %s\r\n"
+	    "Date: Sun, 1 Mar 2026 10:00:00 +0000\r\n\r\n"
+	    "CanaryBodyXyzzy day %d message %d of account %d.\r\n%.*s\r\n",
+	    seq, acct_names[a], m->subject, day, seq, a, (int)(rnd() % 400),
+	    "Lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor "
+	    "incididunt ut labore et dolore magna aliqua Ut enim ad minim veniam quis nostrud "
+	    "exercitation ullamco laboris nisi ut aliquip ex ea commodo consequat Duis aute "
+	    "irure dolor in reprehenderit in voluptate velit esse cillum dolore eu fugiat nulla "
+	    "pariatur Excepteur sint occaecat cupidatat non proident sunt in culpa qui officia");
 	if (deliver_text(a, folder, text, &res) < 0)
 		return -1;
 	crypto_generichash(m->hash, 32, (const unsigned char *)text, strlen(text), NULL, 0);
@@ -360,8 +361,8 @@ static int move_txn(struct coffer_txn *t, void *arg)
 	if (rc == 0)
 		rc = coffer_message_unique_name(&rec, acct, secret, &unique);
 	if (rc == 0)
-		rc = coffer_folder_resolve_txn(t, st, acct, folder_names[mv->dst], 1, secret, mv->now,
-		                               &dst_fid, NULL);
+		rc = coffer_folder_resolve_txn(t, st, acct, folder_names[mv->dst], 1, secret,
+		                               mv->now, &dst_fid, NULL);
 	if (rc < 0)
 		goto out;
 	p.dst_fid = dst_fid;
@@ -412,10 +413,11 @@ static int expunge_txn(struct coffer_txn *t, void *arg)
 
 	rc = coffer_message_get_txn(t, acct, fid, x->m->uid, &rec);
 	if (rc == 0)
-		rc = coffer_message_unique_name(&rec, acct, coffer_mailbox_secret(mbs[x->a]), &unique);
+		rc = coffer_message_unique_name(&rec, acct, coffer_mailbox_secret(mbs[x->a]),
+		                                &unique);
 	if (rc == 0)
-		rc = coffer_message_expunge_txn(t, st, acct, fid, x->m->uid, coffer_buf_str(&unique),
-		                                unique.len, x->now);
+		rc = coffer_message_expunge_txn(t, st, acct, fid, x->m->uid,
+		                                coffer_buf_str(&unique), unique.len, x->now);
 	coffer_buf_free(&unique);
 	return rc;
 }
@@ -506,13 +508,15 @@ static int same_as_record(const struct collected *c, const struct record *r, int
 	for (size_t i = 0; good && i < r->n; i++) {
 		const struct entry *x = &v[i], *y = &r->v[i];
 
-		if (x->folder != y->folder || x->uid != y->uid || memcmp(x->hash, y->hash, 32) != 0 ||
-		    x->flags != y->flags || x->important != y->important || x->idate != y->idate ||
+		if (x->folder != y->folder || x->uid != y->uid ||
+		    memcmp(x->hash, y->hash, 32) != 0 || x->flags != y->flags ||
+		    x->important != y->important || x->idate != y->idate ||
 		    (check_blob && memcmp(x->blob, y->blob, COFFER_ID_BYTES) != 0)) {
-			tap_diag("%s: entry %zu differs: %s/%u flags %#x kw %d; expected %s/%u flags %#x "
-			         "kw %d",
-			         what, i, folder_names[x->folder], x->uid, x->flags, x->important,
-			         folder_names[y->folder], y->uid, y->flags, y->important);
+			tap_diag(
+			    "%s: entry %zu differs: %s/%u flags %#x kw %d; expected %s/%u flags %#x "
+			    "kw %d",
+			    what, i, folder_names[x->folder], x->uid, x->flags, x->important,
+			    folder_names[y->folder], y->uid, y->flags, y->important);
 			good = 0;
 		}
 	}
@@ -730,11 +734,13 @@ static int dir_contains(const char *dir, const char *needle)
 			found = dir_contains(path, needle);
 		} else if (S_ISREG(sb.st_mode) && sb.st_size > 0) {
 			int fd = open(path, O_RDONLY);
-			void *p = fd < 0 ? MAP_FAILED :
-			                   mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+			void *p = fd < 0 ? MAP_FAILED
+			                 : mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE,
+			                        fd, 0);
 
 			if (p != MAP_FAILED) {
-				found = memmem(p, (size_t)sb.st_size, needle, strlen(needle)) != NULL;
+				found = memmem(p, (size_t)sb.st_size, needle, strlen(needle)) !=
+				        NULL;
 				munmap(p, (size_t)sb.st_size);
 			}
 			if (fd >= 0)
@@ -821,7 +827,8 @@ static int target_is_minimal(int first_day, int last_day)
 			}
 			for (size_t m = 0; m < c.n; m++) {
 				coffer_hex(hex, c.v[m].blob, COFFER_ID_BYTES);
-				coffer_repo_obj_name(name, sizeof name, coffer_mailbox_id(mbs[a]), "b", hex);
+				coffer_repo_obj_name(name, sizeof name, coffer_mailbox_id(mbs[a]),
+				                     "b", hex);
 				if (!names_has(&need, name))
 					collect_name(name, 0, &need);
 			}
@@ -989,8 +996,10 @@ static void test_simulation(void)
 			tap_diag("unexpected object %s", all.v[i]);
 			good = 0;
 		}
-	ok(good, "the target holds only coffer-target, snap/, keyring/ and a/<acct>/{full,rev,b}/ "
-	         "objects (%zu)", all.n);
+	ok(good,
+	   "the target holds only coffer-target, snap/, keyring/ and a/<acct>/{full,rev,b}/ "
+	   "objects (%zu)",
+	   all.n);
 	names_free(&all);
 	list_target("pending/", &all);
 	ok(all.n == 0, "no pending journal is left after successful snapshots");
@@ -1021,12 +1030,13 @@ static void test_simulation(void)
 	   "before pruning: the day-12 expunge is restorable as of day 11, not as of day 12");
 	set_now(snap_time(DAYS));
 	rc = coffer_snapshot_prune(st, target_path, snap_time(DAYS), &pr);
-	ok(rc == 0 && pr.pruned == 9 && pr.kept == 31, "prune at day 40 removes days 1..9 (pruned "
-	   "%u, kept %u)", pr.pruned, pr.kept);
+	ok(rc == 0 && pr.pruned == 9 && pr.kept == 31,
+	   "prune at day 40 removes days 1..9 (pruned "
+	   "%u, kept %u)",
+	   pr.pruned, pr.kept);
 	la.n = 0;
 	rc = coffer_snapshot_list(st, target_path, list_fn, &la);
-	ok(rc == 0 && la.n == 31 &&
-	       la.oldest >= snap_time(DAYS) - 30 * COFFER_NS_PER_DAY,
+	ok(rc == 0 && la.n == 31 && la.oldest >= snap_time(DAYS) - 30 * COFFER_NS_PER_DAY,
 	   "after pruning no listed snapshot is older than 30 days (%zu left)", la.n);
 	good = 1;
 	for (int day = 10; day <= DAYS; day++)
@@ -1045,7 +1055,8 @@ static void test_simulation(void)
 		}
 	}
 	ok(good, "days 1..9 are beyond retention (COFFER_ENOTFOUND, \"beyond retention\")");
-	ok(target_is_minimal(10, DAYS), "after pruning the target holds exactly what days 10..40 need");
+	ok(target_is_minimal(10, DAYS),
+	   "after pruning the target holds exactly what days 10..40 need");
 	ok(verify_problems(100, &vs) == 0, "verify after pruning finds no problem");
 
 	/* the retention window moves: the day-12 expunge is restorable as of day
@@ -1065,7 +1076,8 @@ static void test_simulation(void)
 			exists41 = coffer_target_exists(t, bname, NULL) == 1;
 			coffer_target_close(&t);
 		}
-		ok(at41 == 1 && exists41, "at day 41 (after prune) the day-12 expunge still restores as "
+		ok(at41 == 1 && exists41,
+		   "at day 41 (after prune) the day-12 expunge still restores as "
 		   "of day 11 and its blob is in the target");
 		rc = run_day(DAYS + 2);
 		if (rc == 0)
@@ -1083,9 +1095,10 @@ static void test_simulation(void)
 			coffer_target_close(&t);
 		}
 		ok(gone42, "after the prune of day 42 day 11 is beyond retention and the day-12 "
-		   "expunge's blob is gone from the target");
+		           "expunge's blob is gone from the target");
 		ok(restorable_as_of(x12, 12) == 0, "and no retained day holds it");
-		ok(target_is_minimal(12, DAYS + 2), "the target holds exactly what days 12..42 need");
+		ok(target_is_minimal(12, DAYS + 2),
+		   "the target holds exactly what days 12..42 need");
 	}
 
 	/* restore one message into the live account */
@@ -1120,13 +1133,15 @@ static void test_simulation(void)
 		snprintf(dest, sizeof dest, "Restored/%s/%s", date, folder_names[want.folder]);
 		ok(rc == 0 && res.restored == 1 && res.present == 0,
 		   "restore --uid %u of %s as of day 34 into the live account (rc %d, restored %llu, "
-		   "into %s)", want.uid, folder_names[want.folder], rc,
-		   (unsigned long long)res.restored, res.into);
+		   "into %s)",
+		   want.uid, folder_names[want.folder], rc, (unsigned long long)res.restored,
+		   res.into);
 		if (rc < 0)
 			tap_diag("%s", coffer_errmsg());
 		ok(read_live(mbs[0], dest, &restored) == 0 && restored.n == 1 &&
 		       memcmp(restored.v[0].hash, want.hash, 32) == 0 &&
-		       restored.v[0].flags == want.flags && restored.v[0].important == want.important &&
+		       restored.v[0].flags == want.flags &&
+		       restored.v[0].important == want.important &&
 		       restored.v[0].idate == want.idate,
 		   "it is in %s with its content, flags, keyword and internal date", dest);
 		good = 1;
@@ -1161,7 +1176,8 @@ static void test_simulation(void)
 				for (size_t k = 0; k < n_msgs; k++)
 					if (msgs[k].alive && msgs[k].acct == 0 &&
 					    memcmp(msgs[k].hash, r41->v[i].hash, 32) == 0 &&
-					    msgs[k].folder == r41->v[i].folder && msgs[k].uid == r41->v[i].uid)
+					    msgs[k].folder == r41->v[i].folder &&
+					    msgs[k].uid == r41->v[i].uid)
 						still = 1;
 				if (still)
 					live = &r41->v[i];
@@ -1211,8 +1227,8 @@ static int same_account(struct coffer_mailbox *a, struct coffer_mailbox *b)
 	struct folder_set fa = { .n = 0 }, fb = { .n = 0 };
 	int good = 1;
 
-	if (coffer_folder_list(a, folder_info_fn, &fa) < 0 || coffer_folder_list(b, folder_info_fn,
-	                                                                         &fb) < 0)
+	if (coffer_folder_list(a, folder_info_fn, &fa) < 0 ||
+	    coffer_folder_list(b, folder_info_fn, &fb) < 0)
 		return 0;
 	if (fa.n != fb.n || fa.n == 0) {
 		tap_diag("folders: %zu vs %zu", fa.n, fb.n);
@@ -1224,11 +1240,12 @@ static int same_account(struct coffer_mailbox *a, struct coffer_mailbox *b)
 		char what[200];
 
 		if (strcmp(fa.v[i].name, fb.v[i].name) != 0 ||
-		    fa.v[i].uidvalidity != fb.v[i].uidvalidity || fa.v[i].uidnext != fb.v[i].uidnext ||
-		    fa.v[i].messages != fb.v[i].messages) {
+		    fa.v[i].uidvalidity != fb.v[i].uidvalidity ||
+		    fa.v[i].uidnext != fb.v[i].uidnext || fa.v[i].messages != fb.v[i].messages) {
 			tap_diag("folder %s: uidvalidity %u/%u uidnext %u/%u messages %llu/%llu",
-			         fa.v[i].name, fa.v[i].uidvalidity, fb.v[i].uidvalidity, fa.v[i].uidnext,
-			         fb.v[i].uidnext, (unsigned long long)fa.v[i].messages,
+			         fa.v[i].name, fa.v[i].uidvalidity, fb.v[i].uidvalidity,
+			         fa.v[i].uidnext, fb.v[i].uidnext,
+			         (unsigned long long)fa.v[i].messages,
 			         (unsigned long long)fb.v[i].messages);
 			good = 0;
 		}
@@ -1257,8 +1274,10 @@ static void test_disaster_recovery(void)
 	ok(rc == 0, "a final snapshot (%s)", rc ? coffer_errmsg() : sres.id);
 	snprintf(path2, sizeof path2, "%s/recovered", tap_tmpdir());
 	rc = coffer_restore_all(path2, key_path, target_path, &res);
-	ok(rc == 0 && res.accounts == NACCT, "restore --all into a new store (rc %d: %s; %llu "
-	   "accounts)", rc, rc ? coffer_errmsg() : "", (unsigned long long)res.accounts);
+	ok(rc == 0 && res.accounts == NACCT,
+	   "restore --all into a new store (rc %d: %s; %llu "
+	   "accounts)",
+	   rc, rc ? coffer_errmsg() : "", (unsigned long long)res.accounts);
 	if (rc < 0)
 		return;
 	rc = coffer_store_open(path2, key_path, &st2);
@@ -1312,17 +1331,19 @@ static void test_expunge_during_snapshot(void)
 	int rc, a_first = -1, exists_before = 0, exists_after = 1;
 
 	/* which account does the snapshot read first?  (id order) */
-	a_first = memcmp(coffer_mailbox_id(mbs[0]), coffer_mailbox_id(mbs[1]), COFFER_ID_BYTES) < 0 ?
-	                  0 :
-	                  1;
+	a_first = memcmp(coffer_mailbox_id(mbs[0]), coffer_mailbox_id(mbs[1]), COFFER_ID_BYTES) < 0
+	              ? 0
+	              : 1;
 	set_now(snap_time(60) - 3600 * COFFER_NS_PER_SEC);
 	rc = deliver_one(a_first, 60, 0);
 	r.m = &msgs[n_msgs - 1];
 	set_now(snap_time(60));
 	if (rc == 0)
 		rc = coffer_snapshot_create(st, target_path, race_progress, &r, &res);
-	ok(rc == 0 && r.done && r.rc == 0, "a snapshot during which a new message is expunged "
-	   "(rc %d, expunge rc %d)", rc, r.rc);
+	ok(rc == 0 && r.done && r.rc == 0,
+	   "a snapshot during which a new message is expunged "
+	   "(rc %d, expunge rc %d)",
+	   rc, r.rc);
 	coffer_hex(hex, r.m->blob, COFFER_ID_BYTES);
 	coffer_repo_obj_name(bname, sizeof bname, coffer_mailbox_id(mbs[a_first]), "b", hex);
 	if (coffer_target_open(target_path, 0, &t) == 0) {
@@ -1353,7 +1374,8 @@ static void test_expunge_during_snapshot(void)
 	 */
 	ok(rc == 0 && !exists_after,
 	   "33 days later, once every snapshot holding it has been pruned, its blob is gone "
-	   "from the target (rc %d, still there: %d)", rc, exists_after);
+	   "from the target (rc %d, still there: %d)",
+	   rc, exists_after);
 }
 
 /* ---- marking every blob unsnapped, in batches ---- */

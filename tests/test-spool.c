@@ -254,13 +254,14 @@ int main(void)
 
 	snprintf(input, sizeof input, "%s/input.eml", tap_tmpdir());
 	setenv("COFFER_NOW", "2026-03-01T10:00:00Z", 1);
-	ok(fixture_store(NULL, &st, NULL) == 0 && coffer_account_add(st, ACCT, strlen(ACCT), NULL) == 0 &&
-	   coffer_index_view(coffer_store_index(st), id_txn, sacct) == 0,
+	ok(fixture_store(NULL, &st, NULL) == 0 &&
+	       coffer_account_add(st, ACCT, strlen(ACCT), NULL) == 0 &&
+	       coffer_index_view(coffer_store_index(st), id_txn, sacct) == 0,
 	   "a store and an account");
 
 	/* a folder that does not exist yet: indexed at once */
 	ok(spool_text("Work", "Subject: w\n\nfirst\n", &work) == 0 && !work.spooled &&
-	   work.uid == 1 && records(COFFER_DB_MESSAGES) == 1,
+	       work.uid == 1 && records(COFFER_DB_MESSAGES) == 1,
 	   "a delivery that creates its folder is indexed at once");
 	work_fid = work.folder_id;
 
@@ -277,8 +278,8 @@ int main(void)
 	ok(coffer_spool_absorb(st, sacct, &n) == 0 && n == 1, "absorb indexes it (%llu)",
 	   (unsigned long long)n);
 	l = list(COFFER_FOLDER_INBOX);
-	ok(l.n == 1 && l.uid[0] == 1 && l.size[0] == 23 &&
-	   memcmp(l.blob[0], f.id, ID) == 0 && l.date[0] == 1772359205LL * 1000000000LL,
+	ok(l.n == 1 && l.uid[0] == 1 && l.size[0] == 23 && memcmp(l.blob[0], f.id, ID) == 0 &&
+	       l.date[0] == 1772359205LL * 1000000000LL,
 	   "with uid 1, its size, its blob and its delivery time");
 	ok(filled().n == 0 && !marked(f.id), "its pool record and its note are gone");
 	ok(delivery_events() == 2 && strcmp(last_folder, "INBOX") == 0,
@@ -296,7 +297,7 @@ int main(void)
 	}
 	l = list(COFFER_FOLDER_INBOX); /* the mailbox absorbs */
 	ok(l.n == 4 && l.uid[1] == 2 && l.uid[3] == 4 && l.date[1] < l.date[2] &&
-	   l.date[2] < l.date[3] && l.size[1] < l.size[2] && l.size[2] < l.size[3],
+	       l.date[2] < l.date[3] && l.size[1] < l.size[2] && l.size[2] < l.size[3],
 	   "opening the mailbox absorbs, uids in delivery order");
 
 	/* torn: one byte differs from the note's digest */
@@ -306,7 +307,7 @@ int main(void)
 	ok(fd >= 0 && pwrite(fd, "\x5a", 1, 40) == 1, "a byte of it changed (a torn write)");
 	close(fd);
 	ok(coffer_spool_absorb(st, sacct, &n) == 0 && n == 0 && size_of(f.id) == 0 &&
-	   !marked(f.id) && records(COFFER_DB_MESSAGES) == 5,
+	       !marked(f.id) && records(COFFER_DB_MESSAGES) == 5,
 	   "absorb empties it, note and all, and indexes nothing");
 	ok(records(COFFER_DB_POOL) > 0 && filled().n == 0, "the file is back in the pool");
 
@@ -340,11 +341,12 @@ int main(void)
 		size_t before = list(COFFER_FOLDER_INBOX).n;
 
 		ok(spool_text("Work", "Subject: late\n\nlate\n", &res) == 0 && res.spooled &&
-		   res.folder_id == work_fid, "a spooled delivery to Work");
+		       res.folder_id == work_fid,
+		   "a spooled delivery to Work");
 		ok(coffer_index_update(coffer_store_index(st), delete_txn, &d) == 0,
 		   "Work is deleted before it is absorbed");
 		ok(coffer_spool_absorb(st, sacct, &n) == 0 && n == 1 &&
-		   list(COFFER_FOLDER_INBOX).n == before + 1,
+		       list(COFFER_FOLDER_INBOX).n == before + 1,
 		   "the message is absorbed into INBOX");
 		ok(delivery_events() > 0 && strcmp(last_folder, "INBOX") == 0,
 		   "and its event names INBOX (%s)", last_folder);
@@ -356,12 +358,12 @@ int main(void)
 		spool_text("Later", "Subject: a\n\na\n", &res); /* makes the folder */
 		setenv("COFFER_NOW", "2026-03-01T12:00:01Z", 1);
 		ok(spool_text("Later", "Subject: b\n\nb\n", &res) == 0 && res.spooled &&
-		   coffer_spool_absorb(st, sacct, &n) == 0 && n == 1,
+		       coffer_spool_absorb(st, sacct, &n) == 0 && n == 1,
 		   "a spooled delivery to Later, absorbed");
 		ok(delivery_events() > 0 && strcmp(last_folder, "Later") == 0,
 		   "its event names the folder by id: read back as Later (%s)", last_folder);
 		ok(coffer_index_update(coffer_store_index(st), delete_txn, &d) == 0 &&
-		   delivery_events() > 0 && strcmp(last_folder, "(deleted folder)") == 0,
+		       delivery_events() > 0 && strcmp(last_folder, "(deleted folder)") == 0,
 		   "and as \"(deleted folder)\" once Later is deleted (%s)", last_folder);
 	}
 
@@ -373,7 +375,8 @@ int main(void)
 	coffer_io_set_ops(&fail);
 	rc = spool_text(NULL, "Subject: fails\n\nx\n", &res);
 	coffer_io_set_ops(NULL);
-	ok(rc == COFFER_EIO && filled().n == 0, "a delivery whose fsync fails leaves its file empty");
+	ok(rc == COFFER_EIO && filled().n == 0,
+	   "a delivery whose fsync fails leaves its file empty");
 	coffer_err_clear();
 	ok(coffer_spool_absorb(st, sacct, &n) == 0 && n == 0, "and nothing to absorb");
 

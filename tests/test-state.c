@@ -192,7 +192,8 @@ static int diff_apply_ok(const struct coffer_state *prev, const struct coffer_st
 	if (!good)
 		goto out;
 	good = 0;
-	if (coffer_state_encode(&rev, &enc) < 0 || coffer_state_decode(enc.data, enc.len, &rev2) < 0)
+	if (coffer_state_encode(&rev, &enc) < 0 ||
+	    coffer_state_decode(enc.data, enc.len, &rev2) < 0)
 		goto out;
 	if (copy_state(cur, &work) == 0 && coffer_state_apply(&work, &rev2) == 0)
 		good = same_state(&work, prev);
@@ -341,7 +342,8 @@ static void test_decoder_refuses(void)
 			sorted_after_flip = 0;
 		free(copy);
 	}
-	ok(flips && sorted_after_flip, "3000 single bit flips: refused or decoded to a sorted state");
+	ok(flips && sorted_after_flip,
+	   "3000 single bit flips: refused or decoded to a sorted state");
 	coffer_state_free(&s);
 	coffer_buf_free(&b);
 

@@ -157,19 +157,23 @@ static void test_init(void)
 	{
 		char cwd[PATH_MAX], want[PATH_MAX + 32], real[PATH_MAX];
 
-		ok(getcwd(cwd, sizeof cwd) != NULL && chdir(dir) == 0, "chdir into the test directory");
+		ok(getcwd(cwd, sizeof cwd) != NULL && chdir(dir) == 0,
+		   "chdir into the test directory");
 		rc = coffer_store_init("rel-store", "relkeys/rel.key", &st);
-		ok(rc == 0, "init with relative store and key file paths: %s", rc ? coffer_errmsg() : "ok");
+		ok(rc == 0, "init with relative store and key file paths: %s",
+		   rc ? coffer_errmsg() : "ok");
 		if (realpath(dir, real) == NULL)
 			real[0] = '\0';
 		snprintf(want, sizeof want, "%s/relkeys/rel.key", real);
 		ok(st && coffer_store_key_file_path(st)[0] == '/' &&
 		       strcmp(coffer_store_key_file_path(st), want) == 0,
-		   "the key file path in force is absolute: %s", st ? coffer_store_key_file_path(st) : "-");
+		   "the key file path in force is absolute: %s",
+		   st ? coffer_store_key_file_path(st) : "-");
 		coffer_config_defaults(&cfg);
 		rc = coffer_config_load(&cfg, "rel-store/coffer.conf");
 		ok(rc == 0 && cfg.key_file && strcmp(cfg.key_file, want) == 0,
-		   "coffer.conf's key_file is absolute: %s", cfg.key_file ? cfg.key_file : "(none)");
+		   "coffer.conf's key_file is absolute: %s",
+		   cfg.key_file ? cfg.key_file : "(none)");
 		coffer_config_free(&cfg);
 		coffer_store_close(&st);
 
@@ -220,7 +224,8 @@ static void test_refusals(void)
 	 * store's index. Refusals made before init has created anything must
 	 * return without cleanup. Tried on a store of its own so that the rest of
 	 * this test does not depend on the outcome. */
-	ok(coffer_store_init(PATH("victim"), PATH("keys/victim.key"), &st) == 0, "a store to refuse");
+	ok(coffer_store_init(PATH("victim"), PATH("keys/victim.key"), &st) == 0,
+	   "a store to refuse");
 	coffer_store_close(&st);
 	before = slurp(PATH("victim/coffer.conf"), &nb);
 	rc = coffer_store_init(PATH("victim"), PATH("keys/again.key"), &st);
@@ -335,7 +340,8 @@ static void test_open(void)
 	coffer_store_close(&st);
 
 	/* override */
-	ok(copy_file(PATH("keys/s1.key.away"), PATH("elsewhere.key"), 0600) == 0, "copy the key file");
+	ok(copy_file(PATH("keys/s1.key.away"), PATH("elsewhere.key"), 0600) == 0,
+	   "copy the key file");
 	rc = coffer_store_open(PATH("s1"), PATH("elsewhere.key"), &st);
 	ok(rc == 0 && strcmp(coffer_store_key_file_path(st), PATH("elsewhere.key")) == 0,
 	   "an override replaces the recorded path");
@@ -356,7 +362,8 @@ static void test_open(void)
 	chmod(PATH("elsewhere.key"), 0644);
 	coffer_store_open(PATH("s1"), PATH("elsewhere.key"), &st);
 	ok(st && coffer_store_keyfile(st, &kf) == COFFER_EPERM, "a world-readable key file: EPERM");
-	ok(strstr(coffer_errmsg(), PATH("elsewhere.key")) != NULL, "naming it: %s", coffer_errmsg());
+	ok(strstr(coffer_errmsg(), PATH("elsewhere.key")) != NULL, "naming it: %s",
+	   coffer_errmsg());
 	coffer_store_close(&st);
 
 	/* another store's key file */

@@ -23,8 +23,8 @@ static void vectors(void)
 		uint64_t t;
 		uint32_t code8;
 	} v[] = {
-		{ 59, 94287082 },          { 1111111109, 7081804 }, { 1111111111, 14050471 },
-		{ 1234567890, 89005924 },  { 2000000000, 69279037 }, { 20000000000ULL, 65353130 },
+		{ 59, 94287082 },         { 1111111109, 7081804 },  { 1111111111, 14050471 },
+		{ 1234567890, 89005924 }, { 2000000000, 69279037 }, { 20000000000ULL, 65353130 },
 	};
 	const unsigned char *seed = (const unsigned char *)"12345678901234567890";
 	uint32_t code;
@@ -45,8 +45,8 @@ static void base32(void)
 {
 	/* RFC 4648 section 10, without padding. */
 	static const char *const in[] = { "", "f", "fo", "foo", "foob", "fooba", "foobar" };
-	static const char *const out[] = { "", "MY", "MZXQ", "MZXW6", "MZXW6YQ", "MZXW6YTB",
-		                           "MZXW6YTBOI" };
+	static const char *const out[] = { "",        "MY",       "MZXQ",      "MZXW6",
+		                           "MZXW6YQ", "MZXW6YTB", "MZXW6YTBOI" };
 
 	for (int i = 0; i < 7; i++) {
 		struct coffer_buf b = COFFER_BUF_INIT;
@@ -131,8 +131,9 @@ static void flows(void)
 	ok(coffer_auth_set_password(st, "alice@example.org", 17, "correct horse", 13, NULL) == 0,
 	   "password set");
 	ok(coffer_auth_totp_enable(st, "alice@example.org", 17, &uri) == 0, "totp enabled");
-	ok(strncmp(coffer_buf_str(&uri), "otpauth://totp/Coffer:alice%40example.org?secret=", 49)
-	   == 0 && strstr(coffer_buf_str(&uri), "algorithm=SHA1&digits=6&period=30") != NULL,
+	ok(strncmp(coffer_buf_str(&uri), "otpauth://totp/Coffer:alice%40example.org?secret=", 49) ==
+	           0 &&
+	       strstr(coffer_buf_str(&uri), "algorithm=SHA1&digits=6&period=30") != NULL,
 	   "otpauth URI has the label, SHA1, 6 digits, 30 s (secret not printed)");
 	sn = secret_from_uri(coffer_buf_str(&uri), secret);
 	ok(sn == COFFER_TOTP_SECRET_BYTES, "secret of 20 bytes in the URI");
@@ -146,9 +147,11 @@ static void flows(void)
 	coffer_totp_code(secret, sn, (uint64_t)base_t / 30, 6, &c);
 	snprintf(code, sizeof code, "%06u", c);
 	ok(login(st, "correct horse", code, COFFER_SVC_PANEL, &res) == 0 &&
-	   res.method == COFFER_METHOD_PASSWORD_TOTP, "panel: password + current code accepted");
+	       res.method == COFFER_METHOD_PASSWORD_TOTP,
+	   "panel: password + current code accepted");
 	ok(login(st, "correct horse", code, COFFER_SVC_PANEL, &res) == COFFER_EPERM &&
-	   res.reason == COFFER_REASON_TOTP_REPLAY, "the same code is not accepted twice");
+	       res.reason == COFFER_REASON_TOTP_REPLAY,
+	   "the same code is not accepted twice");
 	/* The next window (clock of the phone ahead by 30 s). */
 	coffer_totp_code(secret, sn, (uint64_t)base_t / 30 + 1, 6, &c);
 	snprintf(code, sizeof code, "%06u", c);
@@ -159,7 +162,8 @@ static void flows(void)
 	coffer_totp_code(secret, sn, (uint64_t)base_t / 30 + 1, 6, &c);
 	snprintf(code, sizeof code, "%06u", c);
 	ok(login(st, "correct horse", code, COFFER_SVC_PANEL, &res) == COFFER_EPERM &&
-	   res.reason == COFFER_REASON_TOTP_REPLAY, "a used code one window behind refused");
+	       res.reason == COFFER_REASON_TOTP_REPLAY,
+	   "a used code one window behind refused");
 	/* now = base + 65 s is step base/30 + 2; its next window is + 3. */
 	coffer_totp_code(secret, sn, (uint64_t)base_t / 30 + 3, 6, &c);
 	snprintf(code, sizeof code, "%06u", c);
@@ -169,7 +173,8 @@ static void flows(void)
 	coffer_totp_code(secret, sn, (uint64_t)(base_t + 200) / 30 - 2, 6, &c);
 	snprintf(code, sizeof code, "%06u", c);
 	ok(login(st, "correct horse", code, COFFER_SVC_PANEL, &res) == COFFER_EPERM &&
-	   res.reason == COFFER_REASON_BAD_TOTP, "a code two windows old refused");
+	       res.reason == COFFER_REASON_BAD_TOTP,
+	   "a code two windows old refused");
 	coffer_totp_code(secret, sn, (uint64_t)(base_t + 200) / 30 - 1, 6, &c);
 	snprintf(code, sizeof code, "%06u", c);
 	ok(login(st, "correct horse", code, COFFER_SVC_PANEL, &res) == 0,
@@ -177,17 +182,20 @@ static void flows(void)
 	coffer_totp_code(secret, sn, (uint64_t)(base_t + 200) / 30, 6, &c);
 	snprintf(code, sizeof code, "%06u", c);
 	ok(login(st, "wrong horse", code, COFFER_SVC_PANEL, &res) == COFFER_EPERM &&
-	   res.reason == COFFER_REASON_BAD_PASSWORD, "right code, wrong password refused");
+	       res.reason == COFFER_REASON_BAD_PASSWORD,
+	   "right code, wrong password refused");
 	ok(login(st, "correct horse", NULL, COFFER_SVC_PANEL, &res) == COFFER_EPERM &&
-	   res.reason == COFFER_REASON_MISSING_TOTP, "no code refused");
+	       res.reason == COFFER_REASON_MISSING_TOTP,
+	   "no code refused");
 	ok(login(st, "correct horse", "12345", COFFER_SVC_PANEL, &res) == COFFER_EPERM &&
-	   res.reason == COFFER_REASON_BAD_TOTP, "malformed code refused");
+	       res.reason == COFFER_REASON_BAD_TOTP,
+	   "malformed code refused");
 	ok(login(st, "correct horse", NULL, COFFER_SVC_IMAP, &res) == COFFER_EPERM &&
-	   res.reason == COFFER_REASON_TWO_FACTOR_REQUIRED,
+	       res.reason == COFFER_REASON_TWO_FACTOR_REQUIRED,
 	   "with 2FA on, the main password is refused for IMAP");
 	ok(coffer_auth_app_add(st, "alice@example.org", 17, "phone", app) == 0, "app password");
 	ok(login(st, app, NULL, COFFER_SVC_IMAP, &res) == 0 &&
-	   res.method == COFFER_METHOD_APP_PASSWORD && strcmp(res.label, "phone") == 0,
+	       res.method == COFFER_METHOD_APP_PASSWORD && strcmp(res.label, "phone") == 0,
 	   "with 2FA on, an application password works for IMAP");
 	ok(coffer_auth_totp_disable(st, "alice@example.org", 17) == 0, "totp disabled");
 	ok(login(st, "correct horse", NULL, COFFER_SVC_IMAP, &res) == 0,

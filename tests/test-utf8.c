@@ -242,8 +242,8 @@ static void test_against_reference(void)
 			len = coffer_utf8_decode(s, n, &cp);
 			ref_len = ref_decode(s, n, &ref_cp);
 			checked++;
-			if (ref_len == 0 ? len != -1 || cp != 0xdeadbeef :
-			                   len != (int)ref_len || cp != ref_cp) {
+			if (ref_len == 0 ? len != -1 || cp != 0xdeadbeef
+			                 : len != (int)ref_len || cp != ref_cp) {
 				if (mismatch++ < 5)
 					tap_diag("%02x %02x %02x n=%zu: len %d U+%X, ref %zu U+%X",
 					         s[0], s[1], s[2], n, len, (unsigned)cp, ref_len,
@@ -253,8 +253,9 @@ static void test_against_reference(void)
 				mismatch++;
 		}
 	}
-	ok(mismatch == 0, "every input of 1..3 bytes agrees with the reference (%ld checked, %ld wrong)",
-	   checked, mismatch);
+	ok(mismatch == 0,
+	   "every input of 1..3 bytes agrees with the reference (%ld checked, %ld wrong)", checked,
+	   mismatch);
 
 	mismatch = checked = 0;
 	for (uint32_t v = 0; v < (1u << 16); v++) {
@@ -296,20 +297,21 @@ static void test_encode(void)
 		memset(out, 0xaa, sizeof out);
 		len = coffer_utf8_encode(cp, out);
 		back = 0xdeadbeef;
-		if (len != want || out[want] != 0xaa || coffer_utf8_decode(out, (size_t)len, &back) != len ||
-		    back != cp || coffer_utf8_decode(out, (size_t)len - 1, &back) != -1 ||
+		if (len != want || out[want] != 0xaa ||
+		    coffer_utf8_decode(out, (size_t)len, &back) != len || back != cp ||
+		    coffer_utf8_decode(out, (size_t)len - 1, &back) != -1 ||
 		    coffer_utf8_invalid_len(out, (size_t)len) != (size_t)len) {
 			if (wrong++ < 5)
-				tap_diag("encode U+%X: len %d (want %d), back U+%X", (unsigned)cp, len,
-				         want, (unsigned)back);
+				tap_diag("encode U+%X: len %d (want %d), back U+%X", (unsigned)cp,
+				         len, want, (unsigned)back);
 		}
 	}
-	ok(wrong == 0, "every scalar value encodes in the shortest form and decodes back (%ld wrong)",
-	   wrong);
+	ok(wrong == 0,
+	   "every scalar value encodes in the shortest form and decodes back (%ld wrong)", wrong);
 
 	{
-		static const uint32_t bad[] = { 0xd800, 0xdbff, 0xdc00, 0xdfff, 0x110000,
-			                        0x1fffff, 0x7fffffff, 0xffffffff };
+		static const uint32_t bad[] = { 0xd800,   0xdbff,   0xdc00,     0xdfff,
+			                        0x110000, 0x1fffff, 0x7fffffff, 0xffffffff };
 
 		for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 			memset(out, 0xaa, sizeof out);
@@ -338,8 +340,14 @@ static void test_valid(void)
 	ok(valid_exact("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x93\xa8 \xf4\x8f\xbf\xbf", 19) == 1,
 	   "1-, 2-, 3- and 4-byte sequences together are valid");
 	ok(valid_exact("caf\xc3\xa9", 4) == 0, "cut inside the last sequence is invalid");
-	ok(valid_exact("abc\xff" "def", 7) == 0, "one bad byte in the middle is invalid");
-	ok(valid_exact("\xed\xa0\x80" "abc", 6) == 0, "a surrogate at the start is invalid");
+	ok(valid_exact("abc\xff"
+	               "def",
+	               7) == 0,
+	   "one bad byte in the middle is invalid");
+	ok(valid_exact("\xed\xa0\x80"
+	               "abc",
+	               6) == 0,
+	   "a surrogate at the start is invalid");
 	ok(valid_exact("abc\xc0\x80", 5) == 0, "an overlong at the end is invalid");
 	ok(valid_exact("ok\xff", 2) == 1, "only n bytes are looked at");
 	{
@@ -431,8 +439,7 @@ static void test_invalid_len(void)
 	   "invalid_len of a valid sequence is its length");
 
 	/* Unicode 15, tables 3-8 to 3-11 */
-	ok(replaced_is("\x61\xf1\x80\x80\xe1\x80\xc2\x62\x80\x63\x80\xbf\x64", 13,
-	               "a???b?c??d"),
+	ok(replaced_is("\x61\xf1\x80\x80\xe1\x80\xc2\x62\x80\x63\x80\xbf\x64", 13, "a???b?c??d"),
 	   "table 3-8: truncated sequences are one U+FFFD each");
 	ok(replaced_is("\xc0\xaf\xe0\x80\xbf\xf0\x81\x82\x41", 9, "????????A"),
 	   "table 3-8: non-shortest forms are one U+FFFD a byte");
@@ -478,8 +485,9 @@ static void test_invalid_len(void)
 				continue;
 			checked++;
 			if (coffer_utf8_invalid_len(s, n) != ref_invalid_len(s, n) && wrong++ < 5)
-				tap_diag("invalid_len %02x %02x %02x n=%zu: %zu, want %zu", s[0], s[1],
-				         s[2], n, coffer_utf8_invalid_len(s, n), ref_invalid_len(s, n));
+				tap_diag("invalid_len %02x %02x %02x n=%zu: %zu, want %zu", s[0],
+				         s[1], s[2], n, coffer_utf8_invalid_len(s, n),
+				         ref_invalid_len(s, n));
 		}
 	}
 	for (uint32_t v = 0; v < (1u << 24); v += 0x100) {

@@ -105,7 +105,8 @@ static const struct seen *find(const struct run *r, const char *account, const c
 		if ((account == NULL) != (s->account == NULL) ||
 		    (account && strcmp(account, s->account) != 0))
 			continue;
-		if ((folder == NULL) != (s->folder == NULL) || (folder && strcmp(folder, s->folder)))
+		if ((folder == NULL) != (s->folder == NULL) ||
+		    (folder && strcmp(folder, s->folder)))
 			continue;
 		if (s->uid == uid && strncmp(s->problem, problem_start, strlen(problem_start)) == 0)
 			return s;
@@ -122,7 +123,8 @@ static int deliver(struct coffer_store *st, const char *name, const char *folder
 	len = snprintf(text, sizeof text,
 	               "From: Carol <carol@example.net>\nTo: %s\nSubject: test %d\n"
 	               "Message-ID: <%d.test@example.net>\n\nBody of message %d.\n%s",
-	               name, i, i, i, i % 2 ? "An odd one, a little longer than the others.\n" : "");
+	               name, i, i, i,
+	               i % 2 ? "An odd one, a little longer than the others.\n" : "");
 	fd = memfd_create("msg", MFD_CLOEXEC);
 	if (fd < 0)
 		return -1;
@@ -335,7 +337,8 @@ static void test_damage(const char *dir)
 	struct coffer_buf orphan = COFFER_BUF_INIT, orphan2 = COFFER_BUF_INIT;
 	struct coffer_buf bob_blob = COFFER_BUF_INIT, rel = COFFER_BUF_INIT;
 	unsigned char alice[COFFER_ID_BYTES], bob[COFFER_ID_BYTES];
-	char hex[5][33], ohex[33], o2hex[33], bhex[33], sp[PATH_MAX + 16], kp[PATH_MAX + 16], ahex[33];
+	char hex[5][33], ohex[33], o2hex[33], bhex[33], sp[PATH_MAX + 16], kp[PATH_MAX + 16],
+	    ahex[33];
 	struct run r;
 	const struct seen *s;
 	off_t size2, size1;
@@ -402,7 +405,8 @@ static void test_damage(const char *dir)
 
 	verify(st, NULL, 0, &r);
 	ok(r.rc == 0, "verify runs to its end on a damaged store");
-	ok(r.stats.problems == 4, "exactly four problems (%llu)", (unsigned long long)r.stats.problems);
+	ok(r.stats.problems == 4, "exactly four problems (%llu)",
+	   (unsigned long long)r.stats.problems);
 	s = find(&r, ALICE, "INBOX", 1, "blob fails authentication (damaged)");
 	ok(s && s->blob && !strcmp(s->blob, hex[0]) && !s->pending,
 	   "flipped byte: INBOX uid 1: blob fails authentication (damaged), with its blob id");
@@ -458,12 +462,12 @@ static void test_damage(const char *dir)
 
 		verify(st, NULL, 1, &r);
 		ok(r.rc == 0, "verify --repair runs");
-		ok(find(&r, ALICE, "INBOX", 5, "message points at a blob that has no blob record") !=
-		           NULL,
+		ok(find(&r, ALICE, "INBOX", 5,
+		        "message points at a blob that has no blob record") != NULL,
 		   "uid 5: message points at a blob that has no blob record");
 		ok(exists(coffer_buf_str(&p5)), "the repair keeps a blob a message points at");
 		ok(find(&r, ALICE, NULL, 0, "orphan blob") != NULL &&
-		           !strcmp(find(&r, ALICE, NULL, 0, "orphan blob")->repair, "removed"),
+		       !strcmp(find(&r, ALICE, NULL, 0, "orphan blob")->repair, "removed"),
 		   "alice's orphan: repaired, removed");
 		ok(!exists(coffer_buf_str(&orphan)) && !exists(coffer_buf_str(&orphan2)),
 		   "both orphan files removed");
@@ -472,11 +476,14 @@ static void test_damage(const char *dir)
 		   "stray: repaired, moved to lost+found (%s)", s && s->repair ? s->repair : "-");
 		ok(!exists(coffer_buf_str(&stray)) && exists(coffer_buf_str(&lost)),
 		   "the stray file is in STORE/lost+found under its path");
-		ok(r.stats.repaired == 3, "3 repaired (%llu)", (unsigned long long)r.stats.repaired);
-		ok(r.stats.problems == 4, "4 problems left: 3 damaged blobs and uid 5's record (%llu)",
+		ok(r.stats.repaired == 3, "3 repaired (%llu)",
+		   (unsigned long long)r.stats.repaired);
+		ok(r.stats.problems == 4,
+		   "4 problems left: 3 damaged blobs and uid 5's record (%llu)",
 		   (unsigned long long)r.stats.problems);
-		ok(exists(coffer_buf_str(&path[0])) && file_size(coffer_buf_str(&path[0])) == size1 &&
-		           file_size(coffer_buf_str(&path[1])) == size2 / 2,
+		ok(exists(coffer_buf_str(&path[0])) &&
+		       file_size(coffer_buf_str(&path[0])) == size1 &&
+		       file_size(coffer_buf_str(&path[1])) == size2 / 2,
 		   "damaged blobs are left as they are");
 
 		verify(st, NULL, 0, &r);
@@ -668,11 +675,12 @@ static void test_index_damage(const char *dir)
 		ok(find(&r, name, NULL, 0, "account key does not unwrap with the key file") != NULL,
 		   "bob: account key does not unwrap (named by id)");
 	}
-	ok(r.stats.problems == 3, "exactly three problems (%llu)", (unsigned long long)r.stats.problems);
+	ok(r.stats.problems == 3, "exactly three problems (%llu)",
+	   (unsigned long long)r.stats.problems);
 	ok(r.stats.messages == 4, "bob's message still counted (existence checked)");
 	verify(st, BOB, 0, &r);
 	ok(find(&r, BOB, NULL, 0, "account key does not unwrap with the key file") != NULL &&
-	           r.stats.problems == 1,
+	       r.stats.problems == 1,
 	   "verify NAME names the account whose key fails");
 	run_free(&r);
 	coffer_store_close(&st);

@@ -174,7 +174,8 @@ int main(void)
 	if (rc < 0)
 		return tap_done();
 	ok(coffer_account_add(st, "a@example.org", 13, NULL) == 0 &&
-	   fixture_deliver(st, "a@example.org", "Subject: a\n\nhello\n") == 0, "an account with mail");
+	       fixture_deliver(st, "a@example.org", "Subject: a\n\nhello\n") == 0,
+	   "an account with mail");
 
 	/* the daily snapshot fails part-way */
 	rc = faulted_run(TARGET_WRITES, now, &wr);
@@ -198,7 +199,8 @@ int main(void)
 	c = count();
 	ok(c.snapshot == 1 && c.snapshot_interrupted == 1 && c.other_interrupted == 0,
 	   "and records nothing: no second entry, no prune or expiry left interrupted "
-	   "(%d, %d, %d)", c.snapshot, c.snapshot_interrupted, c.other_interrupted);
+	   "(%d, %d, %d)",
+	   c.snapshot, c.snapshot_interrupted, c.other_interrupted);
 	ok(c.policy == 1, "the policy was recorded once over three runs (%d)", c.policy);
 
 	/* the next day: one snapshot, one entry */
@@ -207,7 +209,8 @@ int main(void)
 	rc = coffer_worker_run(st, now, NULL, NULL, &wr);
 	c = count();
 	ok(rc == 0 && wr.snapshot[0] && c.snapshot == 2 && c.snapshot_interrupted == 1,
-	   "the next day's snapshot is in the log once (%d, %d)", c.snapshot, c.snapshot_interrupted);
+	   "the next day's snapshot is in the log once (%d, %d)", c.snapshot,
+	   c.snapshot_interrupted);
 
 	/* day 3: the snapshot is taken, its entry cannot be written */
 	now = at("2026-06-03T03:00:00Z");
@@ -227,12 +230,15 @@ int main(void)
 	ok(fixture_deliver(st, "a@example.org", "Subject: d\n\nfourth\n") == 0, "more mail");
 	rc = faulted_run(AUDIT_FSYNCS, now, &wr);
 	c = count();
-	ok(rc == COFFER_EIO && c.snapshot == 4, "the worker fails when the entry's fsync does, "
-	   "its line written (%d, %d)", rc, c.snapshot);
+	ok(rc == COFFER_EIO && c.snapshot == 4,
+	   "the worker fails when the entry's fsync does, "
+	   "its line written (%d, %d)",
+	   rc, c.snapshot);
 	rc = coffer_worker_run(st, now, NULL, NULL, &wr);
 	c = count();
 	ok(rc == 0 && wr.snapshot[0] == '\0' && c.snapshot == 4 && c.snapshot_interrupted == 1,
-	   "the next run records nothing more (%d: %d, %d)", rc, c.snapshot, c.snapshot_interrupted);
+	   "the next run records nothing more (%d: %d, %d)", rc, c.snapshot,
+	   c.snapshot_interrupted);
 
 	/* day 5: another snapshot writer holds the target's lock */
 	now = at("2026-06-05T03:00:00Z");

@@ -63,7 +63,8 @@ static int read_secret_line(int fd, const char *prompt, char **line_r, size_t *n
 		if (r == 0 || c == '\n')
 			break;
 		if (n == LINE_MAX_) {
-			rc = coffer_err_set(COFFER_EINVAL, "input line longer than %d bytes", LINE_MAX_);
+			rc = coffer_err_set(COFFER_EINVAL, "input line longer than %d bytes",
+			                    LINE_MAX_);
 			break;
 		}
 		line[n++] = c;
@@ -131,7 +132,8 @@ static int run_passwd(struct cli *cli, int argc, char **argv)
 }
 
 const struct cli_cmd cmd_passwd = {
-	"passwd", "NAME [--hash HASH|-]",
+	"passwd",
+	"NAME [--hash HASH|-]",
 	"Sets the password of account NAME: read from stdin (one line), or asked twice\n"
 	"without echo on a terminal. Stored as bcrypt ($2b$, cost 12); at most 72 bytes.\n"
 	"--hash imports an existing bcrypt ($2a$/$2b$/$2y$) or yescrypt ($y$) hash, for\n"
@@ -203,7 +205,8 @@ static int run_apppass(struct cli *cli, int argc, char **argv)
 		return rc;
 	}
 	if (strcmp(pos[0], "add") && strcmp(pos[0], "revoke"))
-		return cli_usage_error("apppass", "unknown action '%s' (add, list, revoke)", pos[0]);
+		return cli_usage_error("apppass", "unknown action '%s' (add, list, revoke)",
+		                       pos[0]);
 	if (n != 3)
 		return cli_usage_error("apppass", "%s needs NAME and LABEL", pos[0]);
 	if ((rc = cli_open_store(cli)) != 0)
@@ -219,8 +222,9 @@ static int run_apppass(struct cli *cli, int argc, char **argv)
 	if (rc == 0) {
 		printf("%s\n", pw);
 		if (isatty(STDOUT_FILENO))
-			fprintf(stderr, "This is the only time the password is shown. Use it in place of "
-			                "the account password in the mail client labelled '%s'.\n",
+			fprintf(stderr,
+			        "This is the only time the password is shown. Use it in place of "
+			        "the account password in the mail client labelled '%s'.\n",
 			        pos[2]);
 	}
 	coffer_secure_free(pw);
@@ -228,7 +232,8 @@ static int run_apppass(struct cli *cli, int argc, char **argv)
 }
 
 const struct cli_cmd cmd_apppass = {
-	"apppass", "add NAME LABEL | list NAME [--json] | revoke NAME LABEL",
+	"apppass",
+	"add NAME LABEL | list NAME [--json] | revoke NAME LABEL",
 	"Application passwords of account NAME: separate passwords for mail clients, so\n"
 	"a leak can be traced to one client and revoked alone. At most 5 per account.\n"
 	"add prints a new one (24 random characters, in groups of 4) once; only a keyed\n"
@@ -257,7 +262,10 @@ static void print_qr(const char *text)
 			int bot = y + 1 >= 0 && y + 1 < w && x >= 0 && x < w &&
 			          (qr->data[(y + 1) * w + x] & 1);
 
-			fputs(!top && !bot ? "\u2588" : top && bot ? " " : top ? "\u2584" : "\u2580",
+			fputs(!top && !bot ? "\u2588"
+			      : top && bot ? " "
+			      : top        ? "\u2584"
+			                   : "\u2580",
 			      stdout);
 		}
 		fputc('\n', stdout);
@@ -295,7 +303,8 @@ static int run_totp(struct cli *cli, int argc, char **argv)
 }
 
 const struct cli_cmd cmd_totp = {
-	"totp", "enable NAME | disable NAME",
+	"totp",
+	"enable NAME | disable NAME",
 	"Two-factor authentication (TOTP, RFC 6238: SHA-1, 30 s, 6 digits) for account\n"
 	"NAME. enable makes a secret, stores it encrypted with the account's keys and\n"
 	"prints the otpauth:// URI (and a QR code on a terminal) once. With 2FA on, the\n"
@@ -324,7 +333,8 @@ static int auth_opt(int opt, const char *arg, void *ctx)
 
 static int run_auth(struct cli *cli, int argc, char **argv)
 {
-	static const struct cli_opt opts[] = { { "service", 1, 'S' }, { "ip", 1, 'I' },
+	static const struct cli_opt opts[] = { { "service", 1, 'S' },
+		                               { "ip", 1, 'I' },
 		                               { NULL, 0, 0 } };
 	struct auth_opts o = { "panel", NULL };
 	struct coffer_auth_status status;
@@ -369,7 +379,8 @@ static int run_auth(struct cli *cli, int argc, char **argv)
 }
 
 const struct cli_cmd cmd_auth = {
-	"auth", "NAME [--service panel|imap|pop3|smtp] [--ip IP]",
+	"auth",
+	"NAME [--service panel|imap|pop3|smtp] [--ip IP]",
 	"The login check for a control panel or webmail: reads the password (one line)\n"
 	"on stdin, then, when two-factor authentication is on, the 6-digit code (a\n"
 	"second line). Exits 0 when the login is accepted, 77 when refused (wrong\n"
@@ -407,7 +418,8 @@ static int run_checkpassword(struct cli *cli, int argc, char **argv)
 }
 
 const struct cli_cmd cmd_checkpassword = {
-	"checkpassword", "[--service S] [--home DIR] PROG [ARGS...]",
+	"checkpassword",
+	"[--service S] [--home DIR] PROG [ARGS...]",
 	"The checkpassword interface, for Dovecot (passdb { driver = checkpassword })\n"
 	"and qmail-popup: reads \"user\\0password\\0...\" (at most 512 bytes) from fd 3,\n"
 	"checks it (main password, or any live application password; only application\n"
@@ -437,11 +449,13 @@ static int logins_opt(int opt, const char *arg, void *ctx)
 		unsigned long long v = strtoull(arg, &end, 10);
 
 		if (*arg == '\0' || *end != '\0' || v == 0 || v > 1000000)
-			return cli_usage_error("logins", "--limit takes a number from 1 to 1000000");
+			return cli_usage_error("logins",
+			                       "--limit takes a number from 1 to 1000000");
 		o->limit = (size_t)v;
 	} else if (opt == 'S') {
 		if (coffer_clock_parse(arg, &o->since) < 0)
-			return cli_usage_error("logins", "--since: '%s' is not a date or time", arg);
+			return cli_usage_error("logins", "--since: '%s' is not a date or time",
+			                       arg);
 	} else {
 		o->deliveries = 1;
 	}
@@ -470,11 +484,14 @@ static int login_row(const struct coffer_event *ev, void *arg)
 			json_key_str(&c->out, &first, "folder", ev->folder);
 		} else {
 			json_key_str(&c->out, &first, "event", "login");
-			json_key_str(&c->out, &first, "result", ev->success ? "success" : "failure");
+			json_key_str(&c->out, &first, "result",
+			             ev->success ? "success" : "failure");
 			json_key_str(&c->out, &first, "service", coffer_service_name(ev->service));
 			json_key_str(&c->out, &first, "ip", ip[0] ? ip : NULL);
-			json_key_str(&c->out, &first, "method", coffer_login_method_name(ev->method));
-			json_key_str(&c->out, &first, "app_password", ev->label[0] ? ev->label : NULL);
+			json_key_str(&c->out, &first, "method",
+			             coffer_login_method_name(ev->method));
+			json_key_str(&c->out, &first, "app_password",
+			             ev->label[0] ? ev->label : NULL);
 			json_key_str(&c->out, &first, "reason",
 			             ev->success ? NULL : coffer_login_reason_name(ev->reason));
 		}
@@ -484,9 +501,10 @@ static int login_row(const struct coffer_event *ev, void *arg)
 		                  (unsigned long long)ev->size, ev->folder);
 	} else {
 		coffer_buf_printf(&c->out, "%s\t%s\t%s\t%s\t%s%s%s\t%s\n", t,
-		                  ev->success ? "success" : "failure", coffer_service_name(ev->service),
-		                  ip[0] ? ip : "-", coffer_login_method_name(ev->method),
-		                  ev->label[0] ? ":" : "", ev->label,
+		                  ev->success ? "success" : "failure",
+		                  coffer_service_name(ev->service), ip[0] ? ip : "-",
+		                  coffer_login_method_name(ev->method), ev->label[0] ? ":" : "",
+		                  ev->label,
 		                  ev->success ? "-" : coffer_login_reason_name(ev->reason));
 	}
 	c->count++;
@@ -495,8 +513,10 @@ static int login_row(const struct coffer_event *ev, void *arg)
 
 static int run_logins(struct cli *cli, int argc, char **argv)
 {
-	static const struct cli_opt opts[] = { { "limit", 1, 'L' }, { "since", 1, 'S' },
-		                               { "deliveries", 0, 'D' }, { NULL, 0, 0 } };
+	static const struct cli_opt opts[] = { { "limit", 1, 'L' },
+		                               { "since", 1, 'S' },
+		                               { "deliveries", 0, 'D' },
+		                               { NULL, 0, 0 } };
 	struct logins_opts o = { 0, 0, 0, 0 };
 	struct logins_ctx c = { COFFER_BUF_INIT, 0, 0 };
 	struct coffer_mailbox *mb = NULL;
@@ -526,7 +546,8 @@ static int run_logins(struct cli *cli, int argc, char **argv)
 }
 
 const struct cli_cmd cmd_logins = {
-	"logins", "NAME [--json] [--limit N] [--since WHEN] [--deliveries]",
+	"logins",
+	"NAME [--json] [--limit N] [--since WHEN] [--deliveries]",
 	"Last Logins of account NAME, newest first: time, result, service, IP, method\n"
 	"(password, app-password:LABEL, password+totp) and, for failures, the reason.\n"
 	"--since takes a date or time (ISO-8601, UTC), --limit a count. --deliveries\n"
@@ -588,23 +609,25 @@ static int run_security(struct cli *cli, int argc, char **argv)
 			if (f->kind == COFFER_FINDING_MANY_ACCOUNTS_ONE_IP)
 				json_key_u64(&out, &first, "accounts", f->accounts);
 			json_key_str(&out, &first, "ip", ip[0] ? ip : NULL);
-			json_key_str(&out, &first, "service", f->service ? coffer_service_name(f->service)
-			                                                 : NULL);
+			json_key_str(&out, &first, "service",
+			             f->service ? coffer_service_name(f->service) : NULL);
 			json_key_str(&out, &first, "app_password", f->label[0] ? f->label : NULL);
 			json_key_str(&out, &first, "evidence", f->evidence);
 			coffer_buf_putc(&out, '}');
 		} else {
 			coffer_buf_printf(&out, "%s\t%s\t%s\t%s\t%s\n", t2,
-			                  coffer_finding_kind_name(f->kind), f->account, ip[0] ? ip : "-",
-			                  f->evidence);
+			                  coffer_finding_kind_name(f->kind), f->account,
+			                  ip[0] ? ip : "-", f->evidence);
 		}
 	}
 	if (json)
 		coffer_buf_puts(&out, r.n ? "\n]\n" : "]\n");
 	else if (r.n == 0)
-		coffer_buf_printf(&out, "no possibly undesired access in the last %d days "
-		                        "(%llu accounts, %llu events checked)\n",
-		                  COFFER_SECURITY_LOOKBACK_DAYS, (unsigned long long)r.accounts_checked,
+		coffer_buf_printf(&out,
+		                  "no possibly undesired access in the last %d days "
+		                  "(%llu accounts, %llu events checked)\n",
+		                  COFFER_SECURITY_LOOKBACK_DAYS,
+		                  (unsigned long long)r.accounts_checked,
 		                  (unsigned long long)r.events_checked);
 	coffer_security_report_free(&r);
 	rc = coffer_buf_ok(&out) < 0 ? cli_fail(COFFER_ENOMEM) : cli_write_stdout(&out);
@@ -613,7 +636,8 @@ static int run_security(struct cli *cli, int argc, char **argv)
 }
 
 const struct cli_cmd cmd_security = {
-	"security", "NAME [--json] | --all [--json]",
+	"security",
+	"NAME [--json] | --all [--json]",
 	"Possibly undesired access to account NAME in the last 180 days, newest first,\n"
 	"each with its evidence: failure-burst (5 or more failures, each within 10\n"
 	"minutes of the last), new-network (a successful login from a /24 or /48 not\n"

@@ -34,9 +34,9 @@ static void info_text_row(struct coffer_buf *b, const struct coffer_account_info
 
 	coffer_clock_format(info->created_at, created);
 	coffer_buf_printf(b, "%-40s %-10s %s %8llu msgs %12llu bytes\n",
-	                  info->name ? info->name : "(shredded)", coffer_account_state_name(info->state),
-	                  created, (unsigned long long)info->messages,
-	                  (unsigned long long)info->bytes);
+	                  info->name ? info->name : "(shredded)",
+	                  coffer_account_state_name(info->state), created,
+	                  (unsigned long long)info->messages, (unsigned long long)info->bytes);
 }
 
 struct list_ctx {
@@ -105,7 +105,8 @@ static int run_account(struct cli *cli, int argc, char **argv)
 	if (n < 0)
 		return n == -1 ? 0 : -n;
 	if (n == 0)
-		return cli_usage_error("account", "missing verb (add, list, show, terminate, reactivate)");
+		return cli_usage_error("account",
+		                       "missing verb (add, list, show, terminate, reactivate)");
 	verb = pos[0];
 	if (strcmp(verb, "list") == 0) {
 		struct list_ctx c = { COFFER_BUF_INIT, json, 0 };
@@ -164,7 +165,8 @@ static int run_account(struct cli *cli, int argc, char **argv)
 }
 
 const struct cli_cmd cmd_account = {
-	"account", "add|list|show|terminate|reactivate [NAME] [--json]",
+	"account",
+	"add|list|show|terminate|reactivate [NAME] [--json]",
 	"Manages accounts. NAME is an email address.\n"
 	"  add NAME         creates the account with its own keys and an INBOX\n"
 	"  list [--json]    lists every account (needs the key file)\n"

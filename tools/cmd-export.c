@@ -57,7 +57,8 @@ static int run_export(struct cli *cli, int argc, char **argv)
 	memset(&stats, 0, sizeof stats);
 	rc = coffer_mailbox_open(cli->st, pos[0], strlen(pos[0]), &mb);
 	if (rc == 0)
-		rc = o.to ? coffer_export_dir(mb, o.to, &stats) : coffer_export_tar(mb, o.tar, &stats);
+		rc = o.to ? coffer_export_dir(mb, o.to, &stats)
+		          : coffer_export_tar(mb, o.tar, &stats);
 	coffer_mailbox_close(&mb);
 	if (rc < 0) {
 		code = cli_fail(rc);
@@ -80,7 +81,8 @@ static int run_export(struct cli *cli, int argc, char **argv)
 }
 
 const struct cli_cmd cmd_export = {
-	"export", "NAME (--to DIR | --tar FILE)",
+	"export",
+	"NAME (--to DIR | --tar FILE)",
 	"Writes account NAME out as a standard Maildir++ tree: INBOX at the root, each\n"
 	"folder as a dot-directory (\".Lists.debian\", modified UTF-7) with cur/ new/ tmp/\n"
 	"and maildirfolder, flags and keywords in the file names (keywords named in each\n"

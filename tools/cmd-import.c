@@ -37,7 +37,8 @@ static int import_opt(int opt, const char *arg, void *ctx)
 	} else if (opt == OPT_BATCH) {
 		v = strtoul(arg, &end, 10);
 		if (*arg == '\0' || *end != '\0' || v < 1 || v > 4096)
-			return cli_usage_error("import", "--batch '%s' is not a number from 1 to 4096", arg);
+			return cli_usage_error("import",
+			                       "--batch '%s' is not a number from 1 to 4096", arg);
 		o->batch = (unsigned)v;
 	}
 	return 0;
@@ -63,25 +64,28 @@ static void show_progress(const struct coffer_import_stats *s, void *arg)
 	rate = el > 0 ? (double)s->seen_bytes / el : 0;
 	if (rate > 0 && s->total_bytes >= s->seen_bytes)
 		eta = (double)(s->total_bytes - s->seen_bytes) / rate;
-	fprintf(stderr, "\rimport: %llu/%llu files, %.1f MB/s",
-	        (unsigned long long)s->seen_files, (unsigned long long)s->total_files, rate / 1e6);
+	fprintf(stderr, "\rimport: %llu/%llu files, %.1f MB/s", (unsigned long long)s->seen_files,
+	        (unsigned long long)s->total_files, rate / 1e6);
 	if (eta >= 0)
 		fprintf(stderr, ", ETA %d:%02d", (int)eta / 60, (int)eta % 60);
 	fprintf(stderr, "\033[K");
 	o->shown = 1;
 }
 
-static void summary_text(struct coffer_buf *b, const char *name, const struct coffer_import_stats *s)
+static void summary_text(struct coffer_buf *b, const char *name,
+                         const struct coffer_import_stats *s)
 {
 	coffer_buf_printf(b, "account: %s\n", name);
 	coffer_buf_printf(b, "messages imported: %llu\n", (unsigned long long)s->imported);
-	coffer_buf_printf(b, "bytes imported: %llu (%.1f MiB)\n", (unsigned long long)s->imported_bytes,
+	coffer_buf_printf(b, "bytes imported: %llu (%.1f MiB)\n",
+	                  (unsigned long long)s->imported_bytes,
 	                  (double)s->imported_bytes / (1024.0 * 1024.0));
 	coffer_buf_printf(b, "already imported: %llu\n", (unsigned long long)s->already);
 	coffer_buf_printf(b, "folders: %llu (created: %llu)\n", (unsigned long long)s->folders,
 	                  (unsigned long long)s->folders_created);
 	if (s->keywords_dropped)
-		coffer_buf_printf(b, "keyword letters dropped (no name in dovecot-keywords): %llu\n",
+		coffer_buf_printf(b,
+		                  "keyword letters dropped (no name in dovecot-keywords): %llu\n",
 		                  (unsigned long long)s->keywords_dropped);
 	if (s->orphans_removed)
 		coffer_buf_printf(b, "blobs of an interrupted import removed: %llu\n",
@@ -96,11 +100,13 @@ static void summary_text(struct coffer_buf *b, const char *name, const struct co
 			coffer_buf_printf(b, "    %s\n", s->examples[i][j]);
 		if (s->skipped[i] > COFFER_IMPORT_EXAMPLES)
 			coffer_buf_printf(b, "    ... and %llu more\n",
-			                  (unsigned long long)(s->skipped[i] - COFFER_IMPORT_EXAMPLES));
+			                  (unsigned long long)(s->skipped[i] -
+			                                       COFFER_IMPORT_EXAMPLES));
 	}
 }
 
-static void summary_json(struct coffer_buf *b, const char *name, const struct coffer_import_stats *s)
+static void summary_json(struct coffer_buf *b, const char *name,
+                         const struct coffer_import_stats *s)
 {
 	int first = 1, any = 0;
 
@@ -121,7 +127,8 @@ static void summary_json(struct coffer_buf *b, const char *name, const struct co
 		if (s->skipped[i] == 0)
 			continue;
 		coffer_buf_puts(b, any ? ", " : "");
-		coffer_buf_put_json_str(b, coffer_import_skip_key(i), strlen(coffer_import_skip_key(i)));
+		coffer_buf_put_json_str(b, coffer_import_skip_key(i),
+		                        strlen(coffer_import_skip_key(i)));
 		coffer_buf_puts(b, ": {");
 		json_key_u64(b, &f2, "count", s->skipped[i]);
 		json_key_str(b, &f2, "reason", coffer_import_skip_text(i));
@@ -174,8 +181,10 @@ static int run_import(struct cli *cli, int argc, char **argv)
 	if (rc < 0) {
 		code = cli_fail(rc);
 		if (stats.imported > 0)
-			fprintf(stderr, "coffer: %llu messages were imported before the error; run the "
-			        "same import again to resume\n", (unsigned long long)stats.imported);
+			fprintf(stderr,
+			        "coffer: %llu messages were imported before the error; run the "
+			        "same import again to resume\n",
+			        (unsigned long long)stats.imported);
 		coffer_import_stats_free(&stats);
 		return code;
 	}
@@ -190,7 +199,8 @@ static int run_import(struct cli *cli, int argc, char **argv)
 }
 
 const struct cli_cmd cmd_import = {
-	"import", "NAME MAILDIR [--folder-prefix P] [--json]",
+	"import",
+	"NAME MAILDIR [--folder-prefix P] [--json]",
 	"Imports the Maildir++ tree MAILDIR (Dovecot, Courier, qmail, Postfix) into the\n"
 	"existing account NAME: INBOX (MAILDIR/cur, MAILDIR/new) and every folder\n"
 	"MAILDIR/.Name.Sub (modified UTF-7 on disk; becomes \"Name/Sub\"). Kept per\n"

@@ -80,7 +80,8 @@ static int run_deliver(struct cli *cli, int argc, char **argv)
 }
 
 const struct cli_cmd cmd_deliver = {
-	"deliver", "NAME [--folder FOLDER] [--qmail]",
+	"deliver",
+	"NAME [--folder FOLDER] [--qmail]",
 	"The local delivery agent: reads one RFC 5322 message on stdin and stores it in\n"
 	"FOLDER (default INBOX; created when missing) of account NAME, as new mail.\n"
 	"Needs no secret key. The bytes are stored exactly as given.\n"
@@ -150,7 +151,8 @@ static int run_folders(struct cli *cli, int argc, char **argv)
 }
 
 const struct cli_cmd cmd_folders = {
-	"folders", "NAME [--json]",
+	"folders",
+	"NAME [--json]",
 	"Lists the folders of account NAME, INBOX first, hierarchy separated by '/'.\n"
 	"With --json: name, uidvalidity, uidnext, messages, unseen, bytes.",
 	run_folders,
@@ -281,7 +283,8 @@ static int run_ls(struct cli *cli, int argc, char **argv)
 }
 
 const struct cli_cmd cmd_ls = {
-	"ls", "NAME [FOLDER] [--json]",
+	"ls",
+	"NAME [FOLDER] [--json]",
 	"Lists the messages of FOLDER (default INBOX) of account NAME, one row each:\n"
 	"uid, flags, size, date (internal date, ISO-8601 UTC), from, subject (RFC 2047\n"
 	"decoded) and name (the Maildir base name), tab-separated. With --json, an\n"
@@ -312,7 +315,8 @@ static int run_cat(struct cli *cli, int argc, char **argv)
 		return cli_usage_error("cat", "needs NAME FOLDER UID");
 	uid = strtoul(pos[2], &end, 10);
 	if (*pos[2] == '\0' || *end != '\0' || uid == 0 || uid > UINT32_MAX)
-		return cli_usage_error("cat", "UID '%s' is not a number from 1 to 4294967295", pos[2]);
+		return cli_usage_error("cat", "UID '%s' is not a number from 1 to 4294967295",
+		                       pos[2]);
 	if ((rc = cli_open_store(cli)) != 0)
 		return rc;
 	rc = coffer_names_folder(pos[1], strlen(pos[1]), &canon);
@@ -338,7 +342,8 @@ static int run_cat(struct cli *cli, int argc, char **argv)
 }
 
 const struct cli_cmd cmd_cat = {
-	"cat", "NAME FOLDER UID",
+	"cat",
+	"NAME FOLDER UID",
 	"Writes message UID of FOLDER of account NAME to stdout, byte for byte as\n"
 	"delivered. A damaged message is reported with its account, folder and uid\n"
 	"(exit 1).",

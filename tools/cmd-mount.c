@@ -108,8 +108,9 @@ static int mount_main(struct cli *cli, int argc, char **argv, struct coffer_moun
 	o.mountpoint = op->mountpoint = realpath(pos[0], NULL);
 	if (o.store_path == NULL || o.mountpoint == NULL || (cli->key_file && !o.key_file)) {
 		fprintf(stderr, "coffer mount: %s: %s\n",
-		        o.store_path == NULL ? cli->store_path : o.mountpoint == NULL ? pos[0]
-		                                                                       : cli->key_file,
+		        o.store_path == NULL   ? cli->store_path
+		        : o.mountpoint == NULL ? pos[0]
+		                               : cli->key_file,
 		        strerror(errno));
 		return EXIT_NOINPUT;
 	}
@@ -179,7 +180,8 @@ static int mount_main(struct cli *cli, int argc, char **argv, struct coffer_moun
 }
 
 const struct cli_cmd cmd_mount = {
-	"mount", "MOUNTPOINT [--foreground] [--allow-user USER] [-o FUSE_OPTIONS]",
+	"mount",
+	"MOUNTPOINT [--foreground] [--allow-user USER] [-o FUSE_OPTIONS]",
 	"Mounts the store at MOUNTPOINT (FUSE): MOUNTPOINT/<account>/ is that account's\n"
 	"Maildir++ tree (cur/ new/ tmp/, .Folder/), for Dovecot or any Maildir reader.\n"
 	"Needs the key file. Returns once the mount is usable; the daemon stays in the\n"
@@ -230,7 +232,8 @@ static int run_umount(struct cli *cli, int argc, char **argv)
 }
 
 const struct cli_cmd cmd_umount = {
-	"umount", "MOUNTPOINT",
+	"umount",
+	"MOUNTPOINT",
 	"Unmounts a 'coffer mount' of the store (--store) and waits until its daemon\n"
 	"has written out every control file and exited.",
 	run_umount,

@@ -58,10 +58,11 @@ static int popt(int opt, const char *arg, void *ctx)
 }
 
 static const struct cli_opt all_opts[] = {
-	{ "once", 0, OPT_ONCE },           { "now", 0, OPT_NOW },         { "yes", 0, OPT_YES },
-	{ "terminate", 0, OPT_TERMINATE }, { "account", 1, OPT_ACCOUNT }, { "format", 1, OPT_FORMAT },
-	{ "output", 1, OPT_OUTPUT },       { "sign-cert", 1, OPT_CERT },  { "sign-key", 1, OPT_KEY },
-	{ NULL, 0, 0 },
+	{ "once", 0, OPT_ONCE },       { "now", 0, OPT_NOW },
+	{ "yes", 0, OPT_YES },         { "terminate", 0, OPT_TERMINATE },
+	{ "account", 1, OPT_ACCOUNT }, { "format", 1, OPT_FORMAT },
+	{ "output", 1, OPT_OUTPUT },   { "sign-cert", 1, OPT_CERT },
+	{ "sign-key", 1, OPT_KEY },    { NULL, 0, 0 },
 };
 
 /* ---- policy show ---- */
@@ -84,22 +85,25 @@ static int run_policy(struct cli *cli, int argc, char **argv)
 		printf("{\"data_retention_days\": %d, \"metadata_retention_days\": %d, "
 		       "\"termination_grace_days\": %d, \"snapshot_time\": \"%02d:%02d\", "
 		       "\"snapshot_target\": %s%s%s}\n",
-		       c->data_retention_days, c->metadata_retention_days, c->termination_grace_days,
-		       c->snapshot_time_min / 60, c->snapshot_time_min % 60,
-		       c->snapshot_target ? "\"" : "", c->snapshot_target ? c->snapshot_target : "null",
+		       c->data_retention_days, c->metadata_retention_days,
+		       c->termination_grace_days, c->snapshot_time_min / 60,
+		       c->snapshot_time_min % 60, c->snapshot_target ? "\"" : "",
+		       c->snapshot_target ? c->snapshot_target : "null",
 		       c->snapshot_target ? "\"" : "");
 	else
 		printf("data_retention_days = %d\nmetadata_retention_days = %d\n"
 		       "termination_grace_days = %d\nsnapshot_time = %02d:%02d (UTC)\n"
 		       "snapshot_target = %s\n",
-		       c->data_retention_days, c->metadata_retention_days, c->termination_grace_days,
-		       c->snapshot_time_min / 60, c->snapshot_time_min % 60,
+		       c->data_retention_days, c->metadata_retention_days,
+		       c->termination_grace_days, c->snapshot_time_min / 60,
+		       c->snapshot_time_min % 60,
 		       c->snapshot_target ? c->snapshot_target : "(none: snapshots disabled)");
 	return 0;
 }
 
 const struct cli_cmd cmd_policy = {
-	"policy", "show [--json]",
+	"policy",
+	"show [--json]",
 	"Prints the retention policy in force (from coffer.conf): data_retention_days\n"
 	"(snapshots, and so deleted mail), metadata_retention_days (access and delivery\n"
 	"logs), termination_grace_days, snapshot_time (UTC) and snapshot_target.",
@@ -175,7 +179,8 @@ static int run_worker(struct cli *cli, int argc, char **argv)
 }
 
 const struct cli_cmd cmd_worker = {
-	"worker", "[--once]",
+	"worker",
+	"[--once]",
 	"Enforces the retention policy: the daily snapshot, pruning snapshots older than\n"
 	"data_retention_days, deleting metadata older than metadata_retention_days, and\n"
 	"crypto-shredding terminated accounts whose termination_grace_days have passed.\n"
@@ -192,8 +197,9 @@ static int confirm(const char *name)
 {
 	char line[512];
 
-	fprintf(stderr, "This destroys every copy of %s's mail, metadata and snapshots for good.\n"
-	                "Type the account name to confirm: ",
+	fprintf(stderr,
+	        "This destroys every copy of %s's mail, metadata and snapshots for good.\n"
+	        "Type the account name to confirm: ",
 	        name);
 	if (fgets(line, sizeof line, stdin) == NULL)
 		return 0;
@@ -222,7 +228,8 @@ static int run_purge(struct cli *cli, int argc, char **argv)
 		goto out;
 	if (!o.yes) {
 		if (!isatty(STDIN_FILENO)) {
-			rc = cli_usage_error("purge", "refusing without --yes when not on a terminal");
+			rc = cli_usage_error("purge",
+			                     "refusing without --yes when not on a terminal");
 			goto out;
 		}
 		if (!confirm(coffer_buf_str(&canon))) {
@@ -248,7 +255,8 @@ out:
 }
 
 const struct cli_cmd cmd_purge = {
-	"purge", "NAME --now [--yes] [--terminate]",
+	"purge",
+	"NAME --now [--yes] [--terminate]",
 	"Crypto-shreds account NAME at once, on its holder's request: afterwards nothing of\n"
 	"it can be decrypted from the live store, any snapshot, or any copy of them taken\n"
 	"before, with any key that still exists (see docs/security.md for key-file backups).\n"
@@ -284,7 +292,8 @@ static int run_audit(struct cli *cli, int argc, char **argv)
 		rc = coffer_audit_verify(cli->st, &entries);
 		if (rc < 0) {
 			fprintf(stderr, "coffer: %s\n", coffer_errmsg());
-			printf("audit log: BROKEN after %llu good entries\n", (unsigned long long)entries);
+			printf("audit log: BROKEN after %llu good entries\n",
+			       (unsigned long long)entries);
 			return rc == COFFER_ECORRUPT ? EXIT_DAMAGE : cli_exit_code(rc);
 		}
 		printf("audit log: %llu entries, chain intact\n", (unsigned long long)entries);
@@ -308,7 +317,8 @@ static int run_audit(struct cli *cli, int argc, char **argv)
 }
 
 const struct cli_cmd cmd_audit = {
-	"audit", "verify | show [--account NAME]",
+	"audit",
+	"verify | show [--account NAME]",
 	"The audit log of policy actions (snapshot, prune, metadata expiry, terminate,\n"
 	"reactivate, purge, restore, policy change), hash-chained with a key from the key\n"
 	"file. Accounts appear as keyed pseudonyms, never by name.\n"
@@ -331,7 +341,8 @@ static int run_report(struct cli *cli, int argc, char **argv)
 	n = cli_parse(&cmd_report, argc, argv, all_opts, popt, &o, NULL, pos, 0);
 	if (n < 0)
 		return n == -1 ? 0 : -n;
-	if (o.format && strcmp(o.format, "text") && strcmp(o.format, "json") && strcmp(o.format, "html"))
+	if (o.format && strcmp(o.format, "text") && strcmp(o.format, "json") &&
+	    strcmp(o.format, "html"))
 		return cli_usage_error("report", "--format is text, json or html");
 	if ((o.cert == NULL) != (o.key == NULL))
 		return cli_usage_error("report", "--sign-cert and --sign-key go together");
@@ -370,7 +381,8 @@ static int run_report(struct cli *cli, int argc, char **argv)
 }
 
 const struct cli_cmd cmd_report = {
-	"report", "[--account NAME] [--format text|json|html] [--output FILE] [--sign-cert CERT --sign-key KEY]",
+	"report",
+	"[--account NAME] [--format text|json|html] [--output FILE] [--sign-cert CERT --sign-key KEY]",
 	"The retention report: per account its state, live messages and bytes, oldest\n"
 	"message, the snapshots holding its data and their expiry, its metadata and when\n"
 	"it expires, and the next due action; store-wide the snapshots and an 'overdue'\n"

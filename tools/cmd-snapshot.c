@@ -58,9 +58,11 @@ static int snap_opt(int opt, const char *arg, void *ctx)
 		if (arg) {
 			long p = strtol(arg, &end, 10);
 
-			if (*arg == '\0' || (*end != '\0' && strcmp(end, "%") != 0) || p < 0 || p > 100)
-				return cli_usage_error("snapshot verify",
-				                       "--read-data takes a percentage from 0 to 100");
+			if (*arg == '\0' || (*end != '\0' && strcmp(end, "%") != 0) || p < 0 ||
+			    p > 100)
+				return cli_usage_error(
+				    "snapshot verify",
+				    "--read-data takes a percentage from 0 to 100");
 			o->read_data = (int)p;
 		}
 		break;
@@ -128,7 +130,8 @@ static int list_one(const struct coffer_snapshot_info *s, void *arg)
 	} else {
 		coffer_clock_format(s->created_at, created);
 		coffer_clock_format(s->expires_at, expires);
-		coffer_buf_printf(&c->out, "%-20s %s %6u accounts %9llu messages %12llu new bytes  "
+		coffer_buf_printf(&c->out,
+		                  "%-20s %s %6u accounts %9llu messages %12llu new bytes  "
 		                  "expires %s\n",
 		                  s->id, created, s->accounts, (unsigned long long)s->messages,
 		                  (unsigned long long)s->new_bytes, expires);
@@ -166,8 +169,8 @@ static int snap_verify(struct cli *cli, struct snap_opts *o)
 
 	rc = coffer_repo_open(cli->st, o->target, 0, &repo);
 	if (rc == 0)
-		rc = coffer_snapshot_verify(repo, o->read_data < 0 ? 0 : o->read_data, verify_problem,
-		                            NULL, &s);
+		rc = coffer_snapshot_verify(repo, o->read_data < 0 ? 0 : o->read_data,
+		                            verify_problem, NULL, &s);
 	coffer_repo_close(&repo);
 	if (rc < 0)
 		return cli_fail(rc);
@@ -229,7 +232,8 @@ static int run_snapshot(struct cli *cli, int argc, char **argv)
 }
 
 const struct cli_cmd cmd_snapshot = {
-	"snapshot", "create|list|verify|prune [--target DIR] [--new-target] [--json] [--read-data[=PERCENT]]",
+	"snapshot",
+	"create|list|verify|prune [--target DIR] [--new-target] [--json] [--read-data[=PERCENT]]",
 	"Daily incremental snapshots of every account into a target directory (coffer.conf's\n"
 	"snapshot_target, or --target DIR).\n"
 	"  create [--new-target]\n"
@@ -249,10 +253,11 @@ const struct cli_cmd cmd_snapshot = {
 static int run_restore(struct cli *cli, int argc, char **argv)
 {
 	static const struct cli_opt opts[] = {
-		{ "target", 1, OPT_TARGET }, { "as-of", 1, OPT_AS_OF }, { "folder", 1, OPT_FOLDER },
-		{ "uid", 1, OPT_UID },       { "into", 1, OPT_INTO },   { "to", 1, OPT_TO },
-		{ "tar", 1, OPT_TAR },       { "all", 0, OPT_ALL },     { "from", 1, OPT_FROM },
-		{ NULL, 0, 0 },
+		{ "target", 1, OPT_TARGET }, { "as-of", 1, OPT_AS_OF },
+		{ "folder", 1, OPT_FOLDER }, { "uid", 1, OPT_UID },
+		{ "into", 1, OPT_INTO },     { "to", 1, OPT_TO },
+		{ "tar", 1, OPT_TAR },       { "all", 0, OPT_ALL },
+		{ "from", 1, OPT_FROM },     { NULL, 0, 0 },
 	};
 	struct snap_opts o = { 0 };
 	struct coffer_restore_opts ro;
@@ -266,10 +271,12 @@ static int run_restore(struct cli *cli, int argc, char **argv)
 		return n == -1 ? 0 : -n;
 	if (o.all) {
 		if (n != 0 || !o.from)
-			return cli_usage_error("restore", "--all takes --from TARGET and no account");
+			return cli_usage_error("restore",
+			                       "--all takes --from TARGET and no account");
 		if (!cli->key_file)
-			return cli_usage_error("restore", "--all needs the key file: give --key-file FILE "
-			                                  "before the subcommand");
+			return cli_usage_error("restore",
+			                       "--all needs the key file: give --key-file FILE "
+			                       "before the subcommand");
 		rc = coffer_action_restore_all(cli->store_path, cli->key_file, o.from, &res, &p);
 		if (rc < 0)
 			return cli_fail(rc);
@@ -313,8 +320,8 @@ static int run_restore(struct cli *cli, int argc, char **argv)
 		coffer_clock_format(res.snapshot_time, when);
 		fprintf(o.tar && strcmp(o.tar, "-") == 0 ? stderr : stdout,
 		        "wrote %llu messages in %llu folders from snapshot %s (%s) to %s\n",
-		        (unsigned long long)res.restored, (unsigned long long)res.folders, res.snapshot,
-		        when, o.to ? o.to : o.tar);
+		        (unsigned long long)res.restored, (unsigned long long)res.folders,
+		        res.snapshot, when, o.to ? o.to : o.tar);
 		return 0;
 	}
 	rc = coffer_action_restore(cli->st, &ro, &res, &p);
@@ -323,13 +330,14 @@ static int run_restore(struct cli *cli, int argc, char **argv)
 	cli_warn_pending(p);
 	coffer_clock_format(res.snapshot_time, when);
 	printf("restored %llu messages (%llu already present) from snapshot %s (%s) into %s\n",
-	       (unsigned long long)res.restored, (unsigned long long)res.present, res.snapshot, when,
-	       res.into);
+	       (unsigned long long)res.restored, (unsigned long long)res.present, res.snapshot,
+	       when, res.into);
 	return 0;
 }
 
 const struct cli_cmd cmd_restore = {
-	"restore", "NAME --as-of WHEN [--folder F] [--uid N] [(--into FOLDER | --to DIR | --tar FILE)] [--target DIR] | --all --from TARGET",
+	"restore",
+	"NAME --as-of WHEN [--folder F] [--uid N] [(--into FOLDER | --to DIR | --tar FILE)] [--target DIR] | --all --from TARGET",
 	"Restores mail from the newest snapshot taken at or before WHEN (a date or a time).\n"
 	"By default (and with --into), messages go into the live account under a new folder\n"
 	"Restored/<snapshot date>/<original folder>, keeping flags, keywords and internal\n"

@@ -24,7 +24,8 @@ static int run_init(struct cli *cli, int argc, char **argv)
 }
 
 const struct cli_cmd cmd_init = {
-	"init", "",
+	"init",
+	"",
 	"Creates a store at --store (mode 0700) and its secret key material in --key-file\n"
 	"(mode 0600, default /etc/coffer/coffer.key, outside the store). Refuses to\n"
 	"overwrite an existing store or key file. The key file's path is recorded in\n"

@@ -25,7 +25,7 @@ enum { OPT_REPAIR = 1000 };
 struct verify_ctx {
 	int json;
 	int repair;
-	int tty;             /* progress on stderr */
+	int tty; /* progress on stderr */
 	int progress_shown;
 	struct coffer_buf problems; /* JSON: the array's members */
 	struct coffer_buf pending;  /* JSON members, or text lines */
@@ -71,8 +71,8 @@ static void progress(uint64_t done, uint64_t total, uint64_t bytes, void *arg)
 	c->progress_shown = 1;
 }
 
-static void json_problem(struct coffer_buf *b, const struct coffer_verify_problem *p,
-                         int repair, int more)
+static void json_problem(struct coffer_buf *b, const struct coffer_verify_problem *p, int repair,
+                         int more)
 {
 	int first = 1;
 
@@ -215,7 +215,8 @@ static int run_verify(struct cli *cli, int argc, char **argv)
 		json_key_u64(&out, &first, "blobs", stats.blobs);
 		coffer_buf_puts(&out, ",\n  \"problems\": [");
 		coffer_buf_append(&out, c.problems.data, c.problems.len);
-		coffer_buf_puts(&out, c.nproblems ? "\n  ],\n  \"pending\": [" : "],\n  \"pending\": [");
+		coffer_buf_puts(&out,
+		                c.nproblems ? "\n  ],\n  \"pending\": [" : "],\n  \"pending\": [");
 		coffer_buf_append(&out, c.pending.data, c.pending.len);
 		coffer_buf_puts(&out, c.npending ? "\n  ]" : "]");
 		if (c.repair) {
@@ -244,7 +245,8 @@ out:
 }
 
 const struct cli_cmd cmd_verify = {
-	"verify", "[NAME] [--json] [--repair]",
+	"verify",
+	"[NAME] [--json] [--repair]",
 	"Checks every account (or only NAME) against itself: decrypts every message\n"
 	"blob to the end (it must exist, authenticate for its account, blob id and\n"
 	"kind, and have the size the index records), and checks the index: blob\n"

@@ -31,19 +31,19 @@
 #endif
 
 static const struct cli_cmd *const commands[] = {
-	&cmd_init,   &cmd_account, &cmd_deliver, &cmd_folders, &cmd_ls,
-	&cmd_cat,    &cmd_import,  &cmd_export,  &cmd_verify,
-	&cmd_snapshot, &cmd_restore, &cmd_policy, &cmd_worker, &cmd_purge,
-	&cmd_audit, &cmd_report, &cmd_mount,  &cmd_umount,
-	&cmd_passwd, &cmd_apppass, &cmd_totp, &cmd_auth, &cmd_checkpassword, &cmd_logins,
-	&cmd_security, NULL,
+	&cmd_init,    &cmd_account, &cmd_deliver,       &cmd_folders, &cmd_ls,
+	&cmd_cat,     &cmd_import,  &cmd_export,        &cmd_verify,  &cmd_snapshot,
+	&cmd_restore, &cmd_policy,  &cmd_worker,        &cmd_purge,   &cmd_audit,
+	&cmd_report,  &cmd_mount,   &cmd_umount,        &cmd_passwd,  &cmd_apppass,
+	&cmd_totp,    &cmd_auth,    &cmd_checkpassword, &cmd_logins,  &cmd_security,
+	NULL,
 };
 
 /* The one description of the command and its global options: printed by
  * --help and by the man pages (--man). */
 static const char intro[] =
-	"Coffer keeps mail encrypted, compressed and indexed, with snapshots and\n"
-	"retention.";
+    "Coffer keeps mail encrypted, compressed and indexed, with snapshots and\n"
+    "retention.";
 
 static const struct {
 	const char *opt, *arg, *help;
@@ -58,11 +58,11 @@ static const struct {
 static const struct {
 	const char *name, *help;
 } environment[] = {
-	{ "COFFER_STORE", "The store, when --store is not given (default " COFFER_DEFAULT_STORE
-	                  ")." },
-	{ "COFFER_KEY_FILE", "The key file, when --key-file is not given (default: the path "
-	                     "recorded in coffer.conf at init, normally " COFFER_DEFAULT_KEY_FILE
-	                     ")." },
+	{ "COFFER_STORE",
+	  "The store, when --store is not given (default " COFFER_DEFAULT_STORE ")." },
+	{ "COFFER_KEY_FILE",
+	  "The key file, when --key-file is not given (default: the path "
+	  "recorded in coffer.conf at init, normally " COFFER_DEFAULT_KEY_FILE ")." },
 	{ "COFFER_NOW", "Overrides the current time (ISO-8601 UTC, or Unix seconds). A testing "
 	                "aid: never set it in production, where a clock moved forward prunes "
 	                "snapshots, expires metadata and shreds terminated accounts early." },
@@ -77,8 +77,10 @@ static const struct {
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: coffer [--store DIR] [--key-file FILE] SUBCOMMAND [ARGS...]\n\n"
-	           "%s Subcommands:\n", intro);
+	fprintf(f,
+	        "usage: coffer [--store DIR] [--key-file FILE] SUBCOMMAND [ARGS...]\n\n"
+	        "%s Subcommands:\n",
+	        intro);
 	for (int i = 0; commands[i]; i++)
 		fprintf(f, "  %-10s %s\n", commands[i]->name, commands[i]->usage);
 	fprintf(f, "\nGlobal options:\n");
@@ -86,7 +88,8 @@ static void usage(FILE *f)
 		char opt[32];
 
 		snprintf(opt, sizeof opt, "%s%s%s", global_opts[i].opt,
-		         global_opts[i].arg ? " " : "", global_opts[i].arg ? global_opts[i].arg : "");
+		         global_opts[i].arg ? " " : "",
+		         global_opts[i].arg ? global_opts[i].arg : "");
 		fprintf(f, "  %-16s %s\n", opt, global_opts[i].help);
 	}
 	fprintf(f, "Run 'coffer SUBCOMMAND --help' for a subcommand's options.\n"
@@ -148,7 +151,8 @@ static void roff_usage(FILE *f, const char *s)
 	while (s[i]) {
 		if (s[i] == '-' && (i == 0 || strchr(" [(|", s[i - 1]))) {
 			for (j = i; s[j] == '-' || (s[j] >= 'a' && s[j] <= 'z') ||
-			            (s[j] >= '0' && s[j] <= '9'); j++)
+			            (s[j] >= '0' && s[j] <= '9');
+			     j++)
 				;
 			fputs("\\fB", f);
 			roff_escape(f, s + i, j - i);
@@ -156,7 +160,8 @@ static void roff_usage(FILE *f, const char *s)
 		} else if (s[i] >= 'A' && s[i] <= 'Z' && s[i + 1] >= 'A' && s[i + 1] <= 'Z' &&
 		           (i == 0 || !isalnum((unsigned char)s[i - 1]))) {
 			for (j = i; (s[j] >= 'A' && s[j] <= 'Z') || s[j] == '_' ||
-			            (s[j] >= '0' && s[j] <= '9'); j++)
+			            (s[j] >= '0' && s[j] <= '9');
+			     j++)
 				;
 			fputs("\\fI", f);
 			roff_escape(f, s + i, j - i);
@@ -259,19 +264,21 @@ static void roff_global_options(FILE *f, const char *heading)
 }
 
 static const char docs_pointer[] =
-	"The operator's guide (operations.md), the design (design.md), the security model "
-	"(security.md), Dovecot wiring (dovecot.md) and the exit codes (exit-codes.md) are in "
-	COFFER_DOCDIR ".";
+    "The operator's guide (operations.md), the design (design.md), the security model "
+    "(security.md), Dovecot wiring (dovecot.md) and the exit codes (exit-codes.md) are in " COFFER_DOCDIR
+    ".";
 
 static void roff_common_tail(FILE *f, const struct cli_cmd *cmd)
 {
 	fputs(".SH EXIT STATUS\n", f);
 	if (cmd)
 		fputs("Where the description above gives codes of its own, they apply; "
-		      "otherwise, as for every command:\n", f);
+		      "otherwise, as for every command:\n",
+		      f);
 	else
 		fputs("The sysexits(3) codes below; subcommands that document codes of their "
-		      "own (deliver, verify, checkpassword, ...) say so in their pages.\n", f);
+		      "own (deliver, verify, checkpassword, ...) say so in their pages.\n",
+		      f);
 	for (const struct cli_exit_status *e = cli_exit_statuses; e->meaning; e++) {
 		fprintf(f, ".TP\n.B %d", e->code);
 		if (e->name)
@@ -312,7 +319,8 @@ static void man_main(FILE *f)
 	roff_header(f, "COFFER");
 	fputs(".SH NAME\ncoffer \\- encrypted, compressed and indexed mail storage with "
 	      "snapshots and retention\n"
-	      ".SH SYNOPSIS\n", f);
+	      ".SH SYNOPSIS\n",
+	      f);
 	roff_usage(f, "coffer [--store DIR] [--key-file FILE] SUBCOMMAND [ARGS...]");
 	fputs(".br\n", f);
 	roff_usage(f, "coffer --version");
@@ -403,8 +411,10 @@ int main(int argc, char **argv)
 			return 0;
 		}
 		if (strcmp(a, "--man") != 0) {
-			fprintf(stderr, "coffer: unknown or incomplete global option %s (see coffer --help)\n",
-			        a);
+			fprintf(
+			    stderr,
+			    "coffer: unknown or incomplete global option %s (see coffer --help)\n",
+			    a);
 			return EXIT_USAGE;
 		}
 		/* hidden: the build generates the man pages with it */

@@ -17,7 +17,7 @@
 /* Exit codes (sysexits.h, plus Coffer's own). */
 enum {
 	EXIT_OK_ = 0,
-	EXIT_DAMAGE = 1,      /* damage found, or a failure with no better code */
+	EXIT_DAMAGE = 1, /* damage found, or a failure with no better code */
 	EXIT_USAGE = 64,
 	EXIT_DATAERR = 65,
 	EXIT_NOINPUT = 66,
@@ -77,8 +77,8 @@ void json_key_time(struct coffer_buf *b, int *first, const char *key, int64_t ns
  * 1 if --help was given (after printing help), 0 otherwise. */
 struct cli_cmd {
 	const char *name;
-	const char *usage;  /* "NAME [FOLDER] [--json]" */
-	const char *help;   /* paragraph */
+	const char *usage; /* "NAME [FOLDER] [--json]" */
+	const char *help;  /* paragraph */
 	int (*run)(struct cli *cli, int argc, char **argv);
 };
 void cli_print_help(const struct cli_cmd *cmd);

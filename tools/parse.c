@@ -38,7 +38,8 @@ int cli_parse(const struct cli_cmd *cmd, int argc, char **argv, const struct cli
 			continue;
 		}
 		if (c == '?' || c == ':')
-			return -cli_usage_error(cmd->name, "unknown option, or option without its value: %s",
+			return -cli_usage_error(cmd->name,
+			                        "unknown option, or option without its value: %s",
 			                        argv[optind - 1]);
 		if (handler) {
 			int rc = handler(c, optarg, ctx);
@@ -49,7 +50,8 @@ int cli_parse(const struct cli_cmd *cmd, int argc, char **argv, const struct cli
 	}
 	for (; optind < argc; optind++) {
 		if (npos == max)
-			return -cli_usage_error(cmd->name, "unexpected argument '%s'", argv[optind]);
+			return -cli_usage_error(cmd->name, "unexpected argument '%s'",
+			                        argv[optind]);
 		positional[npos++] = argv[optind];
 	}
 	return npos;

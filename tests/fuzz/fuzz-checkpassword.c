@@ -42,8 +42,8 @@ static void fuzz_parse(const uint8_t *data, size_t size)
 	}
 	if (r != 0 || in.user != (const char *)data || in.user_len == 0 ||
 	    in.user + in.user_len != (const char *)n1 || in.password != (const char *)n1 + 1 ||
-	    in.password + in.password_len != (const char *)n2 ||
-	    memchr(in.user, 0, in.user_len) || memchr(in.password, 0, in.password_len) ||
+	    in.password + in.password_len != (const char *)n2 || memchr(in.user, 0, in.user_len) ||
+	    memchr(in.password, 0, in.password_len) ||
 	    in.rest + in.rest_len != (const char *)data + size)
 		abort();
 }

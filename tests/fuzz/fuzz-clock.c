@@ -55,7 +55,7 @@ static void check_time(int64_t ns)
 	if (!gmtime_r(&t, &tm))
 		abort();
 	snprintf(want, sizeof want, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900,
-		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+	         tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
 	if (strcmp(iso, want) != 0)
 		abort();
 	if (strlen(date) != 10 || strncmp(date, want, 10) != 0)

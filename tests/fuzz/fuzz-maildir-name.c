@@ -37,8 +37,8 @@ static void fuzz_file_name(const char *in, size_t n)
 	}
 	if (m.unique_len == 0 || m.unique_len > n || (m.has_info && m.unique_len + 3 > n))
 		abort();
-	if (coffer_maildir_name_format(&canon, in, m.unique_len, m.has_info, m.flags,
-	                               m.keywords) != 0)
+	if (coffer_maildir_name_format(&canon, in, m.unique_len, m.has_info, m.flags, m.keywords) !=
+	    0)
 		abort();
 	if (canon.len > n || memcmp(canon.data, in, m.unique_len) != 0)
 		abort();
@@ -47,8 +47,8 @@ static void fuzz_file_name(const char *in, size_t n)
 	if (m2.unique_len != m.unique_len || m2.has_info != m.has_info || m2.flags != m.flags ||
 	    m2.keywords != m.keywords || m2.has_size != m.has_size || m2.size != m.size)
 		abort();
-	if (coffer_maildir_name_format(&again, (const char *)canon.data, m2.unique_len,
-	                               m2.has_info, m2.flags, m2.keywords) != 0)
+	if (coffer_maildir_name_format(&again, (const char *)canon.data, m2.unique_len, m2.has_info,
+	                               m2.flags, m2.keywords) != 0)
 		abort();
 	fuzz_same(&again, canon.data, canon.len);
 	coffer_buf_free(&canon);
@@ -98,15 +98,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size == 0)
 		return 0;
 	switch (data[0] % 3) {
-	case 0:
-		fuzz_file_name(in, size - 1);
-		break;
-	case 1:
-		fuzz_mutf7(in, size - 1);
-		break;
-	case 2:
-		fuzz_dir(in, size - 1);
-		break;
+	case 0: fuzz_file_name(in, size - 1); break;
+	case 1: fuzz_mutf7(in, size - 1); break;
+	case 2: fuzz_dir(in, size - 1); break;
 	}
 	return 0;
 }

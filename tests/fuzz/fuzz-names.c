@@ -54,7 +54,7 @@ done:
 static void fuzz_folder(const char *in, size_t n)
 {
 	struct coffer_buf out = COFFER_BUF_INIT, again = COFFER_BUF_INIT, dir = COFFER_BUF_INIT,
-	                  back = COFFER_BUF_INIT;
+			  back = COFFER_BUF_INIT;
 	int r;
 
 	r = coffer_names_folder(in, n, &out);

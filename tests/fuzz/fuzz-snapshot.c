@@ -200,24 +200,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 1)
 		return 0;
 	switch (data[0] % 6) {
-	case 0:
-		check_manifest(data + 1, size - 1);
-		break;
-	case 1:
-		check_keyring(data + 1, size - 1);
-		break;
-	case 2:
-		check_state(data + 1, size - 1);
-		break;
-	case 3:
-		check_open(data + 1, size - 1);
-		break;
-	case 4:
-		check_open_inner(data + 1, size - 1);
-		break;
-	default:
-		check_snapid(data + 1, size - 1);
-		break;
+	case 0: check_manifest(data + 1, size - 1); break;
+	case 1: check_keyring(data + 1, size - 1); break;
+	case 2: check_state(data + 1, size - 1); break;
+	case 3: check_open(data + 1, size - 1); break;
+	case 4: check_open_inner(data + 1, size - 1); break;
+	default: check_snapid(data + 1, size - 1); break;
 	}
 	coffer_err_clear();
 	return 0;
