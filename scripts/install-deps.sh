@@ -10,7 +10,7 @@ set -euo pipefail
 
 PACKAGES=(
 	# build
-	meson ninja-build pkg-config gcc clang libclang-rt-14-dev
+	meson ninja-build pkg-config gcc clang libclang-rt-14-dev clang-format
 	liblmdb-dev libzstd-dev libsodium-dev libarchive-dev libssl-dev
 	libfuse3-dev liburing-dev libcrypt-dev
 	libqrencode-dev
@@ -22,7 +22,7 @@ PACKAGES=(
 	dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd ucspi-tcp
 	chromium
 	# benchmarks (bench/): the tools users would pick instead
-	restic borgbackup gocryptfs linux-perf
+	restic borgbackup gocryptfs bindfs linux-perf
 	# corpus fetcher (npm pack)
 	nodejs
 )
