@@ -398,8 +398,7 @@ int coffer_pool_fill(struct coffer_store *st, const unsigned char *acct)
 		hints_add(st, acct, ids, n);
 	if (rc < 0) /* files no record names: verify's orphans, or removed here */
 		for (size_t i = 0; i < n; i++)
-			if (coffer_store_blob_path(st, acct, ids[i], &path) == 0)
-				unlink(coffer_buf_str(&path));
+			coffer_store_blob_discard(st, acct, ids[i]);
 out:
 	if (lock >= 0)
 		close(lock);

@@ -634,3 +634,13 @@ int coffer_store_blob_path(const struct coffer_store *st, const unsigned char *a
 	coffer_buf_printf(out, "/%s", hex);
 	return coffer_buf_ok(out);
 }
+
+void coffer_store_blob_discard(const struct coffer_store *st, const unsigned char *acct,
+                               const unsigned char *blob_id)
+{
+	struct coffer_buf path = COFFER_BUF_INIT;
+
+	if (coffer_store_blob_path(st, acct, blob_id, &path) == 0)
+		unlink(coffer_buf_str(&path));
+	coffer_buf_free(&path);
+}

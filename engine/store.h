@@ -73,6 +73,11 @@ int coffer_store_blob_dir(const struct coffer_store *st, const unsigned char *ac
                           const unsigned char *blob_id, struct coffer_buf *out);
 int coffer_store_blob_path(const struct coffer_store *st, const unsigned char *acct,
                            const unsigned char *blob_id, struct coffer_buf *out);
+/* Removes the file of blob (acct, blob_id) that no commit names: a write
+ * that failed, or was given up. Best effort (a file left behind is an orphan
+ * that `coffer verify --repair` removes); a missing file is no error. */
+void coffer_store_blob_discard(const struct coffer_store *st, const unsigned char *acct,
+                               const unsigned char *blob_id);
 /*
  * Creates the file of blob (acct, blob_id): O_EXCL, mode 0600, its
  * directories (0700) made first when missing. With durable, directories made

@@ -593,18 +593,12 @@ static void batch_clear(struct importer *im)
 	im->journaled = 0;
 }
 
-static void unlink_blob(struct importer *im, const unsigned char *blob_id)
-{
-	if (coffer_store_blob_path(im->st, im->acct, blob_id, &im->path) == 0)
-		unlink(coffer_buf_str(&im->path));
-}
-
 /* Drops a batch that will not be committed: its blobs go now; the journal
  * still lists them in case we die before the unlinks finish. */
 static void batch_abort(struct importer *im)
 {
 	for (unsigned i = 0; i < im->n; i++)
-		unlink_blob(im, im->items[i].blob_id);
+		coffer_store_blob_discard(im->st, im->acct, im->items[i].blob_id);
 	if (im->n && im->journal_fd >= 0 && ftruncate(im->journal_fd, 0) < 0) {
 		/* harmless: the next import finds the ids without blobs */
 	}
@@ -709,7 +703,7 @@ static int batch_flush(struct importer *im)
 		struct item *it = &im->items[i];
 
 		if (it->dup) {
-			unlink_blob(im, it->blob_id);
+			coffer_store_blob_discard(im->st, im->acct, it->blob_id);
 			stats_skip(im, COFFER_IMPORT_SKIP_DUPLICATE, it->rel);
 		} else {
 			s->imported++;
@@ -893,7 +887,7 @@ static int import_file(struct importer *im, int dirfd, const char *name, unsigne
 	if (it->unique == NULL || it->rel == NULL) {
 		free(it->unique);
 		free(it->rel);
-		unlink_blob(im, it->blob_id);
+		coffer_store_blob_discard(im->st, im->acct, it->blob_id);
 		rc = coffer_err_set(COFFER_ENOMEM, "import: out of memory");
 		goto out;
 	}

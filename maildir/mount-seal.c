@@ -48,7 +48,6 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #define SEAL_QUEUE_MAX 65536 /* files waiting; beyond, renames seal inline */
 #define SEAL_MAX_AGE_NS (60 * (int64_t)COFFER_NS_PER_SEC)
@@ -70,15 +69,6 @@ struct mnt_seal {
 	int stop;
 	pthread_t th;
 };
-
-static void remove_blob(struct mnt *m, const struct macct *a, const unsigned char *blob_id)
-{
-	struct coffer_buf path = COFFER_BUF_INIT;
-
-	if (coffer_store_blob_path(m->st, a->id, blob_id, &path) == 0)
-		unlink(coffer_buf_str(&path));
-	coffer_buf_free(&path);
-}
 
 /* Under the tree lock: the job's file, if it is still the one queued. */
 static struct mfile *job_file(struct mnt *m, const struct seal_job *j)
@@ -133,7 +123,7 @@ static void seal_one(struct mnt *m, const struct seal_job *j, struct coffer_buf 
 	}
 	pthread_rwlock_unlock(&m->lock);
 	if (!attached)
-		remove_blob(m, j->a, blob_id);
+		coffer_store_blob_discard(m->st, j->a->id, blob_id);
 }
 
 static void *sealer(void *arg)
@@ -248,7 +238,7 @@ void mnt_seal_drop(struct mnt *m, struct mfile *f)
 	if (!f->sealed)
 		return;
 	f->sealed = 0;
-	remove_blob(m, f->a, f->seal_blob);
+	coffer_store_blob_discard(m->st, f->a->id, f->seal_blob);
 }
 
 int mnt_seal_take(struct mnt *m, struct mfile *f, const struct macct *a,

@@ -655,9 +655,7 @@ static int ctl_persist_once(struct mnt *m, struct mfile *only)
 		for (size_t i = 0; i < written; i++) {
 			if (p.v[i]->gone || coffer_ctlfile_is_empty_blob(p.recs[i].blob_id))
 				continue;
-			coffer_buf_reset(&path);
-			if (coffer_store_blob_path(m->st, a->id, p.recs[i].blob_id, &path) == 0)
-				unlink(coffer_buf_str(&path));
+			coffer_store_blob_discard(m->st, a->id, p.recs[i].blob_id);
 		}
 		goto out;
 	}

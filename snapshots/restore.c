@@ -546,16 +546,6 @@ static void batch_clear(struct batch *b)
 	b->n = 0;
 }
 
-static int unlink_blob(struct coffer_store *st, const unsigned char *acct, const unsigned char *id)
-{
-	struct coffer_buf path = COFFER_BUF_INIT;
-
-	if (coffer_store_blob_path(st, acct, id, &path) == 0)
-		unlink(coffer_buf_str(&path));
-	coffer_buf_free(&path);
-	return 0;
-}
-
 static int flush_batch(struct batch *b)
 {
 	int fd, rc = 0;
@@ -572,7 +562,7 @@ static int flush_batch(struct batch *b)
 		rc = coffer_index_update(coffer_store_index(b->st), commit_txn, b);
 	for (size_t i = 0; i < b->n; i++) {
 		if (rc < 0 || b->v[i].skipped) {
-			unlink_blob(b->st, b->c->acct, b->v[i].blob_id);
+			coffer_store_blob_discard(b->st, b->c->acct, b->v[i].blob_id);
 			if (rc == 0)
 				b->res->present++;
 		} else {
